@@ -1,0 +1,67 @@
+//! What a component may send: subject patterns it may publish to and
+//! request from. Deny by default: an empty list allows nothing.
+
+use crate::error::{CallError, ErrorKind};
+use crate::subject::{Pattern, SubjectError};
+
+/// One component's outbound grants, checked on every host call.
+#[derive(Clone, Debug, Default)]
+pub struct Grants {
+    publish: Vec<Pattern>,
+    request: Vec<Pattern>,
+}
+
+/// Which outbound operation is being checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Fire-and-forget publish.
+    Publish,
+    /// Request that waits for a reply.
+    Request,
+}
+
+impl Grants {
+    /// Parses grant patterns as written in the manifest.
+    pub fn parse(publish: &[String], request: &[String]) -> Result<Self, SubjectError> {
+        let parse = |list: &[String]| list.iter().map(|s| Pattern::parse(s)).collect::<Result<Vec<_>, _>>();
+        Ok(Self {
+            publish: parse(publish)?,
+            request: parse(request)?,
+        })
+    }
+
+    /// `Ok` if `subject` is granted for `op`, else a `forbidden` error that
+    /// names the component, operation and subject.
+    pub fn check(&self, component: &str, op: Operation, subject: &str) -> Result<(), CallError> {
+        let list = match op {
+            Operation::Publish => &self.publish,
+            Operation::Request => &self.request,
+        };
+        if list.iter().any(|p| p.matches(subject)) {
+            return Ok(());
+        }
+        let verb = match op {
+            Operation::Publish => "publish to",
+            Operation::Request => "request from",
+        };
+        Err(CallError::new(
+            ErrorKind::Forbidden,
+            format!("component `{component}` may not {verb} `{subject}`: not in its grants"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_by_default_and_allow_by_pattern() {
+        let g = Grants::parse(&["events.>".into()], &[]).expect("valid");
+        assert!(g.check("c", Operation::Publish, "events.greeted").is_ok());
+        let err = g.check("c", Operation::Publish, "orders.new").expect_err("denied");
+        assert_eq!(err.kind, ErrorKind::Forbidden);
+        assert!(err.message.contains("orders.new"), "{}", err.message);
+        assert!(g.check("c", Operation::Request, "events.greeted").is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! What the router calls: anything that turns a message into a reply or an
+//! outcome. A wasm component is one kind of handler; a native closure is
+//! another, used as the baseline in benchmarks and as a stand-in in tests.
+//! Middleware chains will be handlers too.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::CallError;
+use crate::message::{Headers, Message};
+
+/// A successful answer to a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reply {
+    /// Opaque payload.
+    pub body: Bytes,
+    /// Headers for the reply message.
+    pub headers: Headers,
+}
+
+/// Handles messages for one component.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// A message whose sender waits for a reply.
+    async fn handle_request(&self, message: Message) -> Result<Reply, CallError>;
+    /// A message nobody waits for.
+    async fn handle_event(&self, message: Message) -> Result<(), CallError>;
+}
+
+/// A handler written as a plain Rust function: replies with what it returns,
+/// and treats events as requests whose reply is dropped.
+pub struct NativeHandler<F>(pub F);
+
+#[async_trait]
+impl<F> Handler for NativeHandler<F>
+where
+    F: Fn(Message) -> Result<Reply, CallError> + Send + Sync + 'static,
+{
+    async fn handle_request(&self, message: Message) -> Result<Reply, CallError> {
+        (self.0)(message)
+    }
+
+    async fn handle_event(&self, message: Message) -> Result<(), CallError> {
+        (self.0)(message).map(drop)
+    }
+}

@@ -1,0 +1,422 @@
+//! The manifest (`berth.toml`): which components run, what they subscribe
+//! to, what they may send, and their limits.
+//!
+//! Unknown keys are errors, so a typo never silently changes behaviour; the
+//! error names the key, the line and the column. Environment variables
+//! (`SERVICE_NAME`, `DATA_DIR`, `NATS_URL`, `AMQP_URL` ...) override the file,
+//! Telestion style, so one manifest serves every deployment.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+use crate::runtime::InstanceMode;
+use crate::subject::Pattern;
+
+/// A whole manifest.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Host-wide settings.
+    #[serde(default)]
+    pub host: HostConfig,
+    /// Broker connections, by transport.
+    #[serde(default)]
+    pub transports: TransportsConfig,
+    /// The components to run.
+    #[serde(default)]
+    pub components: Vec<ComponentConfig>,
+}
+
+/// `[host]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    /// Service name: names queue groups and appears in health and discovery.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// The transport plain subscriptions and outbound calls use.
+    #[serde(default)]
+    pub transport: TransportKind,
+    /// Admin and ingress HTTP address; `None` disables HTTP.
+    pub http: Option<SocketAddr>,
+    /// Where the compile cache and component folders live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Token that calls which change the host must carry.
+    pub admin_token: Option<String>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            transport: TransportKind::default(),
+            http: None,
+            data_dir: default_data_dir(),
+            admin_token: None,
+        }
+    }
+}
+
+fn default_name() -> String {
+    "berth".to_owned()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+/// Which broker a subscription or outbound call uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// In-process bus; the embedded default.
+    #[default]
+    Memory,
+    /// NATS through async-nats.
+    Nats,
+    /// RabbitMQ through lapin.
+    Amqp,
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Memory => "memory",
+            Self::Nats => "nats",
+            Self::Amqp => "amqp",
+        })
+    }
+}
+
+/// `[transports]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportsConfig {
+    /// `[transports.nats]`.
+    pub nats: Option<NatsConfig>,
+    /// `[transports.amqp]`.
+    pub amqp: Option<AmqpConfig>,
+}
+
+/// `[transports.nats]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URL; `NATS_URL` overrides.
+    #[serde(default = "default_nats_url")]
+    pub url: String,
+    /// User; `NATS_USER` overrides.
+    pub user: Option<String>,
+    /// Password; `NATS_PASSWORD` overrides.
+    pub password: Option<String>,
+}
+
+fn default_nats_url() -> String {
+    "nats://127.0.0.1:4222".to_owned()
+}
+
+/// `[transports.amqp]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// Broker URL; `AMQP_URL` overrides.
+    #[serde(default = "default_amqp_url")]
+    pub url: String,
+    /// The topic exchange messages are published to.
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+}
+
+fn default_amqp_url() -> String {
+    "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
+}
+
+fn default_exchange() -> String {
+    "berth".to_owned()
+}
+
+/// One `[[components]]` entry.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// Unique name: letters, digits, `-` and `_`.
+    pub name: String,
+    /// Path to the component, relative to the manifest's folder.
+    pub wasm: PathBuf,
+    /// Subjects it handles.
+    #[serde(default)]
+    pub subscribe: Vec<SubscribeConfig>,
+    /// Subject patterns it may publish to. Deny by default.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Subject patterns it may send requests to. Deny by default.
+    #[serde(default)]
+    pub request: Vec<String>,
+    /// Most calls in flight at once; the router stops pulling beyond it.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+    /// Wall time for one call.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Linear memory cap per instance.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u32,
+    /// Reuse instances (`pooled`) or make one per message (`fresh`).
+    #[serde(default)]
+    pub instance_mode: InstanceMode,
+    /// Environment variables the component may read. None by default.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Handed to the component's `init` as a JSON object.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn default_concurrency() -> usize {
+    64
+}
+
+fn default_timeout_ms() -> u64 {
+    1000
+}
+
+fn default_memory_mb() -> u32 {
+    64
+}
+
+/// Largest `memory_mb`: the pooling allocator reserves this much address
+/// space per instance slot.
+pub const MAX_MEMORY_MB: u32 = 1024;
+
+/// One subscription: a bare pattern, or a table with options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeConfig {
+    /// Subject pattern with `*` / `>` wildcards.
+    pub subject: String,
+    /// Transport; `[host] transport` when absent.
+    pub transport: Option<TransportKind>,
+    /// Queue group; `<service>.<component>` when absent.
+    pub group: Option<String>,
+    /// Every host gets every message (no queue group).
+    pub broadcast: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeTable {
+    subject: String,
+    transport: Option<TransportKind>,
+    group: Option<String>,
+    #[serde(default)]
+    broadcast: bool,
+}
+
+impl<'de> Deserialize<'de> for SubscribeConfig {
+    /// Accepts `"echo.>"` or `{ subject = "echo.>", group = "g" }`, keeping
+    /// the inner table's own error messages (an untagged enum would not).
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SubscribeConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(SubscribeConfig {
+                    subject: s.to_owned(),
+                    transport: None,
+                    group: None,
+                    broadcast: false,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let t = SubscribeTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SubscribeConfig {
+                    subject: t.subject,
+                    transport: t.transport,
+                    group: t.group,
+                    broadcast: t.broadcast,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Manifest {
+    /// Reads, parses, applies the process environment and validates a
+    /// manifest file. Relative paths in it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let mut manifest = Self::parse(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+        manifest.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        manifest.apply_env(|k| std::env::var(k).ok());
+        manifest
+            .validate()
+            .with_context(|| format!("invalid manifest {}", path.display()))?;
+        Ok(manifest)
+    }
+
+    /// Parses manifest text; the error names the offending key and line.
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Makes relative `wasm` and `data_dir` paths relative to `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        if self.host.data_dir.is_relative() {
+            self.host.data_dir = base.join(&self.host.data_dir);
+        }
+        for c in &mut self.components {
+            if c.wasm.is_relative() {
+                c.wasm = base.join(&c.wasm);
+            }
+        }
+    }
+
+    /// Applies environment overrides, read through `var` so tests need not
+    /// touch the process environment.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = var("SERVICE_NAME") {
+            self.host.name = v;
+        }
+        if let Some(v) = var("DATA_DIR") {
+            self.host.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("BERTH_ADMIN_TOKEN") {
+            self.host.admin_token = Some(v);
+        }
+        let nats_vars = ["NATS_URL", "NATS_USER", "NATS_PASSWORD"].map(&var);
+        if nats_vars.iter().any(Option::is_some) {
+            let nats = self.transports.nats.get_or_insert_with(|| NatsConfig {
+                url: default_nats_url(),
+                user: None,
+                password: None,
+            });
+            let [url, user, password] = nats_vars;
+            nats.url = url.unwrap_or(std::mem::take(&mut nats.url));
+            nats.user = user.or(nats.user.take());
+            nats.password = password.or(nats.password.take());
+        }
+        if let Some(url) = var("AMQP_URL") {
+            let amqp = self.transports.amqp.get_or_insert_with(|| AmqpConfig {
+                url: default_amqp_url(),
+                exchange: default_exchange(),
+            });
+            amqp.url = url;
+        }
+    }
+
+    /// Checks what the types cannot: unique names, valid patterns, sane
+    /// limits, files that exist. Errors name the component and the field.
+    pub fn validate(&self) -> Result<()> {
+        ensure!(!self.host.name.trim().is_empty(), "[host] name must not be empty");
+        let mut names = HashSet::new();
+        for c in &self.components {
+            let at = || format!("component `{}`", c.name);
+            ensure!(
+                !c.name.is_empty() && c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+                "component name `{}` must be non-empty letters, digits, `-` or `_`",
+                c.name
+            );
+            ensure!(names.insert(c.name.as_str()), "component name `{}` is used twice", c.name);
+            for s in &c.subscribe {
+                Pattern::parse(&s.subject).with_context(|| format!("{}: subscribe", at()))?;
+                if s.broadcast && s.group.is_some() {
+                    bail!("{}: subscription `{}` sets both `group` and `broadcast`", at(), s.subject);
+                }
+            }
+            for p in c.publish.iter().chain(&c.request) {
+                Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
+            }
+            ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
+            ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
+            ensure!(
+                (1..=MAX_MEMORY_MB).contains(&c.memory_mb),
+                "{}: memory_mb must be between 1 and {MAX_MEMORY_MB}",
+                at()
+            );
+            ensure!(
+                c.wasm.is_file(),
+                "{}: wasm file {} does not exist",
+                at(),
+                c.wasm.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_manifest_uses_memory_transport() {
+        let m = Manifest::parse("").expect("empty is valid");
+        assert_eq!(m.host.transport, TransportKind::Memory);
+        assert_eq!(m.host.name, "berth");
+        assert!(m.host.http.is_none());
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Manifest::parse("[host]\nname = \"x\"\nnmae = \"y\"\n").expect_err("typo");
+        let text = format!("{err:#}");
+        assert!(text.contains("nmae"), "{text}");
+        assert!(text.contains("line 3"), "{text}");
+    }
+
+    #[test]
+    fn unknown_key_inside_a_subscription_table_is_named() {
+        let text = "[[components]]\nname = \"a\"\nwasm = \"a.wasm\"\nsubscribe = [{ subject = \"a\", qeue = \"g\" }]\n";
+        let err = format!("{:#}", Manifest::parse(text).expect_err("typo"));
+        assert!(err.contains("qeue"), "{err}");
+    }
+
+    #[test]
+    fn subscriptions_take_strings_and_tables() {
+        let text = r#"
+            [[components]]
+            name = "a"
+            wasm = "a.wasm"
+            subscribe = ["a.>", { subject = "b.*", group = "g" }, { subject = "c", broadcast = true }]
+        "#;
+        let m = Manifest::parse(text).expect("valid");
+        let subs = &m.components[0].subscribe;
+        assert_eq!(subs[0].subject, "a.>");
+        assert_eq!(subs[1].group.as_deref(), Some("g"));
+        assert!(subs[2].broadcast);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut m = Manifest::parse("[host]\nname = \"file\"\n").expect("valid");
+        m.apply_env(|k| match k {
+            "SERVICE_NAME" => Some("env".into()),
+            "NATS_URL" => Some("nats://10.0.0.1:4222".into()),
+            _ => None,
+        });
+        assert_eq!(m.host.name, "env");
+        assert_eq!(m.transports.nats.expect("created").url, "nats://10.0.0.1:4222");
+    }
+
+    #[test]
+    fn validation_names_component_and_problem() {
+        let text = "[[components]]\nname = \"a\"\nwasm = \"/nonexistent/a.wasm\"\n";
+        let err = format!("{:#}", Manifest::parse(text).expect("parses").validate().expect_err("missing"));
+        assert!(err.contains("component `a`") && err.contains("does not exist"), "{err}");
+
+        let text = "[[components]]\nname = \"a\"\nwasm = \"x\"\nsubscribe = [\"a..b\"]\n";
+        let err = format!("{:#}", Manifest::parse(text).expect("parses").validate().expect_err("bad"));
+        assert!(err.contains("empty token"), "{err}");
+    }
+}

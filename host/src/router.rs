@@ -1,0 +1,223 @@
+//! The router: from a subscription to calls into one component.
+//!
+//! One loop per subscription. It takes a concurrency permit *before* it
+//! pulls the next delivery, so a component at its limit stops pulling and
+//! its broker-side queue (bounded) fills instead of host memory. Each
+//! delivery runs in its own task; the delivery is settled after the call,
+//! never before: acked when it succeeded (and its reply was sent),
+//! redelivered or dead-lettered by the error's disposition when it failed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::error::{CallError, Disposition, ErrorKind};
+use crate::handler::Handler;
+use crate::message::Message;
+use crate::runtime::InstanceMode;
+use crate::transport::{Delivery, Settlement, Subscription};
+
+/// Header naming the component that answered.
+pub const COMPONENT_HEADER: &str = "Berth-Component";
+/// Header with the version (content hash) of the component that answered.
+pub const VERSION_HEADER: &str = "Berth-Version";
+
+/// A component as the router sees it: its handler, its concurrency limit
+/// and its counters.
+pub struct Route {
+    /// The component's name.
+    pub name: String,
+    /// Content hash of the running version.
+    pub version: String,
+    /// How its instances are used.
+    pub mode: InstanceMode,
+    /// Subject patterns it serves, for status output.
+    pub subjects: Vec<String>,
+    /// Where messages go.
+    pub handler: Arc<dyn Handler>,
+    /// `max_concurrency` permits, shared by all its subscriptions.
+    pub limit: Arc<Semaphore>,
+    /// Most calls in flight at once.
+    pub max_concurrency: usize,
+    /// Counters for status and tests.
+    pub stats: Stats,
+}
+
+/// Counters for one component.
+#[derive(Debug, Default)]
+pub struct Stats {
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+    requests: AtomicU64,
+    events: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A point-in-time copy of [`Stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StatsSnapshot {
+    /// Calls running now.
+    pub in_flight: usize,
+    /// Most calls that ever ran at once.
+    pub peak_in_flight: usize,
+    /// Requests handled (successfully or not).
+    pub requests: u64,
+    /// Events handled (successfully or not).
+    pub events: u64,
+    /// Calls that ended with an error.
+    pub errors: u64,
+}
+
+impl Stats {
+    /// Current values.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn enter(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn leave(&self, request: bool, failed: bool) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let counter = if request { &self.requests } else { &self.events };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Serves one subscription until `stop` is cancelled or the transport
+/// closes. The spawned task and every call it starts are tracked by
+/// `tasks`, so shutdown can wait for in-flight calls.
+pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subscription, tasks: &TaskTracker, stop: CancellationToken) {
+    let calls = tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            let permit = tokio::select! {
+                _ = stop.cancelled() => break,
+                permit = route.limit.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_closed) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                _ = stop.cancelled() => break,
+                d = subscription.next() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+            };
+            calls.spawn(dispatch(route.clone(), transport, delivery, permit));
+        }
+        // Whatever is queued but not started is handed back: requests get a
+        // clear error, events go back to the broker.
+        while let Some(d) = subscription.try_next() {
+            refuse(d, &route.name).await;
+        }
+    });
+}
+
+async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery, _permit: OwnedSemaphorePermit) {
+    let span = tracing::info_span!(
+        "berth.handle",
+        otel.kind = "consumer",
+        messaging.system = transport,
+        messaging.destination.name = %delivery.message.subject,
+        component = %route.name,
+    );
+    route.stats.enter();
+    let Delivery { message, mut acker } = delivery;
+    let is_request = message.reply_to.is_some();
+    let failed = async {
+        if is_request {
+            let envelope = envelope(&message);
+            let (reply, failed) = match route.handler.handle_request(message).await {
+                Ok(r) => {
+                    let mut headers = r.headers;
+                    headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
+                    headers.push((VERSION_HEADER.to_owned(), route.version.clone()));
+                    (envelope.reply(r.body, headers), false)
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "request failed");
+                    (e.to_reply(&envelope), true)
+                }
+            };
+            // Ack only once the reply is handed to the broker.
+            let settlement = match reply {
+                Some(reply) => match acker.reply(reply).await {
+                    Ok(()) => Settlement::Ack,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not send reply; asking for redelivery");
+                        Settlement::Retry
+                    }
+                },
+                None => Settlement::Ack,
+            };
+            settle(acker, settlement).await;
+            failed
+        } else {
+            let result = route.handler.handle_event(message).await;
+            let settlement = match &result {
+                Ok(()) => Settlement::Ack,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event failed");
+                    match e.disposition {
+                        Disposition::Retry => Settlement::Retry,
+                        Disposition::Reject => Settlement::Reject(e.to_string()),
+                    }
+                }
+            };
+            settle(acker, settlement).await;
+            result.is_err()
+        }
+    }
+    .instrument(span)
+    .await;
+    route.stats.leave(is_request, failed);
+}
+
+/// The request's addressing without its body, to build the reply from
+/// after the body has moved into the call.
+fn envelope(message: &Message) -> Message {
+    Message {
+        subject: message.subject.clone(),
+        reply_to: message.reply_to.clone(),
+        correlation_id: message.correlation_id.clone(),
+        ..Message::default()
+    }
+}
+
+async fn settle(acker: Box<dyn crate::transport::Acker>, settlement: Settlement) {
+    if let Err(e) = acker.settle(settlement).await {
+        tracing::warn!(error = %e, "could not settle delivery; the broker will redeliver it");
+    }
+}
+
+async fn refuse(delivery: Delivery, component: &str) {
+    let Delivery { message, mut acker } = delivery;
+    let error = CallError::new(ErrorKind::Overloaded, format!("component `{component}` is shutting down"));
+    // A request is answered (and so done); an event goes back to the broker.
+    let settlement = match error.to_reply(&message) {
+        Some(reply) => match acker.reply(reply).await {
+            Ok(()) => Settlement::Ack,
+            Err(_) => Settlement::Retry,
+        },
+        None => Settlement::Retry,
+    };
+    settle(acker, settlement).await;
+}

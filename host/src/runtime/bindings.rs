@@ -1,0 +1,127 @@
+//! Generated bindings for the `berth:backend` world, and the conversions
+//! between them and the host's own types. Kept in one private module so the
+//! rest of the host never sees generated names.
+
+#![allow(missing_docs)]
+
+use bytes::Bytes;
+
+use crate::error::{CallError, Disposition, ErrorKind};
+use crate::handler::Reply;
+use crate::message::Message;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "backend",
+    imports: {
+        "berth:backend/host.log": trappable,
+        default: async | trappable,
+    },
+    exports: { default: async },
+});
+
+pub use self::berth::backend::types as wit;
+
+impl From<Message> for wit::Message {
+    fn from(m: Message) -> Self {
+        Self {
+            subject: m.subject,
+            body: m.body.into(),
+            headers: m.headers,
+            reply_to: m.reply_to,
+            correlation_id: m.correlation_id,
+        }
+    }
+}
+
+impl From<wit::Message> for Message {
+    fn from(m: wit::Message) -> Self {
+        Self {
+            subject: m.subject,
+            body: Bytes::from(m.body),
+            headers: m.headers,
+            reply_to: m.reply_to,
+            correlation_id: m.correlation_id,
+        }
+    }
+}
+
+impl From<wit::Reply> for Reply {
+    fn from(r: wit::Reply) -> Self {
+        Self {
+            body: Bytes::from(r.body),
+            headers: r.headers,
+        }
+    }
+}
+
+impl From<wit::ErrorKind> for ErrorKind {
+    fn from(k: wit::ErrorKind) -> Self {
+        match k {
+            wit::ErrorKind::Handler => Self::Handler,
+            wit::ErrorKind::Timeout => Self::Timeout,
+            wit::ErrorKind::Unhandled => Self::Unhandled,
+            wit::ErrorKind::Trap => Self::Trap,
+            wit::ErrorKind::Forbidden => Self::Forbidden,
+            wit::ErrorKind::Overloaded => Self::Overloaded,
+            wit::ErrorKind::NoResponders => Self::NoResponders,
+            wit::ErrorKind::TooLarge => Self::TooLarge,
+            wit::ErrorKind::Transport => Self::Transport,
+        }
+    }
+}
+
+impl From<ErrorKind> for wit::ErrorKind {
+    fn from(k: ErrorKind) -> Self {
+        match k {
+            ErrorKind::Handler => Self::Handler,
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::Unhandled => Self::Unhandled,
+            ErrorKind::Trap => Self::Trap,
+            ErrorKind::Forbidden => Self::Forbidden,
+            ErrorKind::Overloaded => Self::Overloaded,
+            ErrorKind::NoResponders => Self::NoResponders,
+            ErrorKind::TooLarge => Self::TooLarge,
+            ErrorKind::Transport => Self::Transport,
+        }
+    }
+}
+
+impl From<wit::Error> for CallError {
+    /// An error a guest returned. `unhandled` is kept (the SDK's router says
+    /// it when no route matches); any other kind a guest claims is recorded
+    /// as `handler`, because only the host makes host errors.
+    fn from(e: wit::Error) -> Self {
+        let kind = match ErrorKind::from(e.kind) {
+            ErrorKind::Unhandled => ErrorKind::Unhandled,
+            _ => ErrorKind::Handler,
+        };
+        Self {
+            kind,
+            code: e.code,
+            name: e.name,
+            message: e.message,
+            data: e.data.map(Bytes::from),
+            disposition: match e.disposition {
+                wit::Disposition::Retry => Disposition::Retry,
+                wit::Disposition::Reject => Disposition::Reject,
+            },
+        }
+    }
+}
+
+impl From<CallError> for wit::Error {
+    fn from(e: CallError) -> Self {
+        Self {
+            kind: e.kind.into(),
+            code: e.code,
+            name: e.name,
+            message: e.message,
+            data: e.data.map(Vec::from),
+            disposition: match e.disposition {
+                Disposition::Retry => wit::Disposition::Retry,
+                Disposition::Reject => wit::Disposition::Reject,
+            },
+        }
+    }
+}

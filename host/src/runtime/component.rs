@@ -1,0 +1,239 @@
+//! One loaded component and how a message becomes a call into it.
+//!
+//! Two instance modes:
+//! - [`InstanceMode::Pooled`]: instances are kept warm and reused. A call
+//!   costs about what the guest's code costs. An instance that trapped or
+//!   ran out of time is discarded, never reused, because a trap leaves its
+//!   store in an unknown state.
+//! - [`InstanceMode::Fresh`]: a new instance (and `init`) per message, so no
+//!   state survives from one message to the next.
+//!
+//! Every call runs under a deadline. The engine's epoch ticks; at each tick
+//! a running guest yields to the executor, so the deadline's timer fires
+//! even in a tight loop and the call (and its store) is dropped.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+
+use super::bindings::{Backend, BackendPre, wit};
+use super::cache::{CompileCache, Source, content_hash};
+use super::state::{CallState, Environment};
+use crate::error::{CallError, ErrorKind};
+use crate::handler::{Handler, Reply};
+use crate::message::Message;
+
+/// Whether instances are reused between messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceMode {
+    /// Keep instances warm and reuse them (the default: see BENCHMARKS.md).
+    #[default]
+    Pooled,
+    /// A new instance for every message.
+    Fresh,
+}
+
+/// Limits and inputs for one component's instances.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Linear memory cap per instance, in bytes.
+    pub memory_bytes: usize,
+    /// Wall time for one call, instantiation and `init` included.
+    pub timeout: Duration,
+    /// Reuse instances or not.
+    pub mode: InstanceMode,
+    /// Most warm instances kept idle (pooled mode).
+    pub max_idle: usize,
+    /// The `[components.config]` table as JSON, handed to `init`.
+    pub config_json: String,
+}
+
+/// Why a component could not be loaded. The message names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a valid component (truncated, random bytes, a core module ...).
+    #[error("not a valid wasm component: {0:#}")]
+    Invalid(anyhow::Error),
+    /// It imports something the host does not provide.
+    #[error("cannot link: {0:#}")]
+    Link(anyhow::Error),
+    /// It does not export the `berth:backend/handler` interface as required.
+    #[error("does not fit the berth:backend contract: {0:#}")]
+    Contract(anyhow::Error),
+    /// Instantiation or `init` failed.
+    #[error("init failed: {0}")]
+    Init(CallError),
+}
+
+/// A component ready to take calls.
+pub struct WasmHandler {
+    engine: Engine,
+    pre: BackendPre<CallState>,
+    settings: Settings,
+    env: Arc<Environment>,
+    version: String,
+    /// Warm instances waiting for a call (pooled mode only).
+    idle: Mutex<Vec<Instance>>,
+}
+
+/// A live instance and its store.
+struct Instance {
+    store: Store<CallState>,
+    bindings: Backend,
+}
+
+enum Call {
+    Request(wit::Message),
+    Event(wit::Message),
+}
+
+impl WasmHandler {
+    pub(super) async fn load(
+        engine: &Engine,
+        linker: &Linker<CallState>,
+        cache: &CompileCache,
+        bytes: &[u8],
+        settings: Settings,
+        env: Arc<Environment>,
+    ) -> Result<(Self, Source), LoadError> {
+        let version = content_hash(bytes);
+        let (component, source) = cache.load(engine, bytes, &version).map_err(LoadError::Invalid)?;
+        let pre = link(linker, &component)?;
+        let handler = Self {
+            engine: engine.clone(),
+            pre,
+            settings,
+            env,
+            version,
+            idle: Mutex::new(Vec::new()),
+        };
+        let first = handler.instantiate().await.map_err(LoadError::Init)?;
+        if handler.settings.mode == InstanceMode::Pooled {
+            handler.check_in(first);
+        }
+        Ok((handler, source))
+    }
+
+    /// The SHA-256 of the wasm bytes.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// How instances are used.
+    pub fn mode(&self) -> InstanceMode {
+        self.settings.mode
+    }
+
+    /// A new instance with `init` already run.
+    async fn instantiate(&self) -> Result<Instance, CallError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.settings.memory_bytes)
+            .instances(100)
+            .tables(100)
+            .memories(100)
+            .build();
+        let mut store = Store::new(&self.engine, CallState::new(self.env.clone(), limits));
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        let work = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            let init = bindings
+                .berth_backend_handler()
+                .call_init(&mut store, &self.settings.config_json)
+                .await?;
+            Ok::<_, wasmtime::Error>((bindings, init))
+        };
+        match tokio::time::timeout(self.settings.timeout, work).await {
+            Err(_) => Err(self.timeout_error("init")),
+            Ok(Err(e)) => Err(self.trap_error(&e)),
+            Ok(Ok((_, Err(e)))) => Err(CallError::from(e)),
+            Ok(Ok((bindings, Ok(())))) => Ok(Instance { store, bindings }),
+        }
+    }
+
+    fn check_out(&self) -> Option<Instance> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn check_in(&self, instance: Instance) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.settings.max_idle {
+            idle.push(instance);
+        }
+    }
+
+    /// Runs one call on a warm or fresh instance under the deadline. The
+    /// instance goes back to the pool only if the call returned normally.
+    async fn call(&self, call: Call) -> Result<Option<wit::Reply>, CallError> {
+        let pooled = self.settings.mode == InstanceMode::Pooled;
+        let work = async {
+            let warm = if pooled { self.check_out() } else { None };
+            let mut instance = match warm {
+                Some(i) => i,
+                None => self.instantiate().await?,
+            };
+            let handler = instance.bindings.berth_backend_handler();
+            let result = match &call {
+                Call::Request(m) => handler.call_handle_request(&mut instance.store, m).await.map(|r| r.map(Some)),
+                Call::Event(m) => handler.call_handle_event(&mut instance.store, m).await.map(|r| r.map(|()| None)),
+            };
+            match result {
+                Err(trap) => Err(self.trap_error(&trap)),
+                Ok(outcome) => {
+                    if pooled {
+                        self.check_in(instance);
+                    }
+                    outcome.map_err(CallError::from)
+                }
+            }
+        };
+        tokio::time::timeout(self.settings.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(self.timeout_error("call")))
+    }
+
+    fn timeout_error(&self, what: &str) -> CallError {
+        CallError::new(
+            ErrorKind::Timeout,
+            format!(
+                "component `{}` did not finish its {what} within {:?}; the instance was discarded",
+                self.env.name, self.settings.timeout
+            ),
+        )
+    }
+
+    fn trap_error(&self, error: &wasmtime::Error) -> CallError {
+        let what = match error.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{:#}", error.root_cause()),
+        };
+        tracing::warn!(component = %self.env.name, error = %format!("{error:?}"), "component trapped");
+        CallError::new(
+            ErrorKind::Trap,
+            format!("component `{}` trapped: {what}; the instance was discarded", self.env.name),
+        )
+    }
+}
+
+/// Links a component against the host and checks its exports; errors name
+/// the missing import or export.
+pub(super) fn link(linker: &Linker<CallState>, component: &Component) -> Result<BackendPre<CallState>, LoadError> {
+    let pre = linker.instantiate_pre(component).map_err(|e| LoadError::Link(e.into()))?;
+    BackendPre::new(pre).map_err(|e| LoadError::Contract(e.into()))
+}
+
+#[async_trait::async_trait]
+impl Handler for WasmHandler {
+    async fn handle_request(&self, message: Message) -> Result<Reply, CallError> {
+        let reply = self.call(Call::Request(message.into())).await?;
+        Ok(reply.map(Reply::from).unwrap_or_default())
+    }
+
+    async fn handle_event(&self, message: Message) -> Result<(), CallError> {
+        self.call(Call::Event(message.into())).await.map(drop)
+    }
+}

@@ -1,0 +1,71 @@
+//! `berth check`: what a component imports and exports, and whether it
+//! fits the `berth:backend` contract on this host, with the reason if not.
+
+use std::fmt;
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::component::LoadError;
+use super::state::CallState;
+
+/// The result of inspecting one component.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Interfaces and functions it imports.
+    pub imports: Vec<String>,
+    /// Interfaces and functions it exports.
+    pub exports: Vec<String>,
+    /// Why it cannot run here; empty when it fits.
+    pub problems: Vec<String>,
+}
+
+impl Report {
+    /// Whether the component can be loaded by this host.
+    pub fn fits(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "imports:")?;
+        for i in &self.imports {
+            writeln!(f, "  {i}")?;
+        }
+        writeln!(f, "exports:")?;
+        for e in &self.exports {
+            writeln!(f, "  {e}")?;
+        }
+        if self.fits() {
+            write!(f, "ok: fits berth:backend@0.1.0")
+        } else {
+            for p in &self.problems {
+                writeln!(f, "problem: {p}")?;
+            }
+            write!(f, "does not fit berth:backend@0.1.0")
+        }
+    }
+}
+
+pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8]) -> Report {
+    let component = match Component::new(engine, bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            return Report {
+                problems: vec![LoadError::Invalid(e.into()).to_string()],
+                ..Report::default()
+            };
+        }
+    };
+    let ty = component.component_type();
+    let mut report = Report {
+        imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
+        exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
+        problems: Vec::new(),
+    };
+    if let Err(e) = super::component::link(linker, &component) {
+        report.problems.push(e.to_string());
+    }
+    report
+}

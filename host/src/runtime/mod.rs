@@ -1,0 +1,111 @@
+//! The wasm runtime: one wasmtime [`Engine`] and [`Linker`] for the whole
+//! host, the compile cache, and the epoch ticker that lets a deadline
+//! interrupt a guest that never returns.
+//!
+//! Per component, [`Runtime::load`] compiles (or loads from cache), links
+//! and pre-instantiates once; see [`component`] for what happens per call.
+
+mod bindings;
+pub mod cache;
+pub mod component;
+pub mod inspect;
+mod log_stream;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::{CompileCache, Source};
+pub use component::{InstanceMode, LoadError, Settings, WasmHandler};
+pub use state::Environment;
+
+use state::CallState;
+
+/// How often the engine's epoch advances. A guest stuck in a loop yields
+/// at the next tick, so a call's deadline is enforced to within this.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The shared wasm machinery. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: CompileCache,
+}
+
+impl Runtime {
+    /// Builds the engine (component model, epoch interruption, pooling
+    /// allocator with copy-on-write memory images) and the linker with WASI
+    /// and the Berth host interface.
+    pub fn new(cache: CompileCache) -> Result<Self> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.memory_init_cow(true);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(1000);
+        pool.total_core_instances(2000);
+        pool.total_memories(2000);
+        pool.total_tables(2000);
+        pool.max_memory_size(1 << 30);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasm engine")?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        bindings::Backend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)
+            .context("linking the berth host interface")?;
+
+        spawn_epoch_ticker(&engine).context("starting the epoch ticker")?;
+        Ok(Self {
+            inner: Arc::new(Inner { engine, linker, cache }),
+        })
+    }
+
+    /// The engine, for callers that inspect components.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Compiles `bytes` and describes what it imports and exports and
+    /// whether it fits the contract, without instantiating it.
+    pub fn inspect(&self, bytes: &[u8]) -> inspect::Report {
+        inspect::inspect(&self.inner.engine, &self.inner.linker, bytes)
+    }
+
+    /// Compiles (or loads from cache), links, pre-instantiates and
+    /// initialises one instance of a component, so that a component that
+    /// cannot serve is refused here and not on its first message.
+    pub async fn load(
+        &self,
+        bytes: &[u8],
+        settings: Settings,
+        env: Arc<Environment>,
+    ) -> Result<(WasmHandler, Source), LoadError> {
+        WasmHandler::load(&self.inner.engine, &self.inner.linker, &self.inner.cache, bytes, settings, env).await
+    }
+}
+
+/// Advances the epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("berth-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+}

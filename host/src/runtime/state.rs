@@ -1,0 +1,124 @@
+//! Per-store state, and the host functions a component imports.
+//!
+//! A [`CallState`] lives as long as one instance: WASI context, resource
+//! table, memory limits, and a shared [`Environment`] that says who the
+//! component is and what it may send. The `host` imports check every
+//! outbound call against the component's grants before it reaches a
+//! transport.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{berth::backend::host, wit};
+use super::log_stream::{LogStream, Stream};
+use crate::error::CallError;
+use crate::grants::{Grants, Operation};
+use crate::message::Message;
+use crate::transport::Transport;
+
+/// What every instance of one component shares.
+pub struct Environment {
+    /// The component's name, for logs and errors.
+    pub name: Arc<str>,
+    /// Outbound grants, checked on every `publish` and `request`.
+    pub grants: Grants,
+    /// Where the component's `publish` and `request` go.
+    pub outbound: Arc<dyn Transport>,
+    /// Environment variables the manifest grants; none by default.
+    pub env: Vec<(String, String)>,
+    /// Upper bound on a guest's outbound request timeout.
+    pub max_request_timeout: Duration,
+}
+
+/// The data of one wasmtime `Store`.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory and table limits; installed with `Store::limiter`.
+    pub(crate) limits: StoreLimits,
+    env: Arc<Environment>,
+}
+
+impl CallState {
+    /// Locked-down WASI: no files, no sockets, no environment beyond the
+    /// grants; stdout and stderr become log lines.
+    pub fn new(env: Arc<Environment>, limits: StoreLimits) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))
+            .stderr(LogStream::new(env.name.clone(), Stream::Stderr))
+            .envs(&env.env)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        Self {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits,
+            env,
+        }
+    }
+
+    fn check(&self, op: Operation, subject: &str) -> Result<(), CallError> {
+        self.env.grants.check(&self.env.name, op, subject).inspect_err(|e| {
+            tracing::warn!(component = %self.env.name, subject, "{}", e.message);
+        })
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for CallState {}
+
+impl host::Host for CallState {
+    async fn publish(&mut self, msg: wit::Message) -> wasmtime::Result<Result<(), wit::Error>> {
+        if let Err(e) = self.check(Operation::Publish, &msg.subject) {
+            return Ok(Err(e.into()));
+        }
+        let mut msg = Message::from(msg);
+        // A guest cannot make the host wait for replies it never asked for.
+        msg.reply_to = None;
+        Ok(self.env.outbound.publish(msg).await.map_err(|e| CallError::from(e).into()))
+    }
+
+    async fn request(
+        &mut self,
+        msg: wit::Message,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<wit::Message, wit::Error>> {
+        if let Err(e) = self.check(Operation::Request, &msg.subject) {
+            return Ok(Err(e.into()));
+        }
+        let timeout = Duration::from_millis(timeout_ms.into()).min(self.env.max_request_timeout);
+        let reply = match self.env.outbound.request(Message::from(msg), timeout).await {
+            Ok(reply) => reply,
+            Err(e) => return Ok(Err(CallError::from(e).into())),
+        };
+        Ok(match CallError::from_reply(&reply) {
+            Some(error) => Err(error.into()),
+            None => Ok(reply.into()),
+        })
+    }
+
+    fn log(&mut self, level: wit::Level, text: String) -> wasmtime::Result<()> {
+        let component = &*self.env.name;
+        match level {
+            wit::Level::Trace => tracing::trace!(target: "berth::guest", component, "{text}"),
+            wit::Level::Debug => tracing::debug!(target: "berth::guest", component, "{text}"),
+            wit::Level::Info => tracing::info!(target: "berth::guest", component, "{text}"),
+            wit::Level::Warn => tracing::warn!(target: "berth::guest", component, "{text}"),
+            wit::Level::Error => tracing::error!(target: "berth::guest", component, "{text}"),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,152 @@
+//! Transports: where messages come from and go to.
+//!
+//! One trait, one implementation per broker. A transport turns broker
+//! deliveries into [`Delivery`] values and sends messages out; nothing above
+//! it knows which broker it is. [`memory`] is the embedded default.
+//!
+//! Backpressure is built into the shape: a [`Subscription`] is a bounded
+//! queue, and the router only pulls the next delivery once it has capacity
+//! to run it.
+
+pub mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::error::{CallError, ErrorKind};
+use crate::message::Message;
+use crate::subject::SubjectError;
+
+/// Why a transport operation failed. Callers branch on it: a request with no
+/// responders is answered at once, a timeout after waiting, a closed
+/// transport means shutting down.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Nobody subscribes to the subject of a request.
+    #[error("no responders for `{0}`")]
+    NoResponders(String),
+    /// No reply within the timeout.
+    #[error("no reply from `{subject}` within {timeout:?}")]
+    Timeout {
+        /// The request's subject.
+        subject: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
+    /// Subscribers are full and did not make room in time.
+    #[error("subscribers of `{0}` are at capacity")]
+    Overloaded(String),
+    /// The subject or pattern is malformed.
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
+    /// The transport has shut down.
+    #[error("transport is closed")]
+    Closed,
+    /// The broker failed in a way not listed above.
+    #[error("broker error: {0:#}")]
+    Broker(anyhow::Error),
+}
+
+impl From<TransportError> for CallError {
+    fn from(e: TransportError) -> Self {
+        let kind = match &e {
+            TransportError::NoResponders(_) => ErrorKind::NoResponders,
+            TransportError::Timeout { .. } => ErrorKind::Timeout,
+            TransportError::Overloaded(_) | TransportError::Closed => ErrorKind::Overloaded,
+            TransportError::Subject(_) => {
+                let mut e = CallError::new(ErrorKind::Handler, e.to_string());
+                e.code = 400;
+                e.name = "Bad Request".into();
+                return e;
+            }
+            TransportError::Broker(_) => ErrorKind::Transport,
+        };
+        CallError::new(kind, e.to_string())
+    }
+}
+
+/// How a subscription shares messages with other subscribers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// Pattern with `*` / `>` wildcards.
+    pub pattern: String,
+    /// Queue group: each message goes to exactly one member of the group.
+    /// `None` means every subscription gets every message (fan-out).
+    pub group: Option<String>,
+    /// How many deliveries may wait in the subscription's queue.
+    pub capacity: usize,
+}
+
+/// A stream of deliveries; dropping it unsubscribes.
+pub struct Subscription {
+    receiver: mpsc::Receiver<Delivery>,
+    /// Held for its `Drop`: removes the subscription at the broker.
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl Subscription {
+    /// Wraps a bounded receiver and whatever undoes the subscription.
+    pub fn new(receiver: mpsc::Receiver<Delivery>, guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            receiver,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The next delivery; `None` once the transport has closed.
+    pub async fn next(&mut self) -> Option<Delivery> {
+        self.receiver.recv().await
+    }
+
+    /// A delivery that is already queued, without waiting.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// What to do with a delivery once its call is over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Done: remove it from the broker.
+    Ack,
+    /// Failed, may succeed later: redeliver.
+    Retry,
+    /// Failed for good: dead-letter, with the reason.
+    Reject(String),
+}
+
+/// The broker side of one delivery: how to reply to it and settle it.
+#[async_trait]
+pub trait Acker: Send {
+    /// Sends a reply (addressed to the request's `reply_to`).
+    async fn reply(&mut self, reply: Message) -> Result<(), TransportError>;
+    /// Acks, requeues or dead-letters the delivery.
+    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError>;
+}
+
+/// One incoming message and its handle at the broker.
+pub struct Delivery {
+    /// The message itself.
+    pub message: Message,
+    /// Replies to and settles this delivery.
+    pub acker: Box<dyn Acker>,
+}
+
+/// A message broker, seen from the host.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Short name for logs and metrics: `memory`, `nats`, `amqp`.
+    fn kind(&self) -> &'static str;
+
+    /// Starts receiving messages that match `options.pattern`.
+    async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError>;
+
+    /// Sends a message; nobody listening is not an error.
+    async fn publish(&self, message: Message) -> Result<(), TransportError>;
+
+    /// Sends a request and waits for its reply. The reply may carry an error
+    /// (see [`CallError::from_reply`]); that is the caller's to interpret.
+    async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError>;
+}
