@@ -14,6 +14,7 @@ use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -121,7 +122,12 @@ async fn request(
                 let out = response.headers_mut();
                 for (name, value) in &reply.headers {
                     if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
-                        out.append(n, v);
+                        // The reply's content type replaces the default one.
+                        if n == CONTENT_TYPE {
+                            out.insert(n, v);
+                        } else {
+                            out.append(n, v);
+                        }
                     }
                 }
                 response

@@ -1,0 +1,71 @@
+//! Write Berth message backends in Rust.
+//!
+//! A backend is a [`Router`] built once per instance from its [`Config`]:
+//! subject patterns mapped to handlers. [`export!`] turns it into a
+//! WebAssembly component that a Berth host runs.
+//!
+//! ```no_run
+//! use berth_sdk::{Config, Error, Message, Reply, Router};
+//!
+//! fn routes(config: &Config) -> Router {
+//!     let prefix = config.get_str("prefix").unwrap_or("echo: ").to_owned();
+//!     Router::new().request("echo.>", move |msg: &Message| {
+//!         Ok(Reply::text(format!("{prefix}{}", msg.text()?)))
+//!     })
+//! }
+//!
+//! berth_sdk::export!(routes);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` in
+//! `target/wasm32-wasip2/release/` is the component.
+//!
+//! # Layout
+//! - [`router`]: subject patterns to handlers.
+//! - [`message`]: helpers on [`Message`] and [`Reply`].
+//! - [`error`]: [`Error`] and its constructors (`not_found`, `bad_request` ...).
+//! - [`config`]: the manifest's `[components.config]` table.
+//! - [`host`]: `publish`, `request` and `log` through the host.
+
+extern crate self as berth_sdk;
+
+pub mod config;
+pub mod error;
+pub mod host;
+pub mod message;
+pub mod router;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use config::Config;
+pub use error::{Disposition, Error, ErrorKind};
+pub use host::{log, publish, publish_json, publish_message, request, request_json};
+pub use message::{Headers, Message, Reply};
+pub use router::{IntoRouter, Router};
+
+/// Makes this crate a Berth component: `routes` is called once per
+/// instance, with the component's config, to build its [`Router`]. It may
+/// return a `Router` or a `Result<Router, Error>`; an error fails `init`
+/// and the host refuses the component with that error.
+#[macro_export]
+macro_rules! export {
+    ($routes:expr) => {
+        #[doc(hidden)]
+        struct __BerthBackend;
+
+        impl $crate::__private::Guest for __BerthBackend {
+            fn init(config: ::std::string::String) -> ::std::result::Result<(), $crate::Error> {
+                $crate::__private::init(&config, $routes)
+            }
+            fn handle_request(msg: $crate::Message) -> ::std::result::Result<$crate::Reply, $crate::Error> {
+                $crate::__private::handle_request(msg)
+            }
+            fn handle_event(msg: $crate::Message) -> ::std::result::Result<(), $crate::Error> {
+                $crate::__private::handle_event(msg)
+            }
+        }
+
+        $crate::__private::bindings::__export_berth_backend!(__BerthBackend with_types_in $crate::__private::bindings);
+    };
+}

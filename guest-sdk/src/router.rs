@@ -1,0 +1,141 @@
+//! [`Router`]: subject patterns mapped to handlers.
+//!
+//! Patterns are NATS-style: `*` matches one token, `>` (last) matches one
+//! or more. Routes are tried in the order they were added; the first match
+//! wins. A message no route takes gets an `unhandled` error, which the host
+//! reports to the caller as such.
+
+use crate::{Error, Message, Reply};
+
+type RequestHandler = Box<dyn Fn(&Message) -> Result<Reply, Error>>;
+type EventHandler = Box<dyn Fn(&Message) -> Result<(), Error>>;
+
+/// Routes messages to handlers by subject.
+#[derive(Default)]
+pub struct Router {
+    requests: Vec<(String, RequestHandler)>,
+    events: Vec<(String, EventHandler)>,
+}
+
+impl Router {
+    /// A router with no routes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Handles requests (messages with a reply address) on `pattern`.
+    pub fn request(mut self, pattern: &str, handler: impl Fn(&Message) -> Result<Reply, Error> + 'static) -> Self {
+        self.requests.push((pattern.to_owned(), Box::new(handler)));
+        self
+    }
+
+    /// Handles events (messages nobody waits for) on `pattern`.
+    pub fn event(mut self, pattern: &str, handler: impl Fn(&Message) -> Result<(), Error> + 'static) -> Self {
+        self.events.push((pattern.to_owned(), Box::new(handler)));
+        self
+    }
+
+    /// Runs the first request route that matches.
+    pub fn handle_request(&self, msg: &Message) -> Result<Reply, Error> {
+        match self.requests.iter().find(|(p, _)| matches(p, &msg.subject)) {
+            Some((_, handler)) => handler(msg),
+            None => Err(Error::unhandled(&msg.subject)),
+        }
+    }
+
+    /// Runs the first event route that matches.
+    pub fn handle_event(&self, msg: &Message) -> Result<(), Error> {
+        match self.events.iter().find(|(p, _)| matches(p, &msg.subject)) {
+            Some((_, handler)) => handler(msg),
+            None => Err(Error::unhandled(&msg.subject).reject()),
+        }
+    }
+
+    /// Refuses patterns that can never match as intended, so a typo fails
+    /// `init` (and the host's load) instead of silently matching nothing.
+    pub fn validate(&self) -> Result<(), Error> {
+        let patterns = self.requests.iter().map(|(p, _)| p).chain(self.events.iter().map(|(p, _)| p));
+        for p in patterns {
+            let tokens: Vec<&str> = p.split('.').collect();
+            let bad_rest = tokens.iter().rev().skip(1).any(|t| *t == ">");
+            let bad_token = tokens
+                .iter()
+                .any(|t| t.is_empty() || (t.len() > 1 && t.contains(['*', '>'])));
+            if bad_rest || bad_token {
+                return Err(Error::internal(format!("invalid route pattern `{p}`")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `subject` matches `pattern`.
+pub fn matches(pattern: &str, subject: &str) -> bool {
+    let mut subject = subject.split('.');
+    for token in pattern.split('.') {
+        match (token, subject.next()) {
+            (">", Some(_)) => return true,
+            ("*", Some(_)) => {}
+            (t, Some(s)) if t == s => {}
+            _ => return false,
+        }
+    }
+    subject.next().is_none()
+}
+
+/// What a routes function may return: a router, or an error that fails
+/// `init`.
+pub trait IntoRouter {
+    /// The router, or why there is none.
+    fn into_router(self) -> Result<Router, Error>;
+}
+
+impl IntoRouter for Router {
+    fn into_router(self) -> Result<Router, Error> {
+        Ok(self)
+    }
+}
+
+impl IntoRouter for Result<Router, Error> {
+    fn into_router(self) -> Result<Router, Error> {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn first_matching_route_wins() {
+        let r = Router::new()
+            .request("a.special", |_| Ok(Reply::text("special")))
+            .request("a.*", |_| Ok(Reply::text("any")));
+        assert_eq!(r.handle_request(&Message::new("a.special", "")).expect("ok").body, b"special");
+        assert_eq!(r.handle_request(&Message::new("a.other", "")).expect("ok").body, b"any");
+    }
+
+    #[test]
+    fn unmatched_subject_is_unhandled() {
+        let r = Router::new().request("a.>", |_| Ok(Reply::new("")));
+        let e = r.handle_request(&Message::new("b", "")).expect_err("no route");
+        assert_eq!(e.kind, ErrorKind::Unhandled);
+        assert!(r.handle_event(&Message::new("a.x", "")).is_err(), "requests routes do not take events");
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(matches("a.>", "a.b.c"));
+        assert!(!matches("a.>", "a"));
+        assert!(matches("a.*.c", "a.b.c"));
+        assert!(!matches("a.*", "a.b.c"));
+    }
+
+    #[test]
+    fn invalid_patterns_fail_validation() {
+        assert!(Router::new().request("a.>.b", |_| Ok(Reply::new(""))).validate().is_err());
+        assert!(Router::new().event("a..b", |_| Ok(())).validate().is_err());
+        assert!(Router::new().event("a.*", |_| Ok(())).validate().is_ok());
+    }
+}

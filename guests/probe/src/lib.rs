@@ -1,0 +1,70 @@
+//! A test component that exercises the host: instance reuse, concurrency,
+//! traps, deadlines, grants, outbound requests, event failures and config.
+//! Each route's subject says what it does.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use berth_sdk::{Config, Error, Message, Reply, Router};
+
+thread_local! {
+    /// Survives between calls only while the instance is reused.
+    static CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn routes(config: &Config) -> Result<Router, Error> {
+    if config.get_bool("fail_init") == Some(true) {
+        return Err(Error::internal("init refused: fail_init is set"));
+    }
+    let config_json = serde_json::to_vec(&config.parse_as::<serde_json::Value>()?)?;
+    Ok(Router::new()
+        // How many calls this instance has served, this one included.
+        .request("probe.count", |_| {
+            let n = CALLS.with(|c| {
+                c.set(c.get() + 1);
+                c.get()
+            });
+            Ok(Reply::text(n.to_string()))
+        })
+        // Sleeps for the number of milliseconds in the body.
+        .request("probe.sleep", |msg: &Message| {
+            let ms: u64 = msg.text()?.trim().parse().map_err(|_| Error::bad_request("body must be milliseconds"))?;
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(Reply::text("slept"))
+        })
+        .request("probe.panic", |_| panic!("probe was asked to panic"))
+        .request("probe.spin", |_| {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        })
+        // Publishes the body to the subject named in the `to` header.
+        .request("probe.publish", |msg: &Message| {
+            let to = msg.header("to").ok_or_else(|| Error::bad_request("missing `to` header"))?;
+            berth_sdk::publish(to, msg.body.clone())?;
+            Ok(Reply::text("published"))
+        })
+        // Requests the subject named in the body and returns the reply body.
+        .request("probe.request", |msg: &Message| {
+            let reply = berth_sdk::request(msg.text()?, "from probe", Duration::from_millis(500))?;
+            Ok(Reply::new(reply.body))
+        })
+        .request("probe.config", move |_| Ok(Reply::new(config_json.clone())))
+        // Returns the value of the environment variable named in the body.
+        .request("probe.env", |msg: &Message| {
+            Ok(Reply::text(std::env::var(msg.text()?).unwrap_or_else(|_| "<unset>".into())))
+        })
+        // An error with a code from the body, and data.
+        .request("probe.error", |msg: &Message| {
+            let code: u16 = msg.text()?.trim().parse().unwrap_or(418);
+            Err(Error::new(code, "Probe Error", "the probe failed on request").with_data(vec![0, 159, 146, 150]))
+        })
+        // Re-publishes every event to `probe.seen.<last token>`.
+        .event("probe.event.*", |msg: &Message| {
+            let last = msg.subject.rsplit('.').next().unwrap_or("");
+            berth_sdk::publish(&format!("probe.seen.{last}"), msg.body.clone())
+        }))
+}
+
+berth_sdk::export!(routes);
