@@ -45,10 +45,13 @@ fn routes(config: &Config) -> Result<Router, Error> {
             berth_sdk::publish(to, msg.body.clone())?;
             Ok(Reply::text("published"))
         })
-        // Requests the subject named in the body and returns the reply body.
+        // Requests the subject named in the body and returns the reply
+        // body, or `error <kind> <code>` describing what the guest saw.
         .request("probe.request", |msg: &Message| {
-            let reply = berth_sdk::request(msg.text()?, "from probe", Duration::from_millis(500))?;
-            Ok(Reply::new(reply.body))
+            match berth_sdk::request(msg.text()?, "from probe", Duration::from_millis(500)) {
+                Ok(reply) => Ok(Reply::new(reply.body)),
+                Err(e) => Ok(Reply::text(format!("error {:?} {}", e.kind, e.code))),
+            }
         })
         .request("probe.config", move |_| Ok(Reply::new(config_json.clone())))
         // Returns the value of the environment variable named in the body.

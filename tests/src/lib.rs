@@ -1,0 +1,67 @@
+//! Shared pieces of Berth's integration tests and benchmarks: the guest
+//! components (built by `build.rs`) and a host started from manifest text.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use berth::manifest::Manifest;
+use berth::transport::TransportError;
+use berth::{Host, Message};
+use tempfile::TempDir;
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// A host started for one test, with its own data folder.
+pub struct TestHost {
+    /// The running host.
+    pub host: Host,
+    /// Compile cache and component folders; removed on drop.
+    pub data_dir: TempDir,
+}
+
+/// Replaces `{echo}`, `{greeter}`, `{probe}` in manifest text with the
+/// paths of the built guests.
+pub fn with_guest_paths(text: &str) -> String {
+    text.replace("{echo}", ECHO)
+        .replace("{greeter}", GREETER)
+        .replace("{probe}", PROBE)
+}
+
+/// Parses and validates manifest text the way `berth run` does (guest
+/// placeholders filled in), with the data folder in a fresh temp dir.
+pub fn manifest(text: &str) -> Result<(Manifest, TempDir)> {
+    let data_dir = tempfile::tempdir()?;
+    let mut manifest = Manifest::parse(&with_guest_paths(text))?;
+    manifest.resolve_paths(Path::new("."));
+    manifest.host.data_dir = data_dir.path().to_path_buf();
+    manifest.validate()?;
+    Ok((manifest, data_dir))
+}
+
+/// Starts a host from manifest text.
+pub async fn start(text: &str) -> Result<TestHost> {
+    let (manifest, data_dir) = manifest(text)?;
+    let host = Host::start(&manifest).await?;
+    Ok(TestHost { host, data_dir })
+}
+
+impl TestHost {
+    /// Sends a request on the host's transport (5 s timeout).
+    pub async fn request(&self, subject: &str, body: impl Into<bytes::Bytes>) -> Result<Message, TransportError> {
+        self.host
+            .transport()
+            .request(Message::new(subject, body), Duration::from_secs(5))
+            .await
+    }
+
+    /// Sends a request and returns the reply body as text; panics with the
+    /// error if the reply is an error, so assertions read simply.
+    pub async fn ask(&self, subject: &str, body: impl Into<bytes::Bytes>) -> String {
+        let reply = self.request(subject, body).await.expect("transport delivers the request");
+        if let Some(e) = berth::CallError::from_reply(&reply) {
+            panic!("request to {subject} failed: {e}");
+        }
+        String::from_utf8_lossy(&reply.body).into_owned()
+    }
+}

@@ -1,0 +1,155 @@
+//! The runtime: instance modes, traps, deadlines, grants, init, config,
+//! environment, the compile cache and draining on shutdown.
+
+use std::time::Duration;
+
+use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings, Source};
+use berth::transport::memory::MemoryTransport;
+use berth::{CallError, ErrorKind, Message};
+use berth_tests::{PROBE, start};
+
+fn probe(extra: &str) -> String {
+    format!(
+        "[[components]]\nname = \"probe\"\nwasm = \"{{probe}}\"\nsubscribe = [\"probe.>\"]\nmax_concurrency = 1\n{extra}\n"
+    )
+}
+
+async fn error_of(t: &berth_tests::TestHost, subject: &str, body: &str) -> CallError {
+    let reply = t.request(subject, body.to_owned()).await.expect("reply");
+    CallError::from_reply(&reply).unwrap_or_else(|| panic!("{subject} should fail, got {:?}", reply.body))
+}
+
+#[tokio::test]
+async fn pooled_instances_are_reused_and_a_trapped_one_is_discarded() {
+    let t = start(&probe("")).await.expect("start");
+    assert_eq!(t.ask("probe.count", "").await, "1");
+    assert_eq!(t.ask("probe.count", "").await, "2", "the same warm instance served again");
+    let trap = error_of(&t, "probe.panic", "").await;
+    assert_eq!(trap.kind, ErrorKind::Trap, "{trap}");
+    assert!(trap.message.contains("unreachable"), "says what happened: {}", trap.message);
+    assert_eq!(t.ask("probe.count", "").await, "1", "a fresh instance replaced the trapped one");
+}
+
+#[tokio::test]
+async fn fresh_mode_never_reuses_an_instance() {
+    let t = start(&probe("instance_mode = \"fresh\"")).await.expect("start");
+    for _ in 0..3 {
+        assert_eq!(t.ask("probe.count", "").await, "1");
+    }
+}
+
+#[tokio::test]
+async fn endless_loop_is_stopped_at_the_deadline_and_the_component_goes_on() {
+    let t = start(&probe("timeout_ms = 200")).await.expect("start");
+    let error = error_of(&t, "probe.spin", "").await;
+    assert_eq!(error.kind, ErrorKind::Timeout, "{error}");
+    assert_eq!(error.code, 504);
+    assert_eq!(t.ask("probe.count", "").await, "1", "served again, by a new instance");
+}
+
+#[tokio::test]
+async fn publish_outside_the_grants_is_forbidden() {
+    let t = start(&probe("publish = [\"allowed.>\"]")).await.expect("start");
+    let transport = t.host.transport();
+    let ok = transport
+        .request(
+            Message::new("probe.publish", "x").with_header("to", "allowed.one"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("reply");
+    assert_eq!(ok.body, "published");
+    let denied = transport
+        .request(
+            Message::new("probe.publish", "x").with_header("to", "secret.one"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("reply");
+    let error = CallError::from_reply(&denied).expect("error");
+    // The guest propagated the host's error with `?`: it arrives as the
+    // handler's error, with the host's code and message.
+    assert_eq!(error.code, 403);
+    assert!(error.message.contains("may not publish to `secret.one`"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn handler_errors_keep_code_name_message_and_data() {
+    let t = start(&probe("")).await.expect("start");
+    let error = error_of(&t, "probe.error", "409").await;
+    assert_eq!(error.kind, ErrorKind::Handler);
+    assert_eq!((error.code, error.name.as_str()), (409, "Probe Error"));
+    assert_eq!(error.data.as_deref(), Some(&[0u8, 159, 146, 150][..]));
+}
+
+#[tokio::test]
+async fn unhandled_subject_is_its_own_error() {
+    let t = start(&probe("")).await.expect("start");
+    let error = error_of(&t, "probe.nothing-here", "").await;
+    assert_eq!(error.kind, ErrorKind::Unhandled, "{error}");
+}
+
+#[tokio::test]
+async fn config_reaches_init() {
+    let t = start(&probe("[components.config]\ncolour = \"blue\"\nretries = 3")).await.expect("start");
+    let config: serde_json::Value = serde_json::from_str(&t.ask("probe.config", "").await).expect("json");
+    assert_eq!(config, serde_json::json!({ "colour": "blue", "retries": 3 }));
+}
+
+#[tokio::test]
+async fn failing_init_refuses_the_component_with_its_reason() {
+    let err = start(&probe("[components.config]\nfail_init = true")).await.err().expect("refused");
+    let text = format!("{err:#}");
+    assert!(text.contains("component `probe`") && text.contains("init refused"), "{text}");
+}
+
+#[tokio::test]
+async fn environment_variables_only_as_granted() {
+    let t = start(&probe("[components.env]\nGREETING = \"granted\"")).await.expect("start");
+    assert_eq!(t.ask("probe.env", "GREETING").await, "granted");
+    assert_eq!(t.ask("probe.env", "PATH").await, "<unset>", "host environment is not leaked");
+}
+
+#[tokio::test]
+async fn compile_cache_makes_the_second_load_skip_compiling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bytes = std::fs::read(PROBE).expect("probe.wasm");
+    let settings = Settings {
+        memory_bytes: 64 << 20,
+        timeout: Duration::from_secs(1),
+        mode: InstanceMode::Pooled,
+        max_idle: 1,
+        config_json: "{}".into(),
+    };
+    let env = std::sync::Arc::new(Environment {
+        name: "probe".into(),
+        grants: Default::default(),
+        outbound: std::sync::Arc::new(MemoryTransport::default()),
+        env: Vec::new(),
+        max_request_timeout: Duration::from_secs(1),
+    });
+    for expected in [Source::Compiled, Source::Cached] {
+        let runtime = Runtime::new(CompileCache::new(dir.path())).expect("runtime");
+        let (_, source) = runtime.load(&bytes, settings.clone(), env.clone()).await.expect("load");
+        assert_eq!(source, expected);
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_calls_finish() {
+    let t = start(&probe("")).await.expect("start");
+    let transport = t.host.transport();
+    let call = tokio::spawn(async move {
+        transport
+            .request(Message::new("probe.sleep", "150"), Duration::from_secs(5))
+            .await
+    });
+    // Wait until the call is running, observed through the counters.
+    let route = t.host.route("probe").expect("route").clone();
+    while route.stats.snapshot().in_flight == 0 {
+        tokio::task::yield_now().await;
+    }
+    assert!(t.host.shutdown(Duration::from_secs(5)).await, "drained within the grace period");
+    let reply = call.await.expect("task").expect("reply");
+    assert_eq!(reply.body, "slept");
+}
