@@ -1,0 +1,110 @@
+//! The HTTP API against a host on the in-memory transport: replies, errors
+//! mapped to HTTP status with JSON bodies, publish, health and components.
+
+use std::time::Duration;
+
+use berth::transport::SubscribeOptions;
+use berth_tests::{TestHost, start};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+/// Serves the host's HTTP API on a free loopback port until the returned
+/// guard is dropped.
+async fn serve(t: &TestHost) -> (String, DropGuard) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
+    (format!("http://{addr}"), stop.drop_guard())
+}
+
+const MANIFEST: &str = "[host]\nname = \"web\"\n\
+    [[components]]\nname = \"greeter\"\nwasm = \"{greeter}\"\nsubscribe = [\"greet.>\"]\npublish = [\"events.>\"]\n\
+    [[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\ntimeout_ms = 200\n";
+
+#[tokio::test]
+async fn request_errors_and_publish_over_http() {
+    let t = start(MANIFEST).await.expect("start");
+    let (base, _stop) = serve(&t).await;
+    let http = reqwest::Client::new();
+
+    let ok = http
+        .post(format!("{base}/v1/request/greet.web"))
+        .body(r#"{"name":"Lin"}"#)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["content-type"], "application/json");
+    assert_eq!(ok.text().await.expect("body"), r#"{"message":"Hello, Lin!"}"#);
+
+    let cases = [
+        ("greet.web", "{oops", 400, "handler"),
+        ("probe.error", "404", 404, "handler"),
+        ("probe.spin", "", 504, "timeout"),
+        ("probe.panic", "", 500, "trap"),
+        ("probe.missing", "", 404, "unhandled"),
+        ("nobody.there", "", 503, "no-responders"),
+    ];
+    for (subject, body, status, kind) in cases {
+        let response = http
+            .post(format!("{base}/v1/request/{subject}"))
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), status, "{subject}");
+        let json: Value = response.json().await.expect("JSON error body");
+        assert_eq!(json["kind"], kind, "{subject}: {json}");
+        assert_eq!(json["code"], status, "{subject}: {json}");
+        assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()), "{json}");
+    }
+
+    let mut events = t
+        .host
+        .transport()
+        .subscribe(SubscribeOptions {
+            pattern: "events.>".into(),
+            group: None,
+            capacity: 8,
+        })
+        .await
+        .expect("subscribe");
+    let published = http
+        .post(format!("{base}/v1/publish/events.manual"))
+        .body("by hand")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(published.status(), 202);
+    let got = tokio::time::timeout(Duration::from_secs(5), events.next())
+        .await
+        .expect("in time")
+        .expect("delivery");
+    assert_eq!(got.message.body, "by hand");
+}
+
+#[tokio::test]
+async fn health_and_components() {
+    let t = start(MANIFEST).await.expect("start");
+    let (base, _stop) = serve(&t).await;
+    let health: Value = reqwest::get(format!("{base}/health")).await.expect("get").json().await.expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["name"], "web");
+    let list: Value = reqwest::get(format!("{base}/v1/components"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = list["components"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["greeter", "probe"]);
+    let version = list["components"][0]["version"].as_str().expect("version");
+    assert_eq!(version.len(), 64, "sha-256 hex");
+}

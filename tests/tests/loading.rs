@@ -1,0 +1,97 @@
+//! Bad input at load time: each fails with an error naming what is wrong
+//! and where, and never panics.
+
+use std::io::Write;
+
+use berth::manifest::Manifest;
+use berth_tests::{PROBE, start};
+
+fn text_of(err: anyhow::Error) -> String {
+    format!("{err:#}")
+}
+
+/// Writes `bytes` to a temp file and returns a manifest running it.
+fn manifest_for(bytes: &[u8]) -> (tempfile::NamedTempFile, String) {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(bytes).expect("write");
+    let text = format!(
+        "[[components]]\nname = \"bad\"\nwasm = \"{}\"\nsubscribe = [\"bad.>\"]\n",
+        file.path().display()
+    );
+    (file, text)
+}
+
+async fn start_error(bytes: &[u8]) -> String {
+    let (_file, text) = manifest_for(bytes);
+    text_of(start(&text).await.err().expect("the host refuses to start"))
+}
+
+#[tokio::test]
+async fn unknown_key_is_named_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("berth.toml");
+    std::fs::write(&path, "[host]\nname = \"x\"\n\n[[components]]\nname = \"a\"\nwasm = \"a.wasm\"\nsubscibe = [\"a\"]\n")
+        .expect("write");
+    let text = text_of(Manifest::load(&path).expect_err("typo"));
+    assert!(text.contains("subscibe"), "{text}");
+    assert!(text.contains("line 7"), "{text}");
+    assert!(text.contains(&path.display().to_string()), "names the file: {text}");
+}
+
+#[tokio::test]
+async fn missing_manifest_and_missing_wasm_are_named() {
+    let text = text_of(Manifest::load(std::path::Path::new("/nonexistent/berth.toml")).expect_err("missing"));
+    assert!(text.contains("/nonexistent/berth.toml"), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("berth.toml");
+    std::fs::write(&path, "[[components]]\nname = \"ghost\"\nwasm = \"ghost.wasm\"\n").expect("write");
+    let text = text_of(Manifest::load(&path).expect_err("missing wasm"));
+    assert!(text.contains("component `ghost`") && text.contains("ghost.wasm") && text.contains("does not exist"), "{text}");
+}
+
+#[tokio::test]
+async fn random_bytes_are_not_a_component() {
+    let text = start_error(b"\x00asm but not really, just some random bytes").await;
+    assert!(text.contains("component `bad`") && text.contains("not a valid wasm component"), "{text}");
+}
+
+#[tokio::test]
+async fn truncated_component_is_refused() {
+    let bytes = std::fs::read(PROBE).expect("probe.wasm");
+    let text = start_error(&bytes[..bytes.len() / 2]).await;
+    assert!(text.contains("not a valid wasm component"), "{text}");
+}
+
+#[tokio::test]
+async fn core_module_is_not_a_component() {
+    let module = wat::parse_str("(module (func (export \"run\")))").expect("wat");
+    let text = start_error(&module).await;
+    assert!(text.contains("not a valid wasm component"), "{text}");
+}
+
+#[tokio::test]
+async fn component_without_the_handler_export_does_not_fit() {
+    let component = wat::parse_str("(component)").expect("wat");
+    let text = start_error(&component).await;
+    assert!(text.contains("does not fit the berth:backend contract"), "{text}");
+    assert!(text.contains("berth:backend/handler"), "names the missing export: {text}");
+}
+
+#[tokio::test]
+async fn component_importing_an_unknown_interface_names_the_import() {
+    let component = wat::parse_str(r#"(component (import "acme:evil/backdoor" (instance (export "open" (func)))))"#).expect("wat");
+    let text = start_error(&component).await;
+    assert!(text.contains("cannot link") && text.contains("acme:evil/backdoor"), "{text}");
+}
+
+#[tokio::test]
+async fn check_reports_what_is_wrong() {
+    let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled()).expect("runtime");
+    let good = runtime.inspect(&std::fs::read(PROBE).expect("probe.wasm"));
+    assert!(good.fits(), "{good}");
+    assert!(good.exports.iter().any(|e| e == "berth:backend/handler@0.1.0"), "{good}");
+    let bad = runtime.inspect(&wat::parse_str("(component)").expect("wat"));
+    assert!(!bad.fits());
+    assert!(bad.to_string().contains("problem:"), "{bad}");
+}
