@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::grants::Grants;
 use crate::manifest::{ComponentConfig, Manifest, TransportKind};
-use crate::router::{self, Route, Stats};
+use crate::router::{self, Route};
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{SubscribeOptions, Transport};
@@ -167,16 +166,14 @@ async fn load(runtime: &Runtime, config: &ComponentConfig, outbound: Arc<dyn Tra
         elapsed_ms = started.elapsed().as_millis() as u64,
         "component loaded"
     );
-    Ok(Route {
-        name: config.name.clone(),
-        version: handler.version().to_owned(),
-        mode: handler.mode(),
-        subjects: config.subscribe.iter().map(|s| s.subject.clone()).collect(),
-        handler: Arc::new(handler),
-        limit: Arc::new(Semaphore::new(config.max_concurrency)),
-        max_concurrency: config.max_concurrency,
-        stats: Stats::default(),
-    })
+    Ok(Route::new(
+        config.name.clone(),
+        handler.version().to_owned(),
+        handler.mode(),
+        config.subscribe.iter().map(|s| s.subject.clone()).collect(),
+        Arc::new(handler),
+        config.max_concurrency,
+    ))
 }
 
 /// `berth run`: starts the host, serves HTTP if configured, and on

@@ -48,6 +48,29 @@ pub struct Route {
     pub stats: Stats,
 }
 
+impl Route {
+    /// A route for `handler` with a fresh semaphore and zeroed counters.
+    pub fn new(
+        name: impl Into<String>,
+        version: impl Into<String>,
+        mode: InstanceMode,
+        subjects: Vec<String>,
+        handler: Arc<dyn Handler>,
+        max_concurrency: usize,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            mode,
+            subjects,
+            handler,
+            limit: Arc::new(Semaphore::new(max_concurrency)),
+            max_concurrency,
+            stats: Stats::default(),
+        }
+    }
+}
+
 /// Counters for one component.
 #[derive(Debug, Default)]
 pub struct Stats {

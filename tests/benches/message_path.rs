@@ -1,1 +1,129 @@
-fn main() {}
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+//! The in-process cost of one request through the memory transport and the
+//! router into the echo component, against the same path into a native Rust
+//! closure, for 100-byte and 64-KiB bodies and both instance modes; and the
+//! time to load a component with and without the compile cache.
+//!
+//! Run: `cargo bench -p berth-tests --bench message_path`, then
+//! `scripts/bench-report` for medians and ratios.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth::handler::{Handler, NativeHandler, Reply};
+use berth::router::{self, Route};
+use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
+use berth::transport::memory::MemoryTransport;
+use berth::transport::{SubscribeOptions, Transport};
+use berth::Message;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+const SIZES: [(usize, &str); 2] = [(100, "100B"), (64 * 1024, "64KiB")];
+
+fn settings(mode: InstanceMode) -> Settings {
+    Settings {
+        memory_bytes: 64 << 20,
+        timeout: Duration::from_secs(5),
+        mode,
+        max_idle: 4,
+        config_json: "{}".into(),
+    }
+}
+
+fn environment(bus: &MemoryTransport) -> Arc<Environment> {
+    Arc::new(Environment {
+        name: "echo".into(),
+        grants: Default::default(),
+        outbound: Arc::new(bus.clone()),
+        env: Vec::new(),
+        max_request_timeout: Duration::from_secs(1),
+    })
+}
+
+/// Subscribes `handler` on `bench.>` of a fresh bus, through the router.
+async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTracker, stop: &CancellationToken) {
+    let route = Arc::new(Route::new("bench", "-", InstanceMode::Pooled, vec!["bench.>".into()], handler, 4));
+    let sub = bus
+        .subscribe(SubscribeOptions {
+            pattern: "bench.>".into(),
+            group: None,
+            capacity: 4,
+        })
+        .await
+        .expect("subscribe");
+    router::serve(route, "memory", sub, tasks, stop.clone());
+}
+
+fn message_path(c: &mut Criterion) {
+    // One thread: every hop (transport, router, call, reply) costs its CPU
+    // time, not a cross-thread wake-up of a parked worker, which would
+    // swamp the few microseconds being measured.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = Runtime::new(CompileCache::disabled()).expect("wasm runtime");
+    let echo = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
+    let mut group = c.benchmark_group("message_path");
+    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+
+    let variants: [(&str, Option<InstanceMode>); 3] = [
+        ("native", None),
+        ("wasm-pooled", Some(InstanceMode::Pooled)),
+        ("wasm-fresh", Some(InstanceMode::Fresh)),
+    ];
+    for (name, mode) in variants {
+        let bus = MemoryTransport::default();
+        let tasks = TaskTracker::new();
+        let stop = CancellationToken::new();
+        rt.block_on(async {
+            let handler: Arc<dyn Handler> = match mode {
+                None => Arc::new(NativeHandler(|m: Message| {
+                    Ok(Reply {
+                        body: m.body,
+                        headers: m.headers,
+                    })
+                })),
+                Some(mode) => {
+                    let (h, _) = runtime.load(&echo, settings(mode), environment(&bus)).await.expect("load echo");
+                    Arc::new(h)
+                }
+            };
+            serve(&bus, handler, &tasks, &stop).await;
+        });
+        for (size, label) in SIZES {
+            let body = bytes::Bytes::from(vec![b'x'; size]);
+            group.bench_with_input(BenchmarkId::new(name, label), &body, |b, body| {
+                b.to_async(&rt).iter(|| async {
+                    let reply = bus
+                        .request(Message::new("bench.echo", body.clone()), Duration::from_secs(5))
+                        .await
+                        .expect("reply");
+                    assert_eq!(reply.body.len(), body.len());
+                });
+            });
+        }
+        stop.cancel();
+    }
+    group.finish();
+}
+
+fn load(c: &mut Criterion) {
+    let runtime = Runtime::new(CompileCache::disabled()).expect("wasm runtime");
+    let engine = runtime.engine().clone();
+    let bytes = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
+    let hash = berth::runtime::cache::content_hash(&bytes);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cached = CompileCache::new(dir.path());
+    cached.load(&engine, &bytes, &hash).expect("fill the cache");
+
+    let mut group = c.benchmark_group("load");
+    group.sample_size(10).measurement_time(Duration::from_secs(5));
+    group.bench_function("compile", |b| {
+        b.iter(|| CompileCache::disabled().load(&engine, &bytes, &hash).expect("compile"))
+    });
+    group.bench_function("cached", |b| b.iter(|| cached.load(&engine, &bytes, &hash).expect("load")));
+    group.finish();
+}
+
+criterion_group!(benches, message_path, load);
+criterion_main!(benches);

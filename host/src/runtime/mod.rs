@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CompileCache, Source};
 pub use component::{InstanceMode, LoadError, Settings, WasmHandler};
@@ -56,6 +56,11 @@ impl Runtime {
         pool.total_memories(2000);
         pool.total_tables(2000);
         pool.max_memory_size(1 << 30);
+        // Reset recycled slots with memset instead of madvise up to these
+        // sizes, so a fresh instance does not page-fault its way back in.
+        pool.linear_memory_keep_resident(2 << 20);
+        pool.table_keep_resident(64 << 10);
+        pool.pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasm engine")?;
 
