@@ -24,7 +24,7 @@
 //! - [`router`]: subscriptions to calls, concurrency limits, acks.
 //! - [`runtime`]: wasmtime engine, compile cache, instances, host imports.
 //! - [`grants`]: what a component may publish to and request from.
-//! - [`manifest`]: the manifest, `berth.toml`.
+//! - [`manifest`] reads and validates `berth.toml`.
 //! - [`host`]: a running host; [`http`]: its admin and ingress API.
 //! - [`cli`]: the `berth` command line.
 

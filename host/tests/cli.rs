@@ -1,0 +1,139 @@
+//! The `berth` binary: `check` exit codes, and `run` serving until SIGTERM,
+//! finishing an in-flight call and exiting 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+#[test]
+fn check_says_whether_a_component_fits() {
+    let good = Command::new(BERTH).args(["check", berth_tests::ECHO]).output().expect("run");
+    assert!(good.status.success());
+    let out = String::from_utf8_lossy(&good.stdout);
+    assert!(out.contains("berth:backend/handler@0.1.0") && out.contains("ok: fits"), "{out}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").expect("write");
+    let bad = Command::new(BERTH).arg("check").arg(&junk).output().expect("run");
+    assert_eq!(bad.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&bad.stdout);
+    assert!(out.contains("not a valid wasm component"), "{out}");
+}
+
+#[test]
+fn run_with_a_bad_manifest_exits_non_zero_naming_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(&manifest, "[host]\nnmae = \"typo\"\n").expect("write");
+    let out = Command::new(BERTH).arg("run").arg(&manifest).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nmae") && err.contains("line 2"), "{err}");
+}
+
+/// Kills the child if the test fails half-way.
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[test]
+fn run_serves_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\nhttp = \"127.0.0.1:{port}\"\n\
+             [[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.>\"]\n",
+            berth_tests::PROBE
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(BERTH)
+        .arg("run")
+        .arg(&manifest)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn berth run");
+    let stderr = child.stderr.take().expect("stderr");
+    let host = Host(child);
+
+    // Follow the log: the host says when it listens and when it drained.
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = lines.recv_timeout(Duration::from_secs(30)).expect("log line in time");
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    wait_for("HTTP admin and ingress listening");
+    let url = format!("http://127.0.0.1:{port}");
+
+    let echo = Command::new(BERTH)
+        .args(["request", "probe.count", "--url", &url])
+        .output()
+        .expect("berth request");
+    assert!(echo.status.success(), "{}", String::from_utf8_lossy(&echo.stderr));
+    assert_eq!(String::from_utf8_lossy(&echo.stdout), "1");
+
+    // A slow call in flight when SIGTERM arrives must still be answered.
+    let slow = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            Command::new(BERTH)
+                .args(["request", "probe.sleep", "400", "--url", &url])
+                .output()
+                .expect("berth request")
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        loop {
+            let list: serde_json::Value = reqwest::get(format!("{url}/v1/components"))
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if list["components"][0]["stats"]["in_flight"] == 1 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let pid = host.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    wait_for("all in-flight calls finished");
+    let slow = slow.join().expect("thread");
+    assert!(slow.status.success(), "{}", String::from_utf8_lossy(&slow.stderr));
+    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept");
+
+    let mut host = host;
+    let status = host.0.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM ends with exit 0");
+}
