@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::grants::Grants;
 use crate::manifest::{ComponentConfig, Manifest, TransportKind};
+use crate::quarantine::Policy;
 use crate::router::{self, Route};
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
 use crate::transport::memory::MemoryTransport;
@@ -38,6 +39,8 @@ pub struct Shared {
     pub routes: Vec<Arc<Route>>,
     /// The transport for ingress and guests' outbound calls.
     pub transport: Arc<dyn Transport>,
+    /// Token admin calls must carry; see [`crate::http`].
+    pub admin_token: Option<String>,
 }
 
 /// A started host.
@@ -60,34 +63,43 @@ impl Host {
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         let mut routes = Vec::new();
-        for config in &manifest.components {
-            let route = Arc::new(load(&runtime, config, transport.clone()).await?);
-            for sub in &config.subscribe {
-                let kind = sub.transport.unwrap_or(kind);
-                let transport = match transports.get(&kind) {
-                    Some(t) => t.clone(),
-                    None => {
-                        let t = connect(kind)?;
-                        transports.insert(kind, t.clone());
-                        t
-                    }
-                };
-                let group = match (&sub.group, sub.broadcast) {
-                    (_, true) => None,
-                    (Some(g), false) => Some(g.clone()),
-                    (None, false) => Some(format!("{}.{}", manifest.host.name, config.name)),
-                };
-                let subscription = transport
-                    .subscribe(SubscribeOptions {
-                        pattern: sub.subject.clone(),
-                        group,
-                        capacity: config.max_concurrency,
-                    })
-                    .await
-                    .with_context(|| format!("component `{}`: subscribing to `{}` on {kind}", config.name, sub.subject))?;
-                router::serve(route.clone(), transport.kind(), subscription, &tasks, stop.clone());
+        let subscribed = async {
+            for config in &manifest.components {
+                let route = Arc::new(load(&runtime, config, transport.clone()).await?);
+                for sub in &config.subscribe {
+                    let kind = sub.transport.unwrap_or(kind);
+                    let transport = match transports.get(&kind) {
+                        Some(t) => t.clone(),
+                        None => {
+                            let t = connect(kind)?;
+                            transports.insert(kind, t.clone());
+                            t
+                        }
+                    };
+                    let group = match (&sub.group, sub.broadcast) {
+                        (_, true) => None,
+                        (Some(g), false) => Some(g.clone()),
+                        (None, false) => Some(format!("{}.{}", manifest.host.name, config.name)),
+                    };
+                    let subscription = transport
+                        .subscribe(SubscribeOptions {
+                            pattern: sub.subject.clone(),
+                            group,
+                            capacity: config.max_concurrency,
+                        })
+                        .await
+                        .with_context(|| format!("component `{}`: subscribing to `{}` on {kind}", config.name, sub.subject))?;
+                    router::serve(route.clone(), transport.kind(), subscription, &tasks, stop.clone());
+                }
+                routes.push(route);
             }
-            routes.push(route);
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = subscribed {
+            // Components loaded before the failure must not keep serving.
+            stop.cancel();
+            return Err(e);
         }
         tracing::info!(service = %manifest.host.name, components = routes.len(), transport = %kind, "host started");
         Ok(Self {
@@ -96,6 +108,7 @@ impl Host {
                 started: Instant::now(),
                 routes,
                 transport,
+                admin_token: manifest.host.admin_token.clone(),
             }),
             tasks,
             stop,
@@ -173,6 +186,11 @@ async fn load(runtime: &Runtime, config: &ComponentConfig, outbound: Arc<dyn Tra
         config.subscribe.iter().map(|s| s.subject.clone()).collect(),
         Arc::new(handler),
         config.max_concurrency,
+        Policy {
+            threshold: if config.quarantine_after == 0 { u32::MAX } else { config.quarantine_after },
+            cooldown: Duration::from_millis(config.quarantine_ms),
+            ..Policy::default()
+        },
     ))
 }
 

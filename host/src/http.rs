@@ -6,6 +6,12 @@
 //!   transport; the reply body comes back. Errors come back with their code
 //!   as the HTTP status and the error as JSON.
 //! - `POST /v1/publish/{subject}`: the body is published; 202 when sent.
+//! - `POST /v1/components/{name}/suspend` and `/resume`: admin calls.
+//!
+//! Admin calls change the host, so they are an attack surface: with
+//! `[host] admin_token` set they need `Authorization: Bearer <token>`
+//! (else 401); without a token they are accepted only when the listener is
+//! on a loopback address (else 403).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +20,7 @@ use anyhow::Result;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -26,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::CallError;
 use crate::host::Shared;
 use crate::message::Message;
+use crate::router::Route;
 
 /// Default wait for a reply to `POST /v1/request/...`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,34 +54,110 @@ const SKIPPED_HEADERS: &[&str] = &[
 
 /// Serves the API on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) -> Result<()> {
-    axum::serve(listener, router(shared))
+    let loopback = listener.local_addr()?.ip().is_loopback();
+    match (&shared.admin_token, loopback) {
+        (Some(_), _) => tracing::info!("admin calls require the admin token"),
+        (None, true) => tracing::warn!("no admin token set: admin calls are accepted from anyone who can reach this loopback listener"),
+        (None, false) => tracing::warn!("no admin token set and the listener is not loopback: admin calls are refused"),
+    }
+    axum::serve(listener, router(shared, loopback))
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await?;
     Ok(())
 }
 
-/// The API's routes, for embedding or testing without a socket.
-pub fn router(shared: Arc<Shared>) -> Router {
+/// What every handler can see.
+#[derive(Clone)]
+struct Api {
+    shared: Arc<Shared>,
+    /// Whether the listener is on a loopback address.
+    loopback: bool,
+}
+
+/// The API's routes; `loopback` says whether the listener is only reachable
+/// from this machine, which decides admin access when no token is set.
+pub fn router(shared: Arc<Shared>, loopback: bool) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/components", get(components))
+        .route("/v1/components/{name}/suspend", post(suspend))
+        .route("/v1/components/{name}/resume", post(resume))
         .route("/v1/request/{subject}", post(request))
         .route("/v1/publish/{subject}", post(publish))
-        .with_state(shared)
+        .with_state(Api { shared, loopback })
 }
 
-async fn health(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({
-        "status": "ok",
+/// 200 while at least one component serves; 503 when every component is
+/// quarantined or suspended.
+async fn health(State(api): State<Api>) -> Response {
+    let shared = &api.shared;
+    let serving = shared
+        .routes
+        .iter()
+        .any(|r| !matches!(r.breaker.status().state, "quarantined" | "suspended"));
+    let healthy = serving || shared.routes.is_empty();
+    let body = Json(json!({
+        "status": if healthy { "ok" } else { "unavailable" },
         "name": shared.name,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": shared.started.elapsed().as_secs_f64(),
-        "components": component_list(&shared),
-    }))
+        "components": component_list(shared),
+    }));
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, body).into_response()
 }
 
-async fn components(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(json!({ "components": component_list(&shared) }))
+async fn components(State(api): State<Api>) -> Json<serde_json::Value> {
+    Json(json!({ "components": component_list(&api.shared) }))
+}
+
+/// `Ok` if the caller may use admin calls, else the refusal.
+fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
+    let refuse = |status: StatusCode, message: &str| (status, Json(json!({ "message": message }))).into_response();
+    match &api.shared.admin_token {
+        Some(token) => {
+            let given = headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given == Some(token.as_str()) {
+                Ok(())
+            } else {
+                Err(refuse(StatusCode::UNAUTHORIZED, "admin call needs `Authorization: Bearer <admin token>`"))
+            }
+        }
+        None if api.loopback => Ok(()),
+        None => Err(refuse(
+            StatusCode::FORBIDDEN,
+            "admin calls need [host] admin_token (or BERTH_ADMIN_TOKEN) on a non-loopback listener",
+        )),
+    }
+}
+
+async fn suspend(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    admin_on_component(&api, &name, &headers, |r| r.breaker.suspend("suspended by an operator"))
+}
+
+async fn resume(State(api): State<Api>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    admin_on_component(&api, &name, &headers, |r| r.breaker.resume())
+}
+
+fn admin_on_component(api: &Api, name: &str, headers: &HeaderMap, action: impl Fn(&Route)) -> Response {
+    if let Err(refused) = authorize(api, headers) {
+        return refused;
+    }
+    match api.shared.routes.iter().find(|r| r.name == name) {
+        Some(route) => {
+            action(route);
+            tracing::info!(component = name, state = route.breaker.status().state, "admin call");
+            (StatusCode::OK, Json(json!({ "name": name, "status": route.breaker.status() }))).into_response()
+        }
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "message": format!("no component named `{name}`") })),
+        )
+            .into_response(),
+    }
 }
 
 fn component_list(shared: &Shared) -> Vec<serde_json::Value> {
@@ -85,7 +168,7 @@ fn component_list(shared: &Shared) -> Vec<serde_json::Value> {
             json!({
                 "name": r.name,
                 "version": r.version,
-                "state": "serving",
+                "state": r.breaker.status(),
                 "instance_mode": r.mode,
                 "subscribe": r.subjects,
                 "max_concurrency": r.max_concurrency,
@@ -102,7 +185,7 @@ struct RequestParams {
 }
 
 async fn request(
-    State(shared): State<Arc<Shared>>,
+    State(Api { shared, .. }): State<Api>,
     Path(subject): Path<String>,
     Query(params): Query<RequestParams>,
     headers: HeaderMap,
@@ -137,7 +220,7 @@ async fn request(
 }
 
 async fn publish(
-    State(shared): State<Arc<Shared>>,
+    State(Api { shared, .. }): State<Api>,
     Path(subject): Path<String>,
     headers: HeaderMap,
     body: Bytes,

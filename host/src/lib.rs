@@ -22,6 +22,7 @@
 //!   ([`transport::memory`] is the embedded default).
 //! - [`handler`]: what the router calls; wasm components and native closures.
 //! - [`router`]: subscriptions to calls, concurrency limits, acks.
+//! - [`quarantine`]: the breaker that stops feeding a component that keeps failing.
 //! - [`runtime`]: wasmtime engine, compile cache, instances, host imports.
 //! - [`grants`]: what a component may publish to and request from.
 //! - [`manifest`] reads and validates `berth.toml`.
@@ -36,6 +37,7 @@ pub mod host;
 pub mod http;
 pub mod manifest;
 pub mod message;
+pub mod quarantine;
 pub mod router;
 pub mod runtime;
 pub mod subject;

@@ -171,6 +171,12 @@ pub struct ComponentConfig {
     /// Reuse instances (`pooled`) or make one per message (`fresh`).
     #[serde(default)]
     pub instance_mode: InstanceMode,
+    /// Traps or timeouts in a row that quarantine the component; 0 never does.
+    #[serde(default = "default_quarantine_after")]
+    pub quarantine_after: u32,
+    /// First quarantine's length; it doubles while trial calls keep failing.
+    #[serde(default = "default_quarantine_ms")]
+    pub quarantine_ms: u64,
     /// Environment variables the component may read. None by default.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -185,6 +191,14 @@ fn default_concurrency() -> usize {
 
 fn default_timeout_ms() -> u64 {
     1000
+}
+
+fn default_quarantine_after() -> u32 {
+    5
+}
+
+fn default_quarantine_ms() -> u64 {
+    10_000
 }
 
 fn default_memory_mb() -> u32 {

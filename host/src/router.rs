@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Handler;
+use crate::quarantine::{Breaker, Policy};
 use crate::message::Message;
 use crate::runtime::InstanceMode;
 use crate::transport::{Delivery, Settlement, Subscription};
@@ -46,6 +47,8 @@ pub struct Route {
     pub max_concurrency: usize,
     /// Counters for status and tests.
     pub stats: Stats,
+    /// Quarantines the component when it keeps trapping or timing out.
+    pub breaker: Breaker,
 }
 
 impl Route {
@@ -57,6 +60,7 @@ impl Route {
         subjects: Vec<String>,
         handler: Arc<dyn Handler>,
         max_concurrency: usize,
+        policy: Policy,
     ) -> Self {
         Self {
             name: name.into(),
@@ -67,6 +71,7 @@ impl Route {
             limit: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
             stats: Stats::default(),
+            breaker: Breaker::new(policy),
         }
     }
 }
@@ -137,6 +142,12 @@ pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subsc
                     Err(_closed) => break,
                 },
             };
+            // A quarantined component takes nothing: its messages wait at
+            // the broker until the breaker lets a call through again.
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = route.breaker.admit() => {}
+            }
             let delivery = tokio::select! {
                 _ = stop.cancelled() => break,
                 d = subscription.next() => match d {
@@ -165,19 +176,19 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
     route.stats.enter();
     let Delivery { message, mut acker } = delivery;
     let is_request = message.reply_to.is_some();
-    let failed = async {
+    let outcome = async {
         if is_request {
             let envelope = envelope(&message);
-            let (reply, failed) = match route.handler.handle_request(message).await {
+            let (reply, result) = match route.handler.handle_request(message).await {
                 Ok(r) => {
                     let mut headers = r.headers;
                     headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
                     headers.push((VERSION_HEADER.to_owned(), route.version.clone()));
-                    (envelope.reply(r.body, headers), false)
+                    (envelope.reply(r.body, headers), Ok(()))
                 }
                 Err(e) => {
                     tracing::debug!(error = %e, "request failed");
-                    (e.to_reply(&envelope), true)
+                    (e.to_reply(&envelope), Err(e))
                 }
             };
             // Ack only once the reply is handed to the broker.
@@ -192,7 +203,7 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                 None => Settlement::Ack,
             };
             settle(acker, settlement).await;
-            failed
+            result
         } else {
             let result = route.handler.handle_event(message).await;
             let settlement = match &result {
@@ -206,12 +217,13 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                 }
             };
             settle(acker, settlement).await;
-            result.is_err()
+            result
         }
     }
     .instrument(span)
     .await;
-    route.stats.leave(is_request, failed);
+    route.breaker.record(outcome.as_ref().map(|()| ()), &route.name);
+    route.stats.leave(is_request, outcome.is_err());
 }
 
 /// The request's addressing without its body, to build the reply from

@@ -101,6 +101,12 @@ fn run_serves_and_drains_on_sigterm() {
     assert!(echo.status.success(), "{}", String::from_utf8_lossy(&echo.stderr));
     assert_eq!(String::from_utf8_lossy(&echo.stdout), "1");
 
+    let published = Command::new(BERTH)
+        .args(["publish", "probe.event.cli", "from the shell", "--url", &url])
+        .output()
+        .expect("berth publish");
+    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+
     // A slow call in flight when SIGTERM arrives must still be answered.
     let slow = {
         let url = url.clone();
@@ -120,7 +126,8 @@ fn run_serves_and_drains_on_sigterm() {
                 .json()
                 .await
                 .expect("json");
-            if list["components"][0]["stats"]["in_flight"] == 1 {
+            let stats = &list["components"][0]["stats"];
+            if stats["in_flight"] == 1 && stats["events"] == 1 {
                 break;
             }
             tokio::task::yield_now().await;

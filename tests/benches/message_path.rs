@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::handler::{Handler, NativeHandler, Reply};
+use berth::quarantine::Policy;
 use berth::router::{self, Route};
 use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
 use berth::transport::memory::MemoryTransport;
@@ -44,7 +45,15 @@ fn environment(bus: &MemoryTransport) -> Arc<Environment> {
 
 /// Subscribes `handler` on `bench.>` of a fresh bus, through the router.
 async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTracker, stop: &CancellationToken) {
-    let route = Arc::new(Route::new("bench", "-", InstanceMode::Pooled, vec!["bench.>".into()], handler, 4));
+    let route = Arc::new(Route::new(
+        "bench",
+        "-",
+        InstanceMode::Pooled,
+        vec!["bench.>".into()],
+        handler,
+        4,
+        Policy::default(),
+    ));
     let sub = bus
         .subscribe(SubscribeOptions {
             pattern: "bench.>".into(),

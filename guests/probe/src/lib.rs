@@ -58,6 +58,26 @@ fn routes(config: &Config) -> Result<Router, Error> {
         .request("probe.env", |msg: &Message| {
             Ok(Reply::text(std::env::var(msg.text()?).unwrap_or_else(|_| "<unset>".into())))
         })
+        // Prints the body to stdout and stderr.
+        .request("probe.print", |msg: &Message| {
+            println!("out: {}", msg.text()?);
+            eprintln!("err: {}", msg.text()?);
+            Ok(Reply::text("printed"))
+        })
+        // Tries to read the file named in the body.
+        .request("probe.read-file", |msg: &Message| {
+            Ok(Reply::text(match std::fs::read(msg.text()?) {
+                Ok(bytes) => format!("read {} bytes", bytes.len()),
+                Err(e) => format!("denied: {e}"),
+            }))
+        })
+        // Tries to open a TCP connection to the address in the body.
+        .request("probe.connect", |msg: &Message| {
+            Ok(Reply::text(match std::net::TcpStream::connect(msg.text()?) {
+                Ok(_) => "connected".to_owned(),
+                Err(e) => format!("denied: {e}"),
+            }))
+        })
         // An error with a code from the body, and data.
         .request("probe.error", |msg: &Message| {
             let code: u16 = msg.text()?.trim().parse().unwrap_or(418);

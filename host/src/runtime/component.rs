@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
 
 use super::bindings::{Backend, BackendPre, wit};
 use super::cache::{CompileCache, Source, content_hash};
@@ -149,7 +149,7 @@ impl WasmHandler {
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
-            Ok(Err(e)) => Err(self.trap_error(&e)),
+            Ok(Err(e)) => Err(self.wasm_error(&e)),
             Ok(Ok((_, Err(e)))) => Err(CallError::from(e)),
             Ok(Ok((bindings, Ok(())))) => Ok(Instance { store, bindings }),
         }
@@ -182,7 +182,7 @@ impl WasmHandler {
                 Call::Event(m) => handler.call_handle_event(&mut instance.store, m).await.map(|r| r.map(|()| None)),
             };
             match result {
-                Err(trap) => Err(self.trap_error(&trap)),
+                Err(trap) => Err(self.wasm_error(&trap)),
                 Ok(outcome) => {
                     if pooled {
                         self.check_in(instance);
@@ -206,7 +206,14 @@ impl WasmHandler {
         )
     }
 
-    fn trap_error(&self, error: &wasmtime::Error) -> CallError {
+    fn wasm_error(&self, error: &wasmtime::Error) -> CallError {
+        if let Some(limit) = error.downcast_ref::<PoolConcurrencyLimitError>() {
+            // Not the component's fault: the host has no instance slot left.
+            return CallError::new(
+                ErrorKind::Overloaded,
+                format!("no instance slot for component `{}`: {limit}", self.env.name),
+            );
+        }
         let what = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
             None => format!("{:#}", error.root_cause()),

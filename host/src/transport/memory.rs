@@ -146,10 +146,6 @@ impl Bus {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         subs.iter().any(|e| e.pattern.matches(subject) && !e.sender.is_closed())
     }
-
-    fn forget_inbox(&self, inbox: &str) {
-        self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).remove(inbox);
-    }
 }
 
 #[async_trait]
@@ -195,20 +191,36 @@ impl Transport for MemoryTransport {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(inbox.clone(), sender);
-        message.reply_to = Some(inbox.clone());
+        // Removes the inbox however this future ends: reply, timeout, error,
+        // or the caller dropping it half-way.
+        let _inbox = Inbox {
+            bus: &self.bus,
+            subject: inbox.clone(),
+        };
+        message.reply_to = Some(inbox);
         let subject = message.subject.clone();
-        if let Err(e) = self.bus.publish(message).await {
-            self.bus.forget_inbox(&inbox);
-            return Err(e);
-        }
+        self.bus.publish(message).await?;
         match tokio::time::timeout(timeout, receiver).await {
             Ok(Ok(reply)) => Ok(reply),
             Ok(Err(_)) => Err(TransportError::Closed),
-            Err(_elapsed) => {
-                self.bus.forget_inbox(&inbox);
-                Err(TransportError::Timeout { subject, timeout })
-            }
+            Err(_elapsed) => Err(TransportError::Timeout { subject, timeout }),
         }
+    }
+}
+
+/// A request's reply inbox, registered while the request waits.
+struct Inbox<'a> {
+    bus: &'a Bus,
+    subject: String,
+}
+
+impl Drop for Inbox<'_> {
+    fn drop(&mut self) {
+        self.bus
+            .inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.subject);
     }
 }
 
@@ -322,6 +334,26 @@ mod tests {
         let err = bus.request(Message::new("svc", "ping"), Duration::from_millis(50)).await;
         assert!(matches!(err, Err(TransportError::Timeout { .. })), "{err:?}");
         drop(responder.await);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_leaves_no_inbox_behind() {
+        let bus = MemoryTransport::default();
+        let _sub = bus.subscribe(opts("svc", None)).await.expect("sub");
+        let request = bus.request(Message::new("svc", ""), Duration::from_secs(60));
+        // Poll it once (it registers its inbox and waits), then drop it.
+        assert!(futures_poll_once(request).await.is_none());
+        assert!(bus.bus.inboxes.lock().expect("lock").is_empty());
+    }
+
+    /// Polls a future once; `None` if it is still pending.
+    async fn futures_poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {
+        let mut f = std::pin::pin!(f);
+        std::future::poll_fn(|cx| std::task::Poll::Ready(match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }))
+        .await
     }
 
     #[tokio::test]

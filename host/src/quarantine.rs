@@ -1,0 +1,312 @@
+//! Quarantine: a component that keeps failing stops getting messages.
+//!
+//! A circuit breaker per component. Only faults of the component count —
+//! traps and deadlines — not errors its handlers return on purpose. After
+//! `threshold` faults in a row the component is quarantined for a cooldown:
+//! the router stops pulling its messages, which stay on the broker. Then it
+//! is half-open: one call goes through; success closes the breaker, another
+//! fault quarantines it again for twice as long (up to `max_cooldown`). An
+//! operator can suspend a component, and resume a quarantined or suspended
+//! one at any time.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::error::{CallError, ErrorKind};
+
+/// When to quarantine, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Faults in a row that quarantine the component.
+    pub threshold: u32,
+    /// First quarantine's length.
+    pub cooldown: Duration,
+    /// Longest quarantine after repeated failed retries.
+    pub max_cooldown: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            cooldown: Duration::from_secs(10),
+            max_cooldown: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Serving; counts faults in a row.
+    Closed { faults: u32 },
+    /// Quarantined until `until`.
+    Open { until: Instant, cooldown: Duration },
+    /// Trying one call; `probing` while it runs.
+    HalfOpen { cooldown: Duration, probing: bool },
+    /// Stopped by an operator until resumed.
+    Suspended,
+}
+
+/// What status output shows about a component's health.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Status {
+    /// `serving`, `quarantined`, `probing` or `suspended`.
+    pub state: &'static str,
+    /// Why it is not serving, if it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seconds until the next trial call, while quarantined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_in_s: Option<f64>,
+    /// How many times it has been quarantined since start.
+    pub quarantines: u64,
+}
+
+/// One component's breaker.
+pub struct Breaker {
+    policy: Policy,
+    inner: Mutex<Inner>,
+    /// Wakes router loops waiting for the breaker to let calls through.
+    changed: Notify,
+}
+
+struct Inner {
+    state: State,
+    reason: Option<String>,
+    quarantines: u64,
+    since: Option<SystemTime>,
+}
+
+/// Whether a failed call counts against the component.
+pub fn is_fault(error: &CallError) -> bool {
+    matches!(error.kind, ErrorKind::Trap | ErrorKind::Timeout)
+}
+
+impl Breaker {
+    /// A closed breaker.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            inner: Mutex::new(Inner {
+                state: State::Closed { faults: 0 },
+                reason: None,
+                quarantines: 0,
+                since: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until a call may start. Returns at once while serving; while
+    /// quarantined waits for the cooldown (or a resume), then lets exactly
+    /// one trial call through.
+    pub async fn admit(&self) {
+        loop {
+            let notified = self.changed.notified();
+            let wait_until = {
+                let mut inner = self.lock();
+                match inner.state {
+                    State::Closed { .. } => return,
+                    State::Open { until, cooldown } => {
+                        if Instant::now() >= until {
+                            inner.state = State::HalfOpen { cooldown, probing: true };
+                            return;
+                        }
+                        Some(until)
+                    }
+                    State::HalfOpen { ref mut probing, .. } => {
+                        if !*probing {
+                            *probing = true;
+                            return;
+                        }
+                        None
+                    }
+                    State::Suspended => None,
+                }
+            };
+            match wait_until {
+                Some(until) => {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = tokio::time::sleep_until(until.into()) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Records how a call ended. Returns `true` if this call quarantined
+    /// the component.
+    pub fn record(&self, outcome: Result<(), &CallError>, component: &str) -> bool {
+        let fault = outcome.err().filter(|e| is_fault(e));
+        let mut inner = self.lock();
+        let quarantined = match (&mut inner.state, fault) {
+            (State::Closed { faults }, None) => {
+                *faults = 0;
+                false
+            }
+            (State::Closed { faults }, Some(error)) => {
+                *faults += 1;
+                if *faults >= self.policy.threshold {
+                    let reason = format!("{} faults in a row; last: {}", faults, error.message);
+                    self.open(&mut inner, self.policy.cooldown, reason);
+                    true
+                } else {
+                    false
+                }
+            }
+            (State::HalfOpen { .. }, None) => {
+                inner.state = State::Closed { faults: 0 };
+                inner.reason = None;
+                inner.since = None;
+                tracing::info!(component, "trial call succeeded; component is serving again");
+                self.changed.notify_waiters();
+                false
+            }
+            (State::HalfOpen { cooldown, .. }, Some(error)) => {
+                let cooldown = (*cooldown * 2).min(self.policy.max_cooldown);
+                let reason = format!("trial call failed: {}", error.message);
+                self.open(&mut inner, cooldown, reason);
+                true
+            }
+            // Calls that started before a quarantine or suspension.
+            (State::Open { .. } | State::Suspended, _) => false,
+        };
+        if quarantined {
+            tracing::warn!(
+                component,
+                reason = inner.reason.as_deref().unwrap_or(""),
+                "component quarantined; its messages stay on the broker"
+            );
+        }
+        quarantined
+    }
+
+    fn open(&self, inner: &mut Inner, cooldown: Duration, reason: String) {
+        inner.state = State::Open {
+            until: Instant::now() + cooldown,
+            cooldown,
+        };
+        inner.reason = Some(reason);
+        inner.quarantines += 1;
+        inner.since = Some(SystemTime::now());
+    }
+
+    /// Stops the component taking messages until [`Breaker::resume`].
+    pub fn suspend(&self, reason: impl Into<String>) {
+        let mut inner = self.lock();
+        inner.state = State::Suspended;
+        inner.reason = Some(reason.into());
+        inner.since = Some(SystemTime::now());
+    }
+
+    /// Serves again at once, whatever the state.
+    pub fn resume(&self) {
+        let mut inner = self.lock();
+        inner.state = State::Closed { faults: 0 };
+        inner.reason = None;
+        inner.since = None;
+        drop(inner);
+        self.changed.notify_waiters();
+    }
+
+    /// For status output.
+    pub fn status(&self) -> Status {
+        let inner = self.lock();
+        let (state, retry_in_s) = match inner.state {
+            State::Closed { .. } => ("serving", None),
+            State::Open { until, .. } => (
+                "quarantined",
+                Some(until.saturating_duration_since(Instant::now()).as_secs_f64()),
+            ),
+            State::HalfOpen { .. } => ("probing", None),
+            State::Suspended => ("suspended", None),
+        };
+        Status {
+            state,
+            reason: inner.reason.clone(),
+            retry_in_s,
+            quarantines: inner.quarantines,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trap() -> CallError {
+        CallError::new(ErrorKind::Trap, "boom")
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            threshold: 2,
+            cooldown: Duration::from_millis(30),
+            max_cooldown: Duration::from_millis(100),
+        }
+    }
+
+    #[tokio::test]
+    async fn handler_errors_do_not_count() {
+        let b = Breaker::new(policy());
+        let handler = CallError::new(ErrorKind::Handler, "no");
+        for _ in 0..10 {
+            assert!(!b.record(Err(&handler), "c"));
+        }
+        assert_eq!(b.status().state, "serving");
+    }
+
+    #[tokio::test]
+    async fn faults_in_a_row_quarantine_then_a_trial_call_closes() {
+        let b = Breaker::new(policy());
+        assert!(!b.record(Err(&trap()), "c"));
+        assert!(!b.record(Ok(()), "c"), "a success resets the count");
+        assert!(!b.record(Err(&trap()), "c"));
+        assert!(b.record(Err(&trap()), "c"));
+        let status = b.status();
+        assert_eq!(status.state, "quarantined");
+        assert!(status.reason.as_deref().is_some_and(|r| r.contains("boom")));
+        b.admit().await; // waits out the cooldown, then admits one trial
+        assert_eq!(b.status().state, "probing");
+        b.record(Ok(()), "c");
+        assert_eq!(b.status().state, "serving");
+        assert_eq!(b.status().quarantines, 1);
+    }
+
+    #[tokio::test]
+    async fn only_one_trial_at_a_time() {
+        let b = Breaker::new(policy());
+        b.record(Err(&trap()), "c");
+        b.record(Err(&trap()), "c");
+        b.admit().await;
+        let second = tokio::time::timeout(Duration::from_millis(50), b.admit()).await;
+        assert!(second.is_err(), "a second call waits while the trial runs");
+        b.record(Err(&trap()), "c");
+        assert_eq!(b.status().state, "quarantined", "failed trial quarantines again");
+    }
+
+    #[tokio::test]
+    async fn resume_ends_a_suspension() {
+        let b = std::sync::Arc::new(Breaker::new(policy()));
+        b.suspend("operator");
+        assert_eq!(b.status().state, "suspended");
+        let waiting = tokio::spawn({
+            let b = b.clone();
+            async move { b.admit().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        b.resume();
+        waiting.await.expect("admitted after resume");
+        assert_eq!(b.status().state, "serving");
+    }
+}

@@ -1,0 +1,52 @@
+//! What a component gets from WASI: no files, no sockets, and its stdout
+//! and stderr as log lines tagged with its name.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use berth_tests::start;
+
+const PROBE: &str = "[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\n";
+
+#[tokio::test]
+async fn no_filesystem_and_no_sockets() {
+    let t = start(PROBE).await.expect("start");
+    let file = t.ask("probe.read-file", "/etc/hostname").await;
+    assert!(file.starts_with("denied"), "{file}");
+    let socket = t.ask("probe.connect", "127.0.0.1:4222").await;
+    assert!(socket.starts_with("denied"), "{socket}");
+}
+
+/// Collects everything the tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stdout_and_stderr_become_log_lines_tagged_with_the_component() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let t = start(PROBE).await.expect("start");
+    assert_eq!(t.ask("probe.print", "hello log").await, "printed");
+    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let out = logs.lines().find(|l| l.contains("out: hello log")).unwrap_or_else(|| panic!("stdout line in:\n{logs}"));
+    assert!(out.contains("INFO") && out.contains("component=\"probe\"") && out.contains("stream=\"stdout\""), "{out}");
+    let err = logs.lines().find(|l| l.contains("err: hello log")).unwrap_or_else(|| panic!("stderr line in:\n{logs}"));
+    assert!(err.contains("WARN") && err.contains("stream=\"stderr\""), "{err}");
+}
