@@ -40,7 +40,7 @@ pub mod __private;
 
 pub use config::Config;
 pub use error::{Disposition, Error, ErrorKind};
-pub use host::{log, publish, publish_json, publish_message, request, request_json};
+pub use host::{Level, log, publish, publish_json, publish_message, request, request_json};
 pub use message::{Headers, Message, Reply};
 pub use router::{IntoRouter, Router};
 

@@ -88,7 +88,7 @@ impl Cli {
 
 fn check(wasm: &PathBuf) -> Result<ExitCode> {
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let report = Runtime::new(CompileCache::disabled())?.inspect(&bytes);
+    let report = Runtime::new(CompileCache::disabled(), false)?.inspect(&bytes);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {report}", wasm.display())?;
     Ok(if report.fits() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

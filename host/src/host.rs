@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::grants::Grants;
 use crate::manifest::{ComponentConfig, Manifest, TransportKind};
 use crate::quarantine::Policy;
 use crate::router::{self, Route};
+use crate::stats::Stats;
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{SubscribeOptions, Transport};
@@ -59,13 +61,14 @@ impl Host {
         let mut transports: HashMap<TransportKind, Arc<dyn Transport>> = HashMap::new();
         transports.insert(kind, transport.clone());
 
-        let runtime = Runtime::new(CompileCache::new(manifest.host.data_dir.join("cache")))?;
+        let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
+        let runtime = Runtime::new(CompileCache::new(manifest.host.data_dir.join("cache")), fuel)?;
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         let mut routes = Vec::new();
         let subscribed = async {
             for config in &manifest.components {
-                let route = Arc::new(load(&runtime, config, transport.clone()).await?);
+                let route = Arc::new(load(&runtime, config, transport.clone(), &manifest.host.data_dir).await?);
                 for sub in &config.subscribe {
                     let kind = sub.transport.unwrap_or(kind);
                     let transport = match transports.get(&kind) {
@@ -152,16 +155,32 @@ fn connect(kind: TransportKind) -> Result<Arc<dyn Transport>> {
     }
 }
 
-async fn load(runtime: &Runtime, config: &ComponentConfig, outbound: Arc<dyn Transport>) -> Result<Route> {
+async fn load(
+    runtime: &Runtime,
+    config: &ComponentConfig,
+    outbound: Arc<dyn Transport>,
+    data_dir: &Path,
+) -> Result<Route> {
     let at = || format!("component `{}` ({})", config.name, config.wasm.display());
     let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
     let grants = Grants::parse(&config.publish, &config.request).with_context(at)?;
+    let stats = Arc::new(Stats::default());
+    let folder = if config.filesystem {
+        let dir = data_dir.join("components").join(&config.name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}: creating its folder {}", at(), dir.display()))?;
+        Some(dir)
+    } else {
+        None
+    };
     let env = Arc::new(Environment {
         name: config.name.as_str().into(),
         grants,
         outbound,
         env: config.env.clone().into_iter().collect(),
         max_request_timeout: MAX_GUEST_REQUEST_TIMEOUT,
+        max_message_bytes: config.max_message_kb as usize * 1024,
+        data_dir: folder,
+        stats: stats.clone(),
     });
     let settings = Settings {
         memory_bytes: config.memory_mb as usize * 1024 * 1024,
@@ -169,6 +188,8 @@ async fn load(runtime: &Runtime, config: &ComponentConfig, outbound: Arc<dyn Tra
         mode: config.instance_mode,
         max_idle: config.max_concurrency,
         config_json: serde_json::to_string(&config.config).with_context(at)?,
+        max_hostcall_bytes: config.max_hostcall_kb as usize * 1024,
+        fuel: config.fuel,
     };
     let started = Instant::now();
     let (handler, source) = runtime.load(&bytes, settings, env).await.with_context(at)?;
@@ -191,6 +212,7 @@ async fn load(runtime: &Runtime, config: &ComponentConfig, outbound: Arc<dyn Tra
             cooldown: Duration::from_millis(config.quarantine_ms),
             ..Policy::default()
         },
+        stats,
     ))
 }
 

@@ -25,6 +25,7 @@
 //! - [`quarantine`]: the breaker that stops feeding a component that keeps failing.
 //! - [`runtime`]: wasmtime engine, compile cache, instances, host imports.
 //! - [`grants`]: what a component may publish to and request from.
+//! - [`stats`]: per-component counters.
 //! - [`manifest`] reads and validates `berth.toml`.
 //! - [`host`]: a running host; [`http`]: its admin and ingress API.
 //! - [`cli`]: the `berth` command line.
@@ -40,6 +41,7 @@ pub mod message;
 pub mod quarantine;
 pub mod router;
 pub mod runtime;
+pub mod stats;
 pub mod subject;
 pub mod transport;
 

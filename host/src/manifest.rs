@@ -171,6 +171,20 @@ pub struct ComponentConfig {
     /// Reuse instances (`pooled`) or make one per message (`fresh`).
     #[serde(default)]
     pub instance_mode: InstanceMode,
+    /// Largest message body into or out of the component, in KiB.
+    #[serde(default = "default_max_message_kb")]
+    pub max_message_kb: u32,
+    /// Most KiB the component may hand the host in one call (a publish, a
+    /// log line); guards the host's memory.
+    #[serde(default = "default_max_hostcall_kb")]
+    pub max_hostcall_kb: u32,
+    /// Fuel (roughly: wasm instructions) per call; unlimited when absent.
+    /// Setting it on any component meters fuel for all (a few % slower).
+    pub fuel: Option<u64>,
+    /// Give the component a private folder, `DATA_DIR/components/<name>`,
+    /// mounted at `/data`. No filesystem otherwise.
+    #[serde(default)]
+    pub filesystem: bool,
     /// Traps or timeouts in a row that quarantine the component; 0 never does.
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -191,6 +205,14 @@ fn default_concurrency() -> usize {
 
 fn default_timeout_ms() -> u64 {
     1000
+}
+
+fn default_max_message_kb() -> u32 {
+    1024
+}
+
+fn default_max_hostcall_kb() -> u32 {
+    4096
 }
 
 fn default_quarantine_after() -> u32 {
@@ -353,6 +375,12 @@ impl Manifest {
             }
             ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
             ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
+            ensure!(c.max_message_kb >= 1, "{}: max_message_kb must be at least 1", at());
+            ensure!(
+                c.max_hostcall_kb >= c.max_message_kb,
+                "{}: max_hostcall_kb must be at least max_message_kb, or the component could not send its largest message",
+                at()
+            );
             ensure!(
                 (1..=MAX_MEMORY_MB).contains(&c.memory_mb),
                 "{}: memory_mb must be between 1 and {MAX_MEMORY_MB}",

@@ -8,9 +8,7 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,6 +17,7 @@ use tracing::Instrument;
 use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Handler;
 use crate::quarantine::{Breaker, Policy};
+use crate::stats::Stats;
 use crate::message::Message;
 use crate::runtime::InstanceMode;
 use crate::transport::{Delivery, Settlement, Subscription};
@@ -45,8 +44,9 @@ pub struct Route {
     pub limit: Arc<Semaphore>,
     /// Most calls in flight at once.
     pub max_concurrency: usize,
-    /// Counters for status and tests.
-    pub stats: Stats,
+    /// Counters for status and tests; shared with the runtime, which
+    /// counts refused outbound calls.
+    pub stats: Arc<Stats>,
     /// Quarantines the component when it keeps trapping or timing out.
     pub breaker: Breaker,
 }
@@ -61,6 +61,7 @@ impl Route {
         handler: Arc<dyn Handler>,
         max_concurrency: usize,
         policy: Policy,
+        stats: Arc<Stats>,
     ) -> Self {
         Self {
             name: name.into(),
@@ -70,60 +71,8 @@ impl Route {
             handler,
             limit: Arc::new(Semaphore::new(max_concurrency)),
             max_concurrency,
-            stats: Stats::default(),
+            stats,
             breaker: Breaker::new(policy),
-        }
-    }
-}
-
-/// Counters for one component.
-#[derive(Debug, Default)]
-pub struct Stats {
-    in_flight: AtomicUsize,
-    peak_in_flight: AtomicUsize,
-    requests: AtomicU64,
-    events: AtomicU64,
-    errors: AtomicU64,
-}
-
-/// A point-in-time copy of [`Stats`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct StatsSnapshot {
-    /// Calls running now.
-    pub in_flight: usize,
-    /// Most calls that ever ran at once.
-    pub peak_in_flight: usize,
-    /// Requests handled (successfully or not).
-    pub requests: u64,
-    /// Events handled (successfully or not).
-    pub events: u64,
-    /// Calls that ended with an error.
-    pub errors: u64,
-}
-
-impl Stats {
-    /// Current values.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            in_flight: self.in_flight.load(Ordering::Relaxed),
-            peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
-            requests: self.requests.load(Ordering::Relaxed),
-            events: self.events.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-        }
-    }
-
-    fn enter(&self) {
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-    }
-
-    fn leave(&self, request: bool, failed: bool) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let counter = if request { &self.requests } else { &self.events };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if failed {
-            self.errors.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -142,12 +91,6 @@ pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subsc
                     Err(_closed) => break,
                 },
             };
-            // A quarantined component takes nothing: its messages wait at
-            // the broker until the breaker lets a call through again.
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = route.breaker.admit() => {}
-            }
             let delivery = tokio::select! {
                 _ = stop.cancelled() => break,
                 d = subscription.next() => match d {
@@ -155,6 +98,16 @@ pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subsc
                     None => break,
                 },
             };
+            // A quarantined or suspended component takes nothing: this one
+            // delivery waits unsettled (on a broker: unacked, so it is not
+            // lost if the host dies) and the rest stay at the broker.
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    refuse(delivery, &route.name).await;
+                    break;
+                }
+                _ = route.breaker.admit() => {}
+            }
             calls.spawn(dispatch(route.clone(), transport, delivery, permit));
         }
         // Whatever is queued but not started is handed back: requests get a

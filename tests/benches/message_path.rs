@@ -30,6 +30,8 @@ fn settings(mode: InstanceMode) -> Settings {
         mode,
         max_idle: 4,
         config_json: "{}".into(),
+        max_hostcall_bytes: 4 << 20,
+        fuel: None,
     }
 }
 
@@ -40,6 +42,9 @@ fn environment(bus: &MemoryTransport) -> Arc<Environment> {
         outbound: Arc::new(bus.clone()),
         env: Vec::new(),
         max_request_timeout: Duration::from_secs(1),
+        max_message_bytes: 1 << 20,
+        data_dir: None,
+        stats: Default::default(),
     })
 }
 
@@ -53,6 +58,7 @@ async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTra
         handler,
         4,
         Policy::default(),
+        Default::default(),
     ));
     let sub = bus
         .subscribe(SubscribeOptions {
@@ -70,7 +76,7 @@ fn message_path(c: &mut Criterion) {
     // time, not a cross-thread wake-up of a parked worker, which would
     // swamp the few microseconds being measured.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let runtime = Runtime::new(CompileCache::disabled()).expect("wasm runtime");
+    let runtime = Runtime::new(CompileCache::disabled(), false).expect("wasm runtime");
     let echo = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
     let mut group = c.benchmark_group("message_path");
     group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
@@ -117,7 +123,7 @@ fn message_path(c: &mut Criterion) {
 }
 
 fn load(c: &mut Criterion) {
-    let runtime = Runtime::new(CompileCache::disabled()).expect("wasm runtime");
+    let runtime = Runtime::new(CompileCache::disabled(), false).expect("wasm runtime");
     let engine = runtime.engine().clone();
     let bytes = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
     let hash = berth::runtime::cache::content_hash(&bytes);

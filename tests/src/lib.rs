@@ -20,11 +20,12 @@ pub struct TestHost {
     pub data_dir: TempDir,
 }
 
-/// Replaces `{echo}`, `{greeter}`, `{probe}` in manifest text with the
-/// paths of the built guests.
+/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{probe}` in manifest text
+/// with the paths of the built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
         .replace("{greeter}", GREETER)
+        .replace("{hostile}", HOSTILE)
         .replace("{probe}", PROBE)
 }
 

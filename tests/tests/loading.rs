@@ -87,7 +87,7 @@ async fn component_importing_an_unknown_interface_names_the_import() {
 
 #[tokio::test]
 async fn check_reports_what_is_wrong() {
-    let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled()).expect("runtime");
+    let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled(), false).expect("runtime");
     let good = runtime.inspect(&std::fs::read(PROBE).expect("probe.wasm"));
     assert!(good.fits(), "{good}");
     assert!(good.exports.iter().any(|e| e == "berth:backend/handler@0.1.0"), "{good}");

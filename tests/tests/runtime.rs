@@ -120,6 +120,8 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         mode: InstanceMode::Pooled,
         max_idle: 1,
         config_json: "{}".into(),
+        max_hostcall_bytes: 4 << 20,
+        fuel: None,
     };
     let env = std::sync::Arc::new(Environment {
         name: "probe".into(),
@@ -127,9 +129,12 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         outbound: std::sync::Arc::new(MemoryTransport::default()),
         env: Vec::new(),
         max_request_timeout: Duration::from_secs(1),
+        max_message_bytes: 1 << 20,
+        data_dir: None,
+        stats: Default::default(),
     });
     for expected in [Source::Compiled, Source::Cached] {
-        let runtime = Runtime::new(CompileCache::new(dir.path())).expect("runtime");
+        let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
         let (_, source) = runtime.load(&bytes, settings.clone(), env.clone()).await.expect("load");
         assert_eq!(source, expected);
     }

@@ -21,7 +21,7 @@ use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Tra
 use super::bindings::{Backend, BackendPre, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::state::{CallState, Environment};
-use crate::error::{CallError, ErrorKind};
+use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::{Handler, Reply};
 use crate::message::Message;
 
@@ -49,6 +49,11 @@ pub struct Settings {
     pub max_idle: usize,
     /// The `[components.config]` table as JSON, handed to `init`.
     pub config_json: String,
+    /// Most bytes the guest may hand the host in one host call.
+    pub max_hostcall_bytes: usize,
+    /// Fuel (roughly: wasm instructions) per call; `None` for no limit.
+    /// Needs a runtime made with fuel metering.
+    pub fuel: Option<u64>,
 }
 
 /// Why a component could not be loaded. The message names the problem.
@@ -75,6 +80,8 @@ pub struct WasmHandler {
     settings: Settings,
     env: Arc<Environment>,
     version: String,
+    /// Whether the engine meters fuel, so every store needs some.
+    metered: bool,
     /// Warm instances waiting for a call (pooled mode only).
     idle: Mutex<Vec<Instance>>,
 }
@@ -93,6 +100,7 @@ enum Call {
 impl WasmHandler {
     pub(super) async fn load(
         engine: &Engine,
+        metered: bool,
         linker: &Linker<CallState>,
         cache: &CompileCache,
         bytes: &[u8],
@@ -108,6 +116,7 @@ impl WasmHandler {
             settings,
             env,
             version,
+            metered,
             idle: Mutex::new(Vec::new()),
         };
         let first = handler.instantiate().await.map_err(LoadError::Init)?;
@@ -135,8 +144,10 @@ impl WasmHandler {
             .tables(100)
             .memories(100)
             .build();
-        let mut store = Store::new(&self.engine, CallState::new(self.env.clone(), limits));
+        let mut store = Store::new(&self.engine, CallState::new(self.env.clone(), limits)?);
         store.limiter(|s| &mut s.limits);
+        store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
+        self.refuel(&mut store);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
         let work = async {
@@ -155,6 +166,25 @@ impl WasmHandler {
         }
     }
 
+    /// Gives a store its per-call fuel, if the engine meters fuel.
+    fn refuel(&self, store: &mut Store<CallState>) {
+        if self.metered {
+            // Cannot fail: the engine meters fuel.
+            let _ = store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX));
+        }
+    }
+
+    fn too_large(&self, what: &str, len: usize) -> CallError {
+        CallError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "{what} of {len} bytes for component `{}` is over its limit of {} bytes",
+                self.env.name, self.env.max_message_bytes
+            ),
+        )
+        .with_disposition(Disposition::Reject)
+    }
+
     fn check_out(&self) -> Option<Instance> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
@@ -169,6 +199,12 @@ impl WasmHandler {
     /// Runs one call on a warm or fresh instance under the deadline. The
     /// instance goes back to the pool only if the call returned normally.
     async fn call(&self, call: Call) -> Result<Option<wit::Reply>, CallError> {
+        let body_len = match &call {
+            Call::Request(m) | Call::Event(m) => m.body.len(),
+        };
+        if body_len > self.env.max_message_bytes {
+            return Err(self.too_large("message", body_len));
+        }
         let pooled = self.settings.mode == InstanceMode::Pooled;
         let work = async {
             let warm = if pooled { self.check_out() } else { None };
@@ -176,6 +212,7 @@ impl WasmHandler {
                 Some(i) => i,
                 None => self.instantiate().await?,
             };
+            self.refuel(&mut instance.store);
             let handler = instance.bindings.berth_backend_handler();
             let result = match &call {
                 Call::Request(m) => handler.call_handle_request(&mut instance.store, m).await.map(|r| r.map(Some)),
@@ -187,7 +224,12 @@ impl WasmHandler {
                     if pooled {
                         self.check_in(instance);
                     }
-                    outcome.map_err(CallError::from)
+                    match outcome {
+                        Ok(Some(reply)) if reply.body.len() > self.env.max_message_bytes => {
+                            Err(self.too_large("reply", reply.body.len()))
+                        }
+                        other => other.map_err(CallError::from),
+                    }
                 }
             }
         };
@@ -213,6 +255,18 @@ impl WasmHandler {
                 ErrorKind::Overloaded,
                 format!("no instance slot for component `{}`: {limit}", self.env.name),
             );
+        }
+        // wasmtime's type for this is private; its message is pinned by the
+        // hostile-guest test.
+        if format!("{:#}", error.root_cause()).contains("fuel allocated for hostcalls") {
+            return CallError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "component `{}` tried to hand the host more than its max_hostcall_kb ({} bytes) in one call; the instance was discarded",
+                    self.env.name, self.settings.max_hostcall_bytes
+                ),
+            )
+            .with_disposition(Disposition::Reject);
         }
         let what = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),

@@ -29,6 +29,11 @@ use state::CallState;
 /// at the next tick, so a call's deadline is enforced to within this.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Wasm stack per call, for every component: deep enough for ordinary
+/// recursion, small enough that runaway recursion traps quickly as a stack
+/// overflow instead of growing. Engine-wide in wasmtime, so not per component.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -37,6 +42,8 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
+    /// Whether the engine meters fuel (some component sets `fuel`).
+    metered: bool,
     linker: Linker<CallState>,
     cache: CompileCache,
 }
@@ -44,11 +51,14 @@ struct Inner {
 impl Runtime {
     /// Builds the engine (component model, epoch interruption, pooling
     /// allocator with copy-on-write memory images) and the linker with WASI
-    /// and the Berth host interface.
-    pub fn new(cache: CompileCache) -> Result<Self> {
+    /// and the Berth host interface. `fuel` turns on fuel metering, which
+    /// costs every component some speed, so only when one asks for it.
+    pub fn new(cache: CompileCache, fuel: bool) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.consume_fuel(fuel);
+        config.max_wasm_stack(MAX_WASM_STACK);
         config.memory_init_cow(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000);
@@ -72,7 +82,12 @@ impl Runtime {
 
         spawn_epoch_ticker(&engine).context("starting the epoch ticker")?;
         Ok(Self {
-            inner: Arc::new(Inner { engine, linker, cache }),
+            inner: Arc::new(Inner {
+                engine,
+                metered: fuel,
+                linker,
+                cache,
+            }),
         })
     }
 
@@ -96,7 +111,7 @@ impl Runtime {
         settings: Settings,
         env: Arc<Environment>,
     ) -> Result<(WasmHandler, Source), LoadError> {
-        WasmHandler::load(&self.inner.engine, &self.inner.linker, &self.inner.cache, bytes, settings, env).await
+        WasmHandler::load(&self.inner.engine, self.inner.metered, &self.inner.linker, &self.inner.cache, bytes, settings, env).await
     }
 }
 

@@ -6,18 +6,20 @@
 //! outbound call against the component's grants before it reaches a
 //! transport.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{berth::backend::host, wit};
 use super::log_stream::{LogStream, Stream};
-use crate::error::CallError;
+use crate::error::{CallError, ErrorKind};
 use crate::grants::{Grants, Operation};
 use crate::message::Message;
+use crate::stats::Stats;
 use crate::transport::Transport;
 
 /// What every instance of one component shares.
@@ -32,6 +34,12 @@ pub struct Environment {
     pub env: Vec<(String, String)>,
     /// Upper bound on a guest's outbound request timeout.
     pub max_request_timeout: Duration,
+    /// Largest message body into or out of the component.
+    pub max_message_bytes: usize,
+    /// The component's private folder, mounted at `/data`; none by default.
+    pub data_dir: Option<PathBuf>,
+    /// Counters; the grants check counts refusals here.
+    pub stats: Arc<Stats>,
 }
 
 /// The data of one wasmtime `Store`.
@@ -46,7 +54,7 @@ pub struct CallState {
 impl CallState {
     /// Locked-down WASI: no files, no sockets, no environment beyond the
     /// grants; stdout and stderr become log lines.
-    pub fn new(env: Arc<Environment>, limits: StoreLimits) -> Self {
+    pub fn new(env: Arc<Environment>, limits: StoreLimits) -> Result<Self, CallError> {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))
             .stderr(LogStream::new(env.name.clone(), Stream::Stderr))
@@ -54,18 +62,41 @@ impl CallState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        Self {
+        if let Some(dir) = &env.data_dir {
+            wasi.preopened_dir(dir, "/data", FsPerms::ReadWrite).map_err(|e| {
+                CallError::new(
+                    ErrorKind::Overloaded,
+                    format!("cannot open the data folder {} of `{}`: {e:#}", dir.display(), env.name),
+                )
+            })?;
+        }
+        Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
             env,
-        }
+        })
     }
 
-    fn check(&self, op: Operation, subject: &str) -> Result<(), CallError> {
-        self.env.grants.check(&self.env.name, op, subject).inspect_err(|e| {
-            tracing::warn!(component = %self.env.name, subject, "{}", e.message);
-        })
+    /// Grants and size limit for an outbound message.
+    fn check(&self, op: Operation, msg: &wit::Message) -> Result<(), CallError> {
+        self.env.grants.check(&self.env.name, op, &msg.subject).inspect_err(|e| {
+            self.env.stats.forbade();
+            tracing::warn!(component = %self.env.name, subject = %msg.subject, "{}", e.message);
+        })?;
+        if msg.body.len() > self.env.max_message_bytes {
+            return Err(CallError::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "component `{}` sent {} bytes to `{}`; the limit is {} bytes",
+                    self.env.name,
+                    msg.body.len(),
+                    msg.subject,
+                    self.env.max_message_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -82,7 +113,7 @@ impl wit::Host for CallState {}
 
 impl host::Host for CallState {
     async fn publish(&mut self, msg: wit::Message) -> wasmtime::Result<Result<(), wit::Error>> {
-        if let Err(e) = self.check(Operation::Publish, &msg.subject) {
+        if let Err(e) = self.check(Operation::Publish, &msg) {
             return Ok(Err(e.into()));
         }
         let mut msg = Message::from(msg);
@@ -96,7 +127,7 @@ impl host::Host for CallState {
         msg: wit::Message,
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<wit::Message, wit::Error>> {
-        if let Err(e) = self.check(Operation::Request, &msg.subject) {
+        if let Err(e) = self.check(Operation::Request, &msg) {
             return Ok(Err(e.into()));
         }
         let timeout = Duration::from_millis(timeout_ms.into()).min(self.env.max_request_timeout);
