@@ -75,6 +75,14 @@ impl Route {
             breaker: Breaker::new(policy),
         }
     }
+
+    /// Counts a finished call and feeds the breaker, before any reply goes
+    /// out: whoever sees the reply sees the counters and the quarantine
+    /// that call caused, and the next message is held if it must be.
+    fn record(&self, request: bool, outcome: Result<(), &CallError>) {
+        self.breaker.record(outcome, &self.name);
+        self.stats.leave(request, outcome.is_err());
+    }
 }
 
 /// Serves one subscription until `stop` is cancelled or the transport
@@ -128,55 +136,54 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
     );
     route.stats.enter();
     let Delivery { message, mut acker } = delivery;
-    let is_request = message.reply_to.is_some();
-    let outcome = async {
-        if is_request {
-            let envelope = envelope(&message);
-            let (reply, result) = match route.handler.handle_request(message).await {
-                Ok(r) => {
-                    let mut headers = r.headers;
-                    headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
-                    headers.push((VERSION_HEADER.to_owned(), route.version.clone()));
-                    (envelope.reply(r.body, headers), Ok(()))
+    async {
+        let settlement = match message.reply_to.is_some().then(|| envelope(&message)) {
+            Some(envelope) => {
+                let result = route.handler.handle_request(message).await;
+                route.record(true, result.as_ref().map(drop));
+                let reply = match result {
+                    Ok(r) => {
+                        let mut headers = r.headers;
+                        headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
+                        headers.push((VERSION_HEADER.to_owned(), route.version.clone()));
+                        envelope.reply(r.body, headers)
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "request failed");
+                        e.to_reply(&envelope)
+                    }
+                };
+                // Ack only once the reply is handed to the broker.
+                match reply {
+                    Some(reply) => match acker.reply(reply).await {
+                        Ok(()) => Settlement::Ack,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not send reply; asking for redelivery");
+                            Settlement::Retry
+                        }
+                    },
+                    None => Settlement::Ack,
                 }
-                Err(e) => {
-                    tracing::debug!(error = %e, "request failed");
-                    (e.to_reply(&envelope), Err(e))
-                }
-            };
-            // Ack only once the reply is handed to the broker.
-            let settlement = match reply {
-                Some(reply) => match acker.reply(reply).await {
+            }
+            None => {
+                let result = route.handler.handle_event(message).await;
+                route.record(false, result.as_ref().map(drop));
+                match result {
                     Ok(()) => Settlement::Ack,
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not send reply; asking for redelivery");
-                        Settlement::Retry
-                    }
-                },
-                None => Settlement::Ack,
-            };
-            settle(acker, settlement).await;
-            result
-        } else {
-            let result = route.handler.handle_event(message).await;
-            let settlement = match &result {
-                Ok(()) => Settlement::Ack,
-                Err(e) => {
-                    tracing::warn!(error = %e, "event failed");
-                    match e.disposition {
-                        Disposition::Retry => Settlement::Retry,
-                        Disposition::Reject => Settlement::Reject(e.to_string()),
+                        tracing::warn!(error = %e, "event failed");
+                        match e.disposition {
+                            Disposition::Retry => Settlement::Retry,
+                            Disposition::Reject => Settlement::Reject(e.to_string()),
+                        }
                     }
                 }
-            };
-            settle(acker, settlement).await;
-            result
-        }
+            }
+        };
+        settle(acker, settlement).await;
     }
     .instrument(span)
     .await;
-    route.breaker.record(outcome.as_ref().map(|()| ()), &route.name);
-    route.stats.leave(is_request, outcome.is_err());
 }
 
 /// The request's addressing without its body, to build the reply from

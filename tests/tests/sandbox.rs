@@ -17,6 +17,21 @@ async fn no_filesystem_and_no_sockets() {
     assert!(socket.starts_with("denied"), "{socket}");
 }
 
+#[tokio::test]
+async fn a_granted_folder_is_private_to_the_component() {
+    let without = start(PROBE).await.expect("start");
+    assert!(without.ask("probe.write-file", "x").await.starts_with("denied"), "no folder unless granted");
+
+    let t = start(&format!("{PROBE}filesystem = true\n")).await.expect("start");
+    assert_eq!(t.ask("probe.write-file", "kept").await, "kept");
+    let on_disk = t.data_dir.path().join("components/probe/note.txt");
+    assert_eq!(std::fs::read_to_string(&on_disk).expect("written under DATA_DIR"), "kept");
+    for outside in ["/etc/hostname", "/data/../../etc/hostname", "../etc/hostname"] {
+        let read = t.ask("probe.read-file", outside).await;
+        assert!(read.starts_with("denied"), "{outside}: {read}");
+    }
+}
+
 /// Collects everything the tracing subscriber writes.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -71,6 +71,14 @@ fn routes(config: &Config) -> Result<Router, Error> {
                 Err(e) => format!("denied: {e}"),
             }))
         })
+        // Writes the body to /data/note.txt and reads it back.
+        .request("probe.write-file", |msg: &Message| {
+            let written = std::fs::write("/data/note.txt", &msg.body).and_then(|()| std::fs::read("/data/note.txt"));
+            Ok(Reply::new(match written {
+                Ok(bytes) => bytes,
+                Err(e) => format!("denied: {e}").into_bytes(),
+            }))
+        })
         // Tries to open a TCP connection to the address in the body.
         .request("probe.connect", |msg: &Message| {
             Ok(Reply::text(match std::net::TcpStream::connect(msg.text()?) {

@@ -10,7 +10,9 @@
 //!
 //! Every call runs under a deadline. The engine's epoch ticks; at each tick
 //! a running guest yields to the executor, so the deadline's timer fires
-//! even in a tight loop and the call (and its store) is dropped.
+//! even in a tight loop and the call (and its store) is dropped. A call that
+//! keeps computing is demoted so it cannot take whole cores from the other
+//! components (see [`super::throttle`]).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -148,8 +150,8 @@ impl WasmHandler {
         store.limiter(|s| &mut s.limits);
         store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
         self.refuel(&mut store);
+        store.epoch_deadline_callback(|mut ctx| Ok(super::throttle::on_tick(&mut ctx.data_mut().ticks)));
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
         let work = async {
             let bindings = self.pre.instantiate_async(&mut store).await?;
             let init = bindings
@@ -213,6 +215,9 @@ impl WasmHandler {
                 None => self.instantiate().await?,
             };
             self.refuel(&mut instance.store);
+            // A new call starts with a fresh slice and no demotion.
+            instance.store.data_mut().ticks = 0;
+            instance.store.set_epoch_deadline(1);
             let handler = instance.bindings.berth_backend_handler();
             let result = match &call {
                 Call::Request(m) => handler.call_handle_request(&mut instance.store, m).await.map(|r| r.map(Some)),

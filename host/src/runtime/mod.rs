@@ -11,6 +11,7 @@ pub mod component;
 pub mod inspect;
 mod log_stream;
 mod state;
+mod throttle;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,9 @@ pub use state::Environment;
 use state::CallState;
 
 /// How often the engine's epoch advances. A guest stuck in a loop yields
-/// at the next tick, so a call's deadline is enforced to within this.
-pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// at the next tick, so a call's deadline is enforced to within this, and
+/// a neighbour waits at most this long behind a computing guest.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Wasm stack per call, for every component: deep enough for ordinary
 /// recursion, small enough that runaway recursion traps quickly as a stack

@@ -48,6 +48,8 @@ pub struct CallState {
     table: ResourceTable,
     /// Memory and table limits; installed with `Store::limiter`.
     pub(crate) limits: StoreLimits,
+    /// Epoch ticks the current call has run through; see `throttle`.
+    pub(crate) ticks: u32,
     env: Arc<Environment>,
 }
 
@@ -74,6 +76,7 @@ impl CallState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
+            ticks: 0,
             env,
         })
     }
