@@ -189,6 +189,7 @@ async fn load(
         max_idle: config.max_concurrency,
         config_json: serde_json::to_string(&config.config).with_context(at)?,
         max_hostcall_bytes: config.max_hostcall_kb as usize * 1024,
+        link_unused_sockets: config.link_unused_sockets,
         fuel: config.fuel,
     };
     let started = Instant::now();

@@ -181,6 +181,10 @@ pub struct ComponentConfig {
     /// Fuel (roughly: wasm instructions) per call; unlimited when absent.
     /// Setting it on any component meters fuel for all (a few % slower).
     pub fuel: Option<u64>,
+    /// Accept a component whose toolchain imports `wasi:sockets` without
+    /// using it; every address stays denied. Refused otherwise.
+    #[serde(default)]
+    pub link_unused_sockets: bool,
     /// Give the component a private folder, `DATA_DIR/components/<name>`,
     /// mounted at `/data`. No filesystem otherwise.
     #[serde(default)]

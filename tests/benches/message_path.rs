@@ -31,6 +31,7 @@ fn settings(mode: InstanceMode) -> Settings {
         max_idle: 4,
         config_json: "{}".into(),
         max_hostcall_bytes: 4 << 20,
+        link_unused_sockets: false,
         fuel: None,
     }
 }

@@ -29,6 +29,7 @@ subscribe = ["echo.>"]
 name = "hostile"
 wasm = "{hostile}"
 subscribe = ["hostile.>"]
+link_unused_sockets = true
 timeout_ms = 50
 max_concurrency = 2
 quarantine_after = 0

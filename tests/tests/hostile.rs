@@ -14,6 +14,7 @@ const MANIFEST: &str = r#"
 name = "hostile"
 wasm = "{hostile}"
 subscribe = ["hostile.>"]
+link_unused_sockets = true
 timeout_ms = 300
 memory_mb = 16
 max_message_kb = 1024
@@ -147,7 +148,7 @@ async fn incoming_message_over_the_limit_is_refused_before_the_call() {
 #[tokio::test]
 async fn fuel_limit_stops_a_loop_as_a_trap() {
     let t = start(
-        "[[components]]\nname = \"hostile\"\nwasm = \"{hostile}\"\nsubscribe = [\"hostile.>\"]\nfuel = 1000000\ntimeout_ms = 10000\n",
+        "[[components]]\nname = \"hostile\"\nwasm = \"{hostile}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nfuel = 1000000\ntimeout_ms = 10000\n",
     )
     .await
     .expect("start");

@@ -85,6 +85,30 @@ async fn component_importing_an_unknown_interface_names_the_import() {
     assert!(text.contains("cannot link") && text.contains("acme:evil/backdoor"), "{text}");
 }
 
+/// A component importing one function of `interface`, as a toolchain would.
+fn importing(interface: &str) -> Vec<u8> {
+    wat::parse_str(format!(r#"(component (import "{interface}" (instance (export "f" (func)))))"#)).expect("wat")
+}
+
+#[tokio::test]
+async fn component_importing_sockets_is_refused_unless_allowed() {
+    let text = start_error(&importing("wasi:sockets/tcp@0.2.6")).await;
+    assert!(text.contains("refused") && text.contains("wasi:sockets/tcp@0.2.6"), "{text}");
+    assert!(text.contains("link_unused_sockets"), "says what to do: {text}");
+
+    // Allowed, it gets past the socket check (and is then judged like any
+    // other component: this one does not export the handler).
+    let (_file, manifest) = manifest_for(&importing("wasi:sockets/tcp@0.2.6"));
+    let text = text_of(start(&format!("{manifest}link_unused_sockets = true\n")).await.err().expect("refused"));
+    assert!(!text.contains("refused:"), "{text}");
+}
+
+#[tokio::test]
+async fn component_importing_wasi_http_is_refused_naming_it() {
+    let text = start_error(&importing("wasi:http/outgoing-handler@0.2.6")).await;
+    assert!(text.contains("cannot link") && text.contains("wasi:http/outgoing-handler@0.2.6"), "{text}");
+}
+
 #[tokio::test]
 async fn check_reports_what_is_wrong() {
     let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled(), false).expect("runtime");

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 fn hostile(extra: &str) -> String {
-    format!("[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nmax_concurrency = 1\n{extra}\n")
+    format!("[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nmax_concurrency = 1\n{extra}\n")
 }
 
 async fn serve_on(t: &TestHost, addr: &str) -> (String, DropGuard) {

@@ -121,6 +121,7 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         max_idle: 1,
         config_json: "{}".into(),
         max_hostcall_bytes: 4 << 20,
+        link_unused_sockets: false,
         fuel: None,
     };
     let env = std::sync::Arc::new(Environment {

@@ -13,7 +13,14 @@ async fn no_filesystem_and_no_sockets() {
     let t = start(PROBE).await.expect("start");
     let file = t.ask("probe.read-file", "/etc/hostname").await;
     assert!(file.starts_with("denied"), "{file}");
-    let socket = t.ask("probe.connect", "127.0.0.1:4222").await;
+    // A component that imports sockets loads only when the manifest says
+    // so, and even then every address is denied.
+    let hostile = start(
+        "[[components]]\nname = \"hostile\"\nwasm = \"{hostile}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\n",
+    )
+    .await
+    .expect("start");
+    let socket = hostile.ask("hostile.socket", "").await;
     assert!(socket.starts_with("denied"), "{socket}");
 }
 

@@ -1,5 +1,6 @@
 //! A test component that exercises the host: instance reuse, concurrency,
 //! traps, deadlines, grants, outbound requests, event failures and config.
+//! (Socket attempts live in `hostile`, which must opt in to load at all.)
 //! Each route's subject says what it does.
 
 use std::cell::Cell;
@@ -77,13 +78,6 @@ fn routes(config: &Config) -> Result<Router, Error> {
             Ok(Reply::new(match written {
                 Ok(bytes) => bytes,
                 Err(e) => format!("denied: {e}").into_bytes(),
-            }))
-        })
-        // Tries to open a TCP connection to the address in the body.
-        .request("probe.connect", |msg: &Message| {
-            Ok(Reply::text(match std::net::TcpStream::connect(msg.text()?) {
-                Ok(_) => "connected".to_owned(),
-                Err(e) => format!("denied: {e}"),
             }))
         })
         // An error with a code from the body, and data.

@@ -53,6 +53,9 @@ pub struct Settings {
     pub config_json: String,
     /// Most bytes the guest may hand the host in one host call.
     pub max_hostcall_bytes: usize,
+    /// Accept a component that imports `wasi:sockets` (some toolchains do
+    /// without using it); every address stays denied.
+    pub link_unused_sockets: bool,
     /// Fuel (roughly: wasm instructions) per call; `None` for no limit.
     /// Needs a runtime made with fuel metering.
     pub fuel: Option<u64>,
@@ -67,6 +70,14 @@ pub enum LoadError {
     /// It imports something the host does not provide.
     #[error("cannot link: {0:#}")]
     Link(anyhow::Error),
+    /// It imports an interface Berth refuses to give (`wasi:sockets`).
+    #[error("refused: it imports `{import}`; {why}")]
+    Refused {
+        /// The import, as the component names it.
+        import: String,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
     /// It does not export the `berth:backend/handler` interface as required.
     #[error("does not fit the berth:backend contract: {0:#}")]
     Contract(anyhow::Error),
@@ -111,6 +122,9 @@ impl WasmHandler {
     ) -> Result<(Self, Source), LoadError> {
         let version = content_hash(bytes);
         let (component, source) = cache.load(engine, bytes, &version).map_err(LoadError::Invalid)?;
+        if !settings.link_unused_sockets {
+            refuse_sockets(engine, &component)?;
+        }
         let pre = link(linker, &component)?;
         let handler = Self {
             engine: engine.clone(),
@@ -282,6 +296,25 @@ impl WasmHandler {
             ErrorKind::Trap,
             format!("component `{}` trapped: {what}; the instance was discarded", self.env.name),
         )
+    }
+}
+
+/// Berth never gives a component the network. A component that imports
+/// `wasi:sockets` is refused at load, naming the import, unless the
+/// manifest says the toolchain imports it without using it.
+pub(super) fn refuse_sockets(engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    match component
+        .component_type()
+        .imports(engine)
+        .find(|(name, _)| name.starts_with("wasi:sockets/"))
+    {
+        Some((name, _)) => Err(LoadError::Refused {
+            import: name.to_owned(),
+            why: "Berth never gives a component the network: it talks to brokers through the host's publish and request. \
+                  If the toolchain imports sockets without using them (componentize-py, componentize-js), set \
+                  `link_unused_sockets = true` for this component (every address stays denied) or build without them",
+        }),
+        None => Ok(()),
     }
 }
 

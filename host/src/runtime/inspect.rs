@@ -64,6 +64,9 @@ pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8])
         exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
         problems: Vec::new(),
     };
+    if let Err(e) = super::component::refuse_sockets(engine, &component) {
+        report.problems.push(e.to_string());
+    }
     if let Err(e) = super::component::link(linker, &component) {
         report.problems.push(e.to_string());
     }
