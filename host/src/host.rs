@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use crate::grants::Grants;
 use crate::manifest::{ComponentConfig, Manifest, TransportKind};
 use crate::quarantine::Policy;
-use crate::router::{self, Route};
+use crate::router::{self, Route, RouteInfo};
 use crate::stats::Stats;
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
 use crate::transport::memory::MemoryTransport;
@@ -201,20 +201,19 @@ async fn load(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "component loaded"
     );
-    Ok(Route::new(
-        config.name.clone(),
-        handler.version().to_owned(),
-        handler.mode(),
-        config.subscribe.iter().map(|s| s.subject.clone()).collect(),
-        Arc::new(handler),
-        config.max_concurrency,
-        Policy {
+    let info = RouteInfo {
+        name: config.name.clone(),
+        version: handler.version().to_owned(),
+        mode: handler.mode(),
+        subjects: config.subscribe.iter().map(|s| s.subject.clone()).collect(),
+        max_concurrency: config.max_concurrency,
+        policy: Policy {
             threshold: if config.quarantine_after == 0 { u32::MAX } else { config.quarantine_after },
             cooldown: Duration::from_millis(config.quarantine_ms),
             ..Policy::default()
         },
-        stats,
-    ))
+    };
+    Ok(Route::new(info, Arc::new(handler), stats))
 }
 
 /// `berth run`: starts the host, serves HTTP if configured, and on

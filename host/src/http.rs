@@ -111,8 +111,8 @@ async fn components(State(api): State<Api>) -> Json<serde_json::Value> {
     Json(json!({ "components": component_list(&api.shared) }))
 }
 
-/// `Ok` if the caller may use admin calls, else the refusal.
-fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
+/// `None` if the caller may use admin calls, else the refusal.
+fn refusal(api: &Api, headers: &HeaderMap) -> Option<Response> {
     let refuse = |status: StatusCode, message: &str| (status, Json(json!({ "message": message }))).into_response();
     match &api.shared.admin_token {
         Some(token) => {
@@ -120,14 +120,11 @@ fn authorize(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
                 .get(AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if given == Some(token.as_str()) {
-                Ok(())
-            } else {
-                Err(refuse(StatusCode::UNAUTHORIZED, "admin call needs `Authorization: Bearer <admin token>`"))
-            }
+            (given != Some(token.as_str()))
+                .then(|| refuse(StatusCode::UNAUTHORIZED, "admin call needs `Authorization: Bearer <admin token>`"))
         }
-        None if api.loopback => Ok(()),
-        None => Err(refuse(
+        None if api.loopback => None,
+        None => Some(refuse(
             StatusCode::FORBIDDEN,
             "admin calls need [host] admin_token (or BERTH_ADMIN_TOKEN) on a non-loopback listener",
         )),
@@ -143,7 +140,7 @@ async fn resume(State(api): State<Api>, Path(name): Path<String>, headers: Heade
 }
 
 fn admin_on_component(api: &Api, name: &str, headers: &HeaderMap, action: impl Fn(&Route)) -> Response {
-    if let Err(refused) = authorize(api, headers) {
+    if let Some(refused) = refusal(api, headers) {
         return refused;
     }
     match api.shared.routes.iter().find(|r| r.name == name) {

@@ -51,28 +51,37 @@ pub struct Route {
     pub breaker: Breaker,
 }
 
+/// What describes a component to the router, apart from its handler.
+#[derive(Clone, Debug)]
+pub struct RouteInfo {
+    /// The component's name.
+    pub name: String,
+    /// Content hash of the running version.
+    pub version: String,
+    /// How its instances are used.
+    pub mode: InstanceMode,
+    /// Subject patterns it serves.
+    pub subjects: Vec<String>,
+    /// Most calls in flight at once.
+    pub max_concurrency: usize,
+    /// When to quarantine it.
+    pub policy: Policy,
+}
+
 impl Route {
-    /// A route for `handler` with a fresh semaphore and zeroed counters.
-    pub fn new(
-        name: impl Into<String>,
-        version: impl Into<String>,
-        mode: InstanceMode,
-        subjects: Vec<String>,
-        handler: Arc<dyn Handler>,
-        max_concurrency: usize,
-        policy: Policy,
-        stats: Arc<Stats>,
-    ) -> Self {
+    /// A route for `handler` with its own semaphore and breaker; `stats` is
+    /// shared with whoever else counts for this component.
+    pub fn new(info: RouteInfo, handler: Arc<dyn Handler>, stats: Arc<Stats>) -> Self {
         Self {
-            name: name.into(),
-            version: version.into(),
-            mode,
-            subjects,
+            limit: Arc::new(Semaphore::new(info.max_concurrency)),
+            breaker: Breaker::new(info.policy),
+            name: info.name,
+            version: info.version,
+            mode: info.mode,
+            subjects: info.subjects,
             handler,
-            limit: Arc::new(Semaphore::new(max_concurrency)),
-            max_concurrency,
+            max_concurrency: info.max_concurrency,
             stats,
-            breaker: Breaker::new(policy),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use berth::handler::{Handler, NativeHandler, Reply};
 use berth::quarantine::Policy;
-use berth::router::{self, Route};
+use berth::router::{self, Route, RouteInfo};
 use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
 use berth::transport::memory::MemoryTransport;
 use berth::transport::{SubscribeOptions, Transport};
@@ -51,16 +51,15 @@ fn environment(bus: &MemoryTransport) -> Arc<Environment> {
 
 /// Subscribes `handler` on `bench.>` of a fresh bus, through the router.
 async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTracker, stop: &CancellationToken) {
-    let route = Arc::new(Route::new(
-        "bench",
-        "-",
-        InstanceMode::Pooled,
-        vec!["bench.>".into()],
-        handler,
-        4,
-        Policy::default(),
-        Default::default(),
-    ));
+    let info = RouteInfo {
+        name: "bench".into(),
+        version: "-".into(),
+        mode: InstanceMode::Pooled,
+        subjects: vec!["bench.>".into()],
+        max_concurrency: 4,
+        policy: Policy::default(),
+    };
+    let route = Arc::new(Route::new(info, handler, Default::default()));
     let sub = bus
         .subscribe(SubscribeOptions {
             pattern: "bench.>".into(),

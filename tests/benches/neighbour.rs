@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p berth-tests --bench neighbour`. Bounded: each phase
 //! sends a fixed number of requests; the attack stops with the phase.
 
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::print_stdout)] // a bench binary: its output is the table
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
