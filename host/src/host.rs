@@ -23,6 +23,7 @@ use crate::router::{self, Route, RouteInfo};
 use crate::stats::Stats;
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
 use crate::transport::memory::MemoryTransport;
+use crate::transport::nats::NatsTransport;
 use crate::transport::{SubscribeOptions, Transport};
 
 /// How long shutdown waits for in-flight calls by default.
@@ -57,7 +58,7 @@ impl Host {
     /// and subscribes it. Any failure stops the start and names its cause.
     pub async fn start(manifest: &Manifest) -> Result<Self> {
         let kind = manifest.host.transport;
-        let transport = connect(kind)?;
+        let transport = connect(kind, manifest).await?;
         let mut transports: HashMap<TransportKind, Arc<dyn Transport>> = HashMap::new();
         transports.insert(kind, transport.clone());
 
@@ -74,7 +75,7 @@ impl Host {
                     let transport = match transports.get(&kind) {
                         Some(t) => t.clone(),
                         None => {
-                            let t = connect(kind)?;
+                            let t = connect(kind, manifest).await?;
                             transports.insert(kind, t.clone());
                             t
                         }
@@ -148,10 +149,16 @@ impl Host {
     }
 }
 
-fn connect(kind: TransportKind) -> Result<Arc<dyn Transport>> {
+async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Arc<dyn Transport>> {
     match kind {
         TransportKind::Memory => Ok(Arc::new(MemoryTransport::default())),
-        other => bail!("transport `{other}` is not available in this build yet; use `memory`"),
+        TransportKind::Nats => {
+            let config = manifest.transports.nats.clone().unwrap_or_default();
+            let nats = NatsTransport::connect(&config).await?;
+            tracing::info!(url = %config.url, max_payload = nats.max_payload(), "connected to NATS");
+            Ok(Arc::new(nats))
+        }
+        TransportKind::Amqp => bail!("transport `amqp` is not available in this build yet; use `memory` or `nats`"),
     }
 }
 

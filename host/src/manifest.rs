@@ -118,6 +118,16 @@ pub struct NatsConfig {
     pub password: Option<String>,
 }
 
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: default_nats_url(),
+            user: None,
+            password: None,
+        }
+    }
+}
+
 fn default_nats_url() -> String {
     "nats://127.0.0.1:4222".to_owned()
 }
@@ -336,11 +346,7 @@ impl Manifest {
         }
         let nats_vars = ["NATS_URL", "NATS_USER", "NATS_PASSWORD"].map(&var);
         if nats_vars.iter().any(Option::is_some) {
-            let nats = self.transports.nats.get_or_insert_with(|| NatsConfig {
-                url: default_nats_url(),
-                user: None,
-                password: None,
-            });
+            let nats = self.transports.nats.get_or_insert_with(NatsConfig::default);
             let [url, user, password] = nats_vars;
             nats.url = url.unwrap_or(std::mem::take(&mut nats.url));
             nats.user = user.or(nats.user.take());

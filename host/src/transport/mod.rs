@@ -2,13 +2,15 @@
 //!
 //! One trait, one implementation per broker. A transport turns broker
 //! deliveries into [`Delivery`] values and sends messages out; nothing above
-//! it knows which broker it is. [`memory`] is the embedded default.
+//! it knows which broker it is. [`memory`] is the embedded default; [`nats`]
+//! speaks to a NATS server.
 //!
 //! Backpressure is built into the shape: a [`Subscription`] is a bounded
 //! queue, and the router only pulls the next delivery once it has capacity
 //! to run it.
 
 pub mod memory;
+pub mod nats;
 
 use std::time::Duration;
 
@@ -38,6 +40,9 @@ pub enum TransportError {
     /// Subscribers are full and did not make room in time.
     #[error("subscribers of `{0}` are at capacity")]
     Overloaded(String),
+    /// The message is larger than the broker accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// The subject or pattern is malformed.
     #[error(transparent)]
     Subject(#[from] SubjectError),
@@ -55,6 +60,7 @@ impl From<TransportError> for CallError {
             TransportError::NoResponders(_) => ErrorKind::NoResponders,
             TransportError::Timeout { .. } => ErrorKind::Timeout,
             TransportError::Overloaded(_) | TransportError::Closed => ErrorKind::Overloaded,
+            TransportError::TooLarge(_) => ErrorKind::TooLarge,
             TransportError::Subject(_) => {
                 let mut e = CallError::new(ErrorKind::Handler, e.to_string());
                 e.code = 400;

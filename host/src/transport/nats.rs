@@ -1,0 +1,229 @@
+//! The NATS transport, through async-nats.
+//!
+//! Core NATS: subjects with `*`/`>` wildcards, queue groups (each message to
+//! one member, so hosts of one service share the work), request/reply
+//! through the client's inboxes with NATS's own "no responders" status,
+//! headers carried both ways. Core NATS is at-most-once: settling a
+//! delivery is a no-op, and a failed event cannot be redelivered (JetStream
+//! consumers, for at-least-once, are the next step).
+//!
+//! Backpressure: each subscription forwards into a bounded queue the router
+//! pulls from. When the router does not keep up, async-nats buffers and
+//! finally drops messages as a slow consumer; that is logged, never hidden.
+
+use std::time::Duration;
+
+use async_nats::header::HeaderMap;
+use async_nats::{ConnectErrorKind, RequestErrorKind};
+use async_trait::async_trait;
+
+use tokio::sync::mpsc;
+
+use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use crate::manifest::NatsConfig;
+use crate::message::{Headers, Message};
+use crate::subject::{Pattern, validate_subject};
+
+/// How long connecting may take before the start fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to a NATS server. Cheap to clone.
+#[derive(Clone)]
+pub struct NatsTransport {
+    client: async_nats::Client,
+}
+
+impl NatsTransport {
+    /// Connects, failing fast with a clear error on a wrong URL, a server
+    /// that is not there, or bad credentials.
+    pub async fn connect(config: &NatsConfig) -> Result<Self, TransportError> {
+        let mut options = async_nats::ConnectOptions::new()
+            .connection_timeout(CONNECT_TIMEOUT)
+            .name("berth")
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::SlowConsumer(sid) => {
+                        tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+                    }
+                    async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                    async_nats::Event::Connected => tracing::info!("NATS connected"),
+                    other => tracing::info!(event = %other, "NATS event"),
+                }
+            });
+        if let (Some(user), Some(password)) = (&config.user, &config.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        let client = options.connect(config.url.as_str()).await.map_err(|e| {
+            let why = match e.kind() {
+                ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => "bad credentials",
+                ConnectErrorKind::ServerParse => "not a valid NATS URL",
+                ConnectErrorKind::TimedOut => "timed out",
+                _ => "server not reachable",
+            };
+            TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
+        })?;
+        Ok(Self { client })
+    }
+
+    /// Returns once the server has processed every command this connection
+    /// sent before: a message to our own fresh inbox comes back only after
+    /// the server read everything ahead of it, in order. (`flush` only
+    /// empties the socket buffer.)
+    async fn barrier(&self) -> Result<(), TransportError> {
+        use futures_util::StreamExt;
+        let broker = |what: &str, e: &dyn std::fmt::Display| TransportError::Broker(anyhow::anyhow!("NATS {what} failed: {e}"));
+        let inbox = self.client.new_inbox();
+        let mut echo = self.client.subscribe(inbox.clone()).await.map_err(|e| broker("subscribe", &e))?;
+        self.client
+            .publish(inbox, bytes::Bytes::new())
+            .await
+            .map_err(|e| broker("publish", &e))?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(TransportError::Broker(anyhow::anyhow!(
+                "the NATS server did not confirm a subscription within {CONNECT_TIMEOUT:?}"
+            ))),
+        }
+    }
+
+    /// The most bytes one message may carry on this server.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+}
+
+fn to_nats_headers(headers: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(name.as_str(), value.as_str());
+    }
+    map
+}
+
+fn from_nats(message: async_nats::Message) -> Message {
+    let headers = message
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .flat_map(|(name, values)| values.iter().map(move |v| (name.to_string(), v.to_string())))
+        .collect();
+    Message {
+        subject: message.subject.to_string(),
+        body: message.payload,
+        headers,
+        reply_to: message.reply.map(|r| r.to_string()),
+        correlation_id: None,
+    }
+}
+
+impl NatsTransport {
+    async fn send(&self, message: Message) -> Result<(), TransportError> {
+        validate_subject(&message.subject)?;
+        let headers = to_nats_headers(&message.headers);
+        let result = match message.reply_to {
+            Some(reply) => {
+                self.client
+                    .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
+                    .await
+            }
+            None => self.client.publish_with_headers(message.subject, headers, message.body).await,
+        };
+        result.map_err(|e| TransportError::Broker(anyhow::anyhow!("NATS publish failed: {e}")))
+    }
+}
+
+#[async_trait]
+impl Transport for NatsTransport {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+        Pattern::parse(&options.pattern)?;
+        let subscribed = match options.group {
+            Some(group) => self.client.queue_subscribe(options.pattern.clone(), group).await,
+            None => self.client.subscribe(options.pattern.clone()).await,
+        };
+        let mut subscriber =
+            subscribed.map_err(|e| TransportError::Broker(anyhow::anyhow!("NATS subscribe to `{}` failed: {e}", options.pattern)))?;
+        // The SUB goes out asynchronously; make sure the server has the
+        // interest before we say we are subscribed, so a request right
+        // after start does not meet "no responders".
+        self.barrier().await?;
+        let (sender, receiver) = mpsc::channel(options.capacity.max(1));
+        let transport = self.clone();
+        let forward = tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(message) = subscriber.next().await {
+                let delivery = Delivery {
+                    message: from_nats(message),
+                    acker: Box::new(NatsAcker {
+                        transport: transport.clone(),
+                    }),
+                };
+                if sender.send(delivery).await.is_err() {
+                    break; // the subscription was dropped
+                }
+            }
+            // Dropping `subscriber` unsubscribes at the server.
+        });
+        Ok(Subscription::new(receiver, AbortOnDrop(forward)))
+    }
+
+    async fn publish(&self, message: Message) -> Result<(), TransportError> {
+        self.send(Message { reply_to: None, ..message }).await
+    }
+
+    async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError> {
+        validate_subject(&message.subject)?;
+        let subject = message.subject.clone();
+        let request = async_nats::Request::new()
+            .payload(message.body)
+            .headers(to_nats_headers(&message.headers))
+            .timeout(Some(timeout));
+        match self.client.send_request(message.subject, request).await {
+            Ok(reply) => Ok(from_nats(reply)),
+            Err(e) => Err(match e.kind() {
+                RequestErrorKind::NoResponders => TransportError::NoResponders(subject),
+                RequestErrorKind::TimedOut => TransportError::Timeout { subject, timeout },
+                RequestErrorKind::MaxPayloadExceeded => TransportError::TooLarge(format!(
+                    "request to `{subject}` exceeds the server's max payload of {} bytes",
+                    self.max_payload()
+                )),
+                _ => TransportError::Broker(anyhow::anyhow!("NATS request to `{subject}` failed: {e}")),
+            }),
+        }
+    }
+}
+
+/// Replies go to the request's inbox; core NATS has nothing to settle.
+struct NatsAcker {
+    transport: NatsTransport,
+}
+
+#[async_trait]
+impl Acker for NatsAcker {
+    async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+        self.transport.send(Message { reply_to: None, ..reply }).await
+    }
+
+    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+        match settlement {
+            Settlement::Ack => {}
+            Settlement::Retry => tracing::warn!("core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)"),
+            Settlement::Reject(reason) => tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped"),
+        }
+        Ok(())
+    }
+}
+
+/// Stops a subscription's forwarding task (and so the subscription) when
+/// the [`Subscription`] is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
