@@ -241,9 +241,8 @@ fn default_memory_mb() -> u32 {
     64
 }
 
-/// Largest `memory_mb`: the pooling allocator reserves this much address
-/// space per instance slot.
-pub const MAX_MEMORY_MB: u32 = 1024;
+/// Largest `memory_mb`: the runtime's per-instance memory ceiling.
+pub const MAX_MEMORY_MB: u32 = (crate::runtime::MAX_MEMORY_BYTES >> 20) as u32;
 
 /// One subscription: a bare pattern, or a table with options.
 #[derive(Clone, Debug, PartialEq, Eq)]

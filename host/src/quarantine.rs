@@ -10,7 +10,7 @@
 //! one at any time.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Notify;
@@ -77,7 +77,6 @@ struct Inner {
     state: State,
     reason: Option<String>,
     quarantines: u64,
-    since: Option<SystemTime>,
 }
 
 /// Whether a failed call counts against the component.
@@ -94,7 +93,6 @@ impl Breaker {
                 state: State::Closed { faults: 0 },
                 reason: None,
                 quarantines: 0,
-                since: None,
             }),
             changed: Notify::new(),
         }
@@ -166,7 +164,6 @@ impl Breaker {
             (State::HalfOpen { .. }, None) => {
                 inner.state = State::Closed { faults: 0 };
                 inner.reason = None;
-                inner.since = None;
                 tracing::info!(component, "trial call succeeded; component is serving again");
                 self.changed.notify_waiters();
                 false
@@ -197,7 +194,6 @@ impl Breaker {
         };
         inner.reason = Some(reason);
         inner.quarantines += 1;
-        inner.since = Some(SystemTime::now());
     }
 
     /// Stops the component taking messages until [`Breaker::resume`].
@@ -205,7 +201,6 @@ impl Breaker {
         let mut inner = self.lock();
         inner.state = State::Suspended;
         inner.reason = Some(reason.into());
-        inner.since = Some(SystemTime::now());
     }
 
     /// Serves again at once, whatever the state.
@@ -213,7 +208,6 @@ impl Breaker {
         let mut inner = self.lock();
         inner.state = State::Closed { faults: 0 };
         inner.reason = None;
-        inner.since = None;
         drop(inner);
         self.changed.notify_waiters();
     }

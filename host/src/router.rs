@@ -195,11 +195,10 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
     .await;
 }
 
-/// The request's addressing without its body, to build the reply from
+/// What a reply needs of its request (where to, which correlation), kept
 /// after the body has moved into the call.
 fn envelope(message: &Message) -> Message {
     Message {
-        subject: message.subject.clone(),
         reply_to: message.reply_to.clone(),
         correlation_id: message.correlation_id.clone(),
         ..Message::default()

@@ -36,6 +36,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// overflow instead of growing. Engine-wide in wasmtime, so not per component.
 pub const MAX_WASM_STACK: usize = 512 << 10;
 
+/// Largest linear memory any component may have: the pooling allocator
+/// reserves this much address space per instance slot, and the manifest's
+/// `memory_mb` may not exceed it.
+pub const MAX_MEMORY_BYTES: usize = 1 << 30;
+
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -67,7 +72,7 @@ impl Runtime {
         pool.total_core_instances(2000);
         pool.total_memories(2000);
         pool.total_tables(2000);
-        pool.max_memory_size(1 << 30);
+        pool.max_memory_size(MAX_MEMORY_BYTES);
         // Reset recycled slots with memset instead of madvise up to these
         // sizes, so a fresh instance does not page-fault its way back in.
         pool.linear_memory_keep_resident(2 << 20);
