@@ -17,7 +17,22 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as human-readable text or as JSON objects (stderr).
+    #[arg(long, global = true, env = "BERTH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
+
+/// How log lines look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event, for log collectors.
+    Json,
+}
+
+/// Variables `--strict-env` requires, whatever the manifest says.
+const ALWAYS_REQUIRED: [&str; 2] = ["SERVICE_NAME", "DATA_DIR"];
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -27,6 +42,48 @@ pub enum Command {
         /// The manifest.
         #[arg(default_value = "berth.toml")]
         manifest: PathBuf,
+        /// Swap a component in when its wasm file changes on disk.
+        #[arg(long)]
+        watch: bool,
+        /// Refuse to start unless the deployment's environment is complete:
+        /// SERVICE_NAME, DATA_DIR, and NATS_URL / AMQP_URL for the
+        /// transports the manifest uses.
+        #[arg(long, env = "BERTH_STRICT_ENV")]
+        strict_env: bool,
+    },
+    /// Replace a running component with a new version, without a restart.
+    Swap {
+        /// The component's name in the manifest.
+        name: String,
+        /// The new version's wasm file.
+        wasm: PathBuf,
+        /// A name for the new version, shown beside its hash.
+        #[arg(long)]
+        label: Option<String>,
+        /// A new config for its `init`, as a JSON object.
+        #[arg(long)]
+        config: Option<String>,
+        /// The host's HTTP address.
+        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The host's admin token, if it has one.
+        #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// List every Berth host on a NATS server, with components and versions.
+    Services {
+        /// The NATS server.
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Stop listening for answers after this long without one.
+        #[arg(long, default_value_t = 500)]
+        quiet_ms: u64,
+    },
+    /// Show a running host's components: version, state, counters.
+    Status {
+        /// The host's HTTP address.
+        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
     },
     /// Say whether a component fits the berth:backend contract, and why not.
     Check {
@@ -63,9 +120,66 @@ impl Cli {
     /// answer was negative (a misfit component, an error reply).
     pub async fn execute(self) -> Result<ExitCode> {
         match self.command {
-            Command::Run { manifest } => {
-                let manifest = Manifest::load(&manifest)?;
+            Command::Run {
+                manifest,
+                watch,
+                strict_env,
+            } => {
+                let mut manifest = Manifest::load(&manifest)?;
+                if strict_env {
+                    require_env(&manifest)?;
+                }
+                manifest.host.watch |= watch;
                 crate::host::run(manifest, shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Swap {
+                name,
+                wasm,
+                label,
+                config,
+                url,
+                token,
+            } => {
+                let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+                let url = format!("{}/v1/components/{name}", url.trim_end_matches('/'));
+                let mut request = reqwest::Client::new().put(&url).body(bytes);
+                if let Some(label) = label {
+                    request = request.query(&[("label", label)]);
+                }
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(config) = config {
+                    request = request.header(crate::http::CONFIG_HEADER, config);
+                }
+                send(request, &url).await
+            }
+            Command::Status { url } => status(&url).await,
+            Command::Services { nats_url, quiet_ms } => {
+                let client = async_nats::connect(nats_url.as_str())
+                    .await
+                    .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
+                let hosts = crate::discovery::services(&client, std::time::Duration::from_millis(quiet_ms)).await?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{:<24} {:<18} {:<20} {:<14} {:<12} SUBJECTS", "SERVICE", "HOST ID", "COMPONENT", "VERSION", "LABEL")?;
+                for host in &hosts {
+                    for c in &host.components {
+                        writeln!(
+                            out,
+                            "{:<24} {:<18} {:<20} {:<14} {:<12} {}",
+                            host.service,
+                            host.id,
+                            c.name,
+                            &c.version[..c.version.len().min(12)],
+                            if c.label.is_empty() { "-" } else { &c.label },
+                            c.subjects.join(" ")
+                        )?;
+                    }
+                }
+                if hosts.is_empty() {
+                    writeln!(out, "(no Berth hosts answered)")?;
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Check { wasm } => check(&wasm),
@@ -76,14 +190,40 @@ impl Cli {
                 timeout_ms,
             } => {
                 let url = format!("{}/v1/request/{subject}?timeout_ms={timeout_ms}", url.trim_end_matches('/'));
-                send(&url, body).await
+                send(reqwest::Client::new().post(&url).body(read_body(body)?), &url).await
             }
             Command::Publish { subject, body, url } => {
                 let url = format!("{}/v1/publish/{subject}", url.trim_end_matches('/'));
-                send(&url, body).await
+                send(reqwest::Client::new().post(&url).body(read_body(body)?), &url).await
             }
         }
     }
+}
+
+/// `--strict-env`: every variable this deployment needs must be set.
+fn require_env(manifest: &Manifest) -> Result<()> {
+    use crate::manifest::TransportKind;
+    let used = |kind: TransportKind| {
+        manifest.host.transport == kind
+            || manifest
+                .components
+                .iter()
+                .any(|c| c.outbound == Some(kind) || c.subscribe.iter().any(|s| s.transport == Some(kind)))
+    };
+    let mut required: Vec<&str> = ALWAYS_REQUIRED.to_vec();
+    if used(TransportKind::Nats) {
+        required.push("NATS_URL");
+    }
+    if used(TransportKind::Amqp) {
+        required.push("AMQP_URL");
+    }
+    let missing: Vec<&str> = required.into_iter().filter(|k| std::env::var_os(k).is_none()).collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "--strict-env: required environment variable(s) not set: {}",
+        missing.join(", ")
+    );
+    Ok(())
 }
 
 fn check(wasm: &PathBuf) -> Result<ExitCode> {
@@ -94,8 +234,9 @@ fn check(wasm: &PathBuf) -> Result<ExitCode> {
     Ok(if report.fits() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn send(url: &str, body: Option<String>) -> Result<ExitCode> {
-    let body = match body.as_deref() {
+/// A body argument: `-` reads standard input, absent is empty.
+fn read_body(body: Option<String>) -> Result<Vec<u8>> {
+    Ok(match body.as_deref() {
         Some("-") => {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf).context("reading the body from stdin")?;
@@ -103,10 +244,44 @@ async fn send(url: &str, body: Option<String>) -> Result<ExitCode> {
         }
         Some(b) => b.as_bytes().to_vec(),
         None => Vec::new(),
-    };
-    let response = reqwest::Client::new()
-        .post(url)
-        .body(body)
+    })
+}
+
+/// Prints one line per component of a running host.
+async fn status(url: &str) -> Result<ExitCode> {
+    let url = format!("{}/v1/components", url.trim_end_matches('/'));
+    let list: serde_json::Value = reqwest::get(&url)
+        .await
+        .with_context(|| format!("cannot reach the host at {url}; is `berth run` running with [host] http set?"))?
+        .json()
+        .await
+        .context("reading the component list")?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}", "COMPONENT", "VERSION", "LABEL", "STATE", "SWAPS", "CALLS", "ERRORS")?;
+    for c in list["components"].as_array().into_iter().flatten() {
+        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+        let version = text(&c["version"]);
+        let calls = c["stats"]["requests"].as_u64().unwrap_or(0) + c["stats"]["events"].as_u64().unwrap_or(0);
+        writeln!(
+            out,
+            "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}",
+            text(&c["name"]),
+            &version[..version.len().min(12)],
+            text(&c["versions"]["label"]),
+            text(&c["state"]["state"]),
+            c["versions"]["swaps"].as_u64().unwrap_or(0),
+            calls,
+            c["stats"]["errors"].as_u64().unwrap_or(0),
+        )?;
+        if let Some(why) = c["versions"]["last_rollback"].as_str() {
+            writeln!(out, "  last rollback: {why}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<ExitCode> {
+    let response = request
         .send()
         .await
         .with_context(|| format!("cannot reach the host at {url}; is `berth run` running with [host] http set?"))?;

@@ -2,11 +2,15 @@
 //!
 //! - `GET /health`: service name, uptime, per-component state.
 //! - `GET /v1/components`: components with versions and counters.
+//! - `GET /metrics`: the same counters for Prometheus.
 //! - `POST /v1/request/{subject}`: the body becomes a request on the host's
 //!   transport; the reply body comes back. Errors come back with their code
 //!   as the HTTP status and the error as JSON.
 //! - `POST /v1/publish/{subject}`: the body is published; 202 when sent.
 //! - `POST /v1/components/{name}/suspend` and `/resume`: admin calls.
+//! - `PUT /v1/components/{name}`: admin call; the body is a new version's
+//!   wasm (`?label=` names it, a `Berth-Config` header with a JSON object
+//!   replaces its config); 422 with the reason if it cannot serve.
 //!
 //! Admin calls change the host, so they are an attack surface: with
 //! `[host] admin_token` set they need `Authorization: Bearer <token>`
@@ -23,19 +27,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::CallError;
-use crate::host::Shared;
+use crate::host::{Shared, SwapError, SwapRequest};
 use crate::message::Message;
 use crate::router::Route;
 
 /// Default wait for a reply to `POST /v1/request/...`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Header of a swap that carries a new `[components.config]` as JSON.
+pub const CONFIG_HEADER: &str = "berth-config";
+/// Largest component a swap may upload.
+const MAX_COMPONENT_BYTES: usize = 256 << 20;
 /// Longest wait a caller may ask for.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -80,6 +88,11 @@ pub fn router(shared: Arc<Shared>, loopback: bool) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/v1/components", get(components))
+        .route("/metrics", get(metrics))
+        .route(
+            "/v1/components/{name}",
+            put(swap).layer(axum::extract::DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
+        )
         .route("/v1/components/{name}/suspend", post(suspend))
         .route("/v1/components/{name}/resume", post(resume))
         .route("/v1/request/{subject}", post(request))
@@ -87,28 +100,23 @@ pub fn router(shared: Arc<Shared>, loopback: bool) -> Router {
         .with_state(Api { shared, loopback })
 }
 
-/// 200 while at least one component serves; 503 when every component is
-/// quarantined or suspended.
+/// 200 while every transport is connected and at least one component
+/// serves; 503 when a transport is down or every component is quarantined
+/// or suspended.
 async fn health(State(api): State<Api>) -> Response {
-    let shared = &api.shared;
-    let serving = shared
-        .routes
-        .iter()
-        .any(|r| !matches!(r.breaker.status().state, "quarantined" | "suspended"));
-    let healthy = serving || shared.routes.is_empty();
-    let body = Json(json!({
-        "status": if healthy { "ok" } else { "unavailable" },
-        "name": shared.name,
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": shared.started.elapsed().as_secs_f64(),
-        "components": component_list(shared),
-    }));
+    let (healthy, body) = api.shared.health();
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, body).into_response()
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(api): State<Api>) -> Response {
+    let text = crate::metrics::render(&api.shared);
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn components(State(api): State<Api>) -> Json<serde_json::Value> {
-    Json(json!({ "components": component_list(&api.shared) }))
+    let transports: Vec<_> = api.shared.transports.iter().map(|t| t.status()).collect();
+    Json(json!({ "components": api.shared.component_list(), "transports": transports }))
 }
 
 /// `None` if the caller may use admin calls, else the refusal.
@@ -139,6 +147,49 @@ async fn resume(State(api): State<Api>, Path(name): Path<String>, headers: Heade
     admin_on_component(&api, &name, &headers, |r| r.breaker.resume())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwapParams {
+    label: Option<String>,
+}
+
+/// `PUT /v1/components/{name}`: the body is the new version's wasm.
+async fn swap(
+    State(api): State<Api>,
+    Path(name): Path<String>,
+    Query(params): Query<SwapParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refusal(&api, &headers) {
+        return refused;
+    }
+    let config = match headers.get(CONFIG_HEADER).map(|v| serde_json::from_slice(v.as_bytes())) {
+        None => None,
+        Some(Ok(serde_json::Value::Object(map))) => Some(map),
+        Some(_) => {
+            let message = format!("the {CONFIG_HEADER} header must be a JSON object");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "message": message }))).into_response();
+        }
+    };
+    let request = SwapRequest {
+        wasm: body,
+        label: params.label,
+        config,
+    };
+    match api.shared.swap(&name, request).await {
+        Ok(report) => (StatusCode::OK, Json(json!(report))).into_response(),
+        Err(e) => {
+            let status = match e {
+                SwapError::NotFound(_) => StatusCode::NOT_FOUND,
+                SwapError::Refused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            tracing::warn!(component = %name, error = %e, "swap refused");
+            (status, Json(json!({ "message": e.to_string() }))).into_response()
+        }
+    }
+}
+
 fn admin_on_component(api: &Api, name: &str, headers: &HeaderMap, action: impl Fn(&Route)) -> Response {
     if let Some(refused) = refusal(api, headers) {
         return refused;
@@ -155,24 +206,6 @@ fn admin_on_component(api: &Api, name: &str, headers: &HeaderMap, action: impl F
         )
             .into_response(),
     }
-}
-
-fn component_list(shared: &Shared) -> Vec<serde_json::Value> {
-    shared
-        .routes
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "version": r.version,
-                "state": r.breaker.status(),
-                "instance_mode": r.mode,
-                "subscribe": r.subjects,
-                "max_concurrency": r.max_concurrency,
-                "stats": r.stats.snapshot(),
-            })
-        })
-        .collect()
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,7 @@
 //! - [`cli`]: the `berth` command line.
 
 pub mod cli;
+pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod handler;
@@ -38,12 +39,16 @@ pub mod host;
 pub mod http;
 pub mod manifest;
 pub mod message;
+pub mod metrics;
 pub mod quarantine;
 pub mod router;
+pub mod service;
 pub mod runtime;
 pub mod stats;
 pub mod subject;
 pub mod transport;
+pub mod versions;
+pub mod watch;
 
 pub use error::{CallError, Disposition, ErrorKind};
 pub use handler::{Handler, NativeHandler, Reply};

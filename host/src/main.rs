@@ -7,11 +7,15 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+    let cli = berth::cli::Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
-    match berth::cli::Cli::parse().execute().await {
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        berth::cli::LogFormat::Text => logs.init(),
+        berth::cli::LogFormat::Json => logs.json().init(),
+    }
+    match cli.execute().await {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");

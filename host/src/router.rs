@@ -8,6 +8,7 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -16,6 +17,7 @@ use tracing::Instrument;
 
 use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Handler;
+use crate::versions::{Probation, Version, Versions};
 use crate::quarantine::{Breaker, Policy};
 use crate::stats::Stats;
 use crate::message::Message;
@@ -27,19 +29,16 @@ pub const COMPONENT_HEADER: &str = "Berth-Component";
 /// Header with the version (content hash) of the component that answered.
 pub const VERSION_HEADER: &str = "Berth-Version";
 
-/// A component as the router sees it: its handler, its concurrency limit
-/// and its counters.
+/// A component as the router sees it: its versions, its concurrency limit
+/// and its counters. Subscriptions feed the route, never a version, so a
+/// swap does not touch them.
 pub struct Route {
     /// The component's name.
     pub name: String,
-    /// Content hash of the running version.
-    pub version: String,
-    /// How its instances are used.
-    pub mode: InstanceMode,
     /// Subject patterns it serves, for status output.
     pub subjects: Vec<String>,
-    /// Where messages go.
-    pub handler: Arc<dyn Handler>,
+    /// The version that serves, and the one a rollback returns to.
+    pub versions: Versions,
     /// `max_concurrency` permits, shared by all its subscriptions.
     pub limit: Arc<Semaphore>,
     /// Most calls in flight at once.
@@ -51,46 +50,63 @@ pub struct Route {
     pub breaker: Breaker,
 }
 
-/// What describes a component to the router, apart from its handler.
+/// What describes a component to the router, apart from its versions.
 #[derive(Clone, Debug)]
 pub struct RouteInfo {
     /// The component's name.
     pub name: String,
-    /// Content hash of the running version.
-    pub version: String,
-    /// How its instances are used.
-    pub mode: InstanceMode,
     /// Subject patterns it serves.
     pub subjects: Vec<String>,
     /// Most calls in flight at once.
     pub max_concurrency: usize,
     /// When to quarantine it.
     pub policy: Policy,
+    /// When to roll a swapped-in version back.
+    pub probation: Probation,
 }
 
 impl Route {
-    /// A route for `handler` with its own semaphore and breaker; `stats` is
-    /// shared with whoever else counts for this component.
-    pub fn new(info: RouteInfo, handler: Arc<dyn Handler>, stats: Arc<Stats>) -> Self {
+    /// A route serving `first`, with its own semaphore and breaker;
+    /// `stats` is shared with whoever else counts for this component.
+    pub fn new(info: RouteInfo, first: Version, stats: Arc<Stats>) -> Self {
         Self {
             limit: Arc::new(Semaphore::new(info.max_concurrency)),
             breaker: Breaker::new(info.policy),
             name: info.name,
-            version: info.version,
-            mode: info.mode,
             subjects: info.subjects,
-            handler,
+            versions: Versions::new(first, info.probation),
             max_concurrency: info.max_concurrency,
             stats,
         }
     }
 
-    /// Counts a finished call and feeds the breaker, before any reply goes
-    /// out: whoever sees the reply sees the counters and the quarantine
-    /// that call caused, and the next message is held if it must be.
-    fn record(&self, request: bool, outcome: Result<(), &CallError>) {
-        self.breaker.record(outcome, &self.name);
-        self.stats.leave(request, outcome.is_err());
+    /// A route for a handler that is not a wasm component (benchmarks,
+    /// tests): version `native`, default policies.
+    pub fn native(name: &str, subjects: &[&str], max_concurrency: usize, handler: Arc<dyn Handler>) -> Self {
+        let info = RouteInfo {
+            name: name.to_owned(),
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            max_concurrency,
+            policy: Policy::default(),
+            probation: Probation::default(),
+        };
+        let first = Version::new(handler, "native".to_owned(), None, InstanceMode::Pooled);
+        Self::new(info, first, Arc::new(Stats::default()))
+    }
+
+    /// Counts a finished call and feeds the breaker and the version's
+    /// probation, before any reply goes out: whoever sees the reply sees
+    /// the counters, the quarantine or the rollback that call caused, and
+    /// the next message is held or goes to the old version if it must.
+    fn record(&self, version: &Arc<Version>, request: bool, outcome: Result<(), &CallError>, started: Instant) {
+        if let Some(reason) = self.versions.record(version, outcome) {
+            tracing::warn!(component = %self.name, %reason, "rolled back");
+            // The breaker judged the failed version; the old one starts clean.
+            self.breaker.resume();
+        } else {
+            self.breaker.record(outcome, &self.name);
+        }
+        self.stats.leave(request, outcome.is_err(), started.elapsed());
     }
 }
 
@@ -125,6 +141,18 @@ pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subsc
                 }
                 _ = route.breaker.admit() => {}
             }
+            // A component that keeps trapping or timing out is slowed down
+            // (its messages wait at the broker), so it cannot burn the CPU
+            // its neighbours need.
+            if let Some(pause) = route.breaker.backoff() {
+                tokio::select! {
+                    _ = stop.cancelled() => {
+                        refuse(delivery, &route.name).await;
+                        break;
+                    }
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
             calls.spawn(dispatch(route.clone(), transport, delivery, permit));
         }
         // Whatever is queued but not started is handed back: requests get a
@@ -145,16 +173,20 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
     );
     route.stats.enter();
     let Delivery { message, mut acker } = delivery;
+    // Loaded once: this message is handled by this version, whatever
+    // swaps happen meanwhile.
+    let version = route.versions.active();
+    let started = Instant::now();
     async {
         let settlement = match message.reply_to.is_some().then(|| envelope(&message)) {
             Some(envelope) => {
-                let result = route.handler.handle_request(message).await;
-                route.record(true, result.as_ref().map(drop));
+                let result = version.handler.handle_request(message).await;
+                route.record(&version, true, result.as_ref().map(drop), started);
                 let reply = match result {
                     Ok(r) => {
                         let mut headers = r.headers;
                         headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
-                        headers.push((VERSION_HEADER.to_owned(), route.version.clone()));
+                        headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
                         envelope.reply(r.body, headers)
                     }
                     Err(e) => {
@@ -168,21 +200,21 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                         Ok(()) => Settlement::Ack,
                         Err(e) => {
                             tracing::warn!(error = %e, "could not send reply; asking for redelivery");
-                            Settlement::Retry
+                            Settlement::Retry(format!("could not send the reply: {e}"))
                         }
                     },
                     None => Settlement::Ack,
                 }
             }
             None => {
-                let result = route.handler.handle_event(message).await;
-                route.record(false, result.as_ref().map(drop));
+                let result = version.handler.handle_event(message).await;
+                route.record(&version, false, result.as_ref().map(drop), started);
                 match result {
                     Ok(()) => Settlement::Ack,
                     Err(e) => {
                         tracing::warn!(error = %e, "event failed");
                         match e.disposition {
-                            Disposition::Retry => Settlement::Retry,
+                            Disposition::Retry => Settlement::Retry(e.to_string()),
                             Disposition::Reject => Settlement::Reject(e.to_string()),
                         }
                     }
@@ -218,9 +250,9 @@ async fn refuse(delivery: Delivery, component: &str) {
     let settlement = match error.to_reply(&message) {
         Some(reply) => match acker.reply(reply).await {
             Ok(()) => Settlement::Ack,
-            Err(_) => Settlement::Retry,
+            Err(_) => Settlement::Release,
         },
-        None => Settlement::Retry,
+        None => Settlement::Release,
     };
     settle(acker, settlement).await;
 }

@@ -107,6 +107,34 @@ fn run_serves_and_drains_on_sigterm() {
         .expect("berth publish");
     assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
 
+    // Swap in a new version from the shell; a bad one is refused with why.
+    let v2 = dir.path().join("probe-v2.wasm");
+    std::fs::write(&v2, berth_tests::relabel(berth_tests::PROBE, "v2")).expect("write v2");
+    let swapped = Command::new(BERTH)
+        .args(["swap", "probe"])
+        .arg(&v2)
+        .args(["--label", "v2", "--url", &url])
+        .output()
+        .expect("berth swap");
+    assert!(swapped.status.success(), "{}", String::from_utf8_lossy(&swapped.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&swapped.stdout).expect("swap prints JSON");
+    assert_eq!(report["label"], "v2");
+    let bad = dir.path().join("bad.wasm");
+    std::fs::write(&bad, b"not wasm").expect("write");
+    let refused = Command::new(BERTH)
+        .args(["swap", "probe"])
+        .arg(&bad)
+        .args(["--url", &url])
+        .output()
+        .expect("berth swap");
+    assert!(!refused.status.success(), "a bad version is refused");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("keeps serving"));
+    let status = Command::new(BERTH).args(["status", "--url", &url]).output().expect("berth status");
+    assert!(status.status.success());
+    let table = String::from_utf8_lossy(&status.stdout).into_owned();
+    let version = report["version"].as_str().expect("version");
+    assert!(table.contains("probe") && table.contains(&version[..12]) && table.contains("v2"), "{table}");
+
     // A slow call in flight when SIGTERM arrives must still be answered.
     let slow = {
         let url = url.clone();
@@ -143,4 +171,32 @@ fn run_serves_and_drains_on_sigterm() {
     let mut host = host;
     let status = host.0.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "SIGTERM ends with exit 0");
+}
+
+#[test]
+fn strict_env_names_the_missing_variables_and_json_logs_are_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\ntransport = \"nats\"\n[[components]]\nname = \"echo\"\nwasm = \"{}\"\nsubscribe = [\"echo.>\"]\n",
+            berth_tests::ECHO
+        ),
+    )
+    .expect("write");
+    let out = Command::new(BERTH)
+        .args(["--log-format", "json", "run", "--strict-env"])
+        .arg(&manifest)
+        .env_remove("SERVICE_NAME")
+        .env_remove("NATS_URL")
+        .env("DATA_DIR", dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "refused to start");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SERVICE_NAME, NATS_URL") && !err.contains("DATA_DIR,"), "{err}");
+    let line = err.lines().find(|l| l.contains("strict-env")).expect("the error is logged");
+    let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    assert_eq!(json["level"], "ERROR");
 }

@@ -11,8 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::handler::{Handler, NativeHandler, Reply};
-use berth::quarantine::Policy;
-use berth::router::{self, Route, RouteInfo};
+use berth::router::{self, Route};
 use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
 use berth::transport::memory::MemoryTransport;
 use berth::transport::{SubscribeOptions, Transport};
@@ -33,6 +32,8 @@ fn settings(mode: InstanceMode) -> Settings {
         max_hostcall_bytes: 4 << 20,
         link_unused_sockets: false,
         fuel: None,
+        max_instances: 50,
+        max_tables: 50,
     }
 }
 
@@ -51,20 +52,13 @@ fn environment(bus: &MemoryTransport) -> Arc<Environment> {
 
 /// Subscribes `handler` on `bench.>` of a fresh bus, through the router.
 async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTracker, stop: &CancellationToken) {
-    let info = RouteInfo {
-        name: "bench".into(),
-        version: "-".into(),
-        mode: InstanceMode::Pooled,
-        subjects: vec!["bench.>".into()],
-        max_concurrency: 4,
-        policy: Policy::default(),
-    };
-    let route = Arc::new(Route::new(info, handler, Default::default()));
+    let route = Arc::new(Route::native("bench", &["bench.>"], 4, handler));
     let sub = bus
         .subscribe(SubscribeOptions {
             pattern: "bench.>".into(),
             group: None,
             capacity: 4,
+            ..SubscribeOptions::default()
         })
         .await
         .expect("subscribe");

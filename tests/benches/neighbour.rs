@@ -15,9 +15,9 @@ use berth::Message;
 use berth::transport::Transport;
 
 const CLIENTS: usize = 4;
-const REQUESTS_PER_CLIENT: usize = 5_000;
+const REQUESTS_PER_CLIENT: usize = 50_000;
 const ATTACKERS: usize = 2;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 const MANIFEST: &str = r#"
 [[components]]
@@ -104,32 +104,38 @@ fn main() {
         measure(transport.clone()).await; // warm-up
         let scenarios: [(&str, Option<&'static str>); 3] =
             [("alone", None), ("beside an endless loop", Some("hostile.loop")), ("beside a trap on every message", Some("hostile.panic"))];
-        let mut rows = Vec::new();
-        for (name, attack_subject) in scenarios {
-            let (mut tput, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
-            let mut attacks = 0;
-            for _ in 0..ROUNDS {
+        // Rounds interleave the scenarios, and each ratio is taken against
+        // the "alone" phase of its own round: the shared machine's speed
+        // drifts more between minutes than between neighbouring phases.
+        let mut results: Vec<Vec<(Phase, u64)>> = scenarios.iter().map(|_| Vec::new()).collect();
+        for _ in 0..ROUNDS {
+            for (i, (_, attack_subject)) in scenarios.iter().enumerate() {
                 let stop = Arc::new(AtomicBool::new(false));
                 let attackers = attack_subject.map(|s| attack(transport.clone(), s, stop.clone())).unwrap_or_default();
                 let phase = measure(transport.clone()).await;
                 stop.store(true, Ordering::Relaxed);
+                let mut attacks = 0;
                 for a in attackers {
                     attacks += a.await.expect("attacker");
                 }
-                tput.push(phase.throughput);
-                p50.push(phase.p50.as_secs_f64() * 1e6);
-                p99.push(phase.p99.as_secs_f64() * 1e6);
+                results[i].push((phase, attacks));
             }
-            rows.push((name, median(tput), median(p50), median(p99), attacks));
         }
-        let (base_tput, base_p99) = (rows[0].1, rows[0].3);
         println!("| echo | throughput (req/s) | vs alone | p50 | p99 | p99 vs alone | hostile calls |");
         println!("| --- | --- | --- | --- | --- | --- | --- |");
-        for (name, tput, p50, p99, attacks) in rows {
+        for (i, (name, _)) in scenarios.iter().enumerate() {
+            let rounds = &results[i];
+            let alone = &results[0];
+            let tput = median(rounds.iter().map(|(p, _)| p.throughput).collect());
+            let ratio = median(rounds.iter().zip(alone).map(|((p, _), (a, _))| p.throughput / a.throughput).collect());
+            let p99_ratio = median(rounds.iter().zip(alone).map(|((p, _), (a, _))| p.p99.as_secs_f64() / a.p99.as_secs_f64()).collect());
+            let p50 = median(rounds.iter().map(|(p, _)| p.p50.as_secs_f64() * 1e6).collect());
+            let p99 = median(rounds.iter().map(|(p, _)| p.p99.as_secs_f64() * 1e6).collect());
+            let attacks: u64 = rounds.iter().map(|(_, a)| a).sum();
             println!(
                 "| {name} | {tput:.0} | {:.0}% | {p50:.0} µs | {p99:.0} µs | {:+.0}% | {attacks} |",
-                100.0 * tput / base_tput,
-                100.0 * (p99 / base_p99 - 1.0)
+                100.0 * ratio,
+                100.0 * (p99_ratio - 1.0)
             );
         }
     });

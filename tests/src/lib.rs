@@ -10,6 +10,8 @@ use berth::transport::TransportError;
 use berth::{Host, Message};
 use tempfile::TempDir;
 
+pub mod nats_server;
+
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
 /// A host started for one test, with its own data folder.
@@ -64,5 +66,33 @@ impl TestHost {
             panic!("request to {subject} failed: {e}");
         }
         String::from_utf8_lossy(&reply.body).into_owned()
+    }
+}
+
+/// The component at `path` with a custom section appended: the same code
+/// and behaviour under a different content hash, so a test can tell two
+/// "versions" apart by the `Berth-Version` reply header.
+pub fn relabel(path: &str, tag: &str) -> Vec<u8> {
+    let mut wasm = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let name = b"berth-test-version";
+    let mut payload = leb128(name.len());
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(tag.as_bytes());
+    wasm.push(0); // custom section id
+    wasm.extend(leb128(payload.len()));
+    wasm.extend(payload);
+    wasm
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
     }
 }

@@ -68,6 +68,7 @@ async fn request_errors_and_publish_over_http() {
             pattern: "events.>".into(),
             group: None,
             capacity: 8,
+            ..SubscribeOptions::default()
         })
         .await
         .expect("subscribe");
@@ -107,4 +108,20 @@ async fn health_and_components() {
     assert_eq!(names, ["greeter", "probe"]);
     let version = list["components"][0]["version"].as_str().expect("version");
     assert_eq!(version.len(), 64, "sha-256 hex");
+}
+
+#[tokio::test]
+async fn metrics_expose_the_counters_for_prometheus() {
+    let t = start(MANIFEST).await.expect("start");
+    let (base, _stop) = serve(&t).await;
+    assert_eq!(t.ask("probe.count", "").await, "1");
+    let _ = t.request("probe.panic", "").await.expect("reply");
+    let response = reqwest::get(format!("{base}/metrics")).await.expect("scrape");
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/plain")));
+    let text = response.text().await.expect("text");
+    assert!(text.contains("# TYPE berth_requests_total counter"), "{text}");
+    assert!(text.contains(r#"berth_requests_total{service="web",component="probe"} 2"#), "{text}");
+    assert!(text.contains(r#"berth_errors_total{service="web",component="probe"} 1"#), "{text}");
+    assert!(text.contains(r#"berth_transport_connected{service="web",transport="memory"} 1"#), "{text}");
 }

@@ -119,3 +119,19 @@ async fn check_reports_what_is_wrong() {
     assert!(!bad.fits());
     assert!(bad.to_string().contains("problem:"), "{bad}");
 }
+
+#[tokio::test]
+async fn instance_and_table_limits_are_per_component() {
+    let text = |n: u32| {
+        format!("[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\nmax_instances = {n}\nmax_tables = {n}\n")
+    };
+    let t = start(&text(50)).await.expect("the default fits echo");
+    assert_eq!(t.ask("echo.x", "fits").await, "fits");
+    let err = match start(&text(1)).await {
+        Ok(_) => panic!("echo needs more than one core instance"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("component `echo`") && (err.contains("instance") || err.contains("table")), "{err}");
+    let err = berth_tests::manifest(&text(1000)).err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(err.contains("max_instances and max_tables must be between 1 and 100"), "{err}");
+}

@@ -14,6 +14,7 @@ async fn watch(transport: &dyn Transport, pattern: &str) -> Subscription {
             pattern: pattern.into(),
             group: None,
             capacity: 1024,
+            ..SubscribeOptions::default()
         })
         .await
         .expect("subscribe")
@@ -47,7 +48,7 @@ async fn echo_returns_body_and_headers() {
     assert_eq!(reply.header("x-trace"), Some("abc"));
     assert_eq!(reply.header("berth-component"), Some("echo"));
     let version = reply.header("berth-version").expect("version header");
-    assert_eq!(version, t.host.route("echo").expect("route").version);
+    assert_eq!(version, t.host.route("echo").expect("route").versions.active().hash);
 }
 
 #[tokio::test]
@@ -229,4 +230,14 @@ async fn concurrency_limit_is_respected() {
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert_eq!(stats.requests, 8);
     assert_eq!(stats.peak_in_flight, 2, "never more than max_concurrency, and the limit was reached");
+}
+
+#[tokio::test]
+async fn the_host_answers_its_health_subject_on_the_memory_transport() {
+    let t = berth_tests::start("[host]\nname = \"svc-a\"\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n")
+        .await
+        .expect("start");
+    let health: serde_json::Value = serde_json::from_str(&t.ask("berth.health.svc-a", "").await).expect("JSON");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["components"][0]["name"], "echo");
 }

@@ -164,3 +164,168 @@ async fn an_unreachable_server_fails_the_start_with_a_clear_error() {
     assert!(text.contains("cannot connect to NATS at nats://127.0.0.1:1"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(15), "fails fast, no hang");
 }
+
+#[tokio::test]
+async fn token_auth_connects_and_a_wrong_token_fails_the_start_clearly() {
+    let server = berth_tests::nats_server::NatsServer::start(&["--auth", "s3cret"]);
+    let manifest = |token: &str| {
+        format!(
+            "[host]\ntransport = \"nats\"\n[transports.nats]\nurl = \"{}\"\ntoken = \"{token}\"\n\
+             [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n",
+            server.url()
+        )
+    };
+    let t = start(&manifest("s3cret")).await.expect("the right token connects");
+    assert_eq!(t.ask("echo.auth", "in").await, "in");
+    let err = match start(&manifest("wrong")).await {
+        Ok(_) => panic!("a wrong token must not start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("cannot connect to NATS") && err.contains("bad credentials"), "{err}");
+}
+
+#[tokio::test]
+async fn health_is_503_while_the_broker_is_down() {
+    let server = berth_tests::nats_server::NatsServer::start(&[]);
+    let t = start(&format!(
+        "[host]\ntransport = \"nats\"\n[transports.nats]\nurl = \"{}\"\n\
+         [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n",
+        server.url()
+    ))
+    .await
+    .expect("start");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
+    let health = || async { reqwest::get(format!("{base}/health")).await.expect("health") };
+    assert_eq!(health().await.status(), 200);
+    let listed: serde_json::Value = reqwest::get(format!("{base}/v1/components")).await.expect("get").json().await.expect("JSON");
+    assert_eq!(listed["transports"][0]["kind"], "nats");
+    assert_eq!(listed["transports"][0]["slow_consumer_events"], 0);
+
+    drop(server); // the broker goes away
+    // The client notices the closed socket at once; ask until it has (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let down = loop {
+        let response = health().await;
+        if response.status() == 503 {
+            break response.json::<serde_json::Value>().await.expect("JSON");
+        }
+        assert!(std::time::Instant::now() < deadline, "health stayed 200 with the broker down");
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(down["status"], "unavailable");
+    assert_eq!(down["transports"][0]["connected"], false);
+    stop.cancel();
+}
+
+#[tokio::test]
+async fn the_host_answers_health_and_the_nats_service_protocol() {
+    let nats = client().await;
+    let p = prefix();
+    let t = start(&format!(
+        "[host]\nname = \"{p}svc\"\ntransport = \"nats\"\ntelestion = true\n\
+         [[components]]\nname = \"{p}echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.echo.>\"]\nlabel = \"1.2.3\"\n"
+    ))
+    .await
+    .expect("start");
+    assert_eq!(t.ask(&format!("{p}.echo.x"), "counted").await, "counted");
+
+    let health = nats.request(format!("berth.health.{p}svc"), "".into()).await.expect("health answers");
+    let health: serde_json::Value = serde_json::from_slice(&health.payload).expect("JSON");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["name"], format!("{p}svc"));
+    assert_eq!(health["components"][0]["name"], format!("{p}echo"));
+    // Telestion mode: other hosts may answer too; any answer must be a health document.
+    let telestion = nats.request("__telestion__/health", "".into()).await.expect("telestion health answers");
+    let telestion: serde_json::Value = serde_json::from_slice(&telestion.payload).expect("JSON");
+    assert!(telestion["status"].is_string());
+
+    let ping = nats.request(format!("$SRV.PING.{p}echo"), "".into()).await.expect("ping");
+    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).expect("JSON");
+    assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
+    assert_eq!(ping["version"], "1.2.3");
+    let id = ping["id"].as_str().expect("id").to_owned();
+    let info = nats.request(format!("$SRV.INFO.{p}echo.{id}"), "".into()).await.expect("info");
+    let info: serde_json::Value = serde_json::from_slice(&info.payload).expect("JSON");
+    assert_eq!(info["type"], "io.nats.micro.v1.info_response");
+    assert_eq!(info["endpoints"][0]["subject"], format!("{p}.echo.>"));
+    let stats = nats.request(format!("$SRV.STATS.{p}echo"), "".into()).await.expect("stats");
+    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).expect("JSON");
+    assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
+    assert_eq!(stats["endpoints"][0]["num_requests"], 1);
+    assert!(stats["endpoints"][0]["processing_time"].as_u64().is_some_and(|ns| ns > 0));
+}
+
+#[tokio::test]
+async fn discovery_lists_every_host_and_drops_one_that_stopped() {
+    let nats = client().await;
+    let p = prefix();
+    let manifest = |service: &str| {
+        format!(
+            "[host]\nname = \"{service}\"\ntransport = \"nats\"\n\
+             [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.{service}.>\"]\nlabel = \"2.0.0\"\n"
+        )
+    };
+    let (a, b) = (start(&manifest(&format!("{p}a"))).await.expect("a"), start(&manifest(&format!("{p}b"))).await.expect("b"));
+    let ours = |hosts: &[berth::discovery::HostSeen]| -> Vec<String> {
+        hosts.iter().filter(|h| h.service.starts_with(&p)).map(|h| h.service.clone()).collect()
+    };
+    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000)).await.expect("discover");
+    assert_eq!(ours(&hosts), [format!("{p}a"), format!("{p}b")]);
+    let a_seen = hosts.iter().find(|h| h.service == format!("{p}a")).expect("a");
+    assert_eq!(a_seen.components[0].name, "echo");
+    assert_eq!(a_seen.components[0].label, "2.0.0");
+    assert_eq!(a_seen.components[0].version, a.host.route("echo").expect("route").versions.active().hash);
+
+    assert!(b.host.shutdown(Duration::from_secs(5)).await, "b drained");
+    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000)).await.expect("discover");
+    assert_eq!(ours(&hosts), [format!("{p}a")], "a host that stopped drops out");
+}
+
+#[tokio::test]
+async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
+    let nats = client().await;
+    let p = prefix();
+    // The host's default transport is memory; the greeter subscribes on
+    // NATS, so its publishes go out on NATS too.
+    let t = start(&format!(
+        r#"
+        [host]
+        name = "{p}mixed"
+        [[components]]
+        name = "greeter"
+        wasm = "{{greeter}}"
+        subscribe = [{{ subject = "greet.{p}.>", transport = "nats" }}]
+        publish = ["events.>"]
+
+        [[components]]
+        name = "echo"
+        wasm = "{{echo}}"
+        subscribe = ["echo.>"]
+        "#
+    ))
+    .await
+    .expect("start");
+    assert_eq!(t.host.transport().kind(), "memory");
+    assert_eq!(t.ask("echo.local", "on memory").await, "on memory");
+    let mut events = nats.subscribe("events.greeted").await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    let reply = nats
+        .request(format!("greet.{p}.x"), format!(r#"{{"name":"{p}"}}"#).into())
+        .await
+        .expect("reply over NATS");
+    assert_eq!(reply.payload, format!(r#"{{"message":"Hello, {p}!"}}"#));
+    let ours = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(m) = events.next().await {
+            if m.payload == format!(r#"{{"name":"{p}"}}"#) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(ours, Ok(true), "the guest's publish went out on NATS");
+    assert_eq!(t.host.shared().transports.len(), 2, "memory and NATS side by side");
+}

@@ -123,6 +123,8 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         max_hostcall_bytes: 4 << 20,
         link_unused_sockets: false,
         fuel: None,
+        max_instances: 50,
+        max_tables: 50,
     };
     let env = std::sync::Arc::new(Environment {
         name: "probe".into(),

@@ -17,6 +17,7 @@ fn recurse(depth: u64) -> u64 {
 fn routes(_: &Config) -> Router {
     Router::new()
         .request("hostile.ok", |_| Ok(Reply::text("fine")))
+        .event("hostile.poison.*", |_| panic!("hostile traps on this event every time"))
         .request("hostile.loop", |_| {
             let mut n: u64 = 0;
             loop {

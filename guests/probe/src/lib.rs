@@ -17,6 +17,12 @@ fn routes(config: &Config) -> Result<Router, Error> {
     if config.get_bool("fail_init") == Some(true) {
         return Err(Error::internal("init refused: fail_init is set"));
     }
+    if config.get_bool("trap_all") == Some(true) {
+        // A broken version: traps on every message it gets.
+        return Ok(Router::new()
+            .request(">", |_| panic!("trap_all is set"))
+            .event(">", |_| panic!("trap_all is set")));
+    }
     let config_json = serde_json::to_vec(&config.parse_as::<serde_json::Value>()?)?;
     Ok(Router::new()
         // How many calls this instance has served, this one included.
@@ -86,10 +92,30 @@ fn routes(config: &Config) -> Result<Router, Error> {
             Err(Error::new(code, "Probe Error", "the probe failed on request").with_data(vec![0, 159, 146, 150]))
         })
         // Re-publishes every event to `probe.seen.<last token>`.
-        .event("probe.event.*", |msg: &Message| {
-            let last = msg.subject.rsplit('.').next().unwrap_or("");
-            berth_sdk::publish(&format!("probe.seen.{last}"), msg.body.clone())
-        }))
+        .event("probe.event.*", seen)
+        // Fails (to be retried) on its first delivery, then behaves like
+        // `probe.event.*`; `probe.flaky3.*` fails the first two.
+        .event("probe.flaky.*", |msg: &Message| flaky(msg, 2))
+        .event("probe.flaky3.*", |msg: &Message| flaky(msg, 3))
+        // Always fails with a retry disposition (a 5xx).
+        .event("probe.fail.*", |_| Err(Error::internal("probe always fails")))
+        // Always fails for good (a 4xx: reject, do not retry).
+        .event("probe.reject.*", |_| Err(Error::bad_request("probe rejects this event"))))
+}
+
+/// Fails until the broker's `berth-attempt` header reaches `succeed_on`.
+fn flaky(msg: &Message, succeed_on: u32) -> Result<(), Error> {
+    let attempt: u32 = msg.header("berth-attempt").and_then(|a| a.parse().ok()).unwrap_or(1);
+    if attempt < succeed_on {
+        return Err(Error::internal(format!("flaky: delivery {attempt} fails")));
+    }
+    seen(msg)
+}
+
+/// Re-publishes an event to `probe.seen.<last token of its subject>`.
+fn seen(msg: &Message) -> Result<(), Error> {
+    let last = msg.subject.rsplit('.').next().unwrap_or("");
+    berth_sdk::publish(&format!("probe.seen.{last}"), msg.body.clone())
 }
 
 berth_sdk::export!(routes);

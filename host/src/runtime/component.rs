@@ -59,6 +59,11 @@ pub struct Settings {
     /// Fuel (roughly: wasm instructions) per call; `None` for no limit.
     /// Needs a runtime made with fuel metering.
     pub fuel: Option<u64>,
+    /// Most core instances (and memories) one instance of the component
+    /// may create.
+    pub max_instances: u32,
+    /// Most tables one instance of the component may create.
+    pub max_tables: u32,
 }
 
 /// Why a component could not be loaded. The message names the problem.
@@ -156,9 +161,9 @@ impl WasmHandler {
     async fn instantiate(&self) -> Result<Instance, CallError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.settings.memory_bytes)
-            .instances(100)
-            .tables(100)
-            .memories(100)
+            .instances(self.settings.max_instances as usize)
+            .tables(self.settings.max_tables as usize)
+            .memories(self.settings.max_instances as usize)
             .build();
         let mut store = Store::new(&self.engine, CallState::new(self.env.clone(), limits)?);
         store.limiter(|s| &mut s.limits);

@@ -41,6 +41,10 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 /// `memory_mb` may not exceed it.
 pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 
+/// Most core instances, memories or tables one component may have: the
+/// ceiling for `max_instances` and `max_tables` in the manifest.
+pub const MAX_PER_COMPONENT: u32 = 100;
+
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -66,6 +70,10 @@ impl Runtime {
         config.epoch_interruption(true);
         config.consume_fuel(fuel);
         config.max_wasm_stack(MAX_WASM_STACK);
+        // A trap's message names its cause (unreachable, out of bounds,
+        // stack overflow, deadline) without a backtrace; capturing one on
+        // every trap made a trap storm cost its neighbours real CPU.
+        config.wasm_backtrace_max_frames(None);
         config.memory_init_cow(true);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(1000);
@@ -73,6 +81,11 @@ impl Runtime {
         pool.total_memories(2000);
         pool.total_tables(2000);
         pool.max_memory_size(MAX_MEMORY_BYTES);
+        // Per-component ceilings; each component's own limits (manifest
+        // `max_instances`, `max_tables`) are enforced per store below these.
+        pool.max_core_instances_per_component(MAX_PER_COMPONENT);
+        pool.max_memories_per_component(MAX_PER_COMPONENT);
+        pool.max_tables_per_component(MAX_PER_COMPONENT);
         // Reset recycled slots with memset instead of madvise up to these
         // sizes, so a fresh instance does not page-fault its way back in.
         pool.linear_memory_keep_resident(2 << 20);

@@ -6,8 +6,8 @@
 //! component's latency would grow to a tick. So a call that has computed
 //! through [`GRACE_TICKS`] ticks without returning is demoted: after each
 //! further tick it sleeps for [`DEMOTED_SLEEP_TICKS`] ticks, running at a
-//! quarter of a core. Ordinary calls (well under a tick) never notice; long
-//! computations still finish, more slowly; an endless loop costs a quarter
+//! tenth of a core. Ordinary calls (well under a tick) never notice; long
+//! computations still finish, more slowly; an endless loop costs a tenth
 //! of a core until its deadline ends it.
 
 use std::future::Future;
@@ -18,10 +18,10 @@ use wasmtime::UpdateDeadline;
 use super::EPOCH_TICK;
 
 /// Ticks a call may run at full speed.
-pub const GRACE_TICKS: u32 = 10;
+pub const GRACE_TICKS: u32 = 2;
 
 /// Ticks a demoted call sleeps after each tick it runs.
-pub const DEMOTED_SLEEP_TICKS: u32 = 3;
+pub const DEMOTED_SLEEP_TICKS: u32 = 9;
 
 /// What to do at an epoch tick of a call that has run `ticks` ticks so far
 /// (the counter is advanced here and reset when a call starts).

@@ -155,6 +155,12 @@ impl Transport for MemoryTransport {
     }
 
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+        if let Some(stream) = &options.stream {
+            return Err(TransportError::Unsupported(format!(
+                "stream `{}` is a NATS JetStream subscription; the memory transport has none",
+                stream.stream
+            )));
+        }
         let pattern = Pattern::parse(&options.pattern)?;
         let (sender, receiver) = mpsc::channel(options.capacity.max(1));
         let id = self.bus.next_id.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +261,8 @@ impl Acker for MemoryAcker {
         // than pretend, so a lost event is never silent.
         match settlement {
             Settlement::Ack => {}
-            Settlement::Retry => tracing::warn!("memory transport cannot redeliver; failed event dropped"),
+            Settlement::Release => tracing::warn!("event not handled before shutdown is dropped: the memory transport keeps nothing to give it back to"),
+            Settlement::Retry(reason) => tracing::warn!(%reason, "memory transport cannot redeliver; failed event dropped"),
             Settlement::Reject(reason) => {
                 tracing::warn!(%reason, "memory transport has no dead-letter queue; rejected event dropped")
             }
@@ -273,6 +280,7 @@ mod tests {
             pattern: pattern.into(),
             group: group.map(Into::into),
             capacity: 16,
+            ..SubscribeOptions::default()
         }
     }
 
@@ -364,6 +372,7 @@ mod tests {
                 pattern: "slow".into(),
                 group: None,
                 capacity: 1,
+                ..SubscribeOptions::default()
             })
             .await
             .expect("sub");

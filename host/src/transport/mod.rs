@@ -3,12 +3,14 @@
 //! One trait, one implementation per broker. A transport turns broker
 //! deliveries into [`Delivery`] values and sends messages out; nothing above
 //! it knows which broker it is. [`memory`] is the embedded default; [`nats`]
-//! speaks to a NATS server.
+//! speaks to a NATS server, [`amqp`] to RabbitMQ.
 //!
 //! Backpressure is built into the shape: a [`Subscription`] is a bounded
 //! queue, and the router only pulls the next delivery once it has capacity
 //! to run it.
 
+pub mod amqp;
+pub mod jetstream;
 pub mod memory;
 pub mod nats;
 
@@ -43,6 +45,9 @@ pub enum TransportError {
     /// The message is larger than the broker accepts.
     #[error("{0}")]
     TooLarge(String),
+    /// The transport cannot do what the subscription asks.
+    #[error("{0}")]
+    Unsupported(String),
     /// The subject or pattern is malformed.
     #[error(transparent)]
     Subject(#[from] SubjectError),
@@ -61,7 +66,7 @@ impl From<TransportError> for CallError {
             TransportError::Timeout { .. } => ErrorKind::Timeout,
             TransportError::Overloaded(_) | TransportError::Closed => ErrorKind::Overloaded,
             TransportError::TooLarge(_) => ErrorKind::TooLarge,
-            TransportError::Subject(_) => {
+            TransportError::Subject(_) | TransportError::Unsupported(_) => {
                 let mut e = CallError::new(ErrorKind::Handler, e.to_string());
                 e.code = 400;
                 e.name = "Bad Request".into();
@@ -83,7 +88,27 @@ pub struct SubscribeOptions {
     pub group: Option<String>,
     /// How many deliveries may wait in the subscription's queue.
     pub capacity: usize,
+    /// Deliveries of a failing message before it is dead-lettered, on
+    /// brokers that redeliver.
+    pub max_deliver: u32,
+    /// Read through a JetStream durable consumer (NATS only).
+    pub stream: Option<jetstream::StreamOptions>,
 }
+
+impl Default for SubscribeOptions {
+    fn default() -> Self {
+        Self {
+            pattern: String::new(),
+            group: None,
+            capacity: 1,
+            max_deliver: DEFAULT_MAX_DELIVER,
+            stream: None,
+        }
+    }
+}
+
+/// Deliveries of a failing message by default: the first and one retry.
+pub const DEFAULT_MAX_DELIVER: u32 = 2;
 
 /// A stream of deliveries; dropping it unsubscribes.
 pub struct Subscription {
@@ -117,9 +142,13 @@ impl Subscription {
 pub enum Settlement {
     /// Done: remove it from the broker.
     Ack,
-    /// Failed, may succeed later: redeliver.
-    Retry,
-    /// Failed for good: dead-letter, with the reason.
+    /// Not handled, through no fault of the message (the host is shutting
+    /// down): give it back to the broker as if never delivered.
+    Release,
+    /// Failed, may succeed later: redeliver, and dead-letter with the reason
+    /// once the broker's retries are spent.
+    Retry(String),
+    /// Failed for good: dead-letter at once, with the reason.
     Reject(String),
 }
 
@@ -140,11 +169,32 @@ pub struct Delivery {
     pub acker: Box<dyn Acker>,
 }
 
+/// What health and status output say about a transport.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TransportStatus {
+    /// `memory`, `nats`, `amqp`.
+    pub kind: &'static str,
+    /// Whether the broker connection is up now.
+    pub connected: bool,
+    /// Times the broker or client reported dropping messages for a
+    /// consumer that did not keep up (NATS slow consumers).
+    pub slow_consumer_events: u64,
+}
+
 /// A message broker, seen from the host.
 #[async_trait]
 pub trait Transport: Send + Sync + 'static {
     /// Short name for logs and metrics: `memory`, `nats`, `amqp`.
     fn kind(&self) -> &'static str;
+
+    /// Connection state and counters, for health and status.
+    fn status(&self) -> TransportStatus {
+        TransportStatus {
+            kind: self.kind(),
+            connected: true,
+            slow_consumer_events: 0,
+        }
+    }
 
     /// Starts receiving messages that match `options.pattern`.
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError>;
@@ -155,4 +205,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Sends a request and waits for its reply. The reply may carry an error
     /// (see [`CallError::from_reply`]); that is the caller's to interpret.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError>;
+}
+
+/// Stops a subscription's forwarding task (and so the subscription at the
+/// broker) when the [`Subscription`] holding it is dropped.
+pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -4,13 +4,16 @@
 //! one member, so hosts of one service share the work), request/reply
 //! through the client's inboxes with NATS's own "no responders" status,
 //! headers carried both ways. Core NATS is at-most-once: settling a
-//! delivery is a no-op, and a failed event cannot be redelivered (JetStream
-//! consumers, for at-least-once, are the next step).
+//! delivery is a no-op, and a failed event cannot be redelivered; a
+//! subscription that names a stream is at-least-once through JetStream
+//! (see [`super::jetstream`]).
 //!
 //! Backpressure: each subscription forwards into a bounded queue the router
 //! pulls from. When the router does not keep up, async-nats buffers and
 //! finally drops messages as a slow consumer; that is logged, never hidden.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::header::HeaderMap;
@@ -19,7 +22,7 @@ use async_trait::async_trait;
 
 use tokio::sync::mpsc;
 
-use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{AbortOnDrop, Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::manifest::NatsConfig;
 use crate::message::{Headers, Message};
 use crate::subject::{Pattern, validate_subject};
@@ -31,27 +34,43 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct NatsTransport {
     client: async_nats::Client,
+    /// Slow-consumer events the client reported: messages were dropped.
+    slow_consumers: Arc<AtomicU64>,
 }
 
 impl NatsTransport {
     /// Connects, failing fast with a clear error on a wrong URL, a server
     /// that is not there, or bad credentials.
     pub async fn connect(config: &NatsConfig) -> Result<Self, TransportError> {
+        let slow_consumers = Arc::new(AtomicU64::new(0));
+        let counter = slow_consumers.clone();
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .name("berth")
-            .event_callback(|event| async move {
-                match event {
-                    async_nats::Event::SlowConsumer(sid) => {
-                        tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+            .event_callback(move |event| {
+                let counter = counter.clone();
+                async move {
+                    match event {
+                        async_nats::Event::SlowConsumer(sid) => {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
+                        async_nats::Event::Connected => tracing::info!("NATS connected"),
+                        other => tracing::info!(event = %other, "NATS event"),
                     }
-                    async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
-                    async_nats::Event::Connected => tracing::info!("NATS connected"),
-                    other => tracing::info!(event = %other, "NATS event"),
                 }
             });
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
             options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &config.token {
+            options = options.token(token.clone());
+        }
+        if let Some(path) = &config.credentials {
+            options = options.credentials_file(path).await.map_err(|e| {
+                TransportError::Broker(anyhow::anyhow!("cannot read NATS credentials file {}: {e}", path.display()))
+            })?;
         }
         let client = options.connect(config.url.as_str()).await.map_err(|e| {
             let why = match e.kind() {
@@ -62,7 +81,7 @@ impl NatsTransport {
             };
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
-        Ok(Self { client })
+        Ok(Self { client, slow_consumers })
     }
 
     /// Returns once the server has processed every command this connection
@@ -86,13 +105,18 @@ impl NatsTransport {
         }
     }
 
+    /// The client, for JetStream.
+    pub(super) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// The most bytes one message may carry on this server.
     pub fn max_payload(&self) -> usize {
         self.client.server_info().max_payload
     }
 }
 
-fn to_nats_headers(headers: &Headers) -> HeaderMap {
+pub(super) fn to_nats_headers(headers: &Headers) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         map.append(name.as_str(), value.as_str());
@@ -100,7 +124,7 @@ fn to_nats_headers(headers: &Headers) -> HeaderMap {
     map
 }
 
-fn from_nats(message: async_nats::Message) -> Message {
+pub(super) fn from_nats(message: async_nats::Message) -> Message {
     let headers = message
         .headers
         .iter()
@@ -138,8 +162,19 @@ impl Transport for NatsTransport {
         "nats"
     }
 
+    fn status(&self) -> super::TransportStatus {
+        super::TransportStatus {
+            kind: "nats",
+            connected: self.client.connection_state() == async_nats::connection::State::Connected,
+            slow_consumer_events: self.slow_consumers.load(Ordering::Relaxed),
+        }
+    }
+
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
         Pattern::parse(&options.pattern)?;
+        if let Some(stream) = &options.stream {
+            return super::jetstream::subscribe(self, &options, stream).await;
+        }
         let subscribed = match options.group {
             Some(group) => self.client.queue_subscribe(options.pattern.clone(), group).await,
             None => self.client.subscribe(options.pattern.clone()).await,
@@ -210,20 +245,10 @@ impl Acker for NatsAcker {
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
         match settlement {
             Settlement::Ack => {}
-            Settlement::Retry => tracing::warn!("core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)"),
+            Settlement::Release => tracing::warn!("event not handled before shutdown is dropped: core NATS keeps nothing to give it back to"),
+            Settlement::Retry(reason) => tracing::warn!(%reason, "core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)"),
             Settlement::Reject(reason) => tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped"),
         }
         Ok(())
     }
 }
-
-/// Stops a subscription's forwarding task (and so the subscription) when
-/// the [`Subscription`] is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-

@@ -7,16 +7,20 @@
 //! Telestion style, so one manifest serves every deployment.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
 
 use crate::runtime::InstanceMode;
 use crate::subject::Pattern;
+
+mod subscribe;
+mod transports;
+
+pub use subscribe::SubscribeConfig;
+pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
 
 /// A whole manifest.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -50,6 +54,12 @@ pub struct HostConfig {
     pub data_dir: PathBuf,
     /// Token that calls which change the host must carry.
     pub admin_token: Option<String>,
+    /// Swap a component in when its wasm file changes (`berth run --watch`).
+    #[serde(default)]
+    pub watch: bool,
+    /// Also answer Telestion's `__telestion__/health` subject.
+    #[serde(default)]
+    pub telestion: bool,
 }
 
 impl Default for HostConfig {
@@ -60,6 +70,8 @@ impl Default for HostConfig {
             http: None,
             data_dir: default_data_dir(),
             admin_token: None,
+            watch: false,
+            telestion: false,
         }
     }
 }
@@ -70,86 +82,6 @@ fn default_name() -> String {
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
-}
-
-/// Which broker a subscription or outbound call uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// In-process bus; the embedded default.
-    #[default]
-    Memory,
-    /// NATS through async-nats.
-    Nats,
-    /// RabbitMQ through lapin.
-    Amqp,
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Memory => "memory",
-            Self::Nats => "nats",
-            Self::Amqp => "amqp",
-        })
-    }
-}
-
-/// `[transports]`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransportsConfig {
-    /// `[transports.nats]`.
-    pub nats: Option<NatsConfig>,
-    /// `[transports.amqp]`.
-    pub amqp: Option<AmqpConfig>,
-}
-
-/// `[transports.nats]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NatsConfig {
-    /// Server URL; `NATS_URL` overrides.
-    #[serde(default = "default_nats_url")]
-    pub url: String,
-    /// User; `NATS_USER` overrides.
-    pub user: Option<String>,
-    /// Password; `NATS_PASSWORD` overrides.
-    pub password: Option<String>,
-}
-
-impl Default for NatsConfig {
-    fn default() -> Self {
-        Self {
-            url: default_nats_url(),
-            user: None,
-            password: None,
-        }
-    }
-}
-
-fn default_nats_url() -> String {
-    "nats://127.0.0.1:4222".to_owned()
-}
-
-/// `[transports.amqp]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmqpConfig {
-    /// Broker URL; `AMQP_URL` overrides.
-    #[serde(default = "default_amqp_url")]
-    pub url: String,
-    /// The topic exchange messages are published to.
-    #[serde(default = "default_exchange")]
-    pub exchange: String,
-}
-
-fn default_amqp_url() -> String {
-    "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()
-}
-
-fn default_exchange() -> String {
-    "berth".to_owned()
 }
 
 /// One `[[components]]` entry.
@@ -163,6 +95,9 @@ pub struct ComponentConfig {
     /// Subjects it handles.
     #[serde(default)]
     pub subscribe: Vec<SubscribeConfig>,
+    /// Where its publishes and requests go; the transport of its first
+    /// subscription when absent, or `[host] transport` if it has none.
+    pub outbound: Option<TransportKind>,
     /// Subject patterns it may publish to. Deny by default.
     #[serde(default)]
     pub publish: Vec<String>,
@@ -191,6 +126,12 @@ pub struct ComponentConfig {
     /// Fuel (roughly: wasm instructions) per call; unlimited when absent.
     /// Setting it on any component meters fuel for all (a few % slower).
     pub fuel: Option<u64>,
+    /// Most core wasm instances (and memories) one instance may create.
+    #[serde(default = "default_max_per_component")]
+    pub max_instances: u32,
+    /// Most tables one instance may create.
+    #[serde(default = "default_max_per_component")]
+    pub max_tables: u32,
     /// Accept a component whose toolchain imports `wasi:sockets` without
     /// using it; every address stays denied. Refused otherwise.
     #[serde(default)]
@@ -199,6 +140,19 @@ pub struct ComponentConfig {
     /// mounted at `/data`. No filesystem otherwise.
     #[serde(default)]
     pub filesystem: bool,
+    /// Deliveries of a failing event before it is dead-lettered, on brokers
+    /// that redeliver (AMQP): 2 means the first try and one retry.
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: u32,
+    /// The operator's name for this version, reported beside its hash.
+    pub label: Option<String>,
+    /// How long after a swap the new version is on probation.
+    #[serde(default = "default_probation_ms")]
+    pub probation_ms: u64,
+    /// Failed calls (traps, timeouts, 5xx) on probation that roll the swap
+    /// back; 0 never does.
+    #[serde(default = "default_rollback_after")]
+    pub rollback_after: u32,
     /// Traps or timeouts in a row that quarantine the component; 0 never does.
     #[serde(default = "default_quarantine_after")]
     pub quarantine_after: u32,
@@ -229,6 +183,22 @@ fn default_max_hostcall_kb() -> u32 {
     4096
 }
 
+fn default_max_per_component() -> u32 {
+    50
+}
+
+fn default_probation_ms() -> u64 {
+    30_000
+}
+
+fn default_rollback_after() -> u32 {
+    3
+}
+
+fn default_max_deliver() -> u32 {
+    crate::transport::DEFAULT_MAX_DELIVER
+}
+
 fn default_quarantine_after() -> u32 {
     5
 }
@@ -243,61 +213,6 @@ fn default_memory_mb() -> u32 {
 
 /// Largest `memory_mb`: the runtime's per-instance memory ceiling.
 pub const MAX_MEMORY_MB: u32 = (crate::runtime::MAX_MEMORY_BYTES >> 20) as u32;
-
-/// One subscription: a bare pattern, or a table with options.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubscribeConfig {
-    /// Subject pattern with `*` / `>` wildcards.
-    pub subject: String,
-    /// Transport; `[host] transport` when absent.
-    pub transport: Option<TransportKind>,
-    /// Queue group; `<service>.<component>` when absent.
-    pub group: Option<String>,
-    /// Every host gets every message (no queue group).
-    pub broadcast: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SubscribeTable {
-    subject: String,
-    transport: Option<TransportKind>,
-    group: Option<String>,
-    #[serde(default)]
-    broadcast: bool,
-}
-
-impl<'de> Deserialize<'de> for SubscribeConfig {
-    /// Accepts `"echo.>"` or `{ subject = "echo.>", group = "g" }`, keeping
-    /// the inner table's own error messages (an untagged enum would not).
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SubscribeConfig;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a subject pattern or a table { subject, transport, group, broadcast }")
-            }
-            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-                Ok(SubscribeConfig {
-                    subject: s.to_owned(),
-                    transport: None,
-                    group: None,
-                    broadcast: false,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let t = SubscribeTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(SubscribeConfig {
-                    subject: t.subject,
-                    transport: t.transport,
-                    group: t.group,
-                    broadcast: t.broadcast,
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
 
 impl Manifest {
     /// Reads, parses, applies the process environment and validates a
@@ -343,20 +258,18 @@ impl Manifest {
         if let Some(v) = var("BERTH_ADMIN_TOKEN") {
             self.host.admin_token = Some(v);
         }
-        let nats_vars = ["NATS_URL", "NATS_USER", "NATS_PASSWORD"].map(&var);
+        let nats_vars = ["NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_CREDS"].map(&var);
         if nats_vars.iter().any(Option::is_some) {
             let nats = self.transports.nats.get_or_insert_with(NatsConfig::default);
-            let [url, user, password] = nats_vars;
+            let [url, user, password, token, creds] = nats_vars;
             nats.url = url.unwrap_or(std::mem::take(&mut nats.url));
             nats.user = user.or(nats.user.take());
             nats.password = password.or(nats.password.take());
+            nats.token = token.or(nats.token.take());
+            nats.credentials = creds.map(PathBuf::from).or(nats.credentials.take());
         }
         if let Some(url) = var("AMQP_URL") {
-            let amqp = self.transports.amqp.get_or_insert_with(|| AmqpConfig {
-                url: default_amqp_url(),
-                exchange: default_exchange(),
-            });
-            amqp.url = url;
+            self.transports.amqp.get_or_insert_with(AmqpConfig::default).url = url;
         }
     }
 
@@ -364,6 +277,21 @@ impl Manifest {
     /// limits, files that exist. Errors name the component and the field.
     pub fn validate(&self) -> Result<()> {
         ensure!(!self.host.name.trim().is_empty(), "[host] name must not be empty");
+        if let Some(nats) = &self.transports.nats {
+            let ways = [nats.user.is_some() || nats.password.is_some(), nats.token.is_some(), nats.credentials.is_some()];
+            ensure!(
+                ways.iter().filter(|w| **w).count() <= 1,
+                "[transports.nats]: use one of user/password, token or credentials, not several"
+            );
+            ensure!(
+                nats.user.is_some() == nats.password.is_some(),
+                "[transports.nats]: user and password go together"
+            );
+        }
+        if let Some(amqp) = &self.transports.amqp {
+            ensure!(!amqp.exchange.is_empty(), "[transports.amqp] exchange must not be empty");
+            ensure!(amqp.prefetch != Some(0), "[transports.amqp] prefetch must be at least 1");
+        }
         let mut names = HashSet::new();
         for c in &self.components {
             let at = || format!("component `{}`", c.name);
@@ -378,12 +306,47 @@ impl Manifest {
                 if s.broadcast && s.group.is_some() {
                     bail!("{}: subscription `{}` sets both `group` and `broadcast`", at(), s.subject);
                 }
+                match &s.stream {
+                    Some(stream) => {
+                        let transport = s.transport.unwrap_or(self.host.transport);
+                        ensure!(
+                            transport == TransportKind::Nats,
+                            "{}: subscription `{}` names stream `{stream}`, a NATS JetStream feature, but uses the {transport} transport",
+                            at(),
+                            s.subject
+                        );
+                        for (what, name) in [("stream", Some(stream)), ("durable", s.durable.as_ref())] {
+                            if let Some(name) = name {
+                                ensure!(
+                                    !name.is_empty() && !name.contains(['.', '*', '>', ' ', '\t']),
+                                    "{}: subscription `{}`: {what} name `{name}` must be non-empty, without `.`, `*`, `>` or spaces",
+                                    at(),
+                                    s.subject
+                                );
+                            }
+                        }
+                        ensure!(!s.broadcast, "{}: subscription `{}`: a JetStream durable consumer cannot be `broadcast`", at(), s.subject);
+                    }
+                    None => ensure!(
+                        s.durable.is_none() && s.dead_letter.is_none(),
+                        "{}: subscription `{}` sets `durable`/`dead_letter`, which need `stream`",
+                        at(),
+                        s.subject
+                    ),
+                }
             }
             for p in c.publish.iter().chain(&c.request) {
                 Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
             }
             ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
             ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
+            ensure!(c.max_deliver >= 1, "{}: max_deliver must be at least 1", at());
+            let ceiling = crate::runtime::MAX_PER_COMPONENT;
+            ensure!(
+                (1..=ceiling).contains(&c.max_instances) && (1..=ceiling).contains(&c.max_tables),
+                "{}: max_instances and max_tables must be between 1 and {ceiling}",
+                at()
+            );
             ensure!(c.max_message_kb >= 1, "{}: max_message_kb must be at least 1", at());
             ensure!(
                 c.max_hostcall_kb >= c.max_message_kb,

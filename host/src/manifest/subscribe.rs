@@ -1,0 +1,82 @@
+//! One entry of a component's `subscribe` list: a bare subject pattern or
+//! a table with options (transport, queue group, broadcast, JetStream).
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+
+use super::TransportKind;
+
+/// One subscription: a bare pattern, or a table with options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscribeConfig {
+    /// Subject pattern with `*` / `>` wildcards.
+    pub subject: String,
+    /// Transport; `[host] transport` when absent.
+    pub transport: Option<TransportKind>,
+    /// Queue group; `<service>.<component>` when absent.
+    pub group: Option<String>,
+    /// Every host gets every message (no queue group).
+    pub broadcast: bool,
+    /// NATS JetStream stream to read through (at-least-once); core NATS
+    /// when absent.
+    pub stream: Option<String>,
+    /// The JetStream durable consumer; the queue group with `.` → `_`
+    /// when absent.
+    pub durable: Option<String>,
+    /// Where JetStream messages that failed for good are republished;
+    /// `berth.dead.<durable>` when absent.
+    pub dead_letter: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubscribeTable {
+    subject: String,
+    transport: Option<TransportKind>,
+    group: Option<String>,
+    #[serde(default)]
+    broadcast: bool,
+    stream: Option<String>,
+    durable: Option<String>,
+    dead_letter: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SubscribeConfig {
+    /// Accepts `"echo.>"` or `{ subject = "echo.>", group = "g" }`, keeping
+    /// the inner table's own error messages (an untagged enum would not).
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SubscribeConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter }")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(SubscribeConfig {
+                    subject: s.to_owned(),
+                    transport: None,
+                    group: None,
+                    broadcast: false,
+                    stream: None,
+                    durable: None,
+                    dead_letter: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let t = SubscribeTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SubscribeConfig {
+                    subject: t.subject,
+                    transport: t.transport,
+                    group: t.group,
+                    broadcast: t.broadcast,
+                    stream: t.stream,
+                    durable: t.durable,
+                    dead_letter: t.dead_letter,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

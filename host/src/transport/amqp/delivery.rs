@@ -1,0 +1,201 @@
+//! One AMQP delivery: replying to it and settling it.
+//!
+//! The failure policy lives here, because it is the broker's. A failed
+//! event with a retry disposition (or a trap, or a timeout) is delivered
+//! again until it has been tried `max_deliver` times, then dead-lettered; a
+//! rejected event is dead-lettered at once. The first retry is a plain
+//! requeue (RabbitMQ marks it `redelivered`); classic queues count no
+//! further, so later retries republish the message to its own queue with a
+//! `berth-attempt` header and ack the original once the copy is confirmed.
+//! Every delivery carries `berth-attempt` (1, 2, ...), so a guest can tell
+//! a retry the same way on AMQP and JetStream.
+//!
+//! Dead-lettering republishes the message, with its properties and a
+//! `berth-error` header saying why, to `<exchange>.dlx` and acks the
+//! original only after the broker confirmed the copy. RabbitMQ's own
+//! dead-lettering (reject without requeue to an `x-dead-letter-exchange`)
+//! cannot carry our reason, and would need queue arguments that clash with
+//! queues declared without them.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{BasicProperties, Channel};
+
+use super::Inner;
+use super::convert::{self, TRANSIENT};
+use crate::message::Message;
+use crate::transport::{Acker, Delivery, Settlement, TransportError};
+
+/// Header on a dead-lettered message: why it failed.
+pub const ERROR_HEADER: &str = "berth-error";
+/// Header on a retried message: which delivery this is (2, 3, ...).
+pub const ATTEMPT_HEADER: &str = "berth-attempt";
+/// Header on a retried message: its subject (routing key) as first
+/// published, since the retry is routed by queue name.
+const SUBJECT_HEADER: &str = "berth-subject";
+
+/// Where a delivery came from.
+pub(super) struct Origin<'a> {
+    pub channel: &'a Channel,
+    pub queue: &'a str,
+    pub max_deliver: u32,
+}
+
+/// Turns a lapin delivery into the router's, keeping what settling needs.
+pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::Delivery) -> Delivery {
+    let lapin::message::Delivery {
+        exchange,
+        routing_key,
+        redelivered,
+        properties,
+        data,
+        acker,
+        ..
+    } = d;
+    let mut message = convert::to_message(routing_key.as_str(), exchange.as_str(), redelivered, &properties, data);
+    if exchange.as_str().is_empty()
+        && let Some(subject) = message.header(SUBJECT_HEADER)
+    {
+        message.subject = subject.to_owned();
+    }
+    let attempt = match message.header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()) {
+        Some(n) => n,
+        None => {
+            // Every delivery says which it is, as on JetStream.
+            let n: u32 = if redelivered { 2 } else { 1 };
+            message.headers.push((ATTEMPT_HEADER.to_owned(), n.to_string()));
+            n
+        }
+    };
+    let acker = AmqpAcker {
+        inner: inner.clone(),
+        _channel: origin.channel.clone(),
+        queue: origin.queue.to_owned(),
+        max_deliver: origin.max_deliver,
+        attempt,
+        acker,
+        redelivered,
+        routing_key: message.subject.clone(),
+        body: message.body.clone(),
+        properties,
+    };
+    Delivery {
+        message,
+        acker: Box::new(acker),
+    }
+}
+
+struct AmqpAcker {
+    inner: Arc<Inner>,
+    /// Keeps the consumer's channel open while this delivery is unsettled:
+    /// lapin closes a channel when its last handle goes.
+    _channel: Channel,
+    /// The queue it came from, for retries past the first.
+    queue: String,
+    max_deliver: u32,
+    /// Which delivery of this message this is, from 1.
+    attempt: u32,
+    acker: lapin::Acker,
+    redelivered: bool,
+    /// The subject as first published (a retry is routed by queue name).
+    routing_key: String,
+    body: Bytes,
+    properties: BasicProperties,
+}
+
+impl AmqpAcker {
+    async fn ack(&self) -> Result<(), TransportError> {
+        let done = self
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map_err(super::link::broker("ack a delivery"))?;
+        if !done {
+            // Its channel died: the broker has already requeued it.
+            tracing::debug!(subject = %self.routing_key, "delivery's channel is gone; the broker redelivers it");
+        }
+        Ok(())
+    }
+
+    async fn requeue(&self) -> Result<(), TransportError> {
+        self.acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .map(drop)
+            .map_err(super::link::broker("requeue a delivery"))
+    }
+
+    /// Tries the message again, or dead-letters it once it has had all
+    /// its deliveries.
+    async fn retry(&self, reason: &str) -> Result<(), TransportError> {
+        if self.attempt >= self.max_deliver {
+            let tries = if self.attempt == 1 { "1 delivery".to_owned() } else { format!("{} deliveries", self.attempt) };
+            return self.dead_letter(&format!("failed on each of {tries}: {reason}")).await;
+        }
+        if self.attempt == 1 && !self.redelivered {
+            return self.requeue().await;
+        }
+        let mut table = self.properties.headers().clone().unwrap_or_default();
+        let next = (self.attempt + 1).to_string();
+        table.insert(ATTEMPT_HEADER.into(), AMQPValue::LongString(LongString::from(next.as_bytes())));
+        table.insert(SUBJECT_HEADER.into(), AMQPValue::LongString(LongString::from(self.routing_key.as_bytes())));
+        let properties = self.properties.clone().with_headers(table);
+        // The default exchange routes by queue name: straight back to us.
+        match self.inner.send("", &self.queue, &self.body, properties, false).await {
+            Ok(_) => self.ack().await,
+            Err(e) => {
+                tracing::warn!(error = %e, subject = %self.routing_key, "cannot re-send for a retry; requeueing instead");
+                self.requeue().await
+            }
+        }
+    }
+
+    async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
+        let mut table = self.properties.headers().clone().unwrap_or_default();
+        table.insert(ERROR_HEADER.into(), AMQPValue::LongString(LongString::from(reason.as_bytes())));
+        let properties = self.properties.clone().with_headers(with_origin(table, &self.inner.config.exchange));
+        let dlx = self.inner.config.dead_letter_exchange();
+        match self.inner.send(&dlx, &self.routing_key, &self.body, properties, false).await {
+            Ok(_) => {
+                tracing::warn!(subject = %self.routing_key, %reason, exchange = %dlx, "event dead-lettered");
+                self.ack().await
+            }
+            Err(e) => {
+                // Never drop it: back to its queue, to be tried again.
+                tracing::error!(error = %e, subject = %self.routing_key, "cannot dead-letter; requeueing instead");
+                self.requeue().await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn with_origin(mut table: FieldTable, exchange: &str) -> FieldTable {
+    table.insert("berth-exchange".into(), AMQPValue::LongString(LongString::from(exchange.as_bytes())));
+    table
+}
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+        // Replies go to the default exchange, which routes by queue name.
+        let properties = convert::properties(&reply, TRANSIENT)?;
+        self.inner.send("", &reply.subject, &reply.body, properties, false).await.map(drop)
+    }
+
+    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+        match settlement {
+            Settlement::Ack => self.ack().await,
+            Settlement::Release => self.requeue().await,
+            Settlement::Retry(reason) => self.retry(&reason).await,
+            Settlement::Reject(reason) => self.dead_letter(&reason).await,
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The connection to RabbitMQ, and getting it back after it drops.
+//!
+//! One TCP connection per transport, shared by every channel. When the
+//! broker closes it (a restart, `rabbitmqctl close_all_connections`, a
+//! network cut), the next caller that needs it reconnects; each user then
+//! re-declares what it needs on the new connection. Reconnection is ours,
+//! not lapin's auto-recovery, so that the topology we re-declare and the
+//! deliveries we drop are exactly the ones we know about.
+//!
+//! Every connection has a generation number, so that what was set up on an
+//! old connection (the reply queue of outbound requests) is known to be
+//! gone. The lock around reconnecting makes many consumers noticing one drop
+//! cause one reconnect, not many.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+use tokio::sync::Mutex;
+
+use crate::transport::TransportError;
+
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A live connection and its generation.
+#[derive(Clone)]
+pub(super) struct Live {
+    pub generation: u64,
+    pub connection: Arc<Connection>,
+}
+
+#[derive(Default)]
+struct State {
+    generation: u64,
+    connection: Option<Arc<Connection>>,
+    /// The channel for publishes and replies, in confirm mode.
+    publisher: Option<Channel>,
+}
+
+/// The shared connection of one AMQP transport.
+pub(super) struct Link {
+    url: String,
+    state: Mutex<State>,
+    /// The current connection, readable without the lock (for status).
+    current: std::sync::Mutex<Option<Arc<Connection>>>,
+}
+
+impl Link {
+    /// Connects once, failing with a clear error (a wrong URL, nothing
+    /// listening, bad credentials) instead of retrying: used at start.
+    pub async fn connect(url: &str) -> Result<Self, TransportError> {
+        let connection = Arc::new(open(url).await?);
+        Ok(Self {
+            url: url.to_owned(),
+            current: std::sync::Mutex::new(Some(connection.clone())),
+            state: Mutex::new(State {
+                generation: 1,
+                connection: Some(connection),
+                publisher: None,
+            }),
+        })
+    }
+
+    /// The current connection if it is up; otherwise one reconnect attempt.
+    pub async fn live(&self) -> Result<Live, TransportError> {
+        let mut state = self.state.lock().await;
+        self.ensure(&mut state).await
+    }
+
+    /// The confirm-mode channel for publishes and replies, with the
+    /// generation it belongs to.
+    pub async fn publisher(&self) -> Result<(u64, Channel), TransportError> {
+        let mut state = self.state.lock().await;
+        if let Some(channel) = &state.publisher
+            && channel.status().connected()
+        {
+            return Ok((state.generation, channel.clone()));
+        }
+        let live = self.ensure(&mut state).await?;
+        let channel = live.connection.create_channel().await.map_err(broker("open a channel"))?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(broker("enable publisher confirms"))?;
+        state.publisher = Some(channel.clone());
+        Ok((live.generation, channel))
+    }
+
+    /// Whether the connection is up right now (for health).
+    pub fn is_connected(&self) -> bool {
+        self.current
+            .lock()
+            .map(|c| c.as_ref().is_some_and(|c| c.status().connected()))
+            .unwrap_or(false)
+    }
+
+    async fn ensure(&self, state: &mut State) -> Result<Live, TransportError> {
+        if let Some(connection) = &state.connection
+            && connection.status().connected()
+        {
+            return Ok(Live {
+                generation: state.generation,
+                connection: connection.clone(),
+            });
+        }
+        let connection = Arc::new(open(&self.url).await?);
+        state.generation += 1;
+        state.connection = Some(connection.clone());
+        state.publisher = None;
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(connection.clone());
+        }
+        tracing::info!(generation = state.generation, url = %redact(&self.url), "AMQP reconnected");
+        Ok(Live {
+            generation: state.generation,
+            connection,
+        })
+    }
+}
+
+async fn open(url: &str) -> Result<Connection, TransportError> {
+    let properties = ConnectionProperties::default().with_connection_name("berth".into());
+    let fail = |why: String| TransportError::Broker(anyhow::anyhow!("cannot connect to AMQP at {}: {why}", redact(url)));
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => Err(fail(explain(&e))),
+        Err(_) => Err(fail(format!("no answer within {CONNECT_TIMEOUT:?}"))),
+    }
+}
+
+/// Names the usual causes of a failed connect in words an operator acts on.
+fn explain(e: &lapin::Error) -> String {
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("access_refused") || lower.contains("auth") || lower.contains("login") {
+        format!("bad credentials or no access to the virtual host ({text})")
+    } else if lower.contains("uri") || lower.contains("parse") || lower.contains("scheme") {
+        format!("not a valid AMQP URL ({text})")
+    } else if lower.contains("refused") || lower.contains("io error") {
+        format!("broker not reachable ({text})")
+    } else {
+        text
+    }
+}
+
+/// The URL without its password, for logs and errors.
+pub(super) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Maps a lapin error to a transport error naming what we were doing.
+pub(super) fn broker(what: &'static str) -> impl Fn(lapin::Error) -> TransportError {
+    move |e| TransportError::Broker(anyhow::anyhow!("AMQP: could not {what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(redact("amqp://guest:secret@10.0.0.1:5672/%2f"), "amqp://guest:***@10.0.0.1:5672/%2f");
+        assert_eq!(redact("amqp://10.0.0.1"), "amqp://10.0.0.1");
+    }
+}

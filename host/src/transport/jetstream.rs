@@ -1,0 +1,226 @@
+//! JetStream subscriptions on the NATS transport: at-least-once delivery.
+//!
+//! A subscription that names a `stream` reads through a durable pull
+//! consumer on it (stream and consumer are created if missing). The
+//! consumer's `max_ack_pending` is the component's `max_concurrency`, so
+//! the server hands out only what the component has room for; nothing is
+//! pulled into host memory beyond that. A message is acked only after its
+//! call succeeded. A failed call with a retry disposition, a trap or a
+//! timeout is nak'ed with a backoff that doubles per delivery; after
+//! `max_deliver` deliveries, or at once for a rejected event, it is
+//! republished with its error (`berth-error` header) to the dead-letter
+//! subject and terminated, so the server stops redelivering it.
+//!
+//! The guest sees `berth-attempt` (the delivery count), as on AMQP. If
+//! the connection drops, the pull is started again once the client has
+//! reconnected; messages that were in flight are redelivered by the server
+//! after their ack wait.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::nats::{NatsTransport, from_nats, to_nats_headers};
+use super::{AbortOnDrop, Acker, Delivery, Settlement, Subscription, SubscribeOptions, TransportError};
+use crate::message::Message;
+
+/// Header with the delivery count, as on AMQP.
+pub const ATTEMPT_HEADER: &str = "berth-attempt";
+/// Header on a dead-lettered message: why it failed.
+pub const ERROR_HEADER: &str = "berth-error";
+/// Header on a dead-lettered message: the subject it was published to.
+pub const SUBJECT_HEADER: &str = "berth-subject";
+
+/// How long the server waits for an ack before redelivering: longer than
+/// any call may take.
+const ACK_WAIT: Duration = Duration::from_secs(30);
+/// First nak delay; it doubles per delivery up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// A JetStream subscription's names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// The stream (created with the subscription's subject if missing).
+    pub stream: String,
+    /// The durable consumer's name.
+    pub durable: String,
+    /// Where messages that failed for good are republished.
+    pub dead_letter: String,
+}
+
+fn broker(what: &str, e: impl std::fmt::Display) -> TransportError {
+    TransportError::Broker(anyhow::anyhow!("JetStream: {what}: {e}"))
+}
+
+/// Subscribes through a durable pull consumer; see the module docs.
+pub(super) async fn subscribe(
+    transport: &NatsTransport,
+    options: &SubscribeOptions,
+    stream: &StreamOptions,
+) -> Result<Subscription, TransportError> {
+    let js = jetstream::new(transport.client().clone());
+    let created = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: stream.stream.clone(),
+            subjects: vec![options.pattern.clone()],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| broker(&format!("cannot get or create stream `{}`", stream.stream), e))?;
+    let capacity = options.capacity.max(1);
+    let consumer: jetstream::consumer::PullConsumer = created
+        .get_or_create_consumer(
+            &stream.durable,
+            pull::Config {
+                durable_name: Some(stream.durable.clone()),
+                filter_subject: options.pattern.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: ACK_WAIT,
+                max_deliver: i64::from(options.max_deliver.max(1)),
+                max_ack_pending: capacity as i64,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| broker(&format!("cannot get or create consumer `{}` on `{}`", stream.durable, stream.stream), e))?;
+    let mut messages = pull_stream(&consumer, capacity).await?;
+    let (sender, receiver) = mpsc::channel(capacity);
+    let (transport, stream, max_deliver) = (transport.clone(), stream.clone(), options.max_deliver.max(1));
+    let task = tokio::spawn(async move {
+        loop {
+            while let Some(next) = messages.next().await {
+                match next {
+                    Ok(m) => {
+                        let delivery = wrap(&transport, &stream, max_deliver, m);
+                        if sender.send(delivery).await.is_err() {
+                            return; // unsubscribed
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, stream = %stream.stream, consumer = %stream.durable, "JetStream pull interrupted; starting it again");
+                        break;
+                    }
+                }
+            }
+            // Start pulling again, waiting out a reconnect.
+            let mut wait = FIRST_BACKOFF;
+            loop {
+                if sender.is_closed() {
+                    return;
+                }
+                match pull_stream(&consumer, capacity).await {
+                    Ok(m) => {
+                        messages = m;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?wait, "JetStream pull cannot start yet");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(MAX_BACKOFF);
+                    }
+                }
+            }
+        }
+    });
+    Ok(Subscription::new(receiver, AbortOnDrop(task)))
+}
+
+async fn pull_stream(consumer: &jetstream::consumer::PullConsumer, capacity: usize) -> Result<pull::Stream, TransportError> {
+    consumer
+        .stream()
+        .max_messages_per_batch(capacity)
+        .heartbeat(Duration::from_secs(5))
+        .messages()
+        .await
+        .map_err(|e| broker("cannot start pulling messages", e))
+}
+
+fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: jetstream::Message) -> Delivery {
+    let delivered = m.info().map(|i| u32::try_from(i.delivered).unwrap_or(1)).unwrap_or(1);
+    let (message, acker) = m.split();
+    let mut message = from_nats(message);
+    // A JetStream message's reply subject is its ack address, not a
+    // requester waiting: it is an event.
+    message.reply_to = None;
+    message.headers.push((ATTEMPT_HEADER.to_owned(), delivered.to_string()));
+    Delivery {
+        acker: Box::new(JsAcker {
+            transport: transport.clone(),
+            acker,
+            delivered,
+            max_deliver,
+            dead_letter: stream.dead_letter.clone(),
+            message: message.clone(),
+        }),
+        message,
+    }
+}
+
+struct JsAcker {
+    transport: NatsTransport,
+    acker: jetstream::message::Acker,
+    delivered: u32,
+    max_deliver: u32,
+    dead_letter: String,
+    /// Kept for dead-lettering; the body is shared, not copied.
+    message: Message,
+}
+
+impl JsAcker {
+    async fn ack(&self, kind: AckKind) -> Result<(), TransportError> {
+        self.acker.ack_with(kind).await.map_err(|e| broker("cannot settle a message", e))
+    }
+
+    async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
+        let mut headers = to_nats_headers(&self.message.headers);
+        headers.insert(ERROR_HEADER, reason);
+        headers.insert(SUBJECT_HEADER, self.message.subject.as_str());
+        let client = self.transport.client();
+        let sent = async {
+            client
+                .publish_with_headers(self.dead_letter.clone(), headers, self.message.body.clone())
+                .await?;
+            client.flush().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            anyhow::Ok(())
+        };
+        match sent.await {
+            Ok(()) => {
+                tracing::warn!(subject = %self.message.subject, dead_letter = %self.dead_letter, %reason, "message dead-lettered");
+                self.ack(AckKind::Term).await
+            }
+            Err(e) => {
+                // Not lost: the server redelivers it after the ack wait.
+                tracing::error!(error = %e, "cannot dead-letter; leaving the message to be redelivered");
+                self.ack(AckKind::Nak(Some(MAX_BACKOFF))).await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Acker for JsAcker {
+    async fn reply(&mut self, _reply: Message) -> Result<(), TransportError> {
+        Ok(()) // JetStream deliveries are events: nobody waits for a reply
+    }
+
+    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+        match settlement {
+            Settlement::Ack => self.ack(AckKind::Ack).await,
+            Settlement::Release => self.ack(AckKind::Nak(None)).await,
+            Settlement::Retry(reason) if self.delivered >= self.max_deliver => {
+                let reason = format!("failed on each of {} deliveries: {reason}", self.delivered);
+                self.dead_letter(&reason).await
+            }
+            Settlement::Retry(_) => {
+                let doublings = self.delivered.saturating_sub(1).min(10);
+                let delay = (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF);
+                self.ack(AckKind::Nak(Some(delay))).await
+            }
+            Settlement::Reject(reason) => self.dead_letter(&reason).await,
+        }
+    }
+}

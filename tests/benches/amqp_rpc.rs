@@ -1,0 +1,194 @@
+//! AMQP RPC echo on the real RabbitMQ: a native lapin responder vs Berth
+//! serving the wasm `echo` guest, under the same load generator.
+//!
+//! Run: `cargo bench -p berth-tests --bench amqp_rpc`.
+//!
+//! Each responder runs in a child process (this binary, started again with
+//! `--serve native|berth`), so the CPU time it used (user + sys, from
+//! `/proc/<pid>/stat`) divided by the requests it answered is the host's
+//! own cost per message, apart from the load generator's. The load
+//! generator keeps 1, 64 or 256 requests in flight over one connection
+//! with an exclusive reply queue; bodies are 100 bytes. Each figure is the
+//! median of `ROUNDS` rounds.
+//!
+//! The native responder does what Berth does per delivery: one task per
+//! delivery, the reply published with a publisher confirm awaited, then the
+//! ack. Prefetch is 256 for both.
+
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
+
+#[path = "support/rpc.rs"]
+mod rpc;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::oneshot;
+
+const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const EXCHANGE: &str = "berth-bench";
+
+async fn connect() -> Connection {
+    Connection::connect(URL, ConnectionProperties::default())
+        .await
+        .unwrap_or_else(|e| panic!("RabbitMQ not reachable at 127.0.0.1:5672 ({e}); start it with: rabbitmq-server -detached"))
+}
+
+/// The native responder: a queue bound to `native.#`, task per delivery.
+async fn serve_native() {
+    let connection = connect().await;
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    let queue = "berth-bench.native";
+    channel.queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel.queue_purge(queue.into(), Default::default()).await.unwrap();
+    channel
+        .queue_bind(queue.into(), EXCHANGE.into(), "native.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    channel.basic_qos(256, BasicQosOptions::default()).await.unwrap();
+    let publisher = connection.create_channel().await.unwrap();
+    publisher.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let mut consumer = channel
+        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    println!("ready");
+    while let Some(Ok(d)) = consumer.next().await {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            let (Some(reply_to), Some(id)) = (d.properties.reply_to().clone(), d.properties.correlation_id().clone()) else {
+                return;
+            };
+            let props = BasicProperties::default().with_correlation_id(id);
+            let confirm = publisher
+                .basic_publish("".into(), reply_to, BasicPublishOptions::default(), &d.data, props)
+                .await
+                .unwrap();
+            confirm.await.unwrap();
+            d.acker.ack(BasicAckOptions::default()).await.unwrap();
+        });
+    }
+}
+
+/// Berth with the echo guest on `berth.#`.
+async fn serve_berth() {
+    let t = berth_tests::start(&format!(
+        r#"
+        [host]
+        name = "berth-bench"
+        transport = "amqp"
+        [transports.amqp]
+        url = "{URL}"
+        exchange = "{EXCHANGE}"
+        [[components]]
+        name = "echo"
+        wasm = "{{echo}}"
+        subscribe = ["berth.>"]
+        max_concurrency = 256
+        "#
+    ))
+    .await
+    .expect("host starts");
+    println!("ready");
+    std::future::pending::<()>().await;
+    drop(t);
+}
+
+/// The load generator: `in_flight` loops, each waiting for its reply.
+struct Client {
+    channel: Channel,
+    reply_queue: String,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
+    next: AtomicU64,
+    _connection: Connection,
+}
+
+impl Client {
+    async fn new() -> Arc<Self> {
+        let connection = connect().await;
+        let channel = connection.create_channel().await.unwrap();
+        let q = channel
+            .queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap();
+        let mut replies = channel
+            .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap();
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
+        let waiting = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(d)) = replies.next().await {
+                let id = d.properties.correlation_id().as_ref().and_then(|c| c.as_str().parse::<u64>().ok());
+                if let Some(tx) = id.and_then(|id| waiting.lock().unwrap().remove(&id)) {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        Arc::new(Self {
+            channel,
+            reply_queue: q.name().to_string(),
+            pending,
+            next: AtomicU64::new(0),
+            _connection: connection,
+        })
+    }
+
+    async fn call(&self, key: &str, body: &[u8]) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap().insert(id, tx);
+        let props = BasicProperties::default()
+            .with_reply_to(self.reply_queue.as_str().into())
+            .with_correlation_id(id.to_string().into());
+        self.channel
+            .basic_publish(EXCHANGE.into(), key.into(), BasicPublishOptions::default(), body, props)
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx).await.expect("reply within 10 s").unwrap();
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    if rpc::child_mode(&rt, serve_native, serve_berth) {
+        return;
+    }
+    rt.block_on(async {
+        let client = Client::new().await;
+        let body: Arc<[u8]> = vec![b'x'; 100].into();
+        let mut rows = Vec::new();
+        for (name, kind, key) in [("native lapin", "native", "native.echo"), ("berth + wasm echo", "berth", "berth.echo")] {
+            let mut child = rpc::spawn_responder(kind);
+            let call = {
+                let (client, body) = (client.clone(), body.clone());
+                move || {
+                    let (client, body) = (client.clone(), body.clone());
+                    async move { client.call(key, &body).await }
+                }
+            };
+            rows.extend(rpc::run_levels(name, call, child.id()).await);
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        let cleanup_connection = connect().await;
+        let cleanup = cleanup_connection.create_channel().await.unwrap();
+        for q in ["berth-bench.native", "berth-bench.echo"] {
+            let _ = cleanup.queue_delete(q.into(), QueueDeleteOptions::default()).await;
+        }
+        rpc::print(&rows);
+    });
+}

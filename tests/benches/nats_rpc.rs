@@ -1,0 +1,115 @@
+//! NATS request/reply echo on the real nats-server: a native async-nats
+//! responder vs Berth serving the wasm `echo` guest, under the same load
+//! generator.
+//!
+//! Run: `cargo bench -p berth-tests --bench nats_rpc`.
+//!
+//! Each responder runs in a child process (this binary, started again with
+//! `--serve native|berth`), so its CPU time (user + sys, from `/proc`)
+//! divided by the requests it answered is the responder's own cost per
+//! message. The load generator keeps 1, 64 or 256 requests in flight on
+//! one client; bodies are 100 bytes; each figure is the median of 3 rounds.
+//! The native responder answers inline from its subscription, the fastest
+//! way async-nats allows.
+
+#![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
+
+#[path = "support/rpc.rs"]
+mod rpc;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+const URL: &str = "127.0.0.1:4222";
+
+async fn connect() -> async_nats::Client {
+    async_nats::connect(URL)
+        .await
+        .unwrap_or_else(|e| panic!("NATS not reachable at {URL} ({e}); start it with: start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js"))
+}
+
+async fn serve_native() {
+    let client = connect().await;
+    let mut requests = client.queue_subscribe("bench.native.>", "native".into()).await.unwrap();
+    client.flush().await.unwrap();
+    println!("ready");
+    while let Some(m) = requests.next().await {
+        if let Some(reply) = m.reply {
+            client.publish(reply, m.payload).await.unwrap();
+        }
+    }
+}
+
+async fn serve_berth() {
+    let t = berth_tests::start(&format!(
+        r#"
+        [host]
+        name = "berth-bench"
+        transport = "nats"
+        [transports.nats]
+        url = "nats://{URL}"
+        [[components]]
+        name = "echo"
+        wasm = "{{echo}}"
+        subscribe = ["bench.berth.>"]
+        max_concurrency = 256
+        "#
+    ))
+    .await
+    .expect("host starts");
+    println!("ready");
+    std::future::pending::<()>().await;
+    drop(t);
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    if rpc::child_mode(&rt, serve_native, serve_berth) {
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--load") {
+        // `--load KIND`: 256 in flight against a responder started
+        // separately (`--serve KIND`), e.g. to profile it.
+        let subject = format!("bench.{}.echo", args.get(i + 1).map_or("berth", String::as_str));
+        rt.block_on(async {
+            let client = connect().await;
+            let body = bytes::Bytes::from(vec![b'x'; 100]);
+            let call = move || {
+                let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
+                async move {
+                    let request = async_nats::Request::new().payload(body).timeout(Some(Duration::from_secs(10)));
+                    client.send_request(subject, request).await.expect("reply");
+                }
+            };
+            let phase = rpc::measure(call, 256, 300_000, std::process::id()).await;
+            println!("{:.0} req/s", phase.throughput);
+        });
+        return;
+    }
+    rt.block_on(async {
+        let client = connect().await;
+        let body = bytes::Bytes::from(vec![b'x'; 100]);
+        let mut rows = Vec::new();
+        for (name, kind, subject) in [("native async-nats", "native", "bench.native.echo"), ("berth + wasm echo", "berth", "bench.berth.echo")] {
+            let mut child = rpc::spawn_responder(kind);
+            let subject: Arc<str> = subject.into();
+            let call = {
+                let (client, body) = (client.clone(), body.clone());
+                move || {
+                    let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
+                    async move {
+                        let request = async_nats::Request::new().payload(body).timeout(Some(Duration::from_secs(10)));
+                        client.send_request(subject.to_string(), request).await.expect("reply");
+                    }
+                }
+            };
+            rows.extend(rpc::run_levels(name, call, child.id()).await);
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        rpc::print(&rows);
+    });
+}

@@ -1,0 +1,166 @@
+//! What the broker RPC benches share: the measuring loop, CPU time of the
+//! responder's process, starting a responder as a child process, the table.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Each figure is the median of this many rounds.
+pub const ROUNDS: usize = 3;
+/// Requests in flight, and how many requests a round sends.
+pub const LEVELS: [(usize, usize); 3] = [(1, 2_000), (64, 20_000), (256, 30_000)];
+
+/// One round's figures.
+pub struct Phase {
+    pub throughput: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub cpu_us_per_msg: f64,
+}
+
+/// user + sys CPU time of a process, in seconds.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after `(comm) `: state is the 1st, utime and stime the 12th and 13th.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0 // USER_HZ
+}
+
+/// Keeps `in_flight` calls going until `total` were made; `pid` is the
+/// responder whose CPU time is charged to the messages.
+pub async fn measure<F, Fut>(call: F, in_flight: usize, total: usize, pid: u32) -> Phase
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let issued = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+    let loops: Vec<_> = (0..in_flight)
+        .map(|_| {
+            let (call, issued) = (call.clone(), issued.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while issued.fetch_add(1, Ordering::Relaxed) < total {
+                    let sent = Instant::now();
+                    call().await;
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = Vec::with_capacity(total);
+    for l in loops {
+        all.extend(l.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    all.sort();
+    Phase {
+        throughput: all.len() as f64 / elapsed.as_secs_f64(),
+        p50_us: all[all.len() / 2].as_secs_f64() * 1e6,
+        p99_us: all[all.len() * 99 / 100].as_secs_f64() * 1e6,
+        cpu_us_per_msg: cpu * 1e6 / all.len() as f64,
+    }
+}
+
+/// This bench binary again, as `--serve KIND`, once it printed `ready`.
+pub fn spawn_responder(kind: &str) -> Child {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--serve", kind])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "{kind} responder started");
+    child
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs every level against one responder and returns its rows.
+pub async fn run_levels<F, Fut>(name: &'static str, call: F, pid: u32) -> Vec<Row>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    measure(call.clone(), 64, 5_000, pid).await; // warm-up
+    let mut rows = Vec::new();
+    for (in_flight, total) in LEVELS {
+        let mut phases = Vec::new();
+        for _ in 0..ROUNDS {
+            phases.push(measure(call.clone(), in_flight, total, pid).await);
+        }
+        let pick = |f: fn(&Phase) -> f64| median(phases.iter().map(f).collect());
+        rows.push(Row {
+            name,
+            in_flight,
+            throughput: pick(|p| p.throughput),
+            p50_us: pick(|p| p.p50_us),
+            p99_us: pick(|p| p.p99_us),
+            cpu_us: pick(|p| p.cpu_us_per_msg),
+        });
+    }
+    rows
+}
+
+/// One line of the table.
+pub struct Row {
+    pub name: &'static str,
+    pub in_flight: usize,
+    pub throughput: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub cpu_us: f64,
+}
+
+/// Prints the rows with each throughput as a share of the first
+/// responder's at the same level.
+pub fn print(rows: &[Row]) {
+    println!("| responder | in flight | req/s | vs native | p50 | p99 | responder CPU per message |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for r in rows {
+        let native = rows.iter().find(|n| n.in_flight == r.in_flight).unwrap().throughput;
+        println!(
+            "| {} | {} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs | {:.1} µs |",
+            r.name,
+            r.in_flight,
+            r.throughput,
+            100.0 * r.throughput / native,
+            r.p50_us,
+            r.p99_us,
+            r.cpu_us
+        );
+    }
+}
+
+/// Handles the child-process modes of a bench binary: `--serve native`,
+/// `--serve berth` and cargo's `--list`. Returns `true` if it did (the
+/// caller then returns), `false` for a normal run.
+pub fn child_mode<N, B>(rt: &tokio::runtime::Runtime, native: impl FnOnce() -> N, berth: impl FnOnce() -> B) -> bool
+where
+    N: Future<Output = ()>,
+    B: Future<Output = ()>,
+{
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        match args.get(i + 1).map(String::as_str) {
+            Some("native") => rt.block_on(native()),
+            Some("berth") => rt.block_on(berth()),
+            other => panic!("--serve native|berth, not {other:?}"),
+        }
+        return true;
+    }
+    // `cargo bench -- --list` asks for benchmark names.
+    args.iter().any(|a| a == "--list")
+}

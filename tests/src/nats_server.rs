@@ -1,0 +1,76 @@
+//! A private `nats-server` for tests that must stop, restart or configure
+//! the server (auth), on a free loopback port with its own JetStream
+//! store, so the shared server on 4222 is never touched.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running private server; killed on drop.
+pub struct NatsServer {
+    child: Child,
+    port: u16,
+    store: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl NatsServer {
+    /// Starts one with JetStream and `args` (e.g. `--auth TOKEN`) and
+    /// returns once it accepts connections.
+    pub fn start(args: &[&str]) -> Self {
+        let store = tempfile::tempdir().expect("tempdir");
+        Self::spawn(free_port(), store, args.iter().map(|a| (*a).to_owned()).collect())
+    }
+
+    fn spawn(port: u16, store: tempfile::TempDir, args: Vec<String>) -> Self {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store.path())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run nats-server ({e}); it comes with the machine's NATS: apt-get install nats-server"));
+        // The process has no "ready" signal but its port.
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "private nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port, store, args }
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops it as an orchestrator does (SIGTERM: JetStream flushes its
+    /// store), then starts it again on the same port and store.
+    pub fn restart(mut self) -> Self {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        let store = std::mem::replace(&mut self.store, tempfile::tempdir().expect("tempdir"));
+        Self::spawn(self.port, store, std::mem::take(&mut self.args))
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

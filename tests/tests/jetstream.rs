@@ -1,0 +1,146 @@
+//! JetStream subscriptions against the real nats-server (with JetStream)
+//! on 127.0.0.1:4222: explicit acks after the call, naks with backoff, and
+//! dead-lettering after `max_deliver`. Each test has its own stream and
+//! subjects, and deletes the stream at the end.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth_tests::{TestHost, start};
+use futures_util::StreamExt;
+
+const NATS: &str = "127.0.0.1:4222";
+
+async fn client() -> async_nats::Client {
+    match async_nats::connect(NATS).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "NATS is not reachable on {NATS} ({e}). Start it (with JetStream) with:\n  start-stop-daemon --start --oknodo \
+             --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+        ),
+    }
+}
+
+/// A token no other test run uses (also valid as a stream name).
+fn unique() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("t{}n{nanos}", std::process::id())
+}
+
+async fn host(u: &str, subject: &str, max_deliver: u32) -> TestHost {
+    start(&format!(
+        r#"
+        [host]
+        name = "{u}"
+        transport = "nats"
+        [transports.nats]
+        url = "nats://{NATS}"
+
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = [{{ subject = "{subject}", stream = "{u}", dead_letter = "dead.{u}" }}]
+        publish = ["probe.seen.>"]
+        max_deliver = {max_deliver}
+        "#
+    ))
+    .await
+    .expect("host starts with a JetStream subscription")
+}
+
+async fn next(sub: &mut async_nats::Subscriber) -> async_nats::Message {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("subscription open")
+}
+
+async fn delete_stream(nats: &async_nats::Client, name: &str) {
+    let _ = async_nats::jetstream::new(nats.clone()).delete_stream(name).await;
+}
+
+#[tokio::test]
+async fn a_message_that_fails_twice_succeeds_on_its_third_delivery() {
+    let nats = client().await;
+    let u = unique();
+    let subject = format!("probe.flaky3.{u}");
+    let t = host(&u, &subject, 5).await;
+    let mut seen = nats.subscribe(format!("probe.seen.{u}")).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    let js = async_nats::jetstream::new(nats.clone());
+    js.publish(subject, "third time".into()).await.expect("publish").await.expect("stored");
+    let m = next(&mut seen).await;
+    assert_eq!(m.payload, "third time");
+    let stats = &t.host.route("probe").expect("route").stats;
+    assert!(stats.wait_until(Duration::from_secs(5), |s| s.events == 3).await, "{:?}", stats.snapshot());
+    assert_eq!(stats.snapshot().errors, 2, "two failed deliveries, then success");
+    delete_stream(&nats, &u).await;
+}
+
+#[tokio::test]
+async fn a_message_that_always_fails_lands_in_the_dead_letter_subject_after_max_deliver() {
+    let nats = client().await;
+    let u = unique();
+    let subject = format!("probe.fail.{u}");
+    let t = host(&u, &subject, 3).await;
+    let mut dead = nats.subscribe(format!("dead.{u}")).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    let js = async_nats::jetstream::new(nats.clone());
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("x-order", "17");
+    js.publish_with_headers(subject.clone(), headers, "doomed".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let m = next(&mut dead).await;
+    assert_eq!(m.payload, "doomed");
+    let header = |name: &str| m.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.to_string());
+    assert_eq!(header("x-order").as_deref(), Some("17"), "dead letters keep their headers");
+    assert_eq!(header("berth-subject").as_deref(), Some(subject.as_str()));
+    let reason = header("berth-error").expect("reason");
+    assert!(reason.contains("failed on each of 3 deliveries") && reason.contains("probe always fails"), "{reason}");
+    let stats = t.host.route("probe").expect("route").stats.snapshot();
+    assert_eq!((stats.events, stats.errors), (3, 3), "exactly max_deliver tries");
+
+    // A rejected event (4xx) is dead-lettered on its first delivery.
+    drop(t);
+    let reject = format!("probe.reject.{u}");
+    let u2 = unique();
+    let t = start(&format!(
+        r#"
+        [host]
+        name = "{u2}"
+        transport = "nats"
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = [{{ subject = "{reject}", stream = "{u2}", dead_letter = "dead.{u}" }}]
+        "#
+    ))
+    .await
+    .expect("start");
+    js.publish(reject, "bad".into()).await.expect("publish").await.expect("stored");
+    let m = next(&mut dead).await;
+    assert!(m.headers.as_ref().and_then(|h| h.get("berth-error")).is_some_and(|r| r.as_str().contains("rejects")));
+    assert_eq!(t.host.route("probe").expect("route").stats.snapshot().events, 1);
+    delete_stream(&nats, &u).await;
+    delete_stream(&nats, &u2).await;
+}
+
+#[tokio::test]
+async fn a_stream_on_a_transport_without_jetstream_is_refused_by_name() {
+    let err = match start(
+        r#"
+        [[components]]
+        name = "probe"
+        wasm = "{probe}"
+        subscribe = [{ subject = "probe.event.*", stream = "EVENTS" }]
+        "#,
+    )
+    .await
+    {
+        Ok(_) => panic!("must not start"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(err.contains("stream `EVENTS`") && err.contains("memory transport"), "{err}");
+}

@@ -1,0 +1,113 @@
+//! 1,000 JetStream messages across a restart of the NATS server: the host's
+//! client reconnects, its pull consumer and its core subscriptions resume,
+//! messages in flight at the restart are redelivered, and in the end every
+//! message is acked (which the host does only after a successful call) with
+//! nothing pending.
+//!
+//! The test runs its own `nats-server` (installed with the machine's NATS)
+//! on a free loopback port with a private store, so it can stop and start
+//! it without touching the shared server.
+
+use std::time::{Duration, Instant};
+
+use berth_tests::nats_server::NatsServer;
+use berth_tests::start;
+
+const EVENTS: u64 = 1000;
+const DEADLINE: Duration = Duration::from_secs(90);
+
+async fn client(port: u16) -> async_nats::Client {
+    async_nats::connect(format!("127.0.0.1:{port}")).await.expect("private nats-server accepts clients")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_jetstream_messages_survive_a_server_restart() {
+    let server = NatsServer::start(&[]);
+    let client = client(server.port()).await;
+    let t = start(&format!(
+        r#"
+        [host]
+        name = "restart"
+        transport = "nats"
+        [transports.nats]
+        url = "{}"
+
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = [{{ subject = "probe.event.*", stream = "EVENTS" }}]
+        publish = ["probe.seen.>"]
+        max_concurrency = 8
+
+        [[components]]
+        name = "echo"
+        wasm = "{{echo}}"
+        subscribe = ["echo.>"]
+        "#,
+        server.url()
+    ))
+    .await
+    .expect("host starts on the private server");
+
+    let started = Instant::now();
+    let js = async_nats::jetstream::new(client.clone());
+    let mut server = Some(server);
+    let mut retries = 0;
+    for i in 0..EVENTS {
+        if i == EVENTS * 3 / 10 {
+            // Restart the server in the middle of the run.
+            server = Some(server.take().expect("running").restart());
+        }
+        loop {
+            assert!(started.elapsed() < DEADLINE, "publishing took longer than {DEADLINE:?}");
+            // The message id lets the server drop a duplicate when a retry
+            // re-sends a message whose ack was lost in the restart.
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", i.to_string().as_str());
+            let stored = async {
+                js.publish_with_headers(format!("probe.event.{i}"), headers, i.to_string().into())
+                    .await?
+                    .await
+                    .map_err(Into::into)
+            };
+            match stored.await {
+                Ok(_) => break,
+                Err::<_, Box<dyn std::error::Error + Send + Sync>>(_) => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    let connects = client.statistics().connects.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(connects >= 2, "the client saw the server go and come back ({connects} connects)");
+
+    // Every message is acked by the host, none pending or in flight. The
+    // server has no event for "all acked", so this asks it, bounded.
+    let stream = js.get_stream("EVENTS").await.expect("stream survived the restart");
+    // Core subscriptions came back too.
+    let reply = tokio::time::timeout(Duration::from_secs(10), client.request("echo.after", "still here".into()))
+        .await
+        .expect("in time")
+        .expect("echo answers after the restart");
+    assert_eq!(reply.payload, "still here");
+    let state = stream.get_info().await.expect("stream info").state;
+    assert_eq!(state.messages, EVENTS, "the stream kept every message across the restart, once");
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("restart_probe").await.expect("durable consumer survived");
+    loop {
+        let info = consumer.get_info().await;
+        if let Ok(info) = &info
+            && info.ack_floor.stream_sequence >= state.last_sequence
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+        {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "not all {EVENTS} messages were acked in time: {info:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = t.host.route("probe").expect("route").stats.snapshot();
+    assert!(stats.events >= EVENTS, "the host handled every message at least once: {stats:?}");
+    eprintln!("publisher retried {retries} time(s), {connects} connects; the host handled {} deliveries of {EVENTS} messages", stats.events);
+}
