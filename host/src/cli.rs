@@ -90,6 +90,25 @@ pub enum Command {
         /// The component file.
         wasm: PathBuf,
     },
+    /// Check that a component keeps the conformance contract
+    /// (docs/conformance.md): one PASS/FAIL line per check, non-zero exit
+    /// on any failure.
+    Conformance {
+        /// The component file.
+        wasm: PathBuf,
+        /// Serve it on this transport.
+        #[arg(long, value_enum, default_value_t = crate::manifest::TransportKind::Memory)]
+        transport: crate::manifest::TransportKind,
+        /// The NATS server, for `--transport nats`.
+        #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// The AMQP broker, for `--transport amqp`.
+        #[arg(long, env = "AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+        amqp_url: String,
+        /// Compile cache folder, kept between runs.
+        #[arg(long, env = "DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Send a request through a running host and print the reply body.
     Request {
         /// Subject to send to.
@@ -183,6 +202,22 @@ impl Cli {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Check { wasm } => check(&wasm),
+            Command::Conformance {
+                wasm,
+                transport,
+                nats_url,
+                amqp_url,
+                data_dir,
+            } => {
+                let options = crate::conformance::Options {
+                    wasm,
+                    transport,
+                    nats_url,
+                    amqp_url,
+                    data_dir: data_dir.unwrap_or_else(|| std::env::temp_dir().join("berth-conformance")),
+                };
+                conformance(&options).await
+            }
             Command::Request {
                 subject,
                 body,
@@ -232,6 +267,26 @@ fn check(wasm: &PathBuf) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {report}", wasm.display())?;
     Ok(if report.fits() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn conformance(options: &crate::conformance::Options) -> Result<ExitCode> {
+    let outcomes = crate::conformance::run(options).await?;
+    let mut out = std::io::stdout().lock();
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    for o in &outcomes {
+        match &o.result {
+            Ok(()) => writeln!(out, "PASS  {}", o.name)?,
+            Err(why) => writeln!(out, "FAIL  {}: {why}", o.name)?,
+        }
+    }
+    writeln!(
+        out,
+        "{}: {} passed, {failed} failed ({} transport)",
+        options.wasm.display(),
+        outcomes.len() - failed,
+        options.transport
+    )?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// A body argument: `-` reads standard input, absent is empty.

@@ -28,9 +28,10 @@
 //! - [`stats`]: per-component counters.
 //! - [`manifest`] reads and validates `berth.toml`.
 //! - [`host`]: a running host; [`http`]: its admin and ingress API.
-//! - [`cli`]: the `berth` command line.
+//! - [`cli`]: the `berth` command line; [`conformance`]: `berth conformance`.
 
 pub mod cli;
+pub mod conformance;
 pub mod discovery;
 pub mod error;
 pub mod grants;
