@@ -1,0 +1,74 @@
+/*
+ * Berth for C guests: routing by subject, replies, errors with codes, and
+ * a small JSON reader, over the bindings wit-bindgen generates from
+ * Berth's WIT (backend.h). Build with `berth-cc` (docs/c.md).
+ *
+ * An app defines berth_setup(), registers routes there, and writes
+ * handlers that fill a reply or an error:
+ *
+ *     static bool hello(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+ *         berth_reply_text(reply, "hello");
+ *         return true;
+ *     }
+ *     bool berth_setup(const char *config, size_t len, berth_error_t *err) {
+ *         berth_on_request("hello.>", hello);
+ *         return true;
+ *     }
+ *
+ * Memory: strings and bodies handed to the helpers are copied; what a
+ * handler puts into reply or err is freed by the bindings after the host
+ * has read it. The message a handler receives is freed after it returns.
+ */
+#ifndef BERTH_H
+#define BERTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+typedef berth_backend_types_message_t berth_message_t;
+typedef berth_backend_types_reply_t berth_reply_t;
+typedef berth_backend_types_error_t berth_error_t;
+typedef berth_backend_types_headers_t berth_headers_t;
+
+/* A request handler: fill `reply` and return true, or fill `err` (berth_fail) and return false. */
+typedef bool (*berth_request_fn)(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err);
+/* An event handler: return true, or fill `err` and return false. */
+typedef bool (*berth_event_fn)(const berth_message_t *msg, berth_error_t *err);
+
+/* Defined by the app: called once per instance with the config JSON object, before any message. */
+bool berth_setup(const char *config, size_t len, berth_error_t *err);
+
+/* Routes: NATS-style patterns (`*` one token, final `>` one or more); the first match wins. */
+void berth_on_request(const char *pattern, berth_request_fn handler);
+void berth_on_event(const char *pattern, berth_event_fn handler);
+bool berth_matches(const char *pattern, const uint8_t *subject, size_t len);
+
+/* Replies. */
+void berth_reply_bytes(berth_reply_t *reply, const uint8_t *body, size_t len);
+void berth_reply_text(berth_reply_t *reply, const char *text);
+void berth_add_header(berth_headers_t *headers, const char *name, const char *value);
+/* Copies every header of `from` into `to`. */
+void berth_copy_headers(berth_headers_t *to, const berth_headers_t *from);
+
+/* Fills `err` with a handler error and returns false, so a handler can `return berth_fail(...)`.
+ * `data` (may be NULL) is copied as the error's data, usually JSON. 5xx errors are retried. */
+bool berth_fail(berth_error_t *err, uint16_t code, const char *name, const char *message, const char *data);
+
+/* Sends through the host. On refusal `err` holds the host's error: return false to pass it on. */
+bool berth_publish(const char *subject, const uint8_t *body, size_t len, const berth_headers_t *headers,
+                   berth_error_t *err);
+/* `reply` is owned by the caller: free it with berth_message_free. */
+bool berth_request(const char *subject, const uint8_t *body, size_t len, uint32_t timeout_ms,
+                   berth_message_t *reply, berth_error_t *err);
+void berth_message_free(berth_message_t *msg);
+
+/* JSON: reads one top-level member of a JSON object. Return 1 found, 0 absent, -1 when the
+ * text is not a JSON object or the member has another type. */
+int berth_json_int(const uint8_t *json, size_t len, const char *key, int64_t *out);
+/* `*out` is a NUL-terminated copy to free(); escapes \" \\ \/ \b \f \n \r \t are decoded. */
+int berth_json_string(const uint8_t *json, size_t len, const char *key, char **out);
+
+#endif
