@@ -200,3 +200,31 @@ fn strict_env_names_the_missing_variables_and_json_logs_are_json() {
     let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(json["level"], "ERROR");
 }
+
+#[test]
+fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
+    let berth = BERTH;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let pass = Command::new(berth)
+        .args(["conformance", berth_tests::CONFORMANCE, "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run berth conformance");
+    let out = String::from_utf8_lossy(&pass.stdout);
+    assert!(pass.status.success(), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS  ")).count(), 15, "{out}");
+    assert!(out.contains("15 passed, 0 failed (memory transport)"), "{out}");
+
+    // The echo guest answers everything with an echo: the error, JSON,
+    // config, publish and event checks must fail, and say why.
+    let fail = Command::new(berth)
+        .args(["conformance", berth_tests::ECHO, "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run berth conformance");
+    let out = String::from_utf8_lossy(&fail.stdout);
+    assert_eq!(fail.status.code(), Some(1), "{out}");
+    assert!(out.contains("PASS  echo: text body"), "{out}");
+    assert!(out.contains("FAIL  error: code, name, message and data: expected an error"), "{out}");
+    assert!(out.contains("FAIL  event: handled, publishes: nothing published"), "{out}");
+}

@@ -11,6 +11,7 @@ use berth::{Host, Message};
 use tempfile::TempDir;
 
 pub mod nats_server;
+pub mod polyglot;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 

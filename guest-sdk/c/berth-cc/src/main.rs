@@ -1,16 +1,9 @@
-//! `berth-cc`: turns C sources into a Berth backend component in one step.
-//!
-//! C has no component toolchain of its own, so this does what `cargo build
-//! --target wasm32-wasip2` does for Rust: generate the bindings for Berth's
-//! WIT world (wit-bindgen's C generator), compile them with the sources and
-//! the C helper layer (`guest-sdk/c`) using clang and wasi-libc, and wrap the
-//! core module into a component with the WASI adapter that matches the
-//! host's wasmtime. Libraries, not CLIs, so no `cargo install` is needed.
+//! `berth-cc SOURCES... -o backend.wasm`: see the library docs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use berth_cc::{Build, DEFAULT_CC, DEFAULT_SYSROOT, DEFAULT_WIT};
 use clap::Parser;
 
 /// Build a Berth backend component from C sources.
@@ -24,91 +17,34 @@ struct Args {
     #[arg(short, long)]
     output: PathBuf,
     /// Berth's WIT folder.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../wit"))]
+    #[arg(long, default_value = DEFAULT_WIT)]
     wit: PathBuf,
     /// clang with the wasm32 backend (Debian: clang-14 lld-14).
-    #[arg(long, env = "BERTH_CC", default_value = "clang-14")]
+    #[arg(long, env = "BERTH_CC", default_value = DEFAULT_CC)]
     cc: String,
     /// Where wasi-libc lives (Debian's wasi-libc installs under /usr).
-    #[arg(long, env = "WASI_SYSROOT", default_value = "/usr")]
+    #[arg(long, env = "WASI_SYSROOT", default_value = DEFAULT_SYSROOT)]
     sysroot: PathBuf,
     /// More flags for clang, e.g. `--flag=-DDEBUG`.
     #[arg(long = "flag", allow_hyphen_values = true)]
     flags: Vec<String>,
 }
 
-const INSTALL: &str = "apt-get install clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32";
-
 fn main() -> ExitCode {
-    match build(&Args::parse()) {
+    let a = Args::parse();
+    let build = Build {
+        sources: a.sources,
+        output: a.output,
+        wit: a.wit,
+        cc: a.cc,
+        sysroot: a.sysroot,
+        flags: a.flags,
+    };
+    match berth_cc::build(&build) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("berth-cc: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-fn build(args: &Args) -> Result<()> {
-    let work = tempfile::tempdir().context("creating a build folder")?;
-    bindings(&args.wit, work.path())?;
-    let core = work.path().join("core.wasm");
-    compile(args, work.path(), &core)?;
-    let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
-    let component = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .context("the compiled module carries no Berth component type (was backend_component_type.o linked?)")?
-        .adapter(
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )
-        .context("loading the WASI adapter")?
-        .validate(true)
-        .encode()
-        .context("turning the module into a component")?;
-    std::fs::write(&args.output, component).with_context(|| format!("writing {}", args.output.display()))
-}
-
-/// Writes `backend.h`, `backend.c` and `backend_component_type.o` for the
-/// `backend` world into `out`.
-fn bindings(wit: &Path, out: &Path) -> Result<()> {
-    let mut resolve = wit_parser::Resolve::default();
-    let (package, _) = resolve
-        .push_path(wit)
-        .with_context(|| format!("reading the WIT in {}", wit.display()))?;
-    let world = resolve.select_world(&[package], Some("backend"))?;
-    let mut files = wit_bindgen_core::Files::default();
-    wit_bindgen_c::Opts::default()
-        .build()
-        .generate(&mut resolve, world, &mut files)
-        .context("generating the C bindings")?;
-    for (name, bytes) in files.iter() {
-        std::fs::write(out.join(name), bytes).with_context(|| format!("writing {name}"))?;
-    }
-    Ok(())
-}
-
-fn compile(args: &Args, bindings: &Path, core: &Path) -> Result<()> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let status = Command::new(&args.cc)
-        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wno-unused-parameter"])
-        .arg(format!("--sysroot={}", args.sysroot.display()))
-        .arg("-I")
-        .arg(bindings)
-        .arg("-I")
-        .arg(&sdk)
-        .args(&args.flags)
-        .arg(bindings.join("backend.c"))
-        .arg(bindings.join("backend_component_type.o"))
-        .arg(sdk.join("berth.c"))
-        .arg(sdk.join("json.c"))
-        .args(&args.sources)
-        .arg("-o")
-        .arg(core)
-        .status();
-    match status {
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => bail!("{} failed ({s}); if wasi-libc or the wasm32 runtime is missing: {INSTALL}", args.cc),
-        Err(e) => bail!("cannot run {}: {e}; install it with: {INSTALL}", args.cc),
     }
 }

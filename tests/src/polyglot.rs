@@ -1,0 +1,86 @@
+//! Builds the non-Rust guests with their own toolchains, once per test
+//! binary, into `target/guests/<language>/`. A missing toolchain is an
+//! error that says how to install it (`scripts/test` installs them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// A guest language besides Rust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// componentize-py.
+    Python,
+    /// componentize-js.
+    JavaScript,
+    /// clang + wasi-libc through berth-cc.
+    C,
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// How each toolchain is installed; pinned where the registry allows.
+pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
+/// See [`PYTHON_INSTALL`].
+pub const JAVASCRIPT_INSTALL: &str = "npm ci --prefix guests/javascript";
+
+/// Builds `guests/<language>/<name>` into a component and returns its path.
+pub fn build(language: Language, name: &str) -> Result<PathBuf> {
+    let root = root();
+    let out_dir = root.join("target/guests").join(format!("{language:?}").to_lowercase());
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let out = out_dir.join(format!("{name}.wasm"));
+    match language {
+        Language::Python => run(
+            Command::new("componentize-py")
+                .current_dir(&root)
+                .args(["-d", "wit", "-w", "backend", "componentize", "-p", "guest-sdk/python", "-p"])
+                .arg(format!("guests/python/{name}"))
+                .args(["app", "-o"])
+                .arg(&out),
+            PYTHON_INSTALL,
+        )?,
+        Language::JavaScript => {
+            let cli = root.join("guests/javascript/node_modules/.bin/componentize-js");
+            if !cli.is_file() {
+                bail!("componentize-js is not installed; run: {JAVASCRIPT_INSTALL}");
+            }
+            run(
+                Command::new(cli)
+                    .current_dir(&root)
+                    .arg(format!("guests/javascript/{name}/app.js"))
+                    // wasi:http is not linked by the host: leave it out.
+                    .args(["--wit", "wit", "--world-name", "backend", "-d", "http", "-d", "fetch-event", "-o"])
+                    .arg(&out),
+                JAVASCRIPT_INSTALL,
+            )?
+        }
+        Language::C => {
+            let sources = vec![root.join(format!("guests/c/{name}/app.c"))];
+            berth_cc::build(&berth_cc::Build::new(sources, out.clone()))
+                .with_context(|| format!("if the C toolchain is missing: {}", berth_cc::INSTALL))?;
+        }
+    }
+    Ok(out)
+}
+
+fn run(command: &mut Command, install: &str) -> Result<()> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let output = match command.output() {
+        Ok(o) => o,
+        Err(e) => bail!("cannot run {program} ({e}); install it with: {install}"),
+    };
+    if !output.status.success() {
+        bail!(
+            "{program} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The conformance suite (docs/conformance.md) against the guest written in
+//! each language, on the in-memory transport and on NATS. The command's
+//! output and exit codes are tested in host/tests/cli.rs.
+
+use std::path::PathBuf;
+
+use berth::conformance::{Options, run};
+use berth::manifest::TransportKind;
+use berth_tests::polyglot::{self, Language};
+use tokio::sync::OnceCell;
+
+/// Compiled components, shared by the tests in this binary: compiling a
+/// Python or JavaScript component takes seconds.
+fn cache_dir() -> PathBuf {
+    polyglot::root().join("target/conformance-cache")
+}
+
+async fn check(wasm: PathBuf, transport: TransportKind) {
+    let options = Options {
+        wasm: wasm.clone(),
+        transport,
+        nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+        amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+        data_dir: cache_dir(),
+    };
+    let outcomes = match run(&options).await {
+        Ok(o) => o,
+        Err(e) if transport == TransportKind::Nats => {
+            panic!("{e:#}\n(is nats-server running on 127.0.0.1:4222? start it with: nats-server -a 127.0.0.1 -js)")
+        }
+        Err(e) => panic!("{e:#}"),
+    };
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|why| format!("{}: {why}", o.name)))
+        .collect();
+    assert_eq!(outcomes.len(), 15, "every check ran");
+    assert!(failures.is_empty(), "{} on {transport}:\n{}", wasm.display(), failures.join("\n"));
+}
+
+async fn built(language: Language) -> PathBuf {
+    static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
+    static JAVASCRIPT: OnceCell<PathBuf> = OnceCell::const_new();
+    static C: OnceCell<PathBuf> = OnceCell::const_new();
+    let cell = match language {
+        Language::Python => &PYTHON,
+        Language::JavaScript => &JAVASCRIPT,
+        Language::C => &C,
+    };
+    cell.get_or_init(|| async move {
+        tokio::task::spawn_blocking(move || polyglot::build(language, "conformance"))
+            .await
+            .expect("build task")
+            .unwrap_or_else(|e| panic!("building the {language:?} conformance guest: {e:#}"))
+    })
+    .await
+    .clone()
+}
+
+macro_rules! conformance {
+    ($($name:ident: $guest:expr, $transport:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            check($guest, $transport).await;
+        }
+    )*};
+}
+
+conformance! {
+    rust_on_memory: PathBuf::from(berth_tests::CONFORMANCE), TransportKind::Memory;
+    rust_on_nats: PathBuf::from(berth_tests::CONFORMANCE), TransportKind::Nats;
+    python_on_memory: built(Language::Python).await, TransportKind::Memory;
+    python_on_nats: built(Language::Python).await, TransportKind::Nats;
+    javascript_on_memory: built(Language::JavaScript).await, TransportKind::Memory;
+    javascript_on_nats: built(Language::JavaScript).await, TransportKind::Nats;
+    c_on_memory: built(Language::C).await, TransportKind::Memory;
+    c_on_nats: built(Language::C).await, TransportKind::Nats;
+}
