@@ -253,10 +253,10 @@ async fn answer_upstream(mut sub: Subscription) {
     while let Some(mut delivery) = sub.next().await {
         let mut body = b"upstream: ".to_vec();
         body.extend_from_slice(&delivery.message.body);
-        if let Some(reply) = delivery.message.reply(body, Vec::new()) {
-            if let Err(e) = delivery.acker.reply(reply).await {
-                tracing::warn!(error = %e, "conformance: cannot answer the upstream request");
-            }
+        if let Some(reply) = delivery.message.reply(body, Vec::new())
+            && let Err(e) = delivery.acker.reply(reply).await
+        {
+            tracing::warn!(error = %e, "conformance: cannot answer the upstream request");
         }
         let _ = delivery.acker.settle(Settlement::Ack).await;
     }
