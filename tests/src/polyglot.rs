@@ -26,7 +26,7 @@ pub fn root() -> PathBuf {
 /// How each toolchain is installed; pinned where the registry allows.
 pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
 /// See [`PYTHON_INSTALL`].
-pub const JAVASCRIPT_INSTALL: &str = "npm ci --prefix guests/javascript";
+pub const JAVASCRIPT_INSTALL: &str = "npm install --prefix guests/javascript";
 
 /// Builds `guests/<language>/<name>` into a component and returns its path.
 pub fn build(language: Language, name: &str) -> Result<PathBuf> {
