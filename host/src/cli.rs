@@ -79,6 +79,27 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         quiet_ms: u64,
     },
+    /// Steer the hosts of a service over NATS (they need `[host] admin = true`);
+    /// prints each host's answer as a JSON line.
+    Admin {
+        /// The service (`[host] name`) whose hosts get the command.
+        service: String,
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+        /// Only the host with this id (see `info`); default: every host.
+        #[arg(long, global = true)]
+        host: Option<String>,
+        /// The hosts' admin token, if they have one.
+        #[arg(long, global = true, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// The NATS server.
+        #[arg(long, global = true, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Stop listening for answers after this long without one.
+        #[arg(long, global = true, default_value_t = 500)]
+        quiet_ms: u64,
+    },
     /// Show a running host's components: version, state, counters.
     Status {
         /// The host's HTTP address.
@@ -134,6 +155,56 @@ pub enum Command {
     },
 }
 
+/// `berth admin` commands; see [`crate::admin::Command`].
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Id, version, uptime and components of each host.
+    Info,
+    /// Stop calling a component; its messages wait at the broker.
+    Suspend {
+        /// The component.
+        component: String,
+    },
+    /// Call a suspended component again.
+    Resume {
+        /// The component.
+        component: String,
+    },
+    /// Set how many calls a component may have in flight.
+    Concurrency {
+        /// The component.
+        component: String,
+        /// The new limit.
+        value: usize,
+    },
+    /// Swap in a new version from a wasm file the hosts can read.
+    Swap {
+        /// The component.
+        component: String,
+        /// The wasm file, as a path on the hosts' machines.
+        path: PathBuf,
+        /// A name for the new version.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Stop taking work, finish in-flight calls, exit.
+    Drain,
+}
+
+impl AdminCommand {
+    fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Self::Info => json!({ "command": "info" }),
+            Self::Suspend { component } => json!({ "command": "suspend", "component": component }),
+            Self::Resume { component } => json!({ "command": "resume", "component": component }),
+            Self::Concurrency { component, value } => json!({ "command": "concurrency", "component": component, "value": value }),
+            Self::Swap { component, path, label } => json!({ "command": "swap", "component": component, "path": path, "label": label }),
+            Self::Drain => json!({ "command": "drain" }),
+        }
+    }
+}
+
 impl Cli {
     /// Runs the command. `Ok(FAILURE)` means the command worked but its
     /// answer was negative (a misfit component, an error reply).
@@ -175,6 +246,36 @@ impl Cli {
                 send(request, &url).await
             }
             Command::Status { url } => status(&url).await,
+            Command::Admin {
+                service,
+                command,
+                host,
+                token,
+                nats_url,
+                quiet_ms,
+            } => {
+                let client = async_nats::connect(nats_url.as_str())
+                    .await
+                    .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
+                let quiet = std::time::Duration::from_millis(quiet_ms);
+                let answers =
+                    crate::admin::ask(&client, &service, host.as_deref(), &command.to_json(), token.as_deref(), quiet).await?;
+                if answers.is_empty() {
+                    anyhow::bail!("no host of service `{service}` answered (is `[host] admin = true` set?)");
+                }
+                let mut out = std::io::stdout().lock();
+                let mut failed = false;
+                for answer in answers {
+                    match answer {
+                        Ok(body) => writeln!(out, "{body}")?,
+                        Err(e) => {
+                            failed = true;
+                            writeln!(std::io::stderr(), "refused: {} {}: {}", e.code, e.name, e.message)?;
+                        }
+                    }
+                }
+                Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            }
             Command::Services { nats_url, quiet_ms } => {
                 let client = async_nats::connect(nats_url.as_str())
                     .await

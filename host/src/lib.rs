@@ -30,6 +30,7 @@
 //! - [`host`]: a running host; [`http`]: its admin and ingress API.
 //! - [`cli`]: the `berth` command line; [`conformance`]: `berth conformance`.
 
+pub mod admin;
 pub mod cli;
 pub mod conformance;
 pub mod discovery;

@@ -8,6 +8,7 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -41,8 +42,8 @@ pub struct Route {
     pub versions: Versions,
     /// `max_concurrency` permits, shared by all its subscriptions.
     pub limit: Arc<Semaphore>,
-    /// Most calls in flight at once.
-    pub max_concurrency: usize,
+    /// Most calls in flight at once; an operator may change it.
+    max_concurrency: AtomicUsize,
     /// Counters for status and tests; shared with the runtime, which
     /// counts refused outbound calls.
     pub stats: Arc<Stats>,
@@ -75,9 +76,37 @@ impl Route {
             name: info.name,
             subjects: info.subjects,
             versions: Versions::new(first, info.probation),
-            max_concurrency: info.max_concurrency,
+            max_concurrency: AtomicUsize::new(info.max_concurrency),
             stats,
         }
+    }
+
+    /// Most calls in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.max_concurrency.load(Ordering::Relaxed)
+    }
+
+    /// Changes the concurrency limit. Raising it adds permits at once;
+    /// lowering it takes free permits away at once and the rest as calls
+    /// finish, so no call is interrupted. (The broker-side prefetch stays
+    /// as subscribed: messages beyond the limit wait in the host's bounded
+    /// queue, unacked.)
+    pub fn set_concurrency(&self, value: usize) {
+        let old = self.max_concurrency.swap(value, Ordering::Relaxed);
+        if value > old {
+            self.limit.add_permits(value - old);
+        } else if value < old {
+            let missing = (old - value) - self.limit.forget_permits(old - value);
+            if missing > 0 {
+                let limit = self.limit.clone();
+                tokio::spawn(async move {
+                    if let Ok(permits) = limit.acquire_many_owned(missing as u32).await {
+                        permits.forget();
+                    }
+                });
+            }
+        }
+        tracing::info!(component = %self.name, from = old, to = value, "concurrency changed");
     }
 
     /// A route for a handler that is not a wasm component (benchmarks,

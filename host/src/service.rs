@@ -47,7 +47,7 @@ enum Answer {
 /// Subscribes the health subjects (and on NATS the service protocol) on
 /// every transport of the host and answers until `stop`.
 pub async fn start(shared: Arc<Shared>, telestion: bool, tasks: &TaskTracker, stop: CancellationToken) -> Result<()> {
-    let id = instance_id(&shared.name);
+    let id = shared.id.clone();
     let started = humantime_now();
     for transport in &shared.transports {
         let mut subjects = vec![(health_subject(&shared.name), Answer::Health)];
@@ -123,7 +123,7 @@ async fn answer_with(delivery: Delivery, body: &Value) {
 }
 
 /// Unique enough per host start: service, process and start time.
-fn instance_id(service: &str) -> String {
+pub(crate) fn instance_id(service: &str) -> String {
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in service.bytes().chain(std::process::id().to_le_bytes()).chain(nanos.to_le_bytes()) {

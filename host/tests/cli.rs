@@ -228,3 +228,97 @@ fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
     assert!(out.contains("FAIL  error: code, name, message and data: expected an error"), "{out}");
     assert!(out.contains("FAIL  event: handled, publishes: nothing published"), "{out}");
 }
+
+#[test]
+fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let service = format!("drain{}", std::process::id());
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\nname = \"{service}\"\ntransport = \"nats\"\nadmin = true\nhttp = \"127.0.0.1:{port}\"\n\
+             [transports.nats]\nurl = \"nats://127.0.0.1:4222\"\n\
+             [[components]]\nname = \"echo\"\nwasm = \"{}\"\nsubscribe = [\"{service}.echo.>\"]\n\
+             [[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.sleep\"]\n",
+            berth_tests::ECHO,
+            berth_tests::PROBE
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(BERTH)
+        .arg("run")
+        .arg(&manifest)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn berth run");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut host = Host(child);
+    let (lines_tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no log line `{needle}` in time (is nats-server running on 127.0.0.1:4222?)"));
+        if line.contains(needle) {
+            return line;
+        }
+    };
+    wait_for("HTTP admin and ingress listening");
+    let admin = |args: &[&str]| Command::new(BERTH).arg("admin").arg(&service).args(args).output().expect("berth admin");
+
+    let info = admin(&["info"]);
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("one JSON line");
+    assert_eq!(info["name"].as_str(), Some(service.as_str()));
+    assert_eq!(info["components"].as_array().map(Vec::len), Some(2));
+
+    let unknown = admin(&["suspend", "ghost"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("404"), "{}", String::from_utf8_lossy(&unknown.stderr));
+
+    // A slow call in flight when the drain arrives is still answered.
+    let url = format!("http://127.0.0.1:{port}");
+    let slow = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            Command::new(BERTH)
+                .args(["request", "probe.sleep", "500", "--url", &url])
+                .output()
+                .expect("berth request")
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let list: serde_json::Value = reqwest::get(format!("{url}/v1/components"))
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if list["components"][1]["stats"]["in_flight"] == 1 {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the slow call never started");
+            tokio::task::yield_now().await;
+        }
+    });
+    let drained = admin(&["drain", "--host", info["id"].as_str().expect("id")]);
+    assert!(drained.status.success(), "{}", String::from_utf8_lossy(&drained.stderr));
+    wait_for("draining (admin command)");
+    wait_for("all in-flight calls finished");
+    let slow = slow.join().expect("thread");
+    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept", "{}", String::from_utf8_lossy(&slow.stderr));
+    assert_eq!(host.0.wait().expect("wait").code(), Some(0), "a drained host exits 0");
+}

@@ -51,8 +51,14 @@ pub struct Shared {
     pub transport: Arc<dyn Transport>,
     /// Every connected transport, the default first.
     pub transports: Vec<Arc<dyn Transport>>,
-    /// Token admin calls must carry; see [`crate::http`].
+    /// Token admin calls must carry; see [`crate::http`] and [`crate::admin`].
     pub admin_token: Option<String>,
+    /// This host among the service's hosts: in health, `$SRV` and admin
+    /// subjects.
+    pub id: String,
+    /// Cancelled by an admin `drain`: `berth run` then shuts down as on
+    /// SIGTERM.
+    pub drain: CancellationToken,
     /// Loads new versions for swaps.
     loader: Loader,
 }
@@ -83,6 +89,7 @@ impl Shared {
             "status": if healthy { "ok" } else { "unavailable" },
             "transports": transports,
             "name": self.name,
+            "id": self.id,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": self.started.elapsed().as_secs_f64(),
             "components": self.component_list(),
@@ -103,7 +110,7 @@ impl Shared {
                     "state": r.breaker.status(),
                     "instance_mode": active.mode,
                     "subscribe": r.subjects,
-                    "max_concurrency": r.max_concurrency,
+                    "max_concurrency": r.concurrency(),
                     "stats": r.stats.snapshot(),
                 })
             })
@@ -213,11 +220,19 @@ impl Host {
                 .collect(),
             transport,
             admin_token: manifest.host.admin_token.clone(),
+            id: crate::service::instance_id(&manifest.host.name),
+            drain: CancellationToken::new(),
             loader,
         });
         if let Err(e) = crate::service::start(shared.clone(), manifest.host.telestion, &tasks, stop.clone()).await {
             stop.cancel();
             return Err(e.context("answering health and service requests on the broker"));
+        }
+        if manifest.host.admin
+            && let Err(e) = crate::admin::start(shared.clone(), &tasks, stop.clone()).await
+        {
+            stop.cancel();
+            return Err(e.context("answering admin commands on the broker"));
         }
         tracing::info!(service = %manifest.host.name, components = shared.routes.len(), transport = %kind, "host started");
         Ok(Self { shared, tasks, stop })
@@ -369,8 +384,11 @@ pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Resu
         None => None,
     };
     let watching = manifest.host.watch.then(|| crate::watch::spawn(host.shared(), http_stop.clone()));
-    shutdown.await;
-    tracing::info!("shutting down: finishing in-flight calls");
+    let drain = host.shared().drain.clone();
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: finishing in-flight calls"),
+        () = drain.cancelled() => tracing::info!("draining (admin command): finishing in-flight calls"),
+    }
     if let Some(watching) = watching {
         watching.abort();
     }

@@ -60,6 +60,9 @@ pub struct HostConfig {
     /// Also answer Telestion's `__telestion__/health` subject.
     #[serde(default)]
     pub telestion: bool,
+    /// Answer admin commands on the broker ([`crate::admin`]).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl Default for HostConfig {
@@ -72,6 +75,7 @@ impl Default for HostConfig {
             admin_token: None,
             watch: false,
             telestion: false,
+            admin: false,
         }
     }
 }

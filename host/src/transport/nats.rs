@@ -124,7 +124,7 @@ pub(super) fn to_nats_headers(headers: &Headers) -> HeaderMap {
     map
 }
 
-pub(super) fn from_nats(message: async_nats::Message) -> Message {
+pub(crate) fn from_nats(message: async_nats::Message) -> Message {
     let headers = message
         .headers
         .iter()

@@ -1,0 +1,140 @@
+//! Admin commands over NATS (`[host] admin = true`): token checks, info,
+//! suspend and resume, concurrency, swap, addressing one host, and a host
+//! without admin not answering. `drain` is tested on the `berth` process
+//! in host/tests/cli.rs.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use berth::admin::ask;
+use berth_tests::start;
+use serde_json::{Value, json};
+
+const NATS: &str = "127.0.0.1:4222";
+const TOKEN: &str = "s3cret";
+const QUIET: Duration = Duration::from_millis(300);
+
+async fn client() -> async_nats::Client {
+    match async_nats::connect(NATS).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "NATS is not reachable on {NATS} ({e}). Start it with:\n  start-stop-daemon --start --oknodo --background \
+             --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+        ),
+    }
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{tag}{}n{nanos}", std::process::id())
+}
+
+fn manifest(service: &str, prefix: &str, admin: bool) -> String {
+    format!(
+        r#"
+        [host]
+        name = "{service}"
+        transport = "nats"
+        admin = {admin}
+        admin_token = "{TOKEN}"
+        [transports.nats]
+        url = "nats://{NATS}"
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = ["{prefix}.>"]
+        max_concurrency = 8
+        "#
+    )
+}
+
+/// The one answer of the one host; panics on a refusal.
+async fn one(client: &async_nats::Client, service: &str, command: Value) -> Value {
+    let mut answers = ask(client, service, None, &command, Some(TOKEN), QUIET).await.expect("ask");
+    assert_eq!(answers.len(), 1, "one host answers {command}");
+    answers.pop().expect("one").unwrap_or_else(|e| panic!("{command} refused: {e}"))
+}
+
+async fn refusal(client: &async_nats::Client, service: &str, command: Value, token: Option<&str>) -> u16 {
+    let mut answers = ask(client, service, None, &command, token, QUIET).await.expect("ask");
+    assert_eq!(answers.len(), 1, "one host answers {command}");
+    answers.pop().expect("one").expect_err("refused").code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_over_nats_change_the_host() {
+    let client = client().await;
+    let service = unique("admin");
+    // The probe guest routes `probe.*`, so it subscribes `probe.>`, in a
+    // queue group of its own service.
+    let t = start(&manifest(&service, "probe", true)).await.expect("start");
+    let route = t.host.route("probe").expect("probe").clone();
+    let request = |subject: &'static str, body: &'static str, timeout: Duration| {
+        let client = client.clone();
+        async move { tokio::time::timeout(timeout, client.request(subject, body.into())).await }
+    };
+
+    // Tokens: none is 401, a wrong one 403; bad commands 400, unknown components 404.
+    assert_eq!(refusal(&client, &service, json!({"command": "info"}), None).await, 401);
+    assert_eq!(refusal(&client, &service, json!({"command": "info"}), Some("nope")).await, 403);
+    assert_eq!(refusal(&client, &service, json!({"command": "reboot"}), Some(TOKEN)).await, 400);
+    assert_eq!(refusal(&client, &service, json!({"command": "suspend", "component": "ghost"}), Some(TOKEN)).await, 404);
+
+    // info: the host's id, and its component with version and state.
+    let info = one(&client, &service, json!({"command": "info"})).await;
+    let id = info["id"].as_str().expect("id").to_owned();
+    assert_eq!(info["components"][0]["name"], "probe");
+    assert_eq!(info["components"][0]["version"], route.versions.active().hash.as_str());
+
+    // suspend: messages wait (a request times out); resume: served again.
+    let suspended = one(&client, &service, json!({"command": "suspend", "component": "probe"})).await;
+    assert_eq!(suspended["component"]["state"]["state"], "suspended");
+    assert!(request("probe.count", "", Duration::from_millis(300)).await.is_err(), "a suspended component is not called");
+    let resumed = one(&client, &service, json!({"command": "resume", "component": "probe"})).await;
+    assert_eq!(resumed["component"]["state"]["state"], "serving");
+    let reply = request("probe.count", "", Duration::from_secs(5)).await.expect("in time").expect("reply");
+    assert!(!reply.payload.is_empty());
+
+    // concurrency 1: four slow calls run one at a time; 4: they overlap.
+    let set = one(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 1})).await;
+    assert_eq!(set["component"]["max_concurrency"], 1);
+    let before = route.stats.snapshot().peak_in_flight;
+    let slow = || futures_util::future::join_all((0..4).map(|_| request("probe.sleep", "100", Duration::from_secs(10))));
+    for r in slow().await {
+        r.expect("in time").expect("reply");
+    }
+    assert_eq!(route.stats.snapshot().peak_in_flight, before.max(1), "never more than one call at a time");
+    one(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 4})).await;
+    for r in slow().await {
+        r.expect("in time").expect("reply");
+    }
+    assert!(route.stats.snapshot().peak_in_flight >= 2, "with 4 permits the slow calls overlap");
+    assert_eq!(refusal(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 0}), Some(TOKEN)).await, 400);
+
+    // swap from a path on the host: the new version serves; a bad file is refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let v2 = dir.path().join("probe-v2.wasm");
+    std::fs::write(&v2, berth_tests::relabel(berth_tests::PROBE, "admin-v2")).expect("write");
+    let swapped = one(&client, &service, json!({"command": "swap", "component": "probe", "path": v2, "label": "2.0.0"})).await;
+    let hash = swapped["swap"]["version"].as_str().expect("version").to_owned();
+    assert_eq!(route.versions.active().hash, hash);
+    assert_eq!(route.versions.active().label.as_deref(), Some("2.0.0"));
+    let reply = request("probe.count", "", Duration::from_secs(5)).await.expect("in time").expect("reply");
+    assert_eq!(reply.headers.as_ref().and_then(|h| h.get("Berth-Version")).map(|v| v.to_string()), Some(hash));
+    let missing = json!({"command": "swap", "component": "probe", "path": dir.path().join("missing.wasm")});
+    assert_eq!(refusal(&client, &service, missing, Some(TOKEN)).await, 400);
+
+    // One host by id; an id nobody has gets no answer.
+    let by_id = ask(&client, &service, Some(&id), &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    assert_eq!(by_id.len(), 1);
+    let nobody = ask(&client, &service, Some("0000"), &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    assert!(nobody.is_empty());
+}
+
+#[tokio::test]
+async fn a_host_without_admin_does_not_answer() {
+    let client = client().await;
+    let (service, prefix) = (unique("quiet"), unique("q"));
+    let _t = start(&manifest(&service, &prefix, false)).await.expect("start");
+    let answers = ask(&client, &service, None, &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    assert!(answers.is_empty(), "admin is off by default");
+}
