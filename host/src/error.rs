@@ -53,6 +53,19 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [ErrorKind; 9] = [
+        Self::Handler,
+        Self::Timeout,
+        Self::Unhandled,
+        Self::Trap,
+        Self::Forbidden,
+        Self::Overloaded,
+        Self::NoResponders,
+        Self::TooLarge,
+        Self::Transport,
+    ];
+
     /// The kebab-case name used on the wire and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {

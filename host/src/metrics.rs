@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use crate::host::Shared;
+use crate::stats::LATENCY_BUCKETS;
 
 /// The exposition text for one scrape.
 pub fn render(shared: &Shared) -> String {
@@ -23,7 +24,7 @@ pub fn render(shared: &Shared) -> String {
         shared
             .routes
             .iter()
-            .map(|r| (format!("service=\"{}\",component=\"{}\"", escape(&shared.name), escape(&r.name)), f(r)))
+            .map(|r| (component_labels(&shared.name, &r.name), f(r)))
             .collect()
     };
     let snapshot = |r: &crate::router::Route| r.stats.snapshot();
@@ -46,6 +47,27 @@ pub fn render(shared: &Shared) -> String {
         per_component(&|r| snapshot(r).errors as f64),
     );
     family(
+        "berth_errors_by_kind_total",
+        "counter",
+        "Calls that ended with an error, by kind (handler, timeout, trap, ...).",
+        shared
+            .routes
+            .iter()
+            .flat_map(|r| {
+                r.stats.errors_by_kind().map(|(kind, n)| {
+                    let labels = format!("{},kind=\"{}\"", component_labels(&shared.name, &r.name), kind.as_str());
+                    (labels, n as f64)
+                })
+            })
+            .collect(),
+    );
+    family(
+        "berth_quarantines_total",
+        "counter",
+        "Times the component was quarantined for trapping or timing out.",
+        per_component(&|r| r.breaker.status().quarantines as f64),
+    );
+    family(
         "berth_forbidden_total",
         "counter",
         "Outbound calls refused by the component's grants.",
@@ -57,6 +79,14 @@ pub fn render(shared: &Shared) -> String {
         "Wall time spent in calls.",
         per_component(&|r| snapshot(r).busy_ns as f64 / 1e9),
     );
+    histogram(&mut out, shared);
+    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, f64)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
     family(
         "berth_in_flight",
         "gauge",
@@ -94,7 +124,37 @@ pub fn render(shared: &Shared) -> String {
             .map(|t| (format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind), t.slow_consumer_events as f64))
             .collect(),
     );
+    family(
+        "berth_transport_reconnects_total",
+        "counter",
+        "Times the broker connection was lost and made again.",
+        transports
+            .iter()
+            .map(|t| (format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind), t.reconnects as f64))
+            .collect(),
+    );
     out
+}
+
+fn component_labels(service: &str, component: &str) -> String {
+    format!("service=\"{}\",component=\"{}\"", escape(service), escape(component))
+}
+
+/// `berth_call_duration_seconds`: a histogram per component.
+fn histogram(out: &mut String, shared: &Shared) {
+    let name = "berth_call_duration_seconds";
+    let _ = writeln!(out, "# HELP {name} Wall time of calls into the component.");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for r in &shared.routes {
+        let labels = component_labels(&shared.name, &r.name);
+        let counts = r.stats.latency_cumulative();
+        let bounds = LATENCY_BUCKETS.iter().map(|b| b.to_string()).chain(std::iter::once("+Inf".to_owned()));
+        for (le, n) in bounds.zip(&counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", r.stats.snapshot().busy_ns as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
+    }
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the format asks.

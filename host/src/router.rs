@@ -135,7 +135,7 @@ impl Route {
         } else {
             self.breaker.record(outcome, &self.name);
         }
-        self.stats.leave(request, outcome.is_err(), started.elapsed());
+        self.stats.leave(request, outcome.err().map(|e| e.kind), started.elapsed());
     }
 }
 

@@ -8,6 +8,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::error::ErrorKind;
+
+/// Upper bounds of the call latency histogram's buckets, in seconds:
+/// from a warm wasm call (µs) to a call at a typical timeout (s).
+pub const LATENCY_BUCKETS: [f64; 14] =
+    [0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
 /// Counters for one component.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -18,6 +25,10 @@ pub struct Stats {
     errors: AtomicU64,
     forbidden: AtomicU64,
     busy_ns: AtomicU64,
+    /// Calls per latency bucket (not cumulative); the last slot is +Inf.
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Failed calls by [`ErrorKind`].
+    errors_by_kind: [AtomicU64; ErrorKind::ALL.len()],
     /// Tasks in [`Stats::wait_until`]; calls only notify when there are any,
     /// so the hot path pays one load.
     waiters: AtomicUsize,
@@ -64,16 +75,37 @@ impl Stats {
         self.wake();
     }
 
-    /// A call ended after `elapsed`.
-    pub fn leave(&self, request: bool, failed: bool, elapsed: Duration) {
+    /// A call ended after `elapsed`, with an error of this kind if it failed.
+    pub fn leave(&self, request: bool, failed: Option<ErrorKind>, elapsed: Duration) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.busy_ns.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        let seconds = elapsed.as_secs_f64();
+        let bucket = LATENCY_BUCKETS.iter().position(|le| seconds <= *le).unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         let counter = if request { &self.requests } else { &self.events };
         counter.fetch_add(1, Ordering::Relaxed);
-        if failed {
+        if let Some(kind) = failed {
             self.errors.fetch_add(1, Ordering::Relaxed);
+            self.errors_by_kind[kind as usize].fetch_add(1, Ordering::Relaxed);
         }
         self.wake();
+    }
+
+    /// Cumulative call counts per [`LATENCY_BUCKETS`] bound, then the
+    /// total (+Inf), as a Prometheus histogram wants them.
+    pub fn latency_cumulative(&self) -> Vec<u64> {
+        self.latency
+            .iter()
+            .scan(0, |sum, n| {
+                *sum += n.load(Ordering::Relaxed);
+                Some(*sum)
+            })
+            .collect()
+    }
+
+    /// Failed calls of each kind.
+    pub fn errors_by_kind(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL.iter().map(|k| (*k, self.errors_by_kind[*k as usize].load(Ordering::Relaxed)))
     }
 
     /// Wakes [`Stats::wait_until`] callers, if there are any.

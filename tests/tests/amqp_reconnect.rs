@@ -155,6 +155,8 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert!(stats.events >= EVENTS as u64, "handled {} events", stats.events);
     assert_eq!(rabbit_after_close(&rabbit).await, 0, "nothing was dead-lettered");
+    let status = t.host.transport().status();
+    assert!(status.connected && status.reconnects >= 1, "the host counted its reconnect: {status:?}");
     eprintln!("publisher reconnected {reconnects} time(s); the host handled {} deliveries for {EVENTS} events", stats.events);
 }
 

@@ -124,4 +124,12 @@ async fn metrics_expose_the_counters_for_prometheus() {
     assert!(text.contains(r#"berth_requests_total{service="web",component="probe"} 2"#), "{text}");
     assert!(text.contains(r#"berth_errors_total{service="web",component="probe"} 1"#), "{text}");
     assert!(text.contains(r#"berth_transport_connected{service="web",transport="memory"} 1"#), "{text}");
+    // The panic is a trap; the two calls are in the latency histogram.
+    assert!(text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="trap"} 1"#), "{text}");
+    assert!(text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="handler"} 0"#), "{text}");
+    assert!(text.contains("# TYPE berth_call_duration_seconds histogram"), "{text}");
+    assert!(text.contains(r#"berth_call_duration_seconds_bucket{service="web",component="probe",le="+Inf"} 2"#), "{text}");
+    assert!(text.contains(r#"berth_call_duration_seconds_count{service="web",component="probe"} 2"#), "{text}");
+    assert!(text.contains(r#"berth_quarantines_total{service="web",component="probe"} 0"#), "{text}");
+    assert!(text.contains(r#"berth_transport_reconnects_total{service="web",transport="memory"} 0"#), "{text}");
 }

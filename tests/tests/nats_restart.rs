@@ -109,5 +109,7 @@ async fn a_thousand_jetstream_messages_survive_a_server_restart() {
     }
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert!(stats.events >= EVENTS, "the host handled every message at least once: {stats:?}");
+    let status = t.host.transport().status();
+    assert!(status.connected && status.reconnects >= 1, "the host counted its reconnect: {status:?}");
     eprintln!("publisher retried {retries} time(s), {connects} connects; the host handled {} deliveries of {EVENTS} messages", stats.events);
 }

@@ -179,6 +179,8 @@ pub struct TransportStatus {
     /// Times the broker or client reported dropping messages for a
     /// consumer that did not keep up (NATS slow consumers).
     pub slow_consumer_events: u64,
+    /// Times the connection was lost and made again.
+    pub reconnects: u64,
 }
 
 /// A message broker, seen from the host.
@@ -193,6 +195,7 @@ pub trait Transport: Send + Sync + 'static {
             kind: self.kind(),
             connected: true,
             slow_consumer_events: 0,
+            reconnects: 0,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct NatsTransport {
     client: async_nats::Client,
     /// Slow-consumer events the client reported: messages were dropped.
     slow_consumers: Arc<AtomicU64>,
+    /// Connections made again after a loss.
+    reconnects: Arc<AtomicU64>,
 }
 
 impl NatsTransport {
@@ -43,20 +45,31 @@ impl NatsTransport {
     /// that is not there, or bad credentials.
     pub async fn connect(config: &NatsConfig) -> Result<Self, TransportError> {
         let slow_consumers = Arc::new(AtomicU64::new(0));
+        let reconnects = Arc::new(AtomicU64::new(0));
         let counter = slow_consumers.clone();
+        let (reconnected, lost) = (reconnects.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .name("berth")
             .event_callback(move |event| {
-                let counter = counter.clone();
+                let (counter, reconnected, lost) = (counter.clone(), reconnected.clone(), lost.clone());
                 async move {
                     match event {
                         async_nats::Event::SlowConsumer(sid) => {
                             counter.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("NATS disconnected; reconnecting"),
-                        async_nats::Event::Connected => tracing::info!("NATS connected"),
+                        async_nats::Event::Disconnected => {
+                            lost.store(true, Ordering::Relaxed);
+                            tracing::warn!("NATS disconnected; reconnecting")
+                        }
+                        async_nats::Event::Connected => {
+                            // Only a connection after a loss is a reconnect.
+                            if lost.swap(false, Ordering::Relaxed) {
+                                reconnected.fetch_add(1, Ordering::Relaxed);
+                            }
+                            tracing::info!("NATS connected")
+                        }
                         other => tracing::info!(event = %other, "NATS event"),
                     }
                 }
@@ -81,7 +94,7 @@ impl NatsTransport {
             };
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
-        Ok(Self { client, slow_consumers })
+        Ok(Self { client, slow_consumers, reconnects })
     }
 
     /// Returns once the server has processed every command this connection
@@ -167,6 +180,7 @@ impl Transport for NatsTransport {
             kind: "nats",
             connected: self.client.connection_state() == async_nats::connection::State::Connected,
             slow_consumer_events: self.slow_consumers.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
         }
     }
 

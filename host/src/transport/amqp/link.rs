@@ -45,16 +45,24 @@ pub(super) struct Link {
     state: Mutex<State>,
     /// The current connection, readable without the lock (for status).
     current: std::sync::Mutex<Option<Arc<Connection>>>,
+    /// Connections made after the first, for metrics.
+    reconnects: std::sync::atomic::AtomicU64,
 }
 
 impl Link {
     /// Connects once, failing with a clear error (a wrong URL, nothing
     /// listening, bad credentials) instead of retrying: used at start.
+    /// Connections made after the first.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub async fn connect(url: &str) -> Result<Self, TransportError> {
         let connection = Arc::new(open(url).await?);
         Ok(Self {
             url: url.to_owned(),
             current: std::sync::Mutex::new(Some(connection.clone())),
+            reconnects: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
                 generation: 1,
                 connection: Some(connection),
@@ -112,6 +120,7 @@ impl Link {
         if let Ok(mut current) = self.current.lock() {
             *current = Some(connection.clone());
         }
+        self.reconnects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(generation = state.generation, url = %redact(&self.url), "AMQP reconnected");
         Ok(Live {
             generation: state.generation,

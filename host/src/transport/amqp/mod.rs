@@ -269,6 +269,7 @@ impl Transport for AmqpTransport {
             kind: "amqp",
             connected: self.inner.link.is_connected(),
             slow_consumer_events: 0,
+            reconnects: self.inner.link.reconnects(),
         }
     }
 
