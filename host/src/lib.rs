@@ -48,6 +48,7 @@ pub mod service;
 pub mod runtime;
 pub mod stats;
 pub mod subject;
+pub mod trace;
 pub mod transport;
 pub mod versions;
 pub mod watch;

@@ -198,8 +198,13 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
         otel.kind = "consumer",
         messaging.system = transport,
         messaging.destination.name = %delivery.message.subject,
+        messaging.operation.type = "process",
         component = %route.name,
+        trace_id = tracing::field::Empty,
     );
+    if let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers) {
+        span.record("trace_id", trace_id);
+    }
     route.stats.enter();
     let Delivery { message, mut acker } = delivery;
     // Loaded once: this message is handled by this version, whatever

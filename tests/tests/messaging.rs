@@ -241,3 +241,54 @@ async fn the_host_answers_its_health_subject_on_the_memory_transport() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["components"][0]["name"], "echo");
 }
+
+#[tokio::test]
+async fn traceparent_is_carried_onto_the_guests_publishes_and_requests() {
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let t = start(
+        "[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\n\
+         publish = [\"traced.>\"]\nrequest = [\"traced.>\"]\n",
+    )
+    .await
+    .expect("start");
+    let transport = t.host.transport();
+    let mut out = watch(&*transport, "traced.>").await;
+    let child_of_parent = |m: &Message| {
+        let tp = m.header("traceparent").unwrap_or_else(|| panic!("no traceparent on {}", m.subject)).to_owned();
+        assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "same trace: {tp}");
+        assert!(!tp.contains("00f067aa0ba902b7"), "the call is a new span: {tp}");
+        assert_eq!(m.header("tracestate"), Some("vendor=x"));
+        tp
+    };
+
+    // publish: the message the guest sends is in the caller's trace.
+    let request = Message::new("probe.publish", "p")
+        .with_header("to", "traced.published")
+        .with_header("traceparent", PARENT)
+        .with_header("tracestate", "vendor=x");
+    let reply = transport.request(request, Duration::from_secs(5)).await.expect("reply");
+    assert_eq!(reply.body, "published");
+    let published = collect(&mut out, 1).await.remove(0);
+    let first = child_of_parent(&published);
+
+    // request: so is the guest's request, and each call is its own span.
+    let request = Message::new("probe.request", "traced.upstream")
+        .with_header("traceparent", PARENT)
+        .with_header("tracestate", "vendor=x");
+    let asking = tokio::spawn({
+        let transport = transport.clone();
+        async move { transport.request(request, Duration::from_secs(5)).await }
+    });
+    let mut upstream = out.next().await.expect("the guest's request");
+    let second = child_of_parent(&upstream.message);
+    assert_ne!(first, second);
+    let answer = upstream.message.reply("up", Vec::new()).expect("a request");
+    upstream.acker.reply(answer).await.expect("answer");
+    assert_eq!(asking.await.expect("task").expect("reply").body, "up");
+
+    // No traceparent in, none out: Berth does not invent traces.
+    let plain = Message::new("probe.publish", "p").with_header("to", "traced.plain");
+    transport.request(plain, Duration::from_secs(5)).await.expect("reply");
+    let published = collect(&mut out, 1).await.remove(0);
+    assert_eq!(published.header("traceparent"), None);
+}

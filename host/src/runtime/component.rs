@@ -234,8 +234,13 @@ impl WasmHandler {
                 None => self.instantiate().await?,
             };
             self.refuel(&mut instance.store);
-            // A new call starts with a fresh slice and no demotion.
-            instance.store.data_mut().ticks = 0;
+            // A new call starts with a fresh slice and no demotion, in the
+            // trace of its message.
+            let state = instance.store.data_mut();
+            state.ticks = 0;
+            state.trace = match &call {
+                Call::Request(m) | Call::Event(m) => crate::trace::Context::child_of(&m.headers),
+            };
             instance.store.set_epoch_deadline(1);
             let handler = instance.bindings.berth_backend_handler();
             let result = match &call {

@@ -50,6 +50,8 @@ pub struct CallState {
     pub(crate) limits: StoreLimits,
     /// Epoch ticks the current call has run through; see `throttle`.
     pub(crate) ticks: u32,
+    /// Trace context of the current call, put on its outbound messages.
+    pub(crate) trace: Option<crate::trace::Context>,
     env: Arc<Environment>,
 }
 
@@ -77,6 +79,7 @@ impl CallState {
             table: ResourceTable::new(),
             limits,
             ticks: 0,
+            trace: None,
             env,
         })
     }
@@ -122,6 +125,9 @@ impl host::Host for CallState {
         let mut msg = Message::from(msg);
         // A guest cannot make the host wait for replies it never asked for.
         msg.reply_to = None;
+        if let Some(trace) = &self.trace {
+            trace.inject(&mut msg.headers);
+        }
         Ok(self.env.outbound.publish(msg).await.map_err(|e| CallError::from(e).into()))
     }
 
@@ -134,7 +140,11 @@ impl host::Host for CallState {
             return Ok(Err(e.into()));
         }
         let timeout = Duration::from_millis(timeout_ms.into()).min(self.env.max_request_timeout);
-        let reply = match self.env.outbound.request(Message::from(msg), timeout).await {
+        let mut msg = Message::from(msg);
+        if let Some(trace) = &self.trace {
+            trace.inject(&mut msg.headers);
+        }
+        let reply = match self.env.outbound.request(msg, timeout).await {
             Ok(reply) => reply,
             Err(e) => return Ok(Err(CallError::from(e).into())),
         };
