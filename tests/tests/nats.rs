@@ -329,3 +329,30 @@ async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
     assert_eq!(ours, Ok(true), "the guest's publish went out on NATS");
     assert_eq!(t.host.shared().transports.len(), 2, "memory and NATS side by side");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_within_half_a_second_while_every_slot_is_busy() {
+    let client = client().await;
+    let (p, service) = (prefix(), format!("busy{}", prefix()));
+    let t = start(&format!(
+        "[host]\nname = \"{service}\"\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://{NATS}\"\n\
+         [[components]]\nname = \"probe\"\nwasm = \"{{probe}}\"\nsubscribe = [\"probe.sleep\"]\nmax_concurrency = 2\n"
+    ))
+    .await
+    .expect("start");
+    let route = t.host.route("probe").expect("probe").clone();
+    // Four 2-second calls: two run, two wait.
+    let _busy: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { client.request("probe.sleep", "2000".into()).await })
+        })
+        .collect();
+    assert!(route.stats.wait_until(Duration::from_secs(10), |s| s.in_flight == 2).await, "both slots busy ({p})");
+    let started = std::time::Instant::now();
+    let reply = client.request(format!("berth.health.{service}"), "".into()).await.expect("health answers");
+    let took = started.elapsed();
+    let health: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    assert_eq!(health["components"][0]["stats"]["in_flight"], 2);
+    assert!(took < Duration::from_millis(500), "health took {took:?} while busy");
+}

@@ -97,6 +97,13 @@ fn routes(config: &Config) -> Result<Router, Error> {
         // `probe.event.*`; `probe.flaky3.*` fails the first two.
         .event("probe.flaky.*", |msg: &Message| flaky(msg, 2))
         .event("probe.flaky3.*", |msg: &Message| flaky(msg, 3))
+        // Sleeps for the milliseconds in its body, then behaves like
+        // `probe.event.*`: events that are in flight for a while.
+        .event("probe.slow.*", |msg: &Message| {
+            let ms: u64 = msg.text()?.trim().parse().map_err(|_| Error::bad_request("body must be milliseconds"))?;
+            std::thread::sleep(Duration::from_millis(ms));
+            seen(msg)
+        })
         // Always fails with a retry disposition (a 5xx).
         .event("probe.fail.*", |_| Err(Error::internal("probe always fails")))
         // Always fails for good (a 4xx: reject, do not retry).
