@@ -1,6 +1,5 @@
 //! The `berth` command line.
 
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +7,10 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::manifest::Manifest;
-use crate::runtime::{CompileCache, Runtime};
+
+mod actions;
+
+use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status};
 
 /// Run message backends compiled to WebAssembly components.
 #[derive(Debug, Parser)]
@@ -30,9 +32,6 @@ pub enum LogFormat {
     /// One JSON object per event, for log collectors.
     Json,
 }
-
-/// Variables `--strict-env` requires, whatever the manifest says.
-const ALWAYS_REQUIRED: [&str; 2] = ["SERVICE_NAME", "DATA_DIR"];
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -254,54 +253,10 @@ impl Cli {
                 nats_url,
                 quiet_ms,
             } => {
-                let client = async_nats::connect(nats_url.as_str())
-                    .await
-                    .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
-                let quiet = std::time::Duration::from_millis(quiet_ms);
-                let answers =
-                    crate::admin::ask(&client, &service, host.as_deref(), &command.to_json(), token.as_deref(), quiet).await?;
-                if answers.is_empty() {
-                    anyhow::bail!("no host of service `{service}` answered (is `[host] admin = true` set?)");
-                }
-                let mut out = std::io::stdout().lock();
-                let mut failed = false;
-                for answer in answers {
-                    match answer {
-                        Ok(body) => writeln!(out, "{body}")?,
-                        Err(e) => {
-                            failed = true;
-                            writeln!(std::io::stderr(), "refused: {} {}: {}", e.code, e.name, e.message)?;
-                        }
-                    }
-                }
-                Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+                let command = command.to_json();
+                admin(&nats_url, &service, host.as_deref(), &command, token.as_deref(), quiet_ms).await
             }
-            Command::Services { nats_url, quiet_ms } => {
-                let client = async_nats::connect(nats_url.as_str())
-                    .await
-                    .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
-                let hosts = crate::discovery::services(&client, std::time::Duration::from_millis(quiet_ms)).await?;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{:<24} {:<18} {:<20} {:<14} {:<12} SUBJECTS", "SERVICE", "HOST ID", "COMPONENT", "VERSION", "LABEL")?;
-                for host in &hosts {
-                    for c in &host.components {
-                        writeln!(
-                            out,
-                            "{:<24} {:<18} {:<20} {:<14} {:<12} {}",
-                            host.service,
-                            host.id,
-                            c.name,
-                            &c.version[..c.version.len().min(12)],
-                            if c.label.is_empty() { "-" } else { &c.label },
-                            c.subjects.join(" ")
-                        )?;
-                    }
-                }
-                if hosts.is_empty() {
-                    writeln!(out, "(no Berth hosts answered)")?;
-                }
-                Ok(ExitCode::SUCCESS)
-            }
+            Command::Services { nats_url, quiet_ms } => services(&nats_url, quiet_ms).await,
             Command::Check { wasm } => check(&wasm),
             Command::Conformance {
                 wasm,
@@ -336,148 +291,3 @@ impl Cli {
     }
 }
 
-/// `--strict-env`: every variable this deployment needs must be set.
-fn require_env(manifest: &Manifest) -> Result<()> {
-    use crate::manifest::TransportKind;
-    let used = |kind: TransportKind| {
-        manifest.host.transport == kind
-            || manifest
-                .components
-                .iter()
-                .any(|c| c.outbound == Some(kind) || c.subscribe.iter().any(|s| s.transport == Some(kind)))
-    };
-    let mut required: Vec<&str> = ALWAYS_REQUIRED.to_vec();
-    if used(TransportKind::Nats) {
-        required.push("NATS_URL");
-    }
-    if used(TransportKind::Amqp) {
-        required.push("AMQP_URL");
-    }
-    let missing: Vec<&str> = required.into_iter().filter(|k| std::env::var_os(k).is_none()).collect();
-    anyhow::ensure!(
-        missing.is_empty(),
-        "--strict-env: required environment variable(s) not set: {}",
-        missing.join(", ")
-    );
-    Ok(())
-}
-
-fn check(wasm: &PathBuf) -> Result<ExitCode> {
-    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let report = Runtime::new(CompileCache::disabled(), false)?.inspect(&bytes);
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: {report}", wasm.display())?;
-    Ok(if report.fits() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-async fn conformance(options: &crate::conformance::Options) -> Result<ExitCode> {
-    let outcomes = crate::conformance::run(options).await?;
-    let mut out = std::io::stdout().lock();
-    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
-    for o in &outcomes {
-        match &o.result {
-            Ok(()) => writeln!(out, "PASS  {}", o.name)?,
-            Err(why) => writeln!(out, "FAIL  {}: {why}", o.name)?,
-        }
-    }
-    writeln!(
-        out,
-        "{}: {} passed, {failed} failed ({} transport)",
-        options.wasm.display(),
-        outcomes.len() - failed,
-        options.transport
-    )?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-/// A body argument: `-` reads standard input, absent is empty.
-fn read_body(body: Option<String>) -> Result<Vec<u8>> {
-    Ok(match body.as_deref() {
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading the body from stdin")?;
-            buf
-        }
-        Some(b) => b.as_bytes().to_vec(),
-        None => Vec::new(),
-    })
-}
-
-/// Prints one line per component of a running host.
-async fn status(url: &str) -> Result<ExitCode> {
-    let url = format!("{}/v1/components", url.trim_end_matches('/'));
-    let list: serde_json::Value = reqwest::get(&url)
-        .await
-        .with_context(|| format!("cannot reach the host at {url}; is `berth run` running with [host] http set?"))?
-        .json()
-        .await
-        .context("reading the component list")?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}", "COMPONENT", "VERSION", "LABEL", "STATE", "SWAPS", "CALLS", "ERRORS")?;
-    for c in list["components"].as_array().into_iter().flatten() {
-        let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
-        let version = text(&c["version"]);
-        let calls = c["stats"]["requests"].as_u64().unwrap_or(0) + c["stats"]["events"].as_u64().unwrap_or(0);
-        writeln!(
-            out,
-            "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}",
-            text(&c["name"]),
-            &version[..version.len().min(12)],
-            text(&c["versions"]["label"]),
-            text(&c["state"]["state"]),
-            c["versions"]["swaps"].as_u64().unwrap_or(0),
-            calls,
-            c["stats"]["errors"].as_u64().unwrap_or(0),
-        )?;
-        if let Some(why) = c["versions"]["last_rollback"].as_str() {
-            writeln!(out, "  last rollback: {why}")?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<ExitCode> {
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the host at {url}; is `berth run` running with [host] http set?"))?;
-    let ok = response.status().is_success();
-    let bytes = response.bytes().await.context("reading the reply")?;
-    if ok {
-        std::io::stdout().lock().write_all(&bytes)?;
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let mut err = std::io::stderr().lock();
-        err.write_all(&bytes)?;
-        writeln!(err)?;
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-}
