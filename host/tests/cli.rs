@@ -10,10 +10,16 @@ const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 #[test]
 fn check_says_whether_a_component_fits() {
-    let good = Command::new(BERTH).args(["check", berth_tests::ECHO]).output().expect("run");
+    let good = Command::new(BERTH)
+        .args(["check", berth_tests::ECHO])
+        .output()
+        .expect("run");
     assert!(good.status.success());
     let out = String::from_utf8_lossy(&good.stdout);
-    assert!(out.contains("berth:backend/handler@0.1.0") && out.contains("ok: fits"), "{out}");
+    assert!(
+        out.contains("berth:backend/handler@0.1.0") && out.contains("ok: fits"),
+        "{out}"
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let junk = dir.path().join("junk.wasm");
@@ -35,13 +41,80 @@ fn run_with_a_bad_manifest_exits_non_zero_naming_the_problem() {
     assert!(err.contains("nmae") && err.contains("line 2"), "{err}");
 }
 
-/// Kills the child if the test fails half-way.
-struct Host(Child);
+/// A `berth run` process whose log the test follows; killed if the test
+/// fails half-way.
+struct Host {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Host {
+    fn run(manifest: &std::path::Path) -> Self {
+        let mut child = Command::new(BERTH)
+            .arg("run")
+            .arg(manifest)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth run");
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the next log line containing `needle` (30 s at most).
+    fn wait_for(&self, needle: &str) {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+                panic!("no log line `{needle}` in time (for NATS: is nats-server running on 127.0.0.1:4222?)")
+            });
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+}
 
 impl Drop for Host {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let _ = self.child.kill();
     }
+}
+
+/// Waits (10 s at most) until the counters of the component at `index` of
+/// the host at `url` satisfy `done`.
+fn wait_for_stats(url: &str, index: usize, done: impl Fn(&serde_json::Value) -> bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let list: serde_json::Value = reqwest::get(format!("{url}/v1/components"))
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if done(&list["components"][index]["stats"]) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "counters never got there: {list}"
+            );
+            tokio::task::yield_now().await;
+        }
+    });
 }
 
 fn free_port() -> u16 {
@@ -65,33 +138,8 @@ fn run_serves_and_drains_on_sigterm() {
         ),
     )
     .expect("write");
-    let mut child = Command::new(BERTH)
-        .arg("run")
-        .arg(&manifest)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth run");
-    let stderr = child.stderr.take().expect("stderr");
-    let host = Host(child);
-
-    // Follow the log: the host says when it listens and when it drained.
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| loop {
-        let line = lines.recv_timeout(Duration::from_secs(30)).expect("log line in time");
-        if line.contains(needle) {
-            return line;
-        }
-    };
-    wait_for("HTTP admin and ingress listening");
+    let host = Host::run(&manifest);
+    host.wait_for("HTTP admin and ingress listening");
     let url = format!("http://127.0.0.1:{port}");
 
     let echo = Command::new(BERTH)
@@ -105,7 +153,11 @@ fn run_serves_and_drains_on_sigterm() {
         .args(["publish", "probe.event.cli", "from the shell", "--url", &url])
         .output()
         .expect("berth publish");
-    assert!(published.status.success(), "{}", String::from_utf8_lossy(&published.stderr));
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
 
     // Swap in a new version from the shell; a bad one is refused with why.
     let v2 = dir.path().join("probe-v2.wasm");
@@ -129,11 +181,17 @@ fn run_serves_and_drains_on_sigterm() {
         .expect("berth swap");
     assert!(!refused.status.success(), "a bad version is refused");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("keeps serving"));
-    let status = Command::new(BERTH).args(["status", "--url", &url]).output().expect("berth status");
+    let status = Command::new(BERTH)
+        .args(["status", "--url", &url])
+        .output()
+        .expect("berth status");
     assert!(status.status.success());
     let table = String::from_utf8_lossy(&status.stdout).into_owned();
     let version = report["version"].as_str().expect("version");
-    assert!(table.contains("probe") && table.contains(&version[..12]) && table.contains("v2"), "{table}");
+    assert!(
+        table.contains("probe") && table.contains(&version[..12]) && table.contains("v2"),
+        "{table}"
+    );
 
     // A slow call in flight when SIGTERM arrives must still be answered.
     let slow = {
@@ -145,31 +203,22 @@ fn run_serves_and_drains_on_sigterm() {
                 .expect("berth request")
         })
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        loop {
-            let list: serde_json::Value = reqwest::get(format!("{url}/v1/components"))
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-            let stats = &list["components"][0]["stats"];
-            if stats["in_flight"] == 1 && stats["events"] == 1 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    });
-    let pid = host.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
-    wait_for("all in-flight calls finished");
+    wait_for_stats(&url, 0, |stats| stats["in_flight"] == 1 && stats["events"] == 1);
+    let pid = host.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    host.wait_for("all in-flight calls finished");
     let slow = slow.join().expect("thread");
     assert!(slow.status.success(), "{}", String::from_utf8_lossy(&slow.stderr));
     assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept");
 
     let mut host = host;
-    let status = host.0.wait().expect("wait");
+    let status = host.child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "SIGTERM ends with exit 0");
 }
 
@@ -195,8 +244,14 @@ fn strict_env_names_the_missing_variables_and_json_logs_are_json() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "refused to start");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("SERVICE_NAME, NATS_URL") && !err.contains("DATA_DIR,"), "{err}");
-    let line = err.lines().find(|l| l.contains("strict-env")).expect("the error is logged");
+    assert!(
+        err.contains("SERVICE_NAME, NATS_URL") && !err.contains("DATA_DIR,"),
+        "{err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.contains("strict-env"))
+        .expect("the error is logged");
     let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
     assert_eq!(json["level"], "ERROR");
 }
@@ -225,8 +280,14 @@ fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
     let out = String::from_utf8_lossy(&fail.stdout);
     assert_eq!(fail.status.code(), Some(1), "{out}");
     assert!(out.contains("PASS  echo: text body"), "{out}");
-    assert!(out.contains("FAIL  error: code, name, message and data: expected an error"), "{out}");
-    assert!(out.contains("FAIL  event: handled, publishes: nothing published"), "{out}");
+    assert!(
+        out.contains("FAIL  error: code, name, message and data: expected an error"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL  event: handled, publishes: nothing published"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -247,34 +308,16 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
         ),
     )
     .expect("write");
-    let mut child = Command::new(BERTH)
-        .arg("run")
-        .arg(&manifest)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn berth run");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut host = Host(child);
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |needle: &str| loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no log line `{needle}` in time (is nats-server running on 127.0.0.1:4222?)"));
-        if line.contains(needle) {
-            return line;
-        }
+    let mut host = Host::run(&manifest);
+    host.wait_for("HTTP admin and ingress listening");
+    let admin = |args: &[&str]| {
+        Command::new(BERTH)
+            .arg("admin")
+            .arg(&service)
+            .args(args)
+            .output()
+            .expect("berth admin")
     };
-    wait_for("HTTP admin and ingress listening");
-    let admin = |args: &[&str]| Command::new(BERTH).arg("admin").arg(&service).args(args).output().expect("berth admin");
 
     let info = admin(&["info"]);
     assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
@@ -284,7 +327,11 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
 
     let unknown = admin(&["suspend", "ghost"]);
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("404"), "{}", String::from_utf8_lossy(&unknown.stderr));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("404"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 
     // A slow call in flight when the drain arrives is still answered.
     let url = format!("http://127.0.0.1:{port}");
@@ -297,28 +344,21 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
                 .expect("berth request")
         })
     };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-    rt.block_on(async {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let list: serde_json::Value = reqwest::get(format!("{url}/v1/components"))
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-            if list["components"][1]["stats"]["in_flight"] == 1 {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "the slow call never started");
-            tokio::task::yield_now().await;
-        }
-    });
+    wait_for_stats(&url, 1, |stats| stats["in_flight"] == 1);
     let drained = admin(&["drain", "--host", info["id"].as_str().expect("id")]);
     assert!(drained.status.success(), "{}", String::from_utf8_lossy(&drained.stderr));
-    wait_for("draining (admin command)");
-    wait_for("all in-flight calls finished");
+    host.wait_for("draining (admin command)");
+    host.wait_for("all in-flight calls finished");
     let slow = slow.join().expect("thread");
-    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept", "{}", String::from_utf8_lossy(&slow.stderr));
-    assert_eq!(host.0.wait().expect("wait").code(), Some(0), "a drained host exits 0");
+    assert_eq!(
+        String::from_utf8_lossy(&slow.stdout),
+        "slept",
+        "{}",
+        String::from_utf8_lossy(&slow.stderr)
+    );
+    assert_eq!(
+        host.child.wait().expect("wait").code(),
+        Some(0),
+        "a drained host exits 0"
+    );
 }

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use berth::Message;
 use berth::handler::{Handler, NativeHandler, Reply};
 use berth::router::{self, Route};
-use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
+use berth::runtime::{CompileCache, InstanceMode, Runtime};
 use berth::transport::memory::MemoryTransport;
 use berth::transport::{SubscribeOptions, Transport};
+use berth_tests::bench::{environment, settings};
 use berth_tests::polyglot::{self, Language};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,35 +25,6 @@ use tokio_util::task::TaskTracker;
 const WARM_REQUESTS: usize = 3_000;
 const FRESH_REQUESTS: usize = 300;
 const COMPILES: usize = 3;
-
-fn settings(mode: InstanceMode) -> Settings {
-    Settings {
-        memory_bytes: 64 << 20,
-        timeout: Duration::from_secs(5),
-        mode,
-        max_idle: 4,
-        config_json: "{}".into(),
-        max_hostcall_bytes: 4 << 20,
-        // Python and JavaScript import sockets they do not use.
-        link_unused_sockets: true,
-        fuel: None,
-        max_instances: 50,
-        max_tables: 50,
-    }
-}
-
-fn environment(bus: &MemoryTransport) -> Arc<Environment> {
-    Arc::new(Environment {
-        name: "echo".into(),
-        grants: Default::default(),
-        outbound: Arc::new(bus.clone()),
-        env: Vec::new(),
-        max_request_timeout: Duration::from_secs(1),
-        max_message_bytes: 1 << 20,
-        data_dir: None,
-        stats: Default::default(),
-    })
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -65,7 +37,12 @@ async fn per_message(handler: Arc<dyn Handler>, bus: &MemoryTransport, n: usize)
     let stop = CancellationToken::new();
     let route = Arc::new(Route::native("bench", &["bench.>"], 4, handler));
     let sub = bus
-        .subscribe(SubscribeOptions { pattern: "bench.>".into(), group: None, capacity: 4, ..SubscribeOptions::default() })
+        .subscribe(SubscribeOptions {
+            pattern: "bench.>".into(),
+            group: None,
+            capacity: 4,
+            ..SubscribeOptions::default()
+        })
         .await
         .unwrap();
     router::serve(route, "memory", sub, &tasks, stop.clone());
@@ -73,7 +50,10 @@ async fn per_message(handler: Arc<dyn Handler>, bus: &MemoryTransport, n: usize)
     let mut times = Vec::with_capacity(n);
     for i in 0..n + n / 10 {
         let start = Instant::now();
-        let reply = bus.request(Message::new("bench.in.echo", body.clone()), Duration::from_secs(5)).await.unwrap();
+        let reply = bus
+            .request(Message::new("bench.in.echo", body.clone()), Duration::from_secs(5))
+            .await
+            .unwrap();
         assert_eq!(reply.body, body);
         if i >= n / 10 {
             times.push(start.elapsed().as_secs_f64() * 1e6); // the first tenth warms up
@@ -84,21 +64,34 @@ async fn per_message(handler: Arc<dyn Handler>, bus: &MemoryTransport, n: usize)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let runtime = Runtime::new(CompileCache::disabled(), false).unwrap();
     let guests = [
         ("Rust", std::path::PathBuf::from(berth_tests::CONFORMANCE)),
         ("Python", polyglot::build(Language::Python, "conformance").unwrap()),
-        ("JavaScript", polyglot::build(Language::JavaScript, "conformance").unwrap()),
+        (
+            "JavaScript",
+            polyglot::build(Language::JavaScript, "conformance").unwrap(),
+        ),
         ("C", polyglot::build(Language::C, "conformance").unwrap()),
     ];
 
     let native = rt.block_on(async {
         let bus = MemoryTransport::default();
-        let handler = Arc::new(NativeHandler(|m: Message| Ok(Reply { body: m.body, headers: m.headers })));
+        let handler = Arc::new(NativeHandler(|m: Message| {
+            Ok(Reply {
+                body: m.body,
+                headers: m.headers,
+            })
+        }));
         per_message(handler, &bus, WARM_REQUESTS).await
     });
-    println!("| guest | component size | cold load (compile) | instantiate | per message (warm) | vs native Rust handler |");
+    println!(
+        "| guest | component size | cold load (compile) | instantiate | per message (warm) | vs native Rust handler |"
+    );
     println!("| --- | --- | --- | --- | --- | --- |");
     println!("| native Rust handler | - | - | - | {native:.1} µs | 1.00x |");
     for (language, path) in guests {
@@ -115,10 +108,16 @@ fn main() {
         );
         let (warm, fresh) = rt.block_on(async {
             let bus = MemoryTransport::default();
-            let (h, _) = runtime.load(&bytes, settings(InstanceMode::Pooled), environment(&bus)).await.unwrap();
+            let (h, _) = runtime
+                .load(&bytes, settings(InstanceMode::Pooled, true), environment(&bus))
+                .await
+                .unwrap();
             let warm = per_message(Arc::new(h), &bus, WARM_REQUESTS).await;
             let bus = MemoryTransport::default();
-            let (h, _) = runtime.load(&bytes, settings(InstanceMode::Fresh), environment(&bus)).await.unwrap();
+            let (h, _) = runtime
+                .load(&bytes, settings(InstanceMode::Fresh, true), environment(&bus))
+                .await
+                .unwrap();
             (warm, per_message(Arc::new(h), &bus, FRESH_REQUESTS).await)
         });
         println!(

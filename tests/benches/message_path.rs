@@ -10,45 +10,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth::Message;
 use berth::handler::{Handler, NativeHandler, Reply};
 use berth::router::{self, Route};
-use berth::runtime::{CompileCache, Environment, InstanceMode, Runtime, Settings};
+use berth::runtime::{CompileCache, InstanceMode, Runtime};
 use berth::transport::memory::MemoryTransport;
 use berth::transport::{SubscribeOptions, Transport};
-use berth::Message;
+use berth_tests::bench::{environment, settings};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 const SIZES: [(usize, &str); 2] = [(100, "100B"), (64 * 1024, "64KiB")];
-
-fn settings(mode: InstanceMode) -> Settings {
-    Settings {
-        memory_bytes: 64 << 20,
-        timeout: Duration::from_secs(5),
-        mode,
-        max_idle: 4,
-        config_json: "{}".into(),
-        max_hostcall_bytes: 4 << 20,
-        link_unused_sockets: false,
-        fuel: None,
-        max_instances: 50,
-        max_tables: 50,
-    }
-}
-
-fn environment(bus: &MemoryTransport) -> Arc<Environment> {
-    Arc::new(Environment {
-        name: "echo".into(),
-        grants: Default::default(),
-        outbound: Arc::new(bus.clone()),
-        env: Vec::new(),
-        max_request_timeout: Duration::from_secs(1),
-        max_message_bytes: 1 << 20,
-        data_dir: None,
-        stats: Default::default(),
-    })
-}
 
 /// Subscribes `handler` on `bench.>` of a fresh bus, through the router.
 async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTracker, stop: &CancellationToken) {
@@ -69,11 +42,16 @@ fn message_path(c: &mut Criterion) {
     // One thread: every hop (transport, router, call, reply) costs its CPU
     // time, not a cross-thread wake-up of a parked worker, which would
     // swamp the few microseconds being measured.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let runtime = Runtime::new(CompileCache::disabled(), false).expect("wasm runtime");
     let echo = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
     let mut group = c.benchmark_group("message_path");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
 
     let variants: [(&str, Option<InstanceMode>); 3] = [
         ("native", None),
@@ -93,7 +71,10 @@ fn message_path(c: &mut Criterion) {
                     })
                 })),
                 Some(mode) => {
-                    let (h, _) = runtime.load(&echo, settings(mode), environment(&bus)).await.expect("load echo");
+                    let (h, _) = runtime
+                        .load(&echo, settings(mode, false), environment(&bus))
+                        .await
+                        .expect("load echo");
                     Arc::new(h)
                 }
             };
@@ -130,7 +111,9 @@ fn load(c: &mut Criterion) {
     group.bench_function("compile", |b| {
         b.iter(|| CompileCache::disabled().load(&engine, &bytes, &hash).expect("compile"))
     });
-    group.bench_function("cached", |b| b.iter(|| cached.load(&engine, &bytes, &hash).expect("load")));
+    group.bench_function("cached", |b| {
+        b.iter(|| cached.load(&engine, &bytes, &hash).expect("load"))
+    });
     group.finish();
 }
 

@@ -10,6 +10,7 @@ use berth::transport::TransportError;
 use berth::{Host, Message};
 use tempfile::TempDir;
 
+pub mod bench;
 pub mod nats_server;
 pub mod polyglot;
 
@@ -62,7 +63,10 @@ impl TestHost {
     /// Sends a request and returns the reply body as text; panics with the
     /// error if the reply is an error, so assertions read simply.
     pub async fn ask(&self, subject: &str, body: impl Into<bytes::Bytes>) -> String {
-        let reply = self.request(subject, body).await.expect("transport delivers the request");
+        let reply = self
+            .request(subject, body)
+            .await
+            .expect("transport delivers the request");
         if let Some(e) = berth::CallError::from_reply(&reply) {
             panic!("request to {subject} failed: {e}");
         }
