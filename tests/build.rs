@@ -9,7 +9,10 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let root = manifest_dir.parent().expect("tests/ lives in the repository root").to_path_buf();
+    let root = manifest_dir
+        .parent()
+        .expect("tests/ lives in the repository root")
+        .to_path_buf();
     let guests_dir = root.join("guests");
     let target_dir = root.join("target").join("guests");
     for watched in ["guests", "guest-sdk", "wit"] {

@@ -21,7 +21,11 @@ impl Error {
             name: name.into(),
             message: message.into(),
             data: None,
-            disposition: if code >= 500 { Disposition::Retry } else { Disposition::Reject },
+            disposition: if code >= 500 {
+                Disposition::Retry
+            } else {
+                Disposition::Reject
+            },
         }
     }
 

@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Error;
 pub use crate::__private::bindings::berth::backend::types::{Headers, Message, Reply};
+use crate::Error;
 
 impl Message {
     /// A message with a subject and a body.

@@ -54,7 +54,11 @@ impl Router {
     /// Refuses patterns that can never match as intended, so a typo fails
     /// `init` (and the host's load) instead of silently matching nothing.
     pub fn validate(&self) -> Result<(), Error> {
-        let patterns = self.requests.iter().map(|(p, _)| p).chain(self.events.iter().map(|(p, _)| p));
+        let patterns = self
+            .requests
+            .iter()
+            .map(|(p, _)| p)
+            .chain(self.events.iter().map(|(p, _)| p));
         for p in patterns {
             let tokens: Vec<&str> = p.split('.').collect();
             let bad_rest = tokens.iter().rev().skip(1).any(|t| *t == ">");
@@ -112,7 +116,10 @@ mod tests {
         let r = Router::new()
             .request("a.special", |_| Ok(Reply::text("special")))
             .request("a.*", |_| Ok(Reply::text("any")));
-        assert_eq!(r.handle_request(&Message::new("a.special", "")).expect("ok").body, b"special");
+        assert_eq!(
+            r.handle_request(&Message::new("a.special", "")).expect("ok").body,
+            b"special"
+        );
         assert_eq!(r.handle_request(&Message::new("a.other", "")).expect("ok").body, b"any");
     }
 
@@ -121,7 +128,10 @@ mod tests {
         let r = Router::new().request("a.>", |_| Ok(Reply::new("")));
         let e = r.handle_request(&Message::new("b", "")).expect_err("no route");
         assert_eq!(e.kind, ErrorKind::Unhandled);
-        assert!(r.handle_event(&Message::new("a.x", "")).is_err(), "requests routes do not take events");
+        assert!(
+            r.handle_event(&Message::new("a.x", "")).is_err(),
+            "requests routes do not take events"
+        );
     }
 
     #[test]
@@ -134,7 +144,12 @@ mod tests {
 
     #[test]
     fn invalid_patterns_fail_validation() {
-        assert!(Router::new().request("a.>.b", |_| Ok(Reply::new(""))).validate().is_err());
+        assert!(
+            Router::new()
+                .request("a.>.b", |_| Ok(Reply::new("")))
+                .validate()
+                .is_err()
+        );
         assert!(Router::new().event("a..b", |_| Ok(())).validate().is_err());
         assert!(Router::new().event("a.*", |_| Ok(())).validate().is_ok());
     }

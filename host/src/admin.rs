@@ -130,7 +130,10 @@ async fn answer(shared: &Shared, delivery: Delivery) {
         },
     };
     let reply = match &outcome {
-        Ok(body) => message.reply(body.to_string(), vec![("content-type".into(), "application/json".into())]),
+        Ok(body) => message.reply(
+            body.to_string(),
+            vec![("content-type".into(), "application/json".into())],
+        ),
         Err(e) => e.to_reply(&message),
     };
     if let Some(reply) = reply
@@ -167,7 +170,13 @@ async fn execute(shared: &Shared, command: Command) -> Result<Value, CallError> 
             .find(|r| r.name == name)
             .ok_or_else(|| refuse(404, format!("no component named `{name}` on this host")))
     };
-    let component = |name: &str| shared.component_list().into_iter().find(|c| c["name"] == name).unwrap_or(Value::Null);
+    let component = |name: &str| {
+        shared
+            .component_list()
+            .into_iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or(Value::Null)
+    };
     match command {
         Command::Info => Ok(info(shared)),
         Command::Suspend { component: name } => {
@@ -185,16 +194,33 @@ async fn execute(shared: &Shared, command: Command) -> Result<Value, CallError> 
             route(&name)?.set_concurrency(value);
             Ok(json!({ "host": shared.id, "component": component(&name) }))
         }
-        Command::Swap { component: name, path, wasm_base64, label, config } => {
+        Command::Swap {
+            component: name,
+            path,
+            wasm_base64,
+            label,
+            config,
+        } => {
             let wasm = match (path, wasm_base64) {
-                (Some(path), None) => std::fs::read(&path)
-                    .map_err(|e| refuse(400, format!("cannot read {}: {e}", path.display())))?,
+                (Some(path), None) => {
+                    std::fs::read(&path).map_err(|e| refuse(400, format!("cannot read {}: {e}", path.display())))?
+                }
                 (None, Some(b64)) => base64::engine::general_purpose::STANDARD
                     .decode(b64.trim())
                     .map_err(|e| refuse(400, format!("wasm_base64 is not base64: {e}")))?,
                 _ => return Err(refuse(400, "swap needs exactly one of `path` and `wasm_base64`")),
             };
-            match shared.swap(&name, SwapRequest { wasm: wasm.into(), label, config }).await {
+            match shared
+                .swap(
+                    &name,
+                    SwapRequest {
+                        wasm: wasm.into(),
+                        label,
+                        config,
+                    },
+                )
+                .await
+            {
                 Ok(report) => Ok(json!({ "host": shared.id, "swap": report })),
                 Err(e @ SwapError::NotFound(_)) => Err(refuse(404, e.to_string())),
                 Err(e @ SwapError::Refused { .. }) => Err(refuse(422, e.to_string())),
@@ -242,7 +268,10 @@ pub async fn ask(
         None => service_subject(service),
     };
     let inbox = client.new_inbox();
-    let mut answers = client.subscribe(inbox.clone()).await.context("subscribing to the answer inbox")?;
+    let mut answers = client
+        .subscribe(inbox.clone())
+        .await
+        .context("subscribing to the answer inbox")?;
     let mut headers = async_nats::HeaderMap::new();
     if let Some(token) = token {
         headers.insert(TOKEN_HEADER, token);

@@ -62,7 +62,12 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>> {
     let upstream = subscribe(&*transport, &format!("{prefix}.upstream")).await?;
     let responder = tokio::spawn(answer_upstream(upstream));
 
-    let c = Checks { transport, prefix, greeting, outbox: tokio::sync::Mutex::new(outbox) };
+    let c = Checks {
+        transport,
+        prefix,
+        greeting,
+        outbox: tokio::sync::Mutex::new(outbox),
+    };
     let mut outcomes = Vec::new();
     for (name, check) in CHECKS {
         let result = check(&c).await;
@@ -77,19 +82,33 @@ type Check = for<'a> fn(&'a Checks) -> futures_util::future::BoxFuture<'a, Resul
 
 /// The checks, in the order they run and print.
 const CHECKS: [(&str, Check); 15] = [
-    ("echo: text body", |c| Box::pin(c.echo(Bytes::from_static(b"hello, berth")))),
+    ("echo: text body", |c| {
+        Box::pin(c.echo(Bytes::from_static(b"hello, berth")))
+    }),
     ("echo: empty body", |c| Box::pin(c.echo(Bytes::new()))),
-    ("echo: binary body, every byte value", |c| Box::pin(c.echo((0..=255u8).rev().chain(0..=255).collect::<Vec<_>>().into()))),
-    ("echo: JSON body byte for byte", |c| Box::pin(c.echo(Bytes::from_static("{\"b\": [1, 2.5e3, null], \"a\": \"\u{e9}\u{1f6a2}\"}".as_bytes())))),
-    ("echo: 256 KiB body", |c| Box::pin(c.echo((0..256 * 1024).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>().into()))),
-    ("echo: headers, a repeated name's values in order", |c| Box::pin(c.echo_headers())),
+    ("echo: binary body, every byte value", |c| {
+        Box::pin(c.echo((0..=255u8).rev().chain(0..=255).collect::<Vec<_>>().into()))
+    }),
+    ("echo: JSON body byte for byte", |c| {
+        Box::pin(c.echo(Bytes::from_static(
+            "{\"b\": [1, 2.5e3, null], \"a\": \"\u{e9}\u{1f6a2}\"}".as_bytes(),
+        )))
+    }),
+    ("echo: 256 KiB body", |c| {
+        Box::pin(c.echo((0..256 * 1024).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>().into()))
+    }),
+    ("echo: headers, a repeated name's values in order", |c| {
+        Box::pin(c.echo_headers())
+    }),
     ("json: parses a request and answers JSON", |c| Box::pin(c.json_sum())),
     ("json: bad JSON is a 400 handler error", |c| Box::pin(c.json_invalid())),
     ("error: code, name, message and data", |c| Box::pin(c.handler_error())),
     ("config: read at init", |c| Box::pin(c.config())),
     ("host publish: reaches the broker", |c| Box::pin(c.publish())),
     ("host request: gets the upstream reply", |c| Box::pin(c.call())),
-    ("host publish outside the grants: refused with 403", |c| Box::pin(c.forbidden())),
+    ("host publish outside the grants: refused with 403", |c| {
+        Box::pin(c.forbidden())
+    }),
     ("event: handled, publishes", |c| Box::pin(c.event())),
     ("unknown subject: unhandled 404", |c| Box::pin(c.unhandled())),
 ];
@@ -135,7 +154,12 @@ impl Checks {
     }
 
     async fn echo_headers(&self) -> Result<(), String> {
-        let sent = [("x-conformance", "one"), ("x-repeat", "first"), ("x-repeat", "second"), ("x-text", "caf\u{e9} 1")];
+        let sent = [
+            ("x-conformance", "one"),
+            ("x-repeat", "first"),
+            ("x-repeat", "second"),
+            ("x-text", "caf\u{e9} 1"),
+        ];
         let mut message = Message::new(self.subject("echo"), "h");
         for (k, v) in sent {
             message = message.with_header(k, v);
@@ -145,7 +169,12 @@ impl Checks {
         // order of one name's values is.
         for name in ["x-conformance", "x-repeat", "x-text"] {
             let want: Vec<&str> = sent.iter().filter(|(k, _)| *k == name).map(|(_, v)| *v).collect();
-            let got: Vec<&str> = reply.headers.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect();
+            let got: Vec<&str> = reply
+                .headers
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .collect();
             if got != want {
                 return Err(format!("header {name}: sent {want:?}, reply carries {got:?}"));
             }
@@ -154,9 +183,11 @@ impl Checks {
     }
 
     async fn json_sum(&self) -> Result<(), String> {
-        let reply = self.ok(Message::new(self.subject("json"), r#"{"a": 40, "b": 2}"#)).await?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&reply.body).map_err(|e| format!("reply is not JSON ({e}): {:?}", preview(&reply.body)))?;
+        let reply = self
+            .ok(Message::new(self.subject("json"), r#"{"a": 40, "b": 2}"#))
+            .await?;
+        let value: serde_json::Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| format!("reply is not JSON ({e}): {:?}", preview(&reply.body)))?;
         if value != serde_json::json!({"sum": 42}) {
             return Err(format!("expected {{\"sum\": 42}}, got {value}"));
         }
@@ -172,11 +203,17 @@ impl Checks {
         let e = self.error(Message::new(self.subject("fail"), "")).await?;
         expect(&e, ErrorKind::Handler, 418)?;
         if e.name != "I'm a teapot" || e.message != "short and stout" {
-            return Err(format!("expected name \"I'm a teapot\", message \"short and stout\"; got {:?}, {:?}", e.name, e.message));
+            return Err(format!(
+                "expected name \"I'm a teapot\", message \"short and stout\"; got {:?}, {:?}",
+                e.name, e.message
+            ));
         }
         let data: Option<serde_json::Value> = e.data.as_deref().and_then(|d| serde_json::from_slice(d).ok());
         if data != Some(serde_json::json!({"spout": true})) {
-            return Err(format!("expected data {{\"spout\": true}}, got {:?}", e.data.as_deref().map(preview)));
+            return Err(format!(
+                "expected data {{\"spout\": true}}, got {:?}",
+                e.data.as_deref().map(preview)
+            ));
         }
         Ok(())
     }
@@ -194,7 +231,9 @@ impl Checks {
         same_body(body.as_bytes(), &out.body)?;
         match out.header("conformance") {
             Some("published") => Ok(()),
-            other => Err(format!("published message: header conformance = {other:?}, expected \"published\"")),
+            other => Err(format!(
+                "published message: header conformance = {other:?}, expected \"published\""
+            )),
         }
     }
 
@@ -280,7 +319,11 @@ fn same_body(want: &[u8], got: &[u8]) -> Result<(), String> {
     if want == got {
         return Ok(());
     }
-    let at = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+    let at = want
+        .iter()
+        .zip(got)
+        .position(|(a, b)| a != b)
+        .unwrap_or(want.len().min(got.len()));
     Err(format!(
         "body differs at byte {at}: expected {} bytes {:?}, got {} bytes {:?}",
         want.len(),
@@ -309,7 +352,10 @@ async fn subscribe(transport: &dyn Transport, pattern: &str) -> Result<Subscript
 
 /// One token no other run uses, so runs can share a broker.
 fn unique_prefix() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("conformance-{:x}-{:x}", std::process::id(), nanos % (1 << 40))
 }
 

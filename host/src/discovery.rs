@@ -41,7 +41,10 @@ pub struct HostSeen {
 /// that answered, waiting until `quiet` passes without a new answer.
 pub async fn services(client: &async_nats::Client, quiet: Duration) -> Result<Vec<HostSeen>> {
     let inbox = client.new_inbox();
-    let mut answers = client.subscribe(inbox.clone()).await.context("subscribing to the answer inbox")?;
+    let mut answers = client
+        .subscribe(inbox.clone())
+        .await
+        .context("subscribing to the answer inbox")?;
     client
         .publish_with_reply("$SRV.INFO", inbox, bytes::Bytes::new())
         .await
@@ -76,7 +79,11 @@ pub async fn services(client: &async_nats::Client, quiet: Duration) -> Result<Ve
         .into_iter()
         .map(|((service, id), mut components)| {
             components.sort_by(|a, b| a.name.cmp(&b.name));
-            HostSeen { service, id, components }
+            HostSeen {
+                service,
+                id,
+                components,
+            }
         })
         .collect())
 }

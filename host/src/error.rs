@@ -161,11 +161,9 @@ impl CallError {
     /// is UTF-8, and as `{"base64": ...}` otherwise, so no byte is lost.
     pub fn to_json(&self) -> serde_json::Value {
         let data = self.data.as_ref().map(|d| {
-            serde_json::from_slice::<serde_json::Value>(d).unwrap_or_else(|_| {
-                match std::str::from_utf8(d) {
-                    Ok(s) => serde_json::Value::String(s.to_owned()),
-                    Err(_) => json!({ "base64": BASE64.encode(d) }),
-                }
+            serde_json::from_slice::<serde_json::Value>(d).unwrap_or_else(|_| match std::str::from_utf8(d) {
+                Ok(s) => serde_json::Value::String(s.to_owned()),
+                Err(_) => json!({ "base64": BASE64.encode(d) }),
             })
         });
         json!({

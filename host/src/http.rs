@@ -65,7 +65,9 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
     let loopback = listener.local_addr()?.ip().is_loopback();
     match (&shared.admin_token, loopback) {
         (Some(_), _) => tracing::info!("admin calls require the admin token"),
-        (None, true) => tracing::warn!("no admin token set: admin calls are accepted from anyone who can reach this loopback listener"),
+        (None, true) => tracing::warn!(
+            "no admin token set: admin calls are accepted from anyone who can reach this loopback listener"
+        ),
         (None, false) => tracing::warn!("no admin token set and the listener is not loopback: admin calls are refused"),
     }
     axum::serve(listener, router(shared, loopback))
@@ -105,7 +107,11 @@ pub fn router(shared: Arc<Shared>, loopback: bool) -> Router {
 /// or suspended.
 async fn health(State(api): State<Api>) -> Response {
     let (healthy, body) = api.shared.health();
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -128,8 +134,12 @@ fn refusal(api: &Api, headers: &HeaderMap) -> Option<Response> {
                 .get(AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            (given != Some(token.as_str()))
-                .then(|| refuse(StatusCode::UNAUTHORIZED, "admin call needs `Authorization: Bearer <admin token>`"))
+            (given != Some(token.as_str())).then(|| {
+                refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "admin call needs `Authorization: Bearer <admin token>`",
+                )
+            })
         }
         None if api.loopback => None,
         None => Some(refuse(
@@ -198,7 +208,11 @@ fn admin_on_component(api: &Api, name: &str, headers: &HeaderMap, action: impl F
         Some(route) => {
             action(route);
             tracing::info!(component = name, state = route.breaker.status().state, "admin call");
-            (StatusCode::OK, Json(json!({ "name": name, "status": route.breaker.status() }))).into_response()
+            (
+                StatusCode::OK,
+                Json(json!({ "name": name, "status": route.breaker.status() })),
+            )
+                .into_response()
         }
         None => (
             StatusCode::NOT_FOUND,
@@ -234,7 +248,10 @@ async fn request(
                 let mut response = (StatusCode::OK, reply.body).into_response();
                 let out = response.headers_mut();
                 for (name, value) in &reply.headers {
-                    if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+                    if let (Ok(n), Ok(v)) = (
+                        HeaderName::try_from(name.as_str()),
+                        HeaderValue::try_from(value.as_str()),
+                    ) {
                         // The reply's content type replaces the default one.
                         if n == CONTENT_TYPE {
                             out.insert(n, v);

@@ -97,7 +97,12 @@ pub fn render(shared: &Shared) -> String {
         "berth_serving",
         "gauge",
         "1 while the component takes messages, 0 while quarantined or suspended.",
-        per_component(&|r| f64::from(u8::from(!matches!(r.breaker.status().state, "quarantined" | "suspended")))),
+        per_component(&|r| {
+            f64::from(u8::from(!matches!(
+                r.breaker.status().state,
+                "quarantined" | "suspended"
+            )))
+        }),
     );
     family(
         "berth_swaps_total",
@@ -112,7 +117,12 @@ pub fn render(shared: &Shared) -> String {
         "1 while the broker connection is up.",
         transports
             .iter()
-            .map(|t| (format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind), f64::from(u8::from(t.connected))))
+            .map(|t| {
+                (
+                    format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind),
+                    f64::from(u8::from(t.connected)),
+                )
+            })
             .collect(),
     );
     family(
@@ -121,7 +131,12 @@ pub fn render(shared: &Shared) -> String {
         "Times the broker client reported dropping messages for a slow consumer.",
         transports
             .iter()
-            .map(|t| (format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind), t.slow_consumer_events as f64))
+            .map(|t| {
+                (
+                    format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind),
+                    t.slow_consumer_events as f64,
+                )
+            })
             .collect(),
     );
     family(
@@ -130,7 +145,12 @@ pub fn render(shared: &Shared) -> String {
         "Times the broker connection was lost and made again.",
         transports
             .iter()
-            .map(|t| (format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind), t.reconnects as f64))
+            .map(|t| {
+                (
+                    format!("service=\"{}\",transport=\"{}\"", escape(&shared.name), t.kind),
+                    t.reconnects as f64,
+                )
+            })
             .collect(),
     );
     out
@@ -148,11 +168,18 @@ fn histogram(out: &mut String, shared: &Shared) {
     for r in &shared.routes {
         let labels = component_labels(&shared.name, &r.name);
         let counts = r.stats.latency_cumulative();
-        let bounds = LATENCY_BUCKETS.iter().map(|b| b.to_string()).chain(std::iter::once("+Inf".to_owned()));
+        let bounds = LATENCY_BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_owned()));
         for (le, n) in bounds.zip(&counts) {
             let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
         }
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", r.stats.snapshot().busy_ns as f64 / 1e9);
+        let _ = writeln!(
+            out,
+            "{name}_sum{{{labels}}} {}",
+            r.stats.snapshot().busy_ns as f64 / 1e9
+        );
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
     }
 }

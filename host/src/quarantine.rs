@@ -117,7 +117,10 @@ impl Breaker {
                     State::Closed { .. } => return,
                     State::Open { until, cooldown } => {
                         if Instant::now() >= until {
-                            inner.state = State::HalfOpen { cooldown, probing: true };
+                            inner.state = State::HalfOpen {
+                                cooldown,
+                                probing: true,
+                            };
                             return;
                         }
                         Some(until)

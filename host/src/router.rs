@@ -18,12 +18,12 @@ use tracing::Instrument;
 
 use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Handler;
-use crate::versions::{Probation, Version, Versions};
-use crate::quarantine::{Breaker, Policy};
-use crate::stats::Stats;
 use crate::message::Message;
+use crate::quarantine::{Breaker, Policy};
 use crate::runtime::InstanceMode;
+use crate::stats::Stats;
 use crate::transport::{Delivery, Settlement, Subscription};
+use crate::versions::{Probation, Version, Versions};
 
 /// Header naming the component that answered.
 pub const COMPONENT_HEADER: &str = "Berth-Component";
@@ -135,14 +135,21 @@ impl Route {
         } else {
             self.breaker.record(outcome, &self.name);
         }
-        self.stats.leave(request, outcome.err().map(|e| e.kind), started.elapsed());
+        self.stats
+            .leave(request, outcome.err().map(|e| e.kind), started.elapsed());
     }
 }
 
 /// Serves one subscription until `stop` is cancelled or the transport
 /// closes. The spawned task and every call it starts are tracked by
 /// `tasks`, so shutdown can wait for in-flight calls.
-pub fn serve(route: Arc<Route>, transport: &'static str, mut subscription: Subscription, tasks: &TaskTracker, stop: CancellationToken) {
+pub fn serve(
+    route: Arc<Route>,
+    transport: &'static str,
+    mut subscription: Subscription,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) {
     let calls = tasks.clone();
     tasks.spawn(async move {
         loop {
@@ -279,7 +286,10 @@ async fn settle(acker: Box<dyn crate::transport::Acker>, settlement: Settlement)
 
 async fn refuse(delivery: Delivery, component: &str) {
     let Delivery { message, mut acker } = delivery;
-    let error = CallError::new(ErrorKind::Overloaded, format!("component `{component}` is shutting down"));
+    let error = CallError::new(
+        ErrorKind::Overloaded,
+        format!("component `{component}` is shutting down"),
+    );
     // A request is answered (and so done); an event goes back to the broker.
     let settlement = match error.to_reply(&message) {
         Some(reply) => match acker.reply(reply).await {

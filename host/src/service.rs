@@ -56,7 +56,11 @@ pub async fn start(shared: Arc<Shared>, telestion: bool, tasks: &TaskTracker, st
         }
         if transport.kind() == "nats" {
             for (i, route) in shared.routes.iter().enumerate() {
-                for (verb, answer) in [("PING", Answer::Ping(i)), ("INFO", Answer::Info(i)), ("STATS", Answer::Stats(i))] {
+                for (verb, answer) in [
+                    ("PING", Answer::Ping(i)),
+                    ("INFO", Answer::Info(i)),
+                    ("STATS", Answer::Stats(i)),
+                ] {
                     subjects.push((format!("$SRV.{verb}.{}", route.name), answer.clone()));
                     subjects.push((format!("$SRV.{verb}.{}.{id}", route.name), answer.clone()));
                 }
@@ -124,9 +128,16 @@ async fn answer_with(delivery: Delivery, body: &Value) {
 
 /// Unique enough per host start: service, process and start time.
 pub(crate) fn instance_id(service: &str) -> String {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in service.bytes().chain(std::process::id().to_le_bytes()).chain(nanos.to_le_bytes()) {
+    for b in service
+        .bytes()
+        .chain(std::process::id().to_le_bytes())
+        .chain(nanos.to_le_bytes())
+    {
         h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
     }
     format!("{h:016x}")
@@ -135,10 +146,18 @@ pub(crate) fn instance_id(service: &str) -> String {
 fn humantime_now() -> String {
     // RFC 3339 in UTC without a date crate: seconds since the epoch are
     // enough for tooling to show "started"; the format is what ADR-32 asks.
-    let secs = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a calendar date (Howard Hinnant's algorithm).
@@ -156,7 +175,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 fn semver(label: Option<&str>) -> String {
     match label {
-        Some(l) if l.split('.').count() == 3 && l.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) => {
+        Some(l)
+            if l.split('.').count() == 3
+                && l.split('.')
+                    .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) =>
+        {
             l.to_owned()
         }
         _ => "0.0.0".to_owned(),
@@ -179,7 +202,11 @@ fn common(kind: &str, shared: &Shared, route: &Route, id: &str) -> Value {
 }
 
 fn endpoint_names(route: &Route) -> impl Iterator<Item = (String, &String)> {
-    route.subjects.iter().enumerate().map(|(i, s)| (format!("{}-{i}", route.name), s))
+    route
+        .subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("{}-{i}", route.name), s))
 }
 
 fn ping(shared: &Shared, route: &Route, id: &str) -> Value {
@@ -205,7 +232,11 @@ fn stats(shared: &Shared, route: &Route, id: &str, started: &str) -> Value {
     v["endpoints"] = endpoint_names(route)
         .enumerate()
         .map(|(i, (name, subject))| {
-            let (n, errors, busy) = if i == 0 { (calls, s.errors, s.busy_ns) } else { (0, 0, 0) };
+            let (n, errors, busy) = if i == 0 {
+                (calls, s.errors, s.busy_ns)
+            } else {
+                (0, 0, 0)
+            };
             json!({
                 "name": name,
                 "subject": subject,

@@ -12,8 +12,9 @@ use crate::error::ErrorKind;
 
 /// Upper bounds of the call latency histogram's buckets, in seconds:
 /// from a warm wasm call (µs) to a call at a typical timeout (s).
-pub const LATENCY_BUCKETS: [f64; 14] =
-    [0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+pub const LATENCY_BUCKETS: [f64; 14] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// Counters for one component.
 #[derive(Debug, Default)]
@@ -78,9 +79,13 @@ impl Stats {
     /// A call ended after `elapsed`, with an error of this kind if it failed.
     pub fn leave(&self, request: bool, failed: Option<ErrorKind>, elapsed: Duration) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.busy_ns.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.busy_ns
+            .fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
         let seconds = elapsed.as_secs_f64();
-        let bucket = LATENCY_BUCKETS.iter().position(|le| seconds <= *le).unwrap_or(LATENCY_BUCKETS.len());
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|le| seconds <= *le)
+            .unwrap_or(LATENCY_BUCKETS.len());
         self.latency[bucket].fetch_add(1, Ordering::Relaxed);
         let counter = if request { &self.requests } else { &self.events };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -105,7 +110,9 @@ impl Stats {
 
     /// Failed calls of each kind.
     pub fn errors_by_kind(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
-        ErrorKind::ALL.iter().map(|k| (*k, self.errors_by_kind[*k as usize].load(Ordering::Relaxed)))
+        ErrorKind::ALL
+            .iter()
+            .map(|k| (*k, self.errors_by_kind[*k as usize].load(Ordering::Relaxed)))
     }
 
     /// Wakes [`Stats::wait_until`] callers, if there are any.

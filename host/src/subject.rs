@@ -167,7 +167,10 @@ mod tests {
     #[test]
     fn subjects_must_be_concrete() {
         assert!(validate_subject("a.b").is_ok());
-        assert!(matches!(validate_subject("a.*"), Err(SubjectError::WildcardInSubject(_))));
+        assert!(matches!(
+            validate_subject("a.*"),
+            Err(SubjectError::WildcardInSubject(_))
+        ));
         assert!(matches!(validate_subject("a."), Err(SubjectError::EmptyToken(_))));
     }
 

@@ -30,7 +30,12 @@ impl Context {
     /// The context for a call handling a message with these headers; `None`
     /// when they carry no valid `traceparent`.
     pub fn child_of(headers: &[(String, String)]) -> Option<Self> {
-        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
         let (trace_id, flags) = parse(header(TRACEPARENT)?)?;
         Some(Self {
             traceparent: format!("00-{trace_id}-{:016x}-{flags}", span_id()),
@@ -68,7 +73,8 @@ pub fn trace_id(headers: &[(String, String)]) -> Option<&str> {
 fn parse(value: &str) -> Option<(&str, &str)> {
     let mut parts = value.trim().split('-');
     let (version, trace_id, parent_id, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let hex =
+        |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     let zero = |s: &str| s.bytes().all(|b| b == b'0');
     let valid = version == "00"
         && parts.next().is_none()
@@ -100,9 +106,15 @@ mod tests {
 
     #[test]
     fn a_call_is_a_child_span_of_the_incoming_message() {
-        let ctx = Context::child_of(&headers(&[("Traceparent", PARENT), ("tracestate", "congo=t61rcWkgMzE")])).expect("valid");
+        let ctx = Context::child_of(&headers(&[
+            ("Traceparent", PARENT),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ]))
+        .expect("valid");
         assert_eq!(ctx.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert!(ctx.traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && ctx.traceparent.ends_with("-01"));
+        assert!(
+            ctx.traceparent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-") && ctx.traceparent.ends_with("-01")
+        );
         assert_ne!(&ctx.traceparent[36..52], "00f067aa0ba902b7", "a new parent id");
         assert_eq!(parse(&ctx.traceparent).map(|(t, _)| t), Some(ctx.trace_id()));
         let other = Context::child_of(&headers(&[("traceparent", PARENT)])).expect("valid");

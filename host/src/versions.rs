@@ -216,7 +216,12 @@ mod tests {
                 headers: Vec::new(),
             })
         }));
-        Version::new(handler, hash.repeat(64 / hash.len()), Some(hash.into()), InstanceMode::Pooled)
+        Version::new(
+            handler,
+            hash.repeat(64 / hash.len()),
+            Some(hash.into()),
+            InstanceMode::Pooled,
+        )
     }
 
     fn trap() -> CallError {
@@ -240,7 +245,10 @@ mod tests {
         let reason = v.record(&b, Err(&trap())).expect("third fault rolls back");
         assert!(reason.contains("rolled back to a"), "{reason}");
         assert_eq!(v.active().label.as_deref(), Some("a"));
-        assert!(v.record(&v.active(), Err(&trap())).is_none(), "nothing to roll back to any more");
+        assert!(
+            v.record(&v.active(), Err(&trap())).is_none(),
+            "nothing to roll back to any more"
+        );
         assert_eq!(v.status().swaps, 2);
         assert!(v.status().last_rollback.is_some());
     }
@@ -254,7 +262,10 @@ mod tests {
         }
         v.install(version("b"));
         for _ in 0..10 {
-            assert!(v.record(&a, Err(&trap())).is_none(), "a late failure of the old version");
+            assert!(
+                v.record(&a, Err(&trap())).is_none(),
+                "a late failure of the old version"
+            );
         }
         assert_eq!(v.active().label.as_deref(), Some("b"));
     }

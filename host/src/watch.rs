@@ -61,7 +61,9 @@ pub fn spawn(shared: Arc<Shared>, stop: CancellationToken) -> tokio::task::JoinH
                     config: None,
                 };
                 match shared.swap(name, request).await {
-                    Ok(report) => tracing::info!(component = %name, version = %&report.version[..12], "watch: swapped in the changed file"),
+                    Ok(report) => {
+                        tracing::info!(component = %name, version = %&report.version[..12], "watch: swapped in the changed file")
+                    }
                     Err(e) => tracing::warn!(component = %name, error = %e, "watch: changed file refused"),
                 }
             }

@@ -40,7 +40,9 @@ const EXCHANGE: &str = "berth-bench";
 async fn connect() -> Connection {
     Connection::connect(URL, ConnectionProperties::default())
         .await
-        .unwrap_or_else(|e| panic!("RabbitMQ not reachable at 127.0.0.1:5672 ({e}); start it with: rabbitmq-server -detached"))
+        .unwrap_or_else(|e| {
+            panic!("RabbitMQ not reachable at 127.0.0.1:5672 ({e}); start it with: rabbitmq-server -detached")
+        })
 }
 
 /// The native responder: a queue bound to `native.#`, task per delivery.
@@ -48,28 +50,51 @@ async fn serve_native() {
     let connection = connect().await;
     let channel = connection.create_channel().await.unwrap();
     channel
-        .exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, ExchangeDeclareOptions { durable: true, ..Default::default() }, FieldTable::default())
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let queue = "berth-bench.native";
-    channel.queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default()).await.unwrap();
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
     channel.queue_purge(queue.into(), Default::default()).await.unwrap();
     channel
-        .queue_bind(queue.into(), EXCHANGE.into(), "native.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.into(),
+            EXCHANGE.into(),
+            "native.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     channel.basic_qos(256, BasicQosOptions::default()).await.unwrap();
     let publisher = connection.create_channel().await.unwrap();
     publisher.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
     let mut consumer = channel
-        .basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     println!("ready");
     while let Some(Ok(d)) = consumer.next().await {
         let publisher = publisher.clone();
         tokio::spawn(async move {
-            let (Some(reply_to), Some(id)) = (d.properties.reply_to().clone(), d.properties.correlation_id().clone()) else {
+            let (Some(reply_to), Some(id)) = (d.properties.reply_to().clone(), d.properties.correlation_id().clone())
+            else {
                 return;
             };
             let props = BasicProperties::default().with_correlation_id(id);
@@ -121,18 +146,38 @@ impl Client {
         let connection = connect().await;
         let channel = connection.create_channel().await.unwrap();
         let q = channel
-            .queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let mut replies = channel
-            .basic_consume(q.name().clone(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                q.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
         let waiting = pending.clone();
         tokio::spawn(async move {
             while let Some(Ok(d)) = replies.next().await {
-                let id = d.properties.correlation_id().as_ref().and_then(|c| c.as_str().parse::<u64>().ok());
+                let id = d
+                    .properties
+                    .correlation_id()
+                    .as_ref()
+                    .and_then(|c| c.as_str().parse::<u64>().ok());
                 if let Some(tx) = id.and_then(|id| waiting.lock().unwrap().remove(&id)) {
                     let _ = tx.send(());
                 }
@@ -158,12 +203,18 @@ impl Client {
             .basic_publish(EXCHANGE.into(), key.into(), BasicPublishOptions::default(), body, props)
             .await
             .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), rx).await.expect("reply within 10 s").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .expect("reply within 10 s")
+            .unwrap();
     }
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     if rpc::child_mode(&rt, serve_native, serve_berth) {
         return;
     }
@@ -171,7 +222,10 @@ fn main() {
         let client = Client::new().await;
         let body: Arc<[u8]> = vec![b'x'; 100].into();
         let mut rows = Vec::new();
-        for (name, kind, key) in [("native lapin", "native", "native.echo"), ("berth + wasm echo", "berth", "berth.echo")] {
+        for (name, kind, key) in [
+            ("native lapin", "native", "native.echo"),
+            ("berth + wasm echo", "berth", "berth.echo"),
+        ] {
             let mut child = rpc::spawn_responder(kind);
             let call = {
                 let (client, body) = (client.clone(), body.clone());

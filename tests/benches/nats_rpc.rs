@@ -65,7 +65,10 @@ async fn serve_berth() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     if rpc::child_mode(&rt, serve_native, serve_berth) {
         return;
     }
@@ -80,7 +83,9 @@ fn main() {
             let call = move || {
                 let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
                 async move {
-                    let request = async_nats::Request::new().payload(body).timeout(Some(Duration::from_secs(10)));
+                    let request = async_nats::Request::new()
+                        .payload(body)
+                        .timeout(Some(Duration::from_secs(10)));
                     client.send_request(subject, request).await.expect("reply");
                 }
             };
@@ -93,7 +98,10 @@ fn main() {
         let client = connect().await;
         let body = bytes::Bytes::from(vec![b'x'; 100]);
         let mut rows = Vec::new();
-        for (name, kind, subject) in [("native async-nats", "native", "bench.native.echo"), ("berth + wasm echo", "berth", "bench.berth.echo")] {
+        for (name, kind, subject) in [
+            ("native async-nats", "native", "bench.native.echo"),
+            ("berth + wasm echo", "berth", "bench.berth.echo"),
+        ] {
             let mut child = rpc::spawn_responder(kind);
             let subject: Arc<str> = subject.into();
             let call = {
@@ -101,7 +109,9 @@ fn main() {
                 move || {
                     let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
                     async move {
-                        let request = async_nats::Request::new().payload(body).timeout(Some(Duration::from_secs(10)));
+                        let request = async_nats::Request::new()
+                            .payload(body)
+                            .timeout(Some(Duration::from_secs(10)));
                         client.send_request(subject.to_string(), request).await.expect("reply");
                     }
                 }

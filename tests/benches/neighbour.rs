@@ -75,14 +75,20 @@ async fn measure(transport: Arc<dyn Transport>) -> Phase {
 }
 
 /// Keeps `ATTACKERS` requests to `subject` going until `stop`.
-fn attack(transport: Arc<dyn Transport>, subject: &'static str, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<u64>> {
+fn attack(
+    transport: Arc<dyn Transport>,
+    subject: &'static str,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<u64>> {
     (0..ATTACKERS)
         .map(|_| {
             let (transport, stop) = (transport.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut sent = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let _ = transport.request(Message::new(subject, ""), Duration::from_secs(5)).await;
+                    let _ = transport
+                        .request(Message::new(subject, ""), Duration::from_secs(5))
+                        .await;
                     sent += 1;
                 }
                 sent
@@ -97,13 +103,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let t = berth_tests::start(MANIFEST).await.expect("start");
         let transport = t.host.transport();
         measure(transport.clone()).await; // warm-up
-        let scenarios: [(&str, Option<&'static str>); 3] =
-            [("alone", None), ("beside an endless loop", Some("hostile.loop")), ("beside a trap on every message", Some("hostile.panic"))];
+        let scenarios: [(&str, Option<&'static str>); 3] = [
+            ("alone", None),
+            ("beside an endless loop", Some("hostile.loop")),
+            ("beside a trap on every message", Some("hostile.panic")),
+        ];
         // Rounds interleave the scenarios, and each ratio is taken against
         // the "alone" phase of its own round: the shared machine's speed
         // drifts more between minutes than between neighbouring phases.
@@ -111,7 +123,9 @@ fn main() {
         for _ in 0..ROUNDS {
             for (i, (_, attack_subject)) in scenarios.iter().enumerate() {
                 let stop = Arc::new(AtomicBool::new(false));
-                let attackers = attack_subject.map(|s| attack(transport.clone(), s, stop.clone())).unwrap_or_default();
+                let attackers = attack_subject
+                    .map(|s| attack(transport.clone(), s, stop.clone()))
+                    .unwrap_or_default();
                 let phase = measure(transport.clone()).await;
                 stop.store(true, Ordering::Relaxed);
                 let mut attacks = 0;
@@ -127,8 +141,20 @@ fn main() {
             let rounds = &results[i];
             let alone = &results[0];
             let tput = median(rounds.iter().map(|(p, _)| p.throughput).collect());
-            let ratio = median(rounds.iter().zip(alone).map(|((p, _), (a, _))| p.throughput / a.throughput).collect());
-            let p99_ratio = median(rounds.iter().zip(alone).map(|((p, _), (a, _))| p.p99.as_secs_f64() / a.p99.as_secs_f64()).collect());
+            let ratio = median(
+                rounds
+                    .iter()
+                    .zip(alone)
+                    .map(|((p, _), (a, _))| p.throughput / a.throughput)
+                    .collect(),
+            );
+            let p99_ratio = median(
+                rounds
+                    .iter()
+                    .zip(alone)
+                    .map(|((p, _), (a, _))| p.p99.as_secs_f64() / a.p99.as_secs_f64())
+                    .collect(),
+            );
             let p50 = median(rounds.iter().map(|(p, _)| p.p50.as_secs_f64() * 1e6).collect());
             let p99 = median(rounds.iter().map(|(p, _)| p.p99.as_secs_f64() * 1e6).collect());
             let attacks: u64 = rounds.iter().map(|(_, a)| a).sum();

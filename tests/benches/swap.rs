@@ -50,7 +50,10 @@ async fn load(transport: Arc<dyn Transport>) -> (Vec<Duration>, u64) {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let sent = Instant::now();
-                    match transport.request(Message::new("echo.bench", vec![b'x'; 100]), Duration::from_secs(5)).await {
+                    match transport
+                        .request(Message::new("echo.bench", vec![b'x'; 100]), Duration::from_secs(5))
+                        .await
+                    {
                         Ok(reply) if CallError::from_reply(&reply).is_none() => latencies.push(sent.elapsed()),
                         _ => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -72,7 +75,10 @@ async fn load(transport: Arc<dyn Transport>) -> (Vec<Duration>, u64) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let t = start(MANIFEST).await.unwrap();
         let (v1, v2) = (std::fs::read(ECHO).unwrap(), relabel(ECHO, "v2"));
@@ -81,21 +87,32 @@ fn main() {
         // from the compile cache.
         let mut compiled = Vec::new();
         for i in 0..5 {
-            let report = t.host.swap("echo", request(&relabel(ECHO, &format!("fresh-{i}")))).await.unwrap();
+            let report = t
+                .host
+                .swap("echo", request(&relabel(ECHO, &format!("fresh-{i}"))))
+                .await
+                .unwrap();
             assert!(!report.cached);
             compiled.push(report.elapsed_ms);
         }
         t.host.swap("echo", request(&v2)).await.unwrap();
         let mut cached = Vec::new();
         for i in 0..10 {
-            let report = t.host.swap("echo", request(if i % 2 == 0 { &v1 } else { &v2 })).await.unwrap();
+            let report = t
+                .host
+                .swap("echo", request(if i % 2 == 0 { &v1 } else { &v2 }))
+                .await
+                .unwrap();
             assert!(report.cached);
             cached.push(report.elapsed_ms);
         }
         println!("| swap to serving | median | min | max |");
         println!("| --- | --- | --- | --- |");
         for (name, v) in [("compiled now", compiled), ("from the compile cache", cached)] {
-            let (min, max) = (v.iter().copied().fold(f64::MAX, f64::min), v.iter().copied().fold(0.0, f64::max));
+            let (min, max) = (
+                v.iter().copied().fold(f64::MAX, f64::min),
+                v.iter().copied().fold(0.0, f64::max),
+            );
             println!("| {name} | {:.1} ms | {min:.1} ms | {max:.1} ms |", median(v));
         }
 
@@ -110,7 +127,10 @@ fn main() {
                 let mut n = 0;
                 while swapping.load(Ordering::Relaxed) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    shared.swap("echo", request(if n % 2 == 0 { &v1 } else { &v2 })).await.unwrap();
+                    shared
+                        .swap("echo", request(if n % 2 == 0 { &v1 } else { &v2 }))
+                        .await
+                        .unwrap();
                     n += 1;
                 }
                 n
@@ -123,7 +143,12 @@ fn main() {
         println!();
         println!("| load ({CLIENTS} clients, {PHASE:?}) | requests | failed | p50 | p99 | p99 vs steady |");
         println!("| --- | --- | --- | --- | --- | --- |");
-        println!("| steady | {} | {steady_failed} | {:.0} µs | {:.0} µs | 1.00x |", steady.len(), pct(&steady, 50), pct(&steady, 99));
+        println!(
+            "| steady | {} | {steady_failed} | {:.0} µs | {:.0} µs | 1.00x |",
+            steady.len(),
+            pct(&steady, 50),
+            pct(&steady, 99)
+        );
         println!(
             "| swap every second ({swaps} swaps) | {} | {during_failed} | {:.0} µs | {:.0} µs | {:.2}x |",
             during.len(),

@@ -37,14 +37,24 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run nats-server ({e}); it comes with the machine's NATS: apt-get install nats-server"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run nats-server ({e}); it comes with the machine's NATS: apt-get install nats-server")
+            });
         // The process has no "ready" signal but its port.
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "private nats-server did not listen on {port}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "private nats-server did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { child, port, store, args }
+        Self {
+            child,
+            port,
+            store,
+            args,
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.

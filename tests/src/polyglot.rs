@@ -38,7 +38,16 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
         Language::Python => run(
             Command::new("componentize-py")
                 .current_dir(&root)
-                .args(["-d", "wit", "-w", "backend", "componentize", "-p", "guest-sdk/python", "-p"])
+                .args([
+                    "-d",
+                    "wit",
+                    "-w",
+                    "backend",
+                    "componentize",
+                    "-p",
+                    "guest-sdk/python",
+                    "-p",
+                ])
                 .arg(format!("guests/python/{name}"))
                 .args(["app", "-o"])
                 .arg(&out),
@@ -54,7 +63,17 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
                     .current_dir(&root)
                     .arg(format!("guests/javascript/{name}/app.js"))
                     // wasi:http is not linked by the host: leave it out.
-                    .args(["--wit", "wit", "--world-name", "backend", "-d", "http", "-d", "fetch-event", "-o"])
+                    .args([
+                        "--wit",
+                        "wit",
+                        "--world-name",
+                        "backend",
+                        "-d",
+                        "http",
+                        "-d",
+                        "fetch-event",
+                        "-o",
+                    ])
                     .arg(&out),
                 JAVASCRIPT_INSTALL,
             )?

@@ -24,7 +24,10 @@ async fn client() -> async_nats::Client {
 }
 
 fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{tag}{}n{nanos}", std::process::id())
 }
 
@@ -49,9 +52,14 @@ fn manifest(service: &str, prefix: &str, admin: bool) -> String {
 
 /// The one answer of the one host; panics on a refusal.
 async fn one(client: &async_nats::Client, service: &str, command: Value) -> Value {
-    let mut answers = ask(client, service, None, &command, Some(TOKEN), QUIET).await.expect("ask");
+    let mut answers = ask(client, service, None, &command, Some(TOKEN), QUIET)
+        .await
+        .expect("ask");
     assert_eq!(answers.len(), 1, "one host answers {command}");
-    answers.pop().expect("one").unwrap_or_else(|e| panic!("{command} refused: {e}"))
+    answers
+        .pop()
+        .expect("one")
+        .unwrap_or_else(|e| panic!("{command} refused: {e}"))
 }
 
 async fn refusal(client: &async_nats::Client, service: &str, command: Value, token: Option<&str>) -> u16 {
@@ -75,9 +83,24 @@ async fn admin_commands_over_nats_change_the_host() {
 
     // Tokens: none is 401, a wrong one 403; bad commands 400, unknown components 404.
     assert_eq!(refusal(&client, &service, json!({"command": "info"}), None).await, 401);
-    assert_eq!(refusal(&client, &service, json!({"command": "info"}), Some("nope")).await, 403);
-    assert_eq!(refusal(&client, &service, json!({"command": "reboot"}), Some(TOKEN)).await, 400);
-    assert_eq!(refusal(&client, &service, json!({"command": "suspend", "component": "ghost"}), Some(TOKEN)).await, 404);
+    assert_eq!(
+        refusal(&client, &service, json!({"command": "info"}), Some("nope")).await,
+        403
+    );
+    assert_eq!(
+        refusal(&client, &service, json!({"command": "reboot"}), Some(TOKEN)).await,
+        400
+    );
+    assert_eq!(
+        refusal(
+            &client,
+            &service,
+            json!({"command": "suspend", "component": "ghost"}),
+            Some(TOKEN)
+        )
+        .await,
+        404
+    );
 
     // info: the host's id, and its component with version and state.
     let info = one(&client, &service, json!({"command": "info"})).await;
@@ -88,45 +111,111 @@ async fn admin_commands_over_nats_change_the_host() {
     // suspend: messages wait (a request times out); resume: served again.
     let suspended = one(&client, &service, json!({"command": "suspend", "component": "probe"})).await;
     assert_eq!(suspended["component"]["state"]["state"], "suspended");
-    assert!(request("probe.count", "", Duration::from_millis(300)).await.is_err(), "a suspended component is not called");
+    assert!(
+        request("probe.count", "", Duration::from_millis(300)).await.is_err(),
+        "a suspended component is not called"
+    );
     let resumed = one(&client, &service, json!({"command": "resume", "component": "probe"})).await;
     assert_eq!(resumed["component"]["state"]["state"], "serving");
-    let reply = request("probe.count", "", Duration::from_secs(5)).await.expect("in time").expect("reply");
+    let reply = request("probe.count", "", Duration::from_secs(5))
+        .await
+        .expect("in time")
+        .expect("reply");
     assert!(!reply.payload.is_empty());
 
     // concurrency 1: four slow calls run one at a time; 4: they overlap.
-    let set = one(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 1})).await;
+    let set = one(
+        &client,
+        &service,
+        json!({"command": "concurrency", "component": "probe", "value": 1}),
+    )
+    .await;
     assert_eq!(set["component"]["max_concurrency"], 1);
     let before = route.stats.snapshot().peak_in_flight;
-    let slow = || futures_util::future::join_all((0..4).map(|_| request("probe.sleep", "100", Duration::from_secs(10))));
+    let slow =
+        || futures_util::future::join_all((0..4).map(|_| request("probe.sleep", "100", Duration::from_secs(10))));
     for r in slow().await {
         r.expect("in time").expect("reply");
     }
-    assert_eq!(route.stats.snapshot().peak_in_flight, before.max(1), "never more than one call at a time");
-    one(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 4})).await;
+    assert_eq!(
+        route.stats.snapshot().peak_in_flight,
+        before.max(1),
+        "never more than one call at a time"
+    );
+    one(
+        &client,
+        &service,
+        json!({"command": "concurrency", "component": "probe", "value": 4}),
+    )
+    .await;
     for r in slow().await {
         r.expect("in time").expect("reply");
     }
-    assert!(route.stats.snapshot().peak_in_flight >= 2, "with 4 permits the slow calls overlap");
-    assert_eq!(refusal(&client, &service, json!({"command": "concurrency", "component": "probe", "value": 0}), Some(TOKEN)).await, 400);
+    assert!(
+        route.stats.snapshot().peak_in_flight >= 2,
+        "with 4 permits the slow calls overlap"
+    );
+    assert_eq!(
+        refusal(
+            &client,
+            &service,
+            json!({"command": "concurrency", "component": "probe", "value": 0}),
+            Some(TOKEN)
+        )
+        .await,
+        400
+    );
 
     // swap from a path on the host: the new version serves; a bad file is refused.
     let dir = tempfile::tempdir().expect("tempdir");
     let v2 = dir.path().join("probe-v2.wasm");
     std::fs::write(&v2, berth_tests::relabel(berth_tests::PROBE, "admin-v2")).expect("write");
-    let swapped = one(&client, &service, json!({"command": "swap", "component": "probe", "path": v2, "label": "2.0.0"})).await;
+    let swapped = one(
+        &client,
+        &service,
+        json!({"command": "swap", "component": "probe", "path": v2, "label": "2.0.0"}),
+    )
+    .await;
     let hash = swapped["swap"]["version"].as_str().expect("version").to_owned();
     assert_eq!(route.versions.active().hash, hash);
     assert_eq!(route.versions.active().label.as_deref(), Some("2.0.0"));
-    let reply = request("probe.count", "", Duration::from_secs(5)).await.expect("in time").expect("reply");
-    assert_eq!(reply.headers.as_ref().and_then(|h| h.get("Berth-Version")).map(|v| v.to_string()), Some(hash));
+    let reply = request("probe.count", "", Duration::from_secs(5))
+        .await
+        .expect("in time")
+        .expect("reply");
+    assert_eq!(
+        reply
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Berth-Version"))
+            .map(|v| v.to_string()),
+        Some(hash)
+    );
     let missing = json!({"command": "swap", "component": "probe", "path": dir.path().join("missing.wasm")});
     assert_eq!(refusal(&client, &service, missing, Some(TOKEN)).await, 400);
 
     // One host by id; an id nobody has gets no answer.
-    let by_id = ask(&client, &service, Some(&id), &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    let by_id = ask(
+        &client,
+        &service,
+        Some(&id),
+        &json!({"command": "info"}),
+        Some(TOKEN),
+        QUIET,
+    )
+    .await
+    .expect("ask");
     assert_eq!(by_id.len(), 1);
-    let nobody = ask(&client, &service, Some("0000"), &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    let nobody = ask(
+        &client,
+        &service,
+        Some("0000"),
+        &json!({"command": "info"}),
+        Some(TOKEN),
+        QUIET,
+    )
+    .await
+    .expect("ask");
     assert!(nobody.is_empty());
 }
 
@@ -135,6 +224,8 @@ async fn a_host_without_admin_does_not_answer() {
     let client = client().await;
     let (service, prefix) = (unique("quiet"), unique("q"));
     let _t = start(&manifest(&service, &prefix, false)).await.expect("start");
-    let answers = ask(&client, &service, None, &json!({"command": "info"}), Some(TOKEN), QUIET).await.expect("ask");
+    let answers = ask(&client, &service, None, &json!({"command": "info"}), Some(TOKEN), QUIET)
+        .await
+        .expect("ask");
     assert!(answers.is_empty(), "admin is off by default");
 }

@@ -57,7 +57,12 @@ async fn rpc_from_a_plain_lapin_client_round_trips_bytes_and_headers() {
     // Empty bodies and invalid UTF-8 are bodies like any other.
     assert_eq!(rabbit.call("echo.empty", b"", &[]).await.data, b"");
     assert_eq!(t.host.route("echo").expect("route").stats.snapshot().requests, 2);
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -67,7 +72,10 @@ async fn errors_carry_service_error_headers_and_a_json_body() {
     // probe.request with a body that is not a subject: the guest's request
     // fails and it says how; a request to an unrouted key meets no queue.
     let reply = rabbit.call("probe.request", b"nobody.there", &[]).await;
-    assert_eq!(String::from_utf8_lossy(&reply.data), "error ErrorKind::NoResponders 503");
+    assert_eq!(
+        String::from_utf8_lossy(&reply.data),
+        "error ErrorKind::NoResponders 503"
+    );
     let reply = rabbit.call("probe.request", b"echo.from-guest", &[]).await;
     assert_eq!(reply.data, b"from probe", "a guest's request over AMQP got the echo");
     // A handler error: the Nats-Service-Error headers and the JSON body.
@@ -75,9 +83,20 @@ async fn errors_carry_service_error_headers_and_a_json_body() {
     assert_eq!(header(&reply, "Nats-Service-Error-Code").as_deref(), Some("422"));
     assert!(header(&reply, "Nats-Service-Error").is_some_and(|m| m.contains("the probe failed")));
     let body: serde_json::Value = serde_json::from_slice(&reply.data).expect("JSON error body");
-    assert_eq!((body["code"].as_u64(), body["name"].as_str()), (Some(422), Some("Probe Error")));
-    assert!(body["data"]["base64"].is_string(), "binary error data is carried: {body}");
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    assert_eq!(
+        (body["code"].as_u64(), body["name"].as_str()),
+        (Some(422), Some("Probe Error"))
+    );
+    assert!(
+        body["data"]["base64"].is_string(),
+        "binary error data is carried: {body}"
+    );
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -90,7 +109,12 @@ async fn wildcard_bindings_route_star_and_hash_forms() {
         let err = t.request(unrouted, "none").await.expect_err("no queue is bound for it");
         assert!(matches!(err, TransportError::NoResponders(_)), "{unrouted}: {err:?}");
     }
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -100,7 +124,12 @@ async fn two_hosts_on_one_queue_compete_and_handle_each_message_once() {
     let (a, b) = (host(&rabbit, &service).await, host(&rabbit, &service).await);
     let calls = (0..60).map(|i| {
         let rabbit = &rabbit;
-        async move { (i, rabbit.call(&format!("echo.{i}"), i.to_string().as_bytes(), &[]).await) }
+        async move {
+            (
+                i,
+                rabbit.call(&format!("echo.{i}"), i.to_string().as_bytes(), &[]).await,
+            )
+        }
     });
     for (i, reply) in futures_util::future::join_all(calls).await {
         assert_eq!(reply.data, i.to_string().as_bytes());
@@ -109,7 +138,9 @@ async fn two_hosts_on_one_queue_compete_and_handle_each_message_once() {
     let (na, nb) = (count(&a), count(&b));
     assert_eq!(na + nb, 60, "each request handled exactly once");
     assert!(na > 0 && nb > 0, "both hosts took work: {na} / {nb}");
-    rabbit.cleanup(&[&format!("{service}.echo"), &format!("{service}.probe")]).await;
+    rabbit
+        .cleanup(&[&format!("{service}.echo"), &format!("{service}.probe")])
+        .await;
 }
 
 #[tokio::test]
@@ -123,10 +154,19 @@ async fn a_failed_event_is_retried_once_and_then_succeeds() {
     assert_eq!(d.routing_key.as_str(), "probe.seen.7");
     // The guest published before its call ended; wait for the count.
     let stats = &t.host.route("probe").expect("route").stats;
-    assert!(stats.wait_until(Duration::from_secs(5), |s| s.events == 2).await, "{:?}", stats.snapshot());
+    assert!(
+        stats.wait_until(Duration::from_secs(5), |s| s.events == 2).await,
+        "{:?}",
+        stats.snapshot()
+    );
     assert_eq!(stats.snapshot().errors, 1, "one failure, then the redelivery succeeded");
     assert_eq!(rabbit.dead_letters().await, 0);
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -137,12 +177,23 @@ async fn an_event_that_always_fails_is_dead_lettered_with_its_reason() {
     rabbit.publish("probe.fail.1", b"doomed", &[("x-order", "17")]).await;
     let d = rabbit.next(&mut dead).await;
     assert_eq!(d.data, b"doomed");
-    assert_eq!(d.routing_key.as_str(), "probe.fail.1", "dead letters keep their routing key");
+    assert_eq!(
+        d.routing_key.as_str(),
+        "probe.fail.1",
+        "dead letters keep their routing key"
+    );
     assert_eq!(header(&d, "x-order").as_deref(), Some("17"), "and their headers");
     let reason = header(&d, "berth-error").expect("reason header");
-    assert!(reason.contains("failed on each of 2 deliveries") && reason.contains("probe always fails"), "{reason}");
+    assert!(
+        reason.contains("failed on each of 2 deliveries") && reason.contains("probe always fails"),
+        "{reason}"
+    );
     let stats = t.host.route("probe").expect("route").stats.snapshot();
-    assert_eq!((stats.events, stats.errors), (2, 2), "tried twice: first delivery and one retry");
+    assert_eq!(
+        (stats.events, stats.errors),
+        (2, 2),
+        "tried twice: first delivery and one retry"
+    );
 
     // A rejected event (a 4xx) is dead-lettered at once, without a retry.
     rabbit.publish("probe.reject.2", b"bad", &[]).await;
@@ -150,7 +201,12 @@ async fn an_event_that_always_fails_is_dead_lettered_with_its_reason() {
     assert_eq!(d.routing_key.as_str(), "probe.reject.2");
     assert!(header(&d, "berth-error").is_some_and(|r| r.contains("probe rejects this event")));
     assert_eq!(t.host.route("probe").expect("route").stats.snapshot().events, 3);
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -159,17 +215,36 @@ async fn guest_publishes_are_confirmed_and_reach_a_bound_queue_with_properties()
     let _t = host(&rabbit, &rabbit.service()).await;
     let mut out = rabbit.bind("out.#").await;
     let reply = rabbit
-        .call("probe.publish", &[1, 2, 3, 0xff], &[("to", "out.bytes"), ("content-type", "application/x-test")])
+        .call(
+            "probe.publish",
+            &[1, 2, 3, 0xff],
+            &[("to", "out.bytes"), ("content-type", "application/x-test")],
+        )
         .await;
-    assert_eq!(reply.data, b"published", "publish returned only after the broker's confirm");
+    assert_eq!(
+        reply.data, b"published",
+        "publish returned only after the broker's confirm"
+    );
     let d = rabbit.next(&mut out).await;
     assert_eq!(d.data, [1, 2, 3, 0xff]);
     assert_eq!(d.routing_key.as_str(), "out.bytes");
-    assert_eq!(d.properties.delivery_mode(), &Some(2), "events are published persistent");
+    assert_eq!(
+        d.properties.delivery_mode(),
+        &Some(2),
+        "events are published persistent"
+    );
     // A publish outside the grants never reaches the broker.
     let reply = rabbit.call("probe.publish", b"x", &[("to", "elsewhere.x")]).await;
-    assert!(header(&reply, "Nats-Service-Error-Code").is_some_and(|c| c == "403"), "forbidden");
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    assert!(
+        header(&reply, "Nats-Service-Error-Code").is_some_and(|c| c == "403"),
+        "forbidden"
+    );
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -181,10 +256,18 @@ async fn request_through_the_host_transport_gets_typed_errors() {
     assert_eq!(reply.body, "via host");
     assert_eq!(reply.header("content-type"), None);
     let long = format!("echo.{}", "k".repeat(300));
-    let err = t.request(&long, "x").await.expect_err("routing keys are at most 255 bytes");
+    let err = t
+        .request(&long, "x")
+        .await
+        .expect_err("routing keys are at most 255 bytes");
     assert!(matches!(err, TransportError::TooLarge(_)), "{err:?}");
     assert_eq!(CallError::from(err).kind, ErrorKind::TooLarge);
-    rabbit.cleanup(&[&format!("{}.echo", rabbit.service()), &format!("{}.probe", rabbit.service())]).await;
+    rabbit
+        .cleanup(&[
+            &format!("{}.echo", rabbit.service()),
+            &format!("{}.probe", rabbit.service()),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -240,13 +323,26 @@ async fn a_poison_message_is_dead_lettered_after_max_deliver_while_a_neighbour_s
     let d = rabbit.next(&mut dead).await;
     assert_eq!(d.data, b"poison");
     let reason = header(&d, "berth-error").expect("reason");
-    assert!(reason.contains("failed on each of 3 deliveries") && reason.contains("trap"), "{reason}");
-    assert_eq!(header(&d, "berth-attempt").as_deref(), Some("3"), "the third delivery was the last");
+    assert!(
+        reason.contains("failed on each of 3 deliveries") && reason.contains("trap"),
+        "{reason}"
+    );
+    assert_eq!(
+        header(&d, "berth-attempt").as_deref(),
+        Some("3"),
+        "the third delivery was the last"
+    );
     let stats = t.host.route("hostile").expect("route").stats.snapshot();
-    assert_eq!((stats.events, stats.errors), (3, 3), "exactly max_deliver tries, not an endless loop");
+    assert_eq!(
+        (stats.events, stats.errors),
+        (3, 3),
+        "exactly max_deliver tries, not an endless loop"
+    );
     // The neighbour never noticed.
     assert_eq!(rabbit.call("echo.still", b"here", &[]).await.data, b"here");
-    rabbit.cleanup(&[&format!("{service}.echo"), &format!("{service}.hostile")]).await;
+    rabbit
+        .cleanup(&[&format!("{service}.echo"), &format!("{service}.hostile")])
+        .await;
 }
 
 #[tokio::test]
@@ -278,7 +374,10 @@ async fn a_broadcast_subscription_reaches_every_host() {
     }
     for t in [&a, &b] {
         let stats = &t.host.route("probe").expect("route").stats;
-        assert!(stats.wait_until(Duration::from_secs(5), |s| s.events == 1).await, "each host handled it once");
+        assert!(
+            stats.wait_until(Duration::from_secs(5), |s| s.events == 1).await,
+            "each host handled it once"
+        );
     }
     // Broadcast queues are exclusive and auto-deleted: nothing to clean up
     // but the exchanges.
@@ -295,5 +394,7 @@ async fn the_host_answers_its_health_subject_over_amqp() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["transports"][0]["kind"], "amqp");
     assert_eq!(health["components"].as_array().map(Vec::len), Some(2));
-    rabbit.cleanup(&[&format!("{service}.echo"), &format!("{service}.probe")]).await;
+    rabbit
+        .cleanup(&[&format!("{service}.echo"), &format!("{service}.probe")])
+        .await;
 }

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use berth_tests::start;
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use rabbit::{AMQP_URL, Rabbit, connect};
@@ -28,7 +30,10 @@ const DEADLINE: Duration = Duration::from_secs(90);
 async fn publisher_channel() -> (Connection, Channel) {
     let connection = connect().await;
     let channel = connection.create_channel().await.expect("channel");
-    channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
     (connection, channel)
 }
 
@@ -41,7 +46,11 @@ async fn close_all_connections() {
     .await
     .expect("join")
     .expect("rabbitmqctl runs (it is installed with RabbitMQ)");
-    assert!(out.status.success(), "rabbitmqctl failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rabbitmqctl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -73,12 +82,22 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
     let results = format!("{}.results", rabbit.exchange);
     rabbit
         .channel
-        .queue_declare(results.as_str().into(), QueueDeclareOptions::durable(), FieldTable::default())
+        .queue_declare(
+            results.as_str().into(),
+            QueueDeclareOptions::durable(),
+            FieldTable::default(),
+        )
         .await
         .expect("results queue");
     rabbit
         .channel
-        .queue_bind(results.as_str().into(), rabbit.exchange.as_str().into(), "probe.seen.#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            results.as_str().into(),
+            rabbit.exchange.as_str().into(),
+            "probe.seen.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .expect("bind results");
 
@@ -125,7 +144,10 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     closer.await.expect("closer ran");
-    assert!(reconnects > 0, "the close happened while events were still being published");
+    assert!(
+        reconnects > 0,
+        "the close happened while events were still being published"
+    );
 
     // Every event's result arrives (duplicates are allowed: at least once).
     let reader_connection = connect().await;
@@ -149,15 +171,24 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
             Ok(Some(Ok(d))) => {
                 seen.insert(String::from_utf8_lossy(&d.data).into_owned());
             }
-            other => panic!("{} of {EVENTS} events handled when results stopped: {other:?}", seen.len()),
+            other => panic!(
+                "{} of {EVENTS} events handled when results stopped: {other:?}",
+                seen.len()
+            ),
         }
     }
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert!(stats.events >= EVENTS as u64, "handled {} events", stats.events);
     assert_eq!(rabbit_after_close(&rabbit).await, 0, "nothing was dead-lettered");
     let status = t.host.transport().status();
-    assert!(status.connected && status.reconnects >= 1, "the host counted its reconnect: {status:?}");
-    eprintln!("publisher reconnected {reconnects} time(s); the host handled {} deliveries for {EVENTS} events", stats.events);
+    assert!(
+        status.connected && status.reconnects >= 1,
+        "the host counted its reconnect: {status:?}"
+    );
+    eprintln!(
+        "publisher reconnected {reconnects} time(s); the host handled {} deliveries for {EVENTS} events",
+        stats.events
+    );
 }
 
 /// The dead-letter count, on a fresh connection (the test's own first one
@@ -172,7 +203,10 @@ async fn rabbit_after_close(rabbit: &Rabbit) -> u32 {
     };
     let dead = fresh.dead_letters().await;
     fresh
-        .cleanup(&[&format!("{}.probe", rabbit.service()), &format!("{}.results", rabbit.exchange)])
+        .cleanup(&[
+            &format!("{}.probe", rabbit.service()),
+            &format!("{}.results", rabbit.exchange),
+        ])
         .await;
     dead
 }

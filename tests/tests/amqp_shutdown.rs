@@ -44,9 +44,17 @@ async fn health_answers_within_half_a_second_while_every_slot_is_busy() {
     for i in 0..12 {
         rabbit.publish(&format!("probe.slow.busy{i}"), b"2000", &[]).await;
     }
-    assert!(route.stats.wait_until(Duration::from_secs(10), |s| s.in_flight == 8).await, "all slots busy");
+    assert!(
+        route
+            .stats
+            .wait_until(Duration::from_secs(10), |s| s.in_flight == 8)
+            .await,
+        "all slots busy"
+    );
     let started = Instant::now();
-    let reply = rabbit.call(&format!("berth.health.{}", rabbit.service()), b"", &[]).await;
+    let reply = rabbit
+        .call(&format!("berth.health.{}", rabbit.service()), b"", &[])
+        .await;
     let took = started.elapsed();
     let health: serde_json::Value = serde_json::from_slice(&reply.data).expect("health is JSON");
     assert_eq!(health["components"][0]["stats"]["in_flight"], 8);
@@ -66,24 +74,43 @@ async fn shutdown_with_200_events_in_flight_loses_none_and_repeats_none() {
         rabbit.publish(&format!("probe.slow.e{i}"), b"20", &[]).await;
     }
     // Shut down mid-way: some events done, eight in flight, the rest queued.
-    assert!(route.stats.wait_until(Duration::from_secs(20), |s| s.events >= 40 && s.in_flight == 8).await);
-    assert!(first.host.shutdown(Duration::from_secs(10)).await, "in-flight calls finished within the grace period");
+    assert!(
+        route
+            .stats
+            .wait_until(Duration::from_secs(20), |s| s.events >= 40 && s.in_flight == 8)
+            .await
+    );
+    assert!(
+        first.host.shutdown(Duration::from_secs(10)).await,
+        "in-flight calls finished within the grace period"
+    );
     let by_first = route.stats.snapshot().events;
-    assert!(by_first < EVENTS as u64, "the first host stopped before the end ({by_first})");
+    assert!(
+        by_first < EVENTS as u64,
+        "the first host stopped before the end ({by_first})"
+    );
 
     let second = start(&manifest(&rabbit)).await.expect("second host");
     let mut count: HashMap<String, usize> = HashMap::new();
     while count.len() < EVENTS {
         let d = rabbit.next(&mut seen).await;
-        *count.entry(String::from_utf8_lossy(d.routing_key.as_str().as_bytes()).into_owned()).or_default() += 1;
+        *count
+            .entry(String::from_utf8_lossy(d.routing_key.as_str().as_bytes()).into_owned())
+            .or_default() += 1;
     }
     let repeated: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "handled twice: {repeated:?}");
     // A call publishes before it ends: wait for the last calls' counts.
     let stats = &second.host.route("probe").expect("probe").stats;
     let rest = EVENTS as u64 - by_first;
-    stats.wait_until(Duration::from_secs(5), |s| s.events >= rest && s.in_flight == 0).await;
-    assert_eq!(stats.snapshot().events, rest, "every event handled exactly once across the two hosts");
+    stats
+        .wait_until(Duration::from_secs(5), |s| s.events >= rest && s.in_flight == 0)
+        .await;
+    assert_eq!(
+        stats.snapshot().events,
+        rest,
+        "every event handled exactly once across the two hosts"
+    );
     second.host.shutdown(Duration::from_secs(10)).await;
     rabbit.cleanup(&[&format!("{}.probe", rabbit.service())]).await;
 }

@@ -35,7 +35,12 @@ async fn check(wasm: PathBuf, transport: TransportKind) {
         .filter_map(|o| o.result.as_ref().err().map(|why| format!("{}: {why}", o.name)))
         .collect();
     assert_eq!(outcomes.len(), 15, "every check ran");
-    assert!(failures.is_empty(), "{} on {transport}:\n{}", wasm.display(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} on {transport}:\n{}",
+        wasm.display(),
+        failures.join("\n")
+    );
 }
 
 async fn built(language: Language) -> PathBuf {

@@ -52,7 +52,10 @@ impl Bystander {
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
                     let body = format!("ping {i}");
-                    let ok = match transport.request(Message::new("echo.ping", body.clone()), Duration::from_secs(2)).await {
+                    let ok = match transport
+                        .request(Message::new("echo.ping", body.clone()), Duration::from_secs(2))
+                        .await
+                    {
                         Ok(reply) => CallError::from_reply(&reply).is_none() && reply.body == body,
                         Err(_) => false,
                     };
@@ -61,7 +64,12 @@ impl Bystander {
                 }
             }
         });
-        Self { answered, failed, stop, task }
+        Self {
+            answered,
+            failed,
+            stop,
+            task,
+        }
     }
 
     /// Waits until `n` more requests were answered (bounded by 10 s).
@@ -77,7 +85,10 @@ impl Bystander {
     async fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.expect("bystander task");
-        (self.answered.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -94,21 +105,52 @@ async fn every_attack_is_contained_and_the_neighbour_keeps_serving() {
 
     let timeout = Duration::from_millis(300);
     let attacks = [
-        ("hostile.loop", Expect::Error(ErrorKind::Timeout, 504, "did not finish"), timeout),
-        ("hostile.oversleep", Expect::Error(ErrorKind::Timeout, 504, "did not finish"), timeout),
-        ("hostile.memory", Expect::Error(ErrorKind::Trap, 500, "trapped"), timeout),
+        (
+            "hostile.loop",
+            Expect::Error(ErrorKind::Timeout, 504, "did not finish"),
+            timeout,
+        ),
+        (
+            "hostile.oversleep",
+            Expect::Error(ErrorKind::Timeout, 504, "did not finish"),
+            timeout,
+        ),
+        (
+            "hostile.memory",
+            Expect::Error(ErrorKind::Trap, 500, "trapped"),
+            timeout,
+        ),
         ("hostile.stack", Expect::Error(ErrorKind::Trap, 500, "stack"), timeout),
-        ("hostile.panic", Expect::Error(ErrorKind::Trap, 500, "unreachable"), timeout),
-        ("hostile.huge-reply", Expect::Error(ErrorKind::TooLarge, 413, "max_hostcall_kb"), timeout),
-        ("hostile.huge-log", Expect::Error(ErrorKind::TooLarge, 413, "max_hostcall_kb"), timeout),
+        (
+            "hostile.panic",
+            Expect::Error(ErrorKind::Trap, 500, "unreachable"),
+            timeout,
+        ),
+        (
+            "hostile.huge-reply",
+            Expect::Error(ErrorKind::TooLarge, 413, "max_hostcall_kb"),
+            timeout,
+        ),
+        (
+            "hostile.huge-log",
+            Expect::Error(ErrorKind::TooLarge, 413, "max_hostcall_kb"),
+            timeout,
+        ),
         // The guest propagates the host's refusal with `?`.
-        ("hostile.publish", Expect::Error(ErrorKind::Handler, 403, "may not publish to `secrets.leak`"), timeout),
+        (
+            "hostile.publish",
+            Expect::Error(ErrorKind::Handler, 403, "may not publish to `secrets.leak`"),
+            timeout,
+        ),
         ("hostile.file", Expect::Reply("denied"), timeout),
         ("hostile.socket", Expect::Reply("denied"), timeout),
     ];
     for (subject, expect, limit) in attacks {
         let started = Instant::now();
-        let reply = t.request(subject, "").await.unwrap_or_else(|e| panic!("{subject}: {e}"));
+        let reply = t
+            .request(subject, "")
+            .await
+            .unwrap_or_else(|e| panic!("{subject}: {e}"));
         let elapsed = started.elapsed();
         assert!(elapsed <= limit + MARGIN, "{subject} took {elapsed:?}");
         match (expect, CallError::from_reply(&reply)) {
@@ -157,6 +199,9 @@ async fn fuel_limit_stops_a_loop_as_a_trap() {
     let error = CallError::from_reply(&reply).expect("error");
     assert_eq!(error.kind, ErrorKind::Trap, "{error}");
     assert!(error.message.contains("fuel"), "{}", error.message);
-    assert!(started.elapsed() < Duration::from_secs(5), "fuel, not the 10 s deadline, stopped it");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "fuel, not the 10 s deadline, stopped it"
+    );
     assert_eq!(t.ask("hostile.ok", "").await, "fine");
 }

@@ -90,7 +90,12 @@ async fn request_errors_and_publish_over_http() {
 async fn health_and_components() {
     let t = start(MANIFEST).await.expect("start");
     let (base, _stop) = serve(&t).await;
-    let health: Value = reqwest::get(format!("{base}/health")).await.expect("get").json().await.expect("json");
+    let health: Value = reqwest::get(format!("{base}/health"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["name"], "web");
     let list: Value = reqwest::get(format!("{base}/v1/components"))
@@ -118,18 +123,49 @@ async fn metrics_expose_the_counters_for_prometheus() {
     let _ = t.request("probe.panic", "").await.expect("reply");
     let response = reqwest::get(format!("{base}/metrics")).await.expect("scrape");
     assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().is_ok_and(|c| c.starts_with("text/plain")));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/plain"))
+    );
     let text = response.text().await.expect("text");
     assert!(text.contains("# TYPE berth_requests_total counter"), "{text}");
-    assert!(text.contains(r#"berth_requests_total{service="web",component="probe"} 2"#), "{text}");
-    assert!(text.contains(r#"berth_errors_total{service="web",component="probe"} 1"#), "{text}");
-    assert!(text.contains(r#"berth_transport_connected{service="web",transport="memory"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"berth_requests_total{service="web",component="probe"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_errors_total{service="web",component="probe"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_transport_connected{service="web",transport="memory"} 1"#),
+        "{text}"
+    );
     // The panic is a trap; the two calls are in the latency histogram.
-    assert!(text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="trap"} 1"#), "{text}");
-    assert!(text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="handler"} 0"#), "{text}");
+    assert!(
+        text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="trap"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_errors_by_kind_total{service="web",component="probe",kind="handler"} 0"#),
+        "{text}"
+    );
     assert!(text.contains("# TYPE berth_call_duration_seconds histogram"), "{text}");
-    assert!(text.contains(r#"berth_call_duration_seconds_bucket{service="web",component="probe",le="+Inf"} 2"#), "{text}");
-    assert!(text.contains(r#"berth_call_duration_seconds_count{service="web",component="probe"} 2"#), "{text}");
-    assert!(text.contains(r#"berth_quarantines_total{service="web",component="probe"} 0"#), "{text}");
-    assert!(text.contains(r#"berth_transport_reconnects_total{service="web",transport="memory"} 0"#), "{text}");
+    assert!(
+        text.contains(r#"berth_call_duration_seconds_bucket{service="web",component="probe",le="+Inf"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_call_duration_seconds_count{service="web",component="probe"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_quarantines_total{service="web",component="probe"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"berth_transport_reconnects_total{service="web",transport="memory"} 0"#),
+        "{text}"
+    );
 }

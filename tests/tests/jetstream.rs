@@ -22,7 +22,10 @@ async fn client() -> async_nats::Client {
 
 /// A token no other test run uses (also valid as a stream name).
 fn unique() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("t{}n{nanos}", std::process::id())
 }
 
@@ -67,11 +70,19 @@ async fn a_message_that_fails_twice_succeeds_on_its_third_delivery() {
     let mut seen = nats.subscribe(format!("probe.seen.{u}")).await.expect("subscribe");
     nats.flush().await.expect("flush");
     let js = async_nats::jetstream::new(nats.clone());
-    js.publish(subject, "third time".into()).await.expect("publish").await.expect("stored");
+    js.publish(subject, "third time".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
     let m = next(&mut seen).await;
     assert_eq!(m.payload, "third time");
     let stats = &t.host.route("probe").expect("route").stats;
-    assert!(stats.wait_until(Duration::from_secs(5), |s| s.events == 3).await, "{:?}", stats.snapshot());
+    assert!(
+        stats.wait_until(Duration::from_secs(5), |s| s.events == 3).await,
+        "{:?}",
+        stats.snapshot()
+    );
     assert_eq!(stats.snapshot().errors, 2, "two failed deliveries, then success");
     delete_stream(&nats, &u).await;
 }
@@ -95,10 +106,17 @@ async fn a_message_that_always_fails_lands_in_the_dead_letter_subject_after_max_
     let m = next(&mut dead).await;
     assert_eq!(m.payload, "doomed");
     let header = |name: &str| m.headers.as_ref().and_then(|h| h.get(name)).map(|v| v.to_string());
-    assert_eq!(header("x-order").as_deref(), Some("17"), "dead letters keep their headers");
+    assert_eq!(
+        header("x-order").as_deref(),
+        Some("17"),
+        "dead letters keep their headers"
+    );
     assert_eq!(header("berth-subject").as_deref(), Some(subject.as_str()));
     let reason = header("berth-error").expect("reason");
-    assert!(reason.contains("failed on each of 3 deliveries") && reason.contains("probe always fails"), "{reason}");
+    assert!(
+        reason.contains("failed on each of 3 deliveries") && reason.contains("probe always fails"),
+        "{reason}"
+    );
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert_eq!((stats.events, stats.errors), (3, 3), "exactly max_deliver tries");
 
@@ -119,9 +137,18 @@ async fn a_message_that_always_fails_lands_in_the_dead_letter_subject_after_max_
     ))
     .await
     .expect("start");
-    js.publish(reject, "bad".into()).await.expect("publish").await.expect("stored");
+    js.publish(reject, "bad".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
     let m = next(&mut dead).await;
-    assert!(m.headers.as_ref().and_then(|h| h.get("berth-error")).is_some_and(|r| r.as_str().contains("rejects")));
+    assert!(
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get("berth-error"))
+            .is_some_and(|r| r.as_str().contains("rejects"))
+    );
     assert_eq!(t.host.route("probe").expect("route").stats.snapshot().events, 1);
     delete_stream(&nats, &u).await;
     delete_stream(&nats, &u2).await;
@@ -142,5 +169,8 @@ async fn a_stream_on_a_transport_without_jetstream_is_refused_by_name() {
         Ok(_) => panic!("must not start"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("stream `EVENTS`") && err.contains("memory transport"), "{err}");
+    assert!(
+        err.contains("stream `EVENTS`") && err.contains("memory transport"),
+        "{err}"
+    );
 }

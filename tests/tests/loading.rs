@@ -30,8 +30,11 @@ async fn start_error(bytes: &[u8]) -> String {
 async fn unknown_key_is_named_with_its_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("berth.toml");
-    std::fs::write(&path, "[host]\nname = \"x\"\n\n[[components]]\nname = \"a\"\nwasm = \"a.wasm\"\nsubscibe = [\"a\"]\n")
-        .expect("write");
+    std::fs::write(
+        &path,
+        "[host]\nname = \"x\"\n\n[[components]]\nname = \"a\"\nwasm = \"a.wasm\"\nsubscibe = [\"a\"]\n",
+    )
+    .expect("write");
     let text = text_of(Manifest::load(&path).expect_err("typo"));
     assert!(text.contains("subscibe"), "{text}");
     assert!(text.contains("line 7"), "{text}");
@@ -47,13 +50,19 @@ async fn missing_manifest_and_missing_wasm_are_named() {
     let path = dir.path().join("berth.toml");
     std::fs::write(&path, "[[components]]\nname = \"ghost\"\nwasm = \"ghost.wasm\"\n").expect("write");
     let text = text_of(Manifest::load(&path).expect_err("missing wasm"));
-    assert!(text.contains("component `ghost`") && text.contains("ghost.wasm") && text.contains("does not exist"), "{text}");
+    assert!(
+        text.contains("component `ghost`") && text.contains("ghost.wasm") && text.contains("does not exist"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn random_bytes_are_not_a_component() {
     let text = start_error(b"\x00asm but not really, just some random bytes").await;
-    assert!(text.contains("component `bad`") && text.contains("not a valid wasm component"), "{text}");
+    assert!(
+        text.contains("component `bad`") && text.contains("not a valid wasm component"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -75,38 +84,59 @@ async fn component_without_the_handler_export_does_not_fit() {
     let component = wat::parse_str("(component)").expect("wat");
     let text = start_error(&component).await;
     assert!(text.contains("does not fit the berth:backend contract"), "{text}");
-    assert!(text.contains("berth:backend/handler"), "names the missing export: {text}");
+    assert!(
+        text.contains("berth:backend/handler"),
+        "names the missing export: {text}"
+    );
 }
 
 #[tokio::test]
 async fn component_importing_an_unknown_interface_names_the_import() {
-    let component = wat::parse_str(r#"(component (import "acme:evil/backdoor" (instance (export "open" (func)))))"#).expect("wat");
+    let component =
+        wat::parse_str(r#"(component (import "acme:evil/backdoor" (instance (export "open" (func)))))"#).expect("wat");
     let text = start_error(&component).await;
-    assert!(text.contains("cannot link") && text.contains("acme:evil/backdoor"), "{text}");
+    assert!(
+        text.contains("cannot link") && text.contains("acme:evil/backdoor"),
+        "{text}"
+    );
 }
 
 /// A component importing one function of `interface`, as a toolchain would.
 fn importing(interface: &str) -> Vec<u8> {
-    wat::parse_str(format!(r#"(component (import "{interface}" (instance (export "f" (func)))))"#)).expect("wat")
+    wat::parse_str(format!(
+        r#"(component (import "{interface}" (instance (export "f" (func)))))"#
+    ))
+    .expect("wat")
 }
 
 #[tokio::test]
 async fn component_importing_sockets_is_refused_unless_allowed() {
     let text = start_error(&importing("wasi:sockets/tcp@0.2.6")).await;
-    assert!(text.contains("refused") && text.contains("wasi:sockets/tcp@0.2.6"), "{text}");
+    assert!(
+        text.contains("refused") && text.contains("wasi:sockets/tcp@0.2.6"),
+        "{text}"
+    );
     assert!(text.contains("link_unused_sockets"), "says what to do: {text}");
 
     // Allowed, it gets past the socket check (and is then judged like any
     // other component: this one does not export the handler).
     let (_file, manifest) = manifest_for(&importing("wasi:sockets/tcp@0.2.6"));
-    let text = text_of(start(&format!("{manifest}link_unused_sockets = true\n")).await.err().expect("refused"));
+    let text = text_of(
+        start(&format!("{manifest}link_unused_sockets = true\n"))
+            .await
+            .err()
+            .expect("refused"),
+    );
     assert!(!text.contains("refused:"), "{text}");
 }
 
 #[tokio::test]
 async fn component_importing_wasi_http_is_refused_naming_it() {
     let text = start_error(&importing("wasi:http/outgoing-handler@0.2.6")).await;
-    assert!(text.contains("cannot link") && text.contains("wasi:http/outgoing-handler@0.2.6"), "{text}");
+    assert!(
+        text.contains("cannot link") && text.contains("wasi:http/outgoing-handler@0.2.6"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +144,10 @@ async fn check_reports_what_is_wrong() {
     let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled(), false).expect("runtime");
     let good = runtime.inspect(&std::fs::read(PROBE).expect("probe.wasm"));
     assert!(good.fits(), "{good}");
-    assert!(good.exports.iter().any(|e| e == "berth:backend/handler@0.1.0"), "{good}");
+    assert!(
+        good.exports.iter().any(|e| e == "berth:backend/handler@0.1.0"),
+        "{good}"
+    );
     let bad = runtime.inspect(&wat::parse_str("(component)").expect("wat"));
     assert!(!bad.fits());
     assert!(bad.to_string().contains("problem:"), "{bad}");
@@ -123,7 +156,9 @@ async fn check_reports_what_is_wrong() {
 #[tokio::test]
 async fn instance_and_table_limits_are_per_component() {
     let text = |n: u32| {
-        format!("[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\nmax_instances = {n}\nmax_tables = {n}\n")
+        format!(
+            "[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\nmax_instances = {n}\nmax_tables = {n}\n"
+        )
     };
     let t = start(&text(50)).await.expect("the default fits echo");
     assert_eq!(t.ask("echo.x", "fits").await, "fits");
@@ -131,7 +166,16 @@ async fn instance_and_table_limits_are_per_component() {
         Ok(_) => panic!("echo needs more than one core instance"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("component `echo`") && (err.contains("instance") || err.contains("table")), "{err}");
-    let err = berth_tests::manifest(&text(1000)).err().map(|e| format!("{e:#}")).unwrap_or_default();
-    assert!(err.contains("max_instances and max_tables must be between 1 and 100"), "{err}");
+    assert!(
+        err.contains("component `echo`") && (err.contains("instance") || err.contains("table")),
+        "{err}"
+    );
+    let err = berth_tests::manifest(&text(1000))
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(
+        err.contains("max_instances and max_tables must be between 1 and 100"),
+        "{err}"
+    );
 }

@@ -108,7 +108,16 @@ async fn events_reach_the_handler_and_its_publishes_go_out() {
     }
     let mut got: Vec<String> = collect(&mut seen, 5).await.into_iter().map(|m| m.subject).collect();
     got.sort();
-    assert_eq!(got, ["probe.seen.e0", "probe.seen.e1", "probe.seen.e2", "probe.seen.e3", "probe.seen.e4"]);
+    assert_eq!(
+        got,
+        [
+            "probe.seen.e0",
+            "probe.seen.e1",
+            "probe.seen.e2",
+            "probe.seen.e3",
+            "probe.seen.e4"
+        ]
+    );
 }
 
 fn two_probes(options: &str) -> String {
@@ -125,7 +134,10 @@ fn two_probes(options: &str) -> String {
 /// Publishes `n` events that the probes re-publish on `probe.seen.*`.
 async fn publish_events(transport: &dyn Transport, n: usize) {
     for i in 0..n {
-        transport.publish(Message::new(format!("probe.event.m{i}"), "")).await.expect("publish");
+        transport
+            .publish(Message::new(format!("probe.event.m{i}"), ""))
+            .await
+            .expect("publish");
     }
 }
 
@@ -171,11 +183,9 @@ async fn broadcast_gives_every_message_to_every_subscriber() {
 
 #[tokio::test]
 async fn wildcard_subscriptions_route_by_subject() {
-    let t = start(
-        "[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.*.x\", \"tail.>\"]\n",
-    )
-    .await
-    .expect("start");
+    let t = start("[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.*.x\", \"tail.>\"]\n")
+        .await
+        .expect("start");
     assert_eq!(t.ask("echo.a.x", "1").await, "1");
     assert_eq!(t.ask("tail.a.b.c", "2").await, "2");
     for unserved in ["echo.a.y", "echo.a.b.x", "echo.x", "tail"] {
@@ -192,7 +202,10 @@ async fn request_to_an_unserved_subject_is_no_responders_for_guests_too() {
     .await
     .expect("start");
     // The guest sees a host-made error, distinct from any handler's error.
-    assert_eq!(t.ask("probe.request", "nobody.home").await, "error ErrorKind::NoResponders 503");
+    assert_eq!(
+        t.ask("probe.request", "nobody.home").await,
+        "error ErrorKind::NoResponders 503"
+    );
 }
 
 #[tokio::test]
@@ -208,11 +221,10 @@ async fn guest_requests_reach_other_components() {
 
 #[tokio::test]
 async fn concurrency_limit_is_respected() {
-    let t = start(
-        "[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\nmax_concurrency = 2\n",
-    )
-    .await
-    .expect("start");
+    let t =
+        start("[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\nmax_concurrency = 2\n")
+            .await
+            .expect("start");
     let calls: Vec<_> = (0..8)
         .map(|_| {
             let transport = t.host.transport();
@@ -229,14 +241,19 @@ async fn concurrency_limit_is_respected() {
     }
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert_eq!(stats.requests, 8);
-    assert_eq!(stats.peak_in_flight, 2, "never more than max_concurrency, and the limit was reached");
+    assert_eq!(
+        stats.peak_in_flight, 2,
+        "never more than max_concurrency, and the limit was reached"
+    );
 }
 
 #[tokio::test]
 async fn the_host_answers_its_health_subject_on_the_memory_transport() {
-    let t = berth_tests::start("[host]\nname = \"svc-a\"\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n")
-        .await
-        .expect("start");
+    let t = berth_tests::start(
+        "[host]\nname = \"svc-a\"\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n",
+    )
+    .await
+    .expect("start");
     let health: serde_json::Value = serde_json::from_str(&t.ask("berth.health.svc-a", "").await).expect("JSON");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["components"][0]["name"], "echo");
@@ -254,8 +271,14 @@ async fn traceparent_is_carried_onto_the_guests_publishes_and_requests() {
     let transport = t.host.transport();
     let mut out = watch(&*transport, "traced.>").await;
     let child_of_parent = |m: &Message| {
-        let tp = m.header("traceparent").unwrap_or_else(|| panic!("no traceparent on {}", m.subject)).to_owned();
-        assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "same trace: {tp}");
+        let tp = m
+            .header("traceparent")
+            .unwrap_or_else(|| panic!("no traceparent on {}", m.subject))
+            .to_owned();
+        assert!(
+            tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "same trace: {tp}"
+        );
         assert!(!tp.contains("00f067aa0ba902b7"), "the call is a new span: {tp}");
         assert_eq!(m.header("tracestate"), Some("vendor=x"));
         tp

@@ -25,7 +25,10 @@ async fn client() -> async_nats::Client {
 
 /// A subject prefix no other test run uses.
 fn prefix() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("t{}n{nanos}", std::process::id())
 }
 
@@ -86,11 +89,17 @@ async fn handler_errors_follow_the_nats_service_convention() {
     let nats = client().await;
     let p = prefix();
     let _host = host(&p, &format!("{p}svc")).await;
-    let reply = nats.request(format!("greet.{p}.x"), "{not json".into()).await.expect("reply");
+    let reply = nats
+        .request(format!("greet.{p}.x"), "{not json".into())
+        .await
+        .expect("reply");
     assert_eq!(header(&reply, "Nats-Service-Error-Code"), Some("400"));
     assert!(header(&reply, "Nats-Service-Error").is_some_and(|m| m.contains("invalid JSON")));
     let body: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON error body");
-    assert_eq!((body["kind"].as_str(), body["code"].as_u64()), (Some("handler"), Some(400)));
+    assert_eq!(
+        (body["kind"].as_str(), body["code"].as_u64()),
+        (Some("handler"), Some(400))
+    );
 }
 
 #[tokio::test]
@@ -125,7 +134,10 @@ async fn queue_group_spreads_requests_across_two_hosts() {
     let service = format!("{p}svc");
     let (a, b) = (host(&p, &service).await, host(&p, &service).await);
     for i in 0..40 {
-        let reply = nats.request(format!("{p}.echo.{i}"), format!("{i}").into()).await.expect("reply");
+        let reply = nats
+            .request(format!("{p}.echo.{i}"), format!("{i}").into())
+            .await
+            .expect("reply");
         assert_eq!(reply.payload, format!("{i}"));
     }
     let count = |t: &TestHost| t.host.route("echo").expect("route").stats.snapshot().requests;
@@ -139,7 +151,10 @@ async fn request_to_an_unserved_subject_is_no_responders() {
     let _nats = client().await;
     let p = prefix();
     let t = host(&p, &format!("{p}svc")).await;
-    let err = t.request(&format!("{p}.nobody"), "").await.expect_err("nobody serves it");
+    let err = t
+        .request(&format!("{p}.nobody"), "")
+        .await
+        .expect_err("nobody serves it");
     assert!(matches!(err, TransportError::NoResponders(_)), "{err:?}");
     let reply = t.request(&format!("{p}.echo.x"), "via host").await.expect("reply");
     assert!(CallError::from_reply(&reply).is_none());
@@ -150,7 +165,11 @@ async fn request_to_an_unserved_subject_is_no_responders() {
         Err(e) | Ok(Some(e)) => e.kind,
         Ok(None) => panic!("a 2 MiB body went through"),
     };
-    assert_eq!(kind, ErrorKind::TooLarge, "over the server's max payload or the component's limit");
+    assert_eq!(
+        kind,
+        ErrorKind::TooLarge,
+        "over the server's max payload or the component's limit"
+    );
 }
 
 #[tokio::test]
@@ -181,7 +200,10 @@ async fn token_auth_connects_and_a_wrong_token_fails_the_start_clearly() {
         Ok(_) => panic!("a wrong token must not start"),
         Err(e) => format!("{e:#}"),
     };
-    assert!(err.contains("cannot connect to NATS") && err.contains("bad credentials"), "{err}");
+    assert!(
+        err.contains("cannot connect to NATS") && err.contains("bad credentials"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -200,7 +222,12 @@ async fn health_is_503_while_the_broker_is_down() {
     tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
     let health = || async { reqwest::get(format!("{base}/health")).await.expect("health") };
     assert_eq!(health().await.status(), 200);
-    let listed: serde_json::Value = reqwest::get(format!("{base}/v1/components")).await.expect("get").json().await.expect("JSON");
+    let listed: serde_json::Value = reqwest::get(format!("{base}/v1/components"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON");
     assert_eq!(listed["transports"][0]["kind"], "nats");
     assert_eq!(listed["transports"][0]["slow_consumer_events"], 0);
 
@@ -212,7 +239,10 @@ async fn health_is_503_while_the_broker_is_down() {
         if response.status() == 503 {
             break response.json::<serde_json::Value>().await.expect("JSON");
         }
-        assert!(std::time::Instant::now() < deadline, "health stayed 200 with the broker down");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "health stayed 200 with the broker down"
+        );
         tokio::task::yield_now().await;
     };
     assert_eq!(down["status"], "unavailable");
@@ -232,30 +262,49 @@ async fn the_host_answers_health_and_the_nats_service_protocol() {
     .expect("start");
     assert_eq!(t.ask(&format!("{p}.echo.x"), "counted").await, "counted");
 
-    let health = nats.request(format!("berth.health.{p}svc"), "".into()).await.expect("health answers");
+    let health = nats
+        .request(format!("berth.health.{p}svc"), "".into())
+        .await
+        .expect("health answers");
     let health: serde_json::Value = serde_json::from_slice(&health.payload).expect("JSON");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["name"], format!("{p}svc"));
     assert_eq!(health["components"][0]["name"], format!("{p}echo"));
     // Telestion mode: other hosts may answer too; any answer must be a health document.
-    let telestion = nats.request("__telestion__/health", "".into()).await.expect("telestion health answers");
+    let telestion = nats
+        .request("__telestion__/health", "".into())
+        .await
+        .expect("telestion health answers");
     let telestion: serde_json::Value = serde_json::from_slice(&telestion.payload).expect("JSON");
     assert!(telestion["status"].is_string());
 
-    let ping = nats.request(format!("$SRV.PING.{p}echo"), "".into()).await.expect("ping");
+    let ping = nats
+        .request(format!("$SRV.PING.{p}echo"), "".into())
+        .await
+        .expect("ping");
     let ping: serde_json::Value = serde_json::from_slice(&ping.payload).expect("JSON");
     assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
     assert_eq!(ping["version"], "1.2.3");
     let id = ping["id"].as_str().expect("id").to_owned();
-    let info = nats.request(format!("$SRV.INFO.{p}echo.{id}"), "".into()).await.expect("info");
+    let info = nats
+        .request(format!("$SRV.INFO.{p}echo.{id}"), "".into())
+        .await
+        .expect("info");
     let info: serde_json::Value = serde_json::from_slice(&info.payload).expect("JSON");
     assert_eq!(info["type"], "io.nats.micro.v1.info_response");
     assert_eq!(info["endpoints"][0]["subject"], format!("{p}.echo.>"));
-    let stats = nats.request(format!("$SRV.STATS.{p}echo"), "".into()).await.expect("stats");
+    let stats = nats
+        .request(format!("$SRV.STATS.{p}echo"), "".into())
+        .await
+        .expect("stats");
     let stats: serde_json::Value = serde_json::from_slice(&stats.payload).expect("JSON");
     assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
     assert_eq!(stats["endpoints"][0]["num_requests"], 1);
-    assert!(stats["endpoints"][0]["processing_time"].as_u64().is_some_and(|ns| ns > 0));
+    assert!(
+        stats["endpoints"][0]["processing_time"]
+            .as_u64()
+            .is_some_and(|ns| ns > 0)
+    );
 }
 
 #[tokio::test]
@@ -268,19 +317,33 @@ async fn discovery_lists_every_host_and_drops_one_that_stopped() {
              [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.{service}.>\"]\nlabel = \"2.0.0\"\n"
         )
     };
-    let (a, b) = (start(&manifest(&format!("{p}a"))).await.expect("a"), start(&manifest(&format!("{p}b"))).await.expect("b"));
+    let (a, b) = (
+        start(&manifest(&format!("{p}a"))).await.expect("a"),
+        start(&manifest(&format!("{p}b"))).await.expect("b"),
+    );
     let ours = |hosts: &[berth::discovery::HostSeen]| -> Vec<String> {
-        hosts.iter().filter(|h| h.service.starts_with(&p)).map(|h| h.service.clone()).collect()
+        hosts
+            .iter()
+            .filter(|h| h.service.starts_with(&p))
+            .map(|h| h.service.clone())
+            .collect()
     };
-    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000)).await.expect("discover");
+    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000))
+        .await
+        .expect("discover");
     assert_eq!(ours(&hosts), [format!("{p}a"), format!("{p}b")]);
     let a_seen = hosts.iter().find(|h| h.service == format!("{p}a")).expect("a");
     assert_eq!(a_seen.components[0].name, "echo");
     assert_eq!(a_seen.components[0].label, "2.0.0");
-    assert_eq!(a_seen.components[0].version, a.host.route("echo").expect("route").versions.active().hash);
+    assert_eq!(
+        a_seen.components[0].version,
+        a.host.route("echo").expect("route").versions.active().hash
+    );
 
     assert!(b.host.shutdown(Duration::from_secs(5)).await, "b drained");
-    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000)).await.expect("discover");
+    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000))
+        .await
+        .expect("discover");
     assert_eq!(ours(&hosts), [format!("{p}a")], "a host that stopped drops out");
 }
 
@@ -348,9 +411,18 @@ async fn health_answers_within_half_a_second_while_every_slot_is_busy() {
             tokio::spawn(async move { client.request("probe.sleep", "2000".into()).await })
         })
         .collect();
-    assert!(route.stats.wait_until(Duration::from_secs(10), |s| s.in_flight == 2).await, "both slots busy ({p})");
+    assert!(
+        route
+            .stats
+            .wait_until(Duration::from_secs(10), |s| s.in_flight == 2)
+            .await,
+        "both slots busy ({p})"
+    );
     let started = std::time::Instant::now();
-    let reply = client.request(format!("berth.health.{service}"), "".into()).await.expect("health answers");
+    let reply = client
+        .request(format!("berth.health.{service}"), "".into())
+        .await
+        .expect("health answers");
     let took = started.elapsed();
     let health: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
     assert_eq!(health["components"][0]["stats"]["in_flight"], 2);

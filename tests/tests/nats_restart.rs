@@ -17,7 +17,9 @@ const EVENTS: u64 = 1000;
 const DEADLINE: Duration = Duration::from_secs(90);
 
 async fn client(port: u16) -> async_nats::Client {
-    async_nats::connect(format!("127.0.0.1:{port}")).await.expect("private nats-server accepts clients")
+    async_nats::connect(format!("127.0.0.1:{port}"))
+        .await
+        .expect("private nats-server accepts clients")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,21 +82,32 @@ async fn a_thousand_jetstream_messages_survive_a_server_restart() {
         }
     }
     let connects = client.statistics().connects.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(connects >= 2, "the client saw the server go and come back ({connects} connects)");
+    assert!(
+        connects >= 2,
+        "the client saw the server go and come back ({connects} connects)"
+    );
 
     // Every message is acked by the host, none pending or in flight. The
     // server has no event for "all acked", so this asks it, bounded.
     let stream = js.get_stream("EVENTS").await.expect("stream survived the restart");
     // Core subscriptions came back too.
-    let reply = tokio::time::timeout(Duration::from_secs(10), client.request("echo.after", "still here".into()))
-        .await
-        .expect("in time")
-        .expect("echo answers after the restart");
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request("echo.after", "still here".into()),
+    )
+    .await
+    .expect("in time")
+    .expect("echo answers after the restart");
     assert_eq!(reply.payload, "still here");
     let state = stream.get_info().await.expect("stream info").state;
-    assert_eq!(state.messages, EVENTS, "the stream kept every message across the restart, once");
-    let consumer: async_nats::jetstream::consumer::PullConsumer =
-        stream.get_consumer("restart_probe").await.expect("durable consumer survived");
+    assert_eq!(
+        state.messages, EVENTS,
+        "the stream kept every message across the restart, once"
+    );
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer("restart_probe")
+        .await
+        .expect("durable consumer survived");
     loop {
         let info = consumer.get_info().await;
         if let Ok(info) = &info
@@ -104,12 +117,24 @@ async fn a_thousand_jetstream_messages_survive_a_server_restart() {
         {
             break;
         }
-        assert!(started.elapsed() < DEADLINE, "not all {EVENTS} messages were acked in time: {info:?}");
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not all {EVENTS} messages were acked in time: {info:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stats = t.host.route("probe").expect("route").stats.snapshot();
-    assert!(stats.events >= EVENTS, "the host handled every message at least once: {stats:?}");
+    assert!(
+        stats.events >= EVENTS,
+        "the host handled every message at least once: {stats:?}"
+    );
     let status = t.host.transport().status();
-    assert!(status.connected && status.reconnects >= 1, "the host counted its reconnect: {status:?}");
-    eprintln!("publisher retried {retries} time(s), {connects} connects; the host handled {} deliveries of {EVENTS} messages", stats.events);
+    assert!(
+        status.connected && status.reconnects >= 1,
+        "the host counted its reconnect: {status:?}"
+    );
+    eprintln!(
+        "publisher retried {retries} time(s), {connects} connects; the host handled {} deliveries of {EVENTS} messages",
+        stats.events
+    );
 }

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 fn hostile(extra: &str) -> String {
-    format!("[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nmax_concurrency = 1\n{extra}\n")
+    format!(
+        "[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nmax_concurrency = 1\n{extra}\n"
+    )
 }
 
 async fn serve_on(t: &TestHost, addr: &str) -> (String, DropGuard) {
@@ -32,21 +34,35 @@ async fn trap_times(t: &TestHost, n: usize) {
 
 #[tokio::test]
 async fn repeated_traps_quarantine_until_an_operator_resumes() {
-    let t = start(&hostile("quarantine_after = 3\nquarantine_ms = 600000")).await.expect("start");
+    let t = start(&hostile("quarantine_after = 3\nquarantine_ms = 600000"))
+        .await
+        .expect("start");
     let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
     trap_times(&t, 3).await;
 
-    let list: Value = reqwest::get(format!("{base}/v1/components")).await.expect("get").json().await.expect("json");
+    let list: Value = reqwest::get(format!("{base}/v1/components"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     let state = &list["components"][0]["state"];
     assert_eq!(state["state"], "quarantined", "{list}");
-    assert!(state["reason"].as_str().is_some_and(|r| r.contains("3 faults in a row") && r.contains("trapped")), "{state}");
+    assert!(
+        state["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("3 faults in a row") && r.contains("trapped")),
+        "{state}"
+    );
     let health = reqwest::get(format!("{base}/health")).await.expect("get");
     assert_eq!(health.status(), 503, "every component is quarantined");
 
     // A message sent now waits at the broker instead of being handled.
     let transport = t.host.transport();
     let pending = tokio::spawn(async move {
-        transport.request(Message::new("hostile.ok", ""), Duration::from_secs(20)).await
+        transport
+            .request(Message::new("hostile.ok", ""), Duration::from_secs(20))
+            .await
     });
     tokio::time::sleep(Duration::from_millis(200)).await; // a window in which nothing may happen
     assert!(!pending.is_finished(), "a quarantined component takes no message");
@@ -66,11 +82,17 @@ async fn repeated_traps_quarantine_until_an_operator_resumes() {
 
 #[tokio::test]
 async fn after_the_cooldown_a_successful_trial_closes_the_breaker() {
-    let t = start(&hostile("quarantine_after = 2\nquarantine_ms = 50")).await.expect("start");
+    let t = start(&hostile("quarantine_after = 2\nquarantine_ms = 50"))
+        .await
+        .expect("start");
     trap_times(&t, 2).await;
     let route = t.host.route("hostile").expect("route").clone();
     assert_eq!(route.breaker.status().state, "quarantined");
-    assert_eq!(t.ask("hostile.ok", "").await, "fine", "the trial call after the cooldown");
+    assert_eq!(
+        t.ask("hostile.ok", "").await,
+        "fine",
+        "the trial call after the cooldown"
+    );
     let status = route.breaker.status();
     assert_eq!((status.state, status.quarantines), ("serving", 1));
 }
@@ -80,7 +102,11 @@ async fn suspend_stops_and_resume_restarts_a_component() {
     let t = start(&hostile("")).await.expect("start");
     let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
     let http = reqwest::Client::new();
-    let suspended = http.post(format!("{base}/v1/components/hostile/suspend")).send().await.expect("send");
+    let suspended = http
+        .post(format!("{base}/v1/components/hostile/suspend"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(suspended.status(), 200);
     let err = t
         .host
@@ -88,22 +114,50 @@ async fn suspend_stops_and_resume_restarts_a_component() {
         .request(Message::new("hostile.ok", ""), Duration::from_millis(200))
         .await
         .expect_err("suspended: nobody handles it in time");
-    assert!(matches!(err, berth::transport::TransportError::Timeout { .. }), "{err:?}");
-    let missing = http.post(format!("{base}/v1/components/nope/resume")).send().await.expect("send");
+    assert!(
+        matches!(err, berth::transport::TransportError::Timeout { .. }),
+        "{err:?}"
+    );
+    let missing = http
+        .post(format!("{base}/v1/components/nope/resume"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(missing.status(), 404);
-    http.post(format!("{base}/v1/components/hostile/resume")).send().await.expect("send");
+    http.post(format!("{base}/v1/components/hostile/resume"))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(t.ask("hostile.ok", "").await, "fine");
 }
 
 #[tokio::test]
 async fn admin_calls_need_the_token_when_one_is_set() {
-    let t = start(&format!("[host]\nadmin_token = \"s3cret\"\n{}", hostile(""))).await.expect("start");
+    let t = start(&format!("[host]\nadmin_token = \"s3cret\"\n{}", hostile("")))
+        .await
+        .expect("start");
     let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
     let http = reqwest::Client::new();
     let url = format!("{base}/v1/components/hostile/suspend");
     assert_eq!(http.post(&url).send().await.expect("send").status(), 401);
-    assert_eq!(http.post(&url).bearer_auth("wrong").send().await.expect("send").status(), 401);
-    assert_eq!(http.post(&url).bearer_auth("s3cret").send().await.expect("send").status(), 200);
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -118,5 +172,8 @@ async fn without_a_token_admin_calls_are_refused_off_loopback() {
         .await
         .expect("send");
     assert_eq!(refused.status(), 403);
-    assert_eq!(t.host.route("hostile").expect("route").breaker.status().state, "serving");
+    assert_eq!(
+        t.host.route("hostile").expect("route").breaker.status().state,
+        "serving"
+    );
 }

@@ -23,11 +23,23 @@ async fn error_of(t: &berth_tests::TestHost, subject: &str, body: &str) -> CallE
 async fn pooled_instances_are_reused_and_a_trapped_one_is_discarded() {
     let t = start(&probe("")).await.expect("start");
     assert_eq!(t.ask("probe.count", "").await, "1");
-    assert_eq!(t.ask("probe.count", "").await, "2", "the same warm instance served again");
+    assert_eq!(
+        t.ask("probe.count", "").await,
+        "2",
+        "the same warm instance served again"
+    );
     let trap = error_of(&t, "probe.panic", "").await;
     assert_eq!(trap.kind, ErrorKind::Trap, "{trap}");
-    assert!(trap.message.contains("unreachable"), "says what happened: {}", trap.message);
-    assert_eq!(t.ask("probe.count", "").await, "1", "a fresh instance replaced the trapped one");
+    assert!(
+        trap.message.contains("unreachable"),
+        "says what happened: {}",
+        trap.message
+    );
+    assert_eq!(
+        t.ask("probe.count", "").await,
+        "1",
+        "a fresh instance replaced the trapped one"
+    );
 }
 
 #[tokio::test]
@@ -70,7 +82,11 @@ async fn publish_outside_the_grants_is_forbidden() {
     // The guest propagated the host's error with `?`: it arrives as the
     // handler's error, with the host's code and message.
     assert_eq!(error.code, 403);
-    assert!(error.message.contains("may not publish to `secret.one`"), "{}", error.message);
+    assert!(
+        error.message.contains("may not publish to `secret.one`"),
+        "{}",
+        error.message
+    );
 }
 
 #[tokio::test]
@@ -91,23 +107,37 @@ async fn unhandled_subject_is_its_own_error() {
 
 #[tokio::test]
 async fn config_reaches_init() {
-    let t = start(&probe("[components.config]\ncolour = \"blue\"\nretries = 3")).await.expect("start");
+    let t = start(&probe("[components.config]\ncolour = \"blue\"\nretries = 3"))
+        .await
+        .expect("start");
     let config: serde_json::Value = serde_json::from_str(&t.ask("probe.config", "").await).expect("json");
     assert_eq!(config, serde_json::json!({ "colour": "blue", "retries": 3 }));
 }
 
 #[tokio::test]
 async fn failing_init_refuses_the_component_with_its_reason() {
-    let err = start(&probe("[components.config]\nfail_init = true")).await.err().expect("refused");
+    let err = start(&probe("[components.config]\nfail_init = true"))
+        .await
+        .err()
+        .expect("refused");
     let text = format!("{err:#}");
-    assert!(text.contains("component `probe`") && text.contains("init refused"), "{text}");
+    assert!(
+        text.contains("component `probe`") && text.contains("init refused"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn environment_variables_only_as_granted() {
-    let t = start(&probe("[components.env]\nGREETING = \"granted\"")).await.expect("start");
+    let t = start(&probe("[components.env]\nGREETING = \"granted\""))
+        .await
+        .expect("start");
     assert_eq!(t.ask("probe.env", "GREETING").await, "granted");
-    assert_eq!(t.ask("probe.env", "PATH").await, "<unset>", "host environment is not leaked");
+    assert_eq!(
+        t.ask("probe.env", "PATH").await,
+        "<unset>",
+        "host environment is not leaked"
+    );
 }
 
 #[tokio::test]
@@ -157,7 +187,10 @@ async fn shutdown_lets_in_flight_calls_finish() {
     while route.stats.snapshot().in_flight == 0 {
         tokio::task::yield_now().await;
     }
-    assert!(t.host.shutdown(Duration::from_secs(5)).await, "drained within the grace period");
+    assert!(
+        t.host.shutdown(Duration::from_secs(5)).await,
+        "drained within the grace period"
+    );
     let reply = call.await.expect("task").expect("reply");
     assert_eq!(reply.body, "slept");
 }

@@ -27,12 +27,18 @@ async fn no_filesystem_and_no_sockets() {
 #[tokio::test]
 async fn a_granted_folder_is_private_to_the_component() {
     let without = start(PROBE).await.expect("start");
-    assert!(without.ask("probe.write-file", "x").await.starts_with("denied"), "no folder unless granted");
+    assert!(
+        without.ask("probe.write-file", "x").await.starts_with("denied"),
+        "no folder unless granted"
+    );
 
     let t = start(&format!("{PROBE}filesystem = true\n")).await.expect("start");
     assert_eq!(t.ask("probe.write-file", "kept").await, "kept");
     let on_disk = t.data_dir.path().join("components/probe/note.txt");
-    assert_eq!(std::fs::read_to_string(&on_disk).expect("written under DATA_DIR"), "kept");
+    assert_eq!(
+        std::fs::read_to_string(&on_disk).expect("written under DATA_DIR"),
+        "kept"
+    );
     for outside in ["/etc/hostname", "/data/../../etc/hostname", "../etc/hostname"] {
         let read = t.ask("probe.read-file", outside).await;
         assert!(read.starts_with("denied"), "{outside}: {read}");
@@ -67,8 +73,17 @@ async fn stdout_and_stderr_become_log_lines_tagged_with_the_component() {
     let t = start(PROBE).await.expect("start");
     assert_eq!(t.ask("probe.print", "hello log").await, "printed");
     let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
-    let out = logs.lines().find(|l| l.contains("out: hello log")).unwrap_or_else(|| panic!("stdout line in:\n{logs}"));
-    assert!(out.contains("INFO") && out.contains("component=\"probe\"") && out.contains("stream=\"stdout\""), "{out}");
-    let err = logs.lines().find(|l| l.contains("err: hello log")).unwrap_or_else(|| panic!("stderr line in:\n{logs}"));
+    let out = logs
+        .lines()
+        .find(|l| l.contains("out: hello log"))
+        .unwrap_or_else(|| panic!("stdout line in:\n{logs}"));
+    assert!(
+        out.contains("INFO") && out.contains("component=\"probe\"") && out.contains("stream=\"stdout\""),
+        "{out}"
+    );
+    let err = logs
+        .lines()
+        .find(|l| l.contains("err: hello log"))
+        .unwrap_or_else(|| panic!("stderr line in:\n{logs}"));
     assert!(err.contains("WARN") && err.contains("stream=\"stderr\""), "{err}");
 }

@@ -35,7 +35,11 @@ fn swap(wasm: &[u8], label: &str) -> SwapRequest {
 
 /// Client loops that request `probe.count` until stopped; each returns how
 /// many replies each version gave, or the first failure.
-fn load(transport: Arc<dyn Transport>, loops: usize, stop: Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Result<HashMap<String, u64>, String>>> {
+fn load(
+    transport: Arc<dyn Transport>,
+    loops: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Result<HashMap<String, u64>, String>>> {
     (0..loops)
         .map(|_| {
             let (transport, stop) = (transport.clone(), stop.clone());
@@ -74,7 +78,11 @@ async fn swap_under_load(t: &TestHost) {
         let (wasm, label) = if i % 2 == 0 { (&v2, "v2") } else { (&v1, "v1") };
         let report = t.host.swap("svc", swap(wasm, label)).await.expect("swap succeeds");
         let reply = t.request("probe.count", "").await.expect("reply after the swap");
-        assert_eq!(reply.header(VERSION_HEADER), Some(report.version.as_str()), "swap {i}: only the new version answers");
+        assert_eq!(
+            reply.header(VERSION_HEADER),
+            Some(report.version.as_str()),
+            "swap {i}: only the new version answers"
+        );
         hashes.push(report.version);
     }
     stop.store(true, Ordering::Relaxed);
@@ -85,9 +93,15 @@ async fn swap_under_load(t: &TestHost) {
         }
     }
     let known: Vec<&String> = hashes[..2].iter().collect();
-    assert!(total.keys().all(|v| known.contains(&v)), "answered only by v1 or v2: {total:?}");
+    assert!(
+        total.keys().all(|v| known.contains(&v)),
+        "answered only by v1 or v2: {total:?}"
+    );
     assert_eq!(total.len(), 2, "both versions answered some of the load: {total:?}");
-    assert!(total.values().sum::<u64>() >= SWAPS as u64, "the load kept flowing: {total:?}");
+    assert!(
+        total.values().sum::<u64>() >= SWAPS as u64,
+        "the load kept flowing: {total:?}"
+    );
     let status = t.host.route("svc").expect("route").versions.status();
     assert_eq!(status.swaps, SWAPS as u64);
 }
@@ -143,36 +157,79 @@ async fn a_slow_call_started_on_v1_finishes_on_v1() {
     let v1 = t.host.route("svc").expect("route").versions.active().hash.clone();
     let route = t.host.route("svc").expect("route").clone();
     let transport = t.host.transport();
-    let slow = tokio::spawn(async move { transport.request(Message::new("probe.sleep", "300"), Duration::from_secs(5)).await });
-    assert!(route.stats.wait_until(Duration::from_secs(5), |s| s.in_flight == 1).await, "the slow call started");
-    let report = t.host.swap("svc", swap(&relabel(PROBE, "v2"), "v2")).await.expect("swap");
+    let slow = tokio::spawn(async move {
+        transport
+            .request(Message::new("probe.sleep", "300"), Duration::from_secs(5))
+            .await
+    });
+    assert!(
+        route
+            .stats
+            .wait_until(Duration::from_secs(5), |s| s.in_flight == 1)
+            .await,
+        "the slow call started"
+    );
+    let report = t
+        .host
+        .swap("svc", swap(&relabel(PROBE, "v2"), "v2"))
+        .await
+        .expect("swap");
     let now = t.request("probe.count", "").await.expect("reply");
-    assert_eq!(now.header(VERSION_HEADER), Some(report.version.as_str()), "new calls go to v2 at once");
+    assert_eq!(
+        now.header(VERSION_HEADER),
+        Some(report.version.as_str()),
+        "new calls go to v2 at once"
+    );
     let slow = slow.await.expect("task").expect("slow reply");
     assert_eq!(slow.body, "slept");
-    assert_eq!(slow.header(VERSION_HEADER), Some(v1.as_str()), "the slow call finished on v1");
+    assert_eq!(
+        slow.header(VERSION_HEADER),
+        Some(v1.as_str()),
+        "the slow call finished on v1"
+    );
 }
 
 #[tokio::test]
 async fn invalid_or_failing_versions_are_refused_while_the_old_one_serves() {
     let t = start(MEMORY).await.expect("start");
-    let v2 = t.host.swap("svc", swap(&relabel(PROBE, "v2"), "v2")).await.expect("v2").version;
+    let v2 = t
+        .host
+        .swap("svc", swap(&relabel(PROBE, "v2"), "v2"))
+        .await
+        .expect("v2")
+        .version;
 
-    let garbage = t.host.swap("svc", swap(b"\0asm garbage", "v3")).await.expect_err("not a component");
+    let garbage = t
+        .host
+        .swap("svc", swap(b"\0asm garbage", "v3"))
+        .await
+        .expect_err("not a component");
     assert!(matches!(garbage, SwapError::Refused { .. }), "{garbage}");
     assert!(garbage.to_string().contains("keeps serving"), "{garbage}");
 
     let mut failing = swap(&relabel(PROBE, "v3"), "v3");
-    failing.config = Some(serde_json::json!({ "fail_init": true }).as_object().cloned().expect("object"));
+    failing.config = Some(
+        serde_json::json!({ "fail_init": true })
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
     let init = t.host.swap("svc", failing).await.expect_err("init fails");
     assert!(format!("{init}").contains("init refused: fail_init is set"), "{init}");
 
-    let missing = t.host.swap("nope", swap(&relabel(PROBE, "v3"), "v3")).await.expect_err("no such component");
+    let missing = t
+        .host
+        .swap("nope", swap(&relabel(PROBE, "v3"), "v3"))
+        .await
+        .expect_err("no such component");
     assert!(matches!(missing, SwapError::NotFound(_)));
 
     let reply = t.request("probe.count", "").await.expect("reply");
     assert_eq!(reply.header(VERSION_HEADER), Some(v2.as_str()), "v2 still serves");
-    assert_eq!(t.host.route("svc").expect("route").versions.status().label.as_deref(), Some("v2"));
+    assert_eq!(
+        t.host.route("svc").expect("route").versions.status().label.as_deref(),
+        Some("v2")
+    );
 }
 
 #[tokio::test]
@@ -181,7 +238,12 @@ async fn a_version_that_traps_on_every_message_is_rolled_back() {
     let route = t.host.route("svc").expect("route").clone();
     let v1 = route.versions.active().hash.clone();
     let mut broken = swap(&relabel(PROBE, "v4"), "v4");
-    broken.config = Some(serde_json::json!({ "trap_all": true }).as_object().cloned().expect("object"));
+    broken.config = Some(
+        serde_json::json!({ "trap_all": true })
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
     let mut switches = route.versions.switches();
     t.host.swap("svc", broken).await.expect("v4 loads: its init is fine");
     switches.borrow_and_update();
@@ -193,14 +255,24 @@ async fn a_version_that_traps_on_every_message_is_rolled_back() {
         }
     }
     assert_eq!(traps, 3, "v4 trapped on each call until the rollback");
-    tokio::time::timeout(Duration::from_secs(5), switches.changed()).await.expect("rolled back").expect("open");
+    tokio::time::timeout(Duration::from_secs(5), switches.changed())
+        .await
+        .expect("rolled back")
+        .expect("open");
     let reply = t.request("probe.count", "").await.expect("reply");
     assert!(CallError::from_reply(&reply).is_none(), "v1 serves again");
     assert_eq!(reply.header(VERSION_HEADER), Some(v1.as_str()));
     let status = route.versions.status();
     let why = status.last_rollback.expect("the reason is kept");
-    assert!(why.contains("v4") && why.contains("failed 3 calls") && why.contains("trap"), "{why}");
-    assert_eq!(route.breaker.status().state, "serving", "v1 is not quarantined for v4's traps");
+    assert!(
+        why.contains("v4") && why.contains("failed 3 calls") && why.contains("trap"),
+        "{why}"
+    );
+    assert_eq!(
+        route.breaker.status().state,
+        "serving",
+        "v1 is not quarantined for v4's traps"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +280,9 @@ async fn watch_mode_swaps_in_a_rebuilt_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("svc.wasm");
     std::fs::copy(PROBE, &file).expect("copy");
-    let t = start(&MEMORY.replace("{probe}", &file.display().to_string())).await.expect("start");
+    let t = start(&MEMORY.replace("{probe}", &file.display().to_string()))
+        .await
+        .expect("start");
     let route = t.host.route("svc").expect("route").clone();
     let stop = tokio_util::sync::CancellationToken::new();
     let _watch = berth::watch::spawn(t.host.shared(), stop.clone());
@@ -218,7 +292,10 @@ async fn watch_mode_swaps_in_a_rebuilt_file() {
     let tmp = dir.path().join("svc.wasm.tmp");
     std::fs::write(&tmp, &rebuilt).expect("write");
     std::fs::rename(&tmp, &file).expect("rename");
-    tokio::time::timeout(Duration::from_secs(10), switches.changed()).await.expect("watch swapped it").expect("open");
+    tokio::time::timeout(Duration::from_secs(10), switches.changed())
+        .await
+        .expect("watch swapped it")
+        .expect("open");
     let reply = t.request("probe.count", "").await.expect("reply");
     let active = route.versions.active();
     assert_eq!(active.label.as_deref(), Some("watch"));
@@ -243,15 +320,35 @@ async fn swap_over_http_reports_the_new_version_and_refuses_bad_ones() {
     assert_eq!(ok.status(), 200);
     let report: serde_json::Value = ok.json().await.expect("JSON");
     assert_eq!(report["label"], "v2");
-    let listed: serde_json::Value = http.get(format!("{base}/v1/components")).send().await.expect("list").json().await.expect("JSON");
+    let listed: serde_json::Value = http
+        .get(format!("{base}/v1/components"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
     assert_eq!(listed["components"][0]["version"], report["version"]);
     assert_eq!(listed["components"][0]["versions"]["label"], "v2");
 
-    let bad = http.put(format!("{base}/v1/components/svc")).body("not wasm").send().await.expect("send");
+    let bad = http
+        .put(format!("{base}/v1/components/svc"))
+        .body("not wasm")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(bad.status(), 422);
     let body: serde_json::Value = bad.json().await.expect("JSON");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("keeps serving")), "{body}");
-    let missing = http.put(format!("{base}/v1/components/nope")).body("x").send().await.expect("send");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("keeps serving")),
+        "{body}"
+    );
+    let missing = http
+        .put(format!("{base}/v1/components/nope"))
+        .body("x")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(missing.status(), 404);
     stop.cancel();
 }
@@ -279,7 +376,9 @@ async fn swaps_of_one_component_wait_for_each_other_but_not_for_other_components
     let same = t.host.swap("svc", swap(&relabel(PROBE, "v2"), "v2"));
     tokio::pin!(same);
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), &mut same).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(200), &mut same)
+            .await
+            .is_err(),
         "a second swap of `svc` waits for the one in progress"
     );
     drop(held);

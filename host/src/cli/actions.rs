@@ -15,14 +15,20 @@ use crate::runtime::{CompileCache, Runtime};
 const ALWAYS_REQUIRED: [&str; 2] = ["SERVICE_NAME", "DATA_DIR"];
 
 async fn nats(url: &str) -> Result<async_nats::Client> {
-    async_nats::connect(url).await.with_context(|| format!("cannot connect to NATS at {url}"))
+    async_nats::connect(url)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}"))
 }
 
 /// `berth services`: one line per component of every host that answers.
 pub(super) async fn services(nats_url: &str, quiet_ms: u64) -> Result<ExitCode> {
     let hosts = crate::discovery::services(&nats(nats_url).await?, Duration::from_millis(quiet_ms)).await?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<24} {:<18} {:<20} {:<14} {:<12} SUBJECTS", "SERVICE", "HOST ID", "COMPONENT", "VERSION", "LABEL")?;
+    writeln!(
+        out,
+        "{:<24} {:<18} {:<20} {:<14} {:<12} SUBJECTS",
+        "SERVICE", "HOST ID", "COMPONENT", "VERSION", "LABEL"
+    )?;
     for host in &hosts {
         for c in &host.components {
             writeln!(
@@ -102,7 +108,11 @@ pub(super) fn check(wasm: &PathBuf) -> Result<ExitCode> {
     let report = Runtime::new(CompileCache::disabled(), false)?.inspect(&bytes);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {report}", wasm.display())?;
-    Ok(if report.fits() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.fits() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub(super) async fn conformance(options: &crate::conformance::Options) -> Result<ExitCode> {
@@ -122,7 +132,11 @@ pub(super) async fn conformance(options: &crate::conformance::Options) -> Result
         outcomes.len() - failed,
         options.transport
     )?;
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// A body argument: `-` reads standard input, absent is empty.
@@ -130,7 +144,9 @@ pub(super) fn read_body(body: Option<String>) -> Result<Vec<u8>> {
     Ok(match body.as_deref() {
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading the body from stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading the body from stdin")?;
             buf
         }
         Some(b) => b.as_bytes().to_vec(),
@@ -148,7 +164,11 @@ pub(super) async fn status(url: &str) -> Result<ExitCode> {
         .await
         .context("reading the component list")?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}", "COMPONENT", "VERSION", "LABEL", "STATE", "SWAPS", "CALLS", "ERRORS")?;
+    writeln!(
+        out,
+        "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}",
+        "COMPONENT", "VERSION", "LABEL", "STATE", "SWAPS", "CALLS", "ERRORS"
+    )?;
     for c in list["components"].as_array().into_iter().flatten() {
         let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
         let version = text(&c["version"]);

@@ -197,8 +197,12 @@ impl AdminCommand {
             Self::Info => json!({ "command": "info" }),
             Self::Suspend { component } => json!({ "command": "suspend", "component": component }),
             Self::Resume { component } => json!({ "command": "resume", "component": component }),
-            Self::Concurrency { component, value } => json!({ "command": "concurrency", "component": component, "value": value }),
-            Self::Swap { component, path, label } => json!({ "command": "swap", "component": component, "path": path, "label": label }),
+            Self::Concurrency { component, value } => {
+                json!({ "command": "concurrency", "component": component, "value": value })
+            }
+            Self::Swap { component, path, label } => {
+                json!({ "command": "swap", "component": component, "path": path, "label": label })
+            }
             Self::Drain => json!({ "command": "drain" }),
         }
     }
@@ -254,7 +258,15 @@ impl Cli {
                 quiet_ms,
             } => {
                 let command = command.to_json();
-                admin(&nats_url, &service, host.as_deref(), &command, token.as_deref(), quiet_ms).await
+                admin(
+                    &nats_url,
+                    &service,
+                    host.as_deref(),
+                    &command,
+                    token.as_deref(),
+                    quiet_ms,
+                )
+                .await
             }
             Command::Services { nats_url, quiet_ms } => services(&nats_url, quiet_ms).await,
             Command::Check { wasm } => check(&wasm),
@@ -280,7 +292,10 @@ impl Cli {
                 url,
                 timeout_ms,
             } => {
-                let url = format!("{}/v1/request/{subject}?timeout_ms={timeout_ms}", url.trim_end_matches('/'));
+                let url = format!(
+                    "{}/v1/request/{subject}?timeout_ms={timeout_ms}",
+                    url.trim_end_matches('/')
+                );
                 send(reqwest::Client::new().post(&url).body(read_body(body)?), &url).await
             }
             Command::Publish { subject, body, url } => {
@@ -290,4 +305,3 @@ impl Cli {
         }
     }
 }
-

@@ -20,18 +20,18 @@ use crate::grants::Grants;
 use crate::manifest::{ComponentConfig, Manifest, TransportKind};
 use crate::quarantine::Policy;
 use crate::router::{self, Route, RouteInfo};
-use crate::versions::{Probation, Version};
-use crate::stats::Stats;
 use crate::runtime::{CompileCache, Environment, Runtime, Settings};
+use crate::stats::Stats;
 use crate::transport::amqp::AmqpTransport;
+use crate::transport::jetstream::StreamOptions;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::nats::NatsTransport;
-use crate::transport::jetstream::StreamOptions;
+use crate::versions::{Probation, Version};
 
 mod swap;
 
-pub use swap::{SwapError, SwapReport, SwapRequest};
 use crate::transport::{SubscribeOptions, Transport};
+pub use swap::{SwapError, SwapReport, SwapRequest};
 
 /// How long shutdown waits for in-flight calls by default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
@@ -119,9 +119,12 @@ impl Shared {
 
     /// Each component's name and wasm file, for watch mode.
     pub fn component_files(&self) -> Vec<(String, PathBuf)> {
-        self.loader.configs.iter().map(|c| (c.name.clone(), c.wasm.clone())).collect()
+        self.loader
+            .configs
+            .iter()
+            .map(|c| (c.name.clone(), c.wasm.clone()))
+            .collect()
     }
-
 }
 
 /// A started host.
@@ -181,11 +184,17 @@ impl Host {
                     };
                     let stream = sub.stream.as_ref().map(|stream| {
                         let durable = sub.durable.clone().unwrap_or_else(|| {
-                            group.as_deref().unwrap_or(&config.name).replace(['.', '*', '>', ' '], "_")
+                            group
+                                .as_deref()
+                                .unwrap_or(&config.name)
+                                .replace(['.', '*', '>', ' '], "_")
                         });
                         StreamOptions {
                             stream: stream.clone(),
-                            dead_letter: sub.dead_letter.clone().unwrap_or_else(|| format!("berth.dead.{durable}")),
+                            dead_letter: sub
+                                .dead_letter
+                                .clone()
+                                .unwrap_or_else(|| format!("berth.dead.{durable}")),
                             durable,
                         }
                     });
@@ -198,7 +207,12 @@ impl Host {
                             stream,
                         })
                         .await
-                        .with_context(|| format!("component `{}`: subscribing to `{}` on {kind}", config.name, sub.subject))?;
+                        .with_context(|| {
+                            format!(
+                                "component `{}`: subscribing to `{}` on {kind}",
+                                config.name, sub.subject
+                            )
+                        })?;
                     router::serve(route.clone(), transport.kind(), subscription, &tasks, stop.clone());
                 }
                 routes.push(route);
@@ -297,13 +311,20 @@ impl Loader {
         let at = || format!("component `{}` ({})", config.name, config.wasm.display());
         let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
         let stats = Arc::new(Stats::default());
-        let (first, _) = self.version(config, &bytes, stats.clone(), config.label.clone()).await.with_context(at)?;
+        let (first, _) = self
+            .version(config, &bytes, stats.clone(), config.label.clone())
+            .await
+            .with_context(at)?;
         let info = RouteInfo {
             name: config.name.clone(),
             subjects: config.subscribe.iter().map(|s| s.subject.clone()).collect(),
             max_concurrency: config.max_concurrency,
             policy: Policy {
-                threshold: if config.quarantine_after == 0 { u32::MAX } else { config.quarantine_after },
+                threshold: if config.quarantine_after == 0 {
+                    u32::MAX
+                } else {
+                    config.quarantine_after
+                },
                 cooldown: Duration::from_millis(config.quarantine_ms),
                 ..Policy::default()
             },
@@ -335,7 +356,11 @@ impl Loader {
         let env = Arc::new(Environment {
             name: config.name.as_str().into(),
             grants,
-            outbound: self.outbound.get(&config.name).unwrap_or(&self.default_outbound).clone(),
+            outbound: self
+                .outbound
+                .get(&config.name)
+                .unwrap_or(&self.default_outbound)
+                .clone(),
             env: config.env.clone().into_iter().collect(),
             max_request_timeout: MAX_GUEST_REQUEST_TIMEOUT,
             max_message_bytes: config.max_message_kb as usize * 1024,
@@ -379,11 +404,18 @@ pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Resu
                 .await
                 .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
             tracing::info!(%addr, "HTTP admin and ingress listening");
-            Some(tokio::spawn(crate::http::serve(listener, host.shared(), http_stop.clone())))
+            Some(tokio::spawn(crate::http::serve(
+                listener,
+                host.shared(),
+                http_stop.clone(),
+            )))
         }
         None => None,
     };
-    let watching = manifest.host.watch.then(|| crate::watch::spawn(host.shared(), http_stop.clone()));
+    let watching = manifest
+        .host
+        .watch
+        .then(|| crate::watch::spawn(host.shared(), http_stop.clone()));
     let drain = host.shared().drain.clone();
     tokio::select! {
         () = shutdown => tracing::info!("shutting down: finishing in-flight calls"),

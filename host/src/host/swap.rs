@@ -58,7 +58,11 @@ impl Shared {
     /// different components do not.
     pub async fn swap(&self, name: &str, request: SwapRequest) -> Result<SwapReport, SwapError> {
         let started = Instant::now();
-        let route = self.routes.iter().find(|r| r.name == name).ok_or_else(|| SwapError::NotFound(name.to_owned()))?;
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| SwapError::NotFound(name.to_owned()))?;
         let config = self
             .loader
             .configs

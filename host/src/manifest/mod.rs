@@ -222,8 +222,7 @@ impl Manifest {
     /// Reads, parses, applies the process environment and validates a
     /// manifest file. Relative paths in it are relative to its folder.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
         let mut manifest = Self::parse(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
         manifest.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         manifest.apply_env(|k| std::env::var(k).ok());
@@ -282,7 +281,11 @@ impl Manifest {
     pub fn validate(&self) -> Result<()> {
         ensure!(!self.host.name.trim().is_empty(), "[host] name must not be empty");
         if let Some(nats) = &self.transports.nats {
-            let ways = [nats.user.is_some() || nats.password.is_some(), nats.token.is_some(), nats.credentials.is_some()];
+            let ways = [
+                nats.user.is_some() || nats.password.is_some(),
+                nats.token.is_some(),
+                nats.credentials.is_some(),
+            ];
             ensure!(
                 ways.iter().filter(|w| **w).count() <= 1,
                 "[transports.nats]: use one of user/password, token or credentials, not several"
@@ -293,22 +296,39 @@ impl Manifest {
             );
         }
         if let Some(amqp) = &self.transports.amqp {
-            ensure!(!amqp.exchange.is_empty(), "[transports.amqp] exchange must not be empty");
-            ensure!(amqp.prefetch != Some(0), "[transports.amqp] prefetch must be at least 1");
+            ensure!(
+                !amqp.exchange.is_empty(),
+                "[transports.amqp] exchange must not be empty"
+            );
+            ensure!(
+                amqp.prefetch != Some(0),
+                "[transports.amqp] prefetch must be at least 1"
+            );
         }
         let mut names = HashSet::new();
         for c in &self.components {
             let at = || format!("component `{}`", c.name);
             ensure!(
-                !c.name.is_empty() && c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+                !c.name.is_empty()
+                    && c.name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
                 "component name `{}` must be non-empty letters, digits, `-` or `_`",
                 c.name
             );
-            ensure!(names.insert(c.name.as_str()), "component name `{}` is used twice", c.name);
+            ensure!(
+                names.insert(c.name.as_str()),
+                "component name `{}` is used twice",
+                c.name
+            );
             for s in &c.subscribe {
                 Pattern::parse(&s.subject).with_context(|| format!("{}: subscribe", at()))?;
                 if s.broadcast && s.group.is_some() {
-                    bail!("{}: subscription `{}` sets both `group` and `broadcast`", at(), s.subject);
+                    bail!(
+                        "{}: subscription `{}` sets both `group` and `broadcast`",
+                        at(),
+                        s.subject
+                    );
                 }
                 match &s.stream {
                     Some(stream) => {
@@ -329,7 +349,12 @@ impl Manifest {
                                 );
                             }
                         }
-                        ensure!(!s.broadcast, "{}: subscription `{}`: a JetStream durable consumer cannot be `broadcast`", at(), s.subject);
+                        ensure!(
+                            !s.broadcast,
+                            "{}: subscription `{}`: a JetStream durable consumer cannot be `broadcast`",
+                            at(),
+                            s.subject
+                        );
                     }
                     None => ensure!(
                         s.durable.is_none() && s.dead_letter.is_none(),
@@ -430,11 +455,17 @@ mod tests {
     #[test]
     fn validation_names_component_and_problem() {
         let text = "[[components]]\nname = \"a\"\nwasm = \"/nonexistent/a.wasm\"\n";
-        let err = format!("{:#}", Manifest::parse(text).expect("parses").validate().expect_err("missing"));
+        let err = format!(
+            "{:#}",
+            Manifest::parse(text).expect("parses").validate().expect_err("missing")
+        );
         assert!(err.contains("component `a`") && err.contains("does not exist"), "{err}");
 
         let text = "[[components]]\nname = \"a\"\nwasm = \"x\"\nsubscribe = [\"a..b\"]\n";
-        let err = format!("{:#}", Manifest::parse(text).expect("parses").validate().expect_err("bad"));
+        let err = format!(
+            "{:#}",
+            Manifest::parse(text).expect("parses").validate().expect_err("bad")
+        );
         assert!(err.contains("empty token"), "{err}");
     }
 }

@@ -109,7 +109,9 @@ impl AmqpConfig {
 
     /// The queue that keeps dead-lettered messages.
     pub fn dead_letter_queue(&self) -> String {
-        self.dead_letter_queue.clone().unwrap_or_else(|| format!("{}.dead", self.exchange))
+        self.dead_letter_queue
+            .clone()
+            .unwrap_or_else(|| format!("{}.dead", self.exchange))
     }
 }
 

@@ -244,8 +244,14 @@ impl WasmHandler {
             instance.store.set_epoch_deadline(1);
             let handler = instance.bindings.berth_backend_handler();
             let result = match &call {
-                Call::Request(m) => handler.call_handle_request(&mut instance.store, m).await.map(|r| r.map(Some)),
-                Call::Event(m) => handler.call_handle_event(&mut instance.store, m).await.map(|r| r.map(|()| None)),
+                Call::Request(m) => handler
+                    .call_handle_request(&mut instance.store, m)
+                    .await
+                    .map(|r| r.map(Some)),
+                Call::Event(m) => handler
+                    .call_handle_event(&mut instance.store, m)
+                    .await
+                    .map(|r| r.map(|()| None)),
             };
             match result {
                 Err(trap) => Err(self.wasm_error(&trap)),
@@ -304,7 +310,10 @@ impl WasmHandler {
         tracing::warn!(component = %self.env.name, error = %format!("{error:?}"), "component trapped");
         CallError::new(
             ErrorKind::Trap,
-            format!("component `{}` trapped: {what}; the instance was discarded", self.env.name),
+            format!(
+                "component `{}` trapped: {what}; the instance was discarded",
+                self.env.name
+            ),
         )
     }
 }
@@ -331,7 +340,9 @@ pub(super) fn refuse_sockets(engine: &Engine, component: &Component) -> Result<(
 /// Links a component against the host and checks its exports; errors name
 /// the missing import or export.
 pub(super) fn link(linker: &Linker<CallState>, component: &Component) -> Result<BackendPre<CallState>, LoadError> {
-    let pre = linker.instantiate_pre(component).map_err(|e| LoadError::Link(e.into()))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| LoadError::Link(e.into()))?;
     BackendPre::new(pre).map_err(|e| LoadError::Contract(e.into()))
 }
 

@@ -92,10 +92,14 @@ impl Runtime {
         pool.table_keep_resident(64 << 10);
         pool.pagemap_scan(Enabled::Auto);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasm engine")?;
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the wasm engine")?;
 
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
         bindings::Backend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;
@@ -131,7 +135,16 @@ impl Runtime {
         settings: Settings,
         env: Arc<Environment>,
     ) -> Result<(WasmHandler, Source), LoadError> {
-        WasmHandler::load(&self.inner.engine, self.inner.metered, &self.inner.linker, &self.inner.cache, bytes, settings, env).await
+        WasmHandler::load(
+            &self.inner.engine,
+            self.inner.metered,
+            &self.inner.linker,
+            &self.inner.cache,
+            bytes,
+            settings,
+            env,
+        )
+        .await
     }
 }
 

@@ -86,10 +86,13 @@ impl CallState {
 
     /// Grants and size limit for an outbound message.
     fn check(&self, op: Operation, msg: &wit::Message) -> Result<(), CallError> {
-        self.env.grants.check(&self.env.name, op, &msg.subject).inspect_err(|e| {
-            self.env.stats.forbade();
-            tracing::warn!(component = %self.env.name, subject = %msg.subject, "{}", e.message);
-        })?;
+        self.env
+            .grants
+            .check(&self.env.name, op, &msg.subject)
+            .inspect_err(|e| {
+                self.env.stats.forbade();
+                tracing::warn!(component = %self.env.name, subject = %msg.subject, "{}", e.message);
+            })?;
         if msg.body.len() > self.env.max_message_bytes {
             return Err(CallError::new(
                 ErrorKind::TooLarge,
@@ -128,7 +131,12 @@ impl host::Host for CallState {
         if let Some(trace) = &self.trace {
             trace.inject(&mut msg.headers);
         }
-        Ok(self.env.outbound.publish(msg).await.map_err(|e| CallError::from(e).into()))
+        Ok(self
+            .env
+            .outbound
+            .publish(msg)
+            .await
+            .map_err(|e| CallError::from(e).into()))
     }
 
     async fn request(

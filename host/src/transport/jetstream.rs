@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::nats::{NatsTransport, from_nats, to_nats_headers};
-use super::{AbortOnDrop, Acker, Delivery, Settlement, Subscription, SubscribeOptions, TransportError};
+use super::{AbortOnDrop, Acker, Delivery, Settlement, SubscribeOptions, Subscription, TransportError};
 use crate::message::Message;
 
 /// Header with the delivery count, as on AMQP.
@@ -86,7 +86,15 @@ pub(super) async fn subscribe(
             },
         )
         .await
-        .map_err(|e| broker(&format!("cannot get or create consumer `{}` on `{}`", stream.durable, stream.stream), e))?;
+        .map_err(|e| {
+            broker(
+                &format!(
+                    "cannot get or create consumer `{}` on `{}`",
+                    stream.durable, stream.stream
+                ),
+                e,
+            )
+        })?;
     let mut messages = pull_stream(&consumer, capacity).await?;
     let (sender, receiver) = mpsc::channel(capacity);
     let (transport, stream, max_deliver) = (transport.clone(), stream.clone(), options.max_deliver.max(1));
@@ -129,7 +137,10 @@ pub(super) async fn subscribe(
     Ok(Subscription::new(receiver, AbortOnDrop(task)))
 }
 
-async fn pull_stream(consumer: &jetstream::consumer::PullConsumer, capacity: usize) -> Result<pull::Stream, TransportError> {
+async fn pull_stream(
+    consumer: &jetstream::consumer::PullConsumer,
+    capacity: usize,
+) -> Result<pull::Stream, TransportError> {
     consumer
         .stream()
         .max_messages_per_batch(capacity)
@@ -172,7 +183,10 @@ struct JsAcker {
 
 impl JsAcker {
     async fn ack(&self, kind: AckKind) -> Result<(), TransportError> {
-        self.acker.ack_with(kind).await.map_err(|e| broker("cannot settle a message", e))
+        self.acker
+            .ack_with(kind)
+            .await
+            .map_err(|e| broker("cannot settle a message", e))
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {

@@ -92,7 +92,11 @@ impl Bus {
     async fn publish(self: &Arc<Self>, message: Message) -> Result<(), TransportError> {
         validate_subject(&message.subject)?;
         if message.subject.starts_with(INBOX_PREFIX) {
-            let waiting = self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).remove(&message.subject);
+            let waiting = self
+                .inboxes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&message.subject);
             if let Some(reply) = waiting {
                 // The requester may have timed out meanwhile; nothing to do then.
                 let _ = reply.send(message);
@@ -261,8 +265,12 @@ impl Acker for MemoryAcker {
         // than pretend, so a lost event is never silent.
         match settlement {
             Settlement::Ack => {}
-            Settlement::Release => tracing::warn!("event not handled before shutdown is dropped: the memory transport keeps nothing to give it back to"),
-            Settlement::Retry(reason) => tracing::warn!(%reason, "memory transport cannot redeliver; failed event dropped"),
+            Settlement::Release => tracing::warn!(
+                "event not handled before shutdown is dropped: the memory transport keeps nothing to give it back to"
+            ),
+            Settlement::Retry(reason) => {
+                tracing::warn!(%reason, "memory transport cannot redeliver; failed event dropped")
+            }
             Settlement::Reject(reason) => {
                 tracing::warn!(%reason, "memory transport has no dead-letter queue; rejected event dropped")
             }
@@ -287,7 +295,9 @@ mod tests {
     /// Everything queued so far: publish has returned, so every delivery
     /// it made is already in the queue.
     fn drain(sub: &mut Subscription) -> Vec<String> {
-        std::iter::from_fn(|| sub.try_next()).map(|d| d.message.subject).collect()
+        std::iter::from_fn(|| sub.try_next())
+            .map(|d| d.message.subject)
+            .collect()
     }
 
     #[tokio::test]
@@ -310,7 +320,10 @@ mod tests {
         }
         let (got_a, got_b) = (drain(&mut a), drain(&mut b));
         assert_eq!(got_a.len() + got_b.len(), 10);
-        assert!(!got_a.is_empty() && !got_b.is_empty(), "work is shared: {got_a:?} {got_b:?}");
+        assert!(
+            !got_a.is_empty() && !got_b.is_empty(),
+            "work is shared: {got_a:?} {got_b:?}"
+        );
     }
 
     #[tokio::test]
@@ -339,7 +352,9 @@ mod tests {
             .await
             .expect("reply");
         assert_eq!(reply.body, "pong");
-        let err = bus.request(Message::new("svc", "ping"), Duration::from_millis(50)).await;
+        let err = bus
+            .request(Message::new("svc", "ping"), Duration::from_millis(50))
+            .await;
         assert!(matches!(err, Err(TransportError::Timeout { .. })), "{err:?}");
         drop(responder.await);
     }
@@ -357,10 +372,12 @@ mod tests {
     /// Polls a future once; `None` if it is still pending.
     async fn futures_poll_once<F: std::future::Future>(f: F) -> Option<F::Output> {
         let mut f = std::pin::pin!(f);
-        std::future::poll_fn(|cx| std::task::Poll::Ready(match f.as_mut().poll(cx) {
-            std::task::Poll::Ready(v) => Some(v),
-            std::task::Poll::Pending => None,
-        }))
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match f.as_mut().poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
         .await
     }
 

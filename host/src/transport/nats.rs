@@ -57,7 +57,10 @@ impl NatsTransport {
                     match event {
                         async_nats::Event::SlowConsumer(sid) => {
                             counter.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+                            tracing::warn!(
+                                subscription = sid,
+                                "NATS slow consumer: the server or client dropped messages"
+                            )
                         }
                         async_nats::Event::Disconnected => {
                             lost.store(true, Ordering::Relaxed);
@@ -82,7 +85,10 @@ impl NatsTransport {
         }
         if let Some(path) = &config.credentials {
             options = options.credentials_file(path).await.map_err(|e| {
-                TransportError::Broker(anyhow::anyhow!("cannot read NATS credentials file {}: {e}", path.display()))
+                TransportError::Broker(anyhow::anyhow!(
+                    "cannot read NATS credentials file {}: {e}",
+                    path.display()
+                ))
             })?;
         }
         let client = options.connect(config.url.as_str()).await.map_err(|e| {
@@ -94,7 +100,11 @@ impl NatsTransport {
             };
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
-        Ok(Self { client, slow_consumers, reconnects })
+        Ok(Self {
+            client,
+            slow_consumers,
+            reconnects,
+        })
     }
 
     /// Returns once the server has processed every command this connection
@@ -103,9 +113,14 @@ impl NatsTransport {
     /// empties the socket buffer.)
     async fn barrier(&self) -> Result<(), TransportError> {
         use futures_util::StreamExt;
-        let broker = |what: &str, e: &dyn std::fmt::Display| TransportError::Broker(anyhow::anyhow!("NATS {what} failed: {e}"));
+        let broker =
+            |what: &str, e: &dyn std::fmt::Display| TransportError::Broker(anyhow::anyhow!("NATS {what} failed: {e}"));
         let inbox = self.client.new_inbox();
-        let mut echo = self.client.subscribe(inbox.clone()).await.map_err(|e| broker("subscribe", &e))?;
+        let mut echo = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| broker("subscribe", &e))?;
         self.client
             .publish(inbox, bytes::Bytes::new())
             .await
@@ -163,7 +178,11 @@ impl NatsTransport {
                     .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
                     .await
             }
-            None => self.client.publish_with_headers(message.subject, headers, message.body).await,
+            None => {
+                self.client
+                    .publish_with_headers(message.subject, headers, message.body)
+                    .await
+            }
         };
         result.map_err(|e| TransportError::Broker(anyhow::anyhow!("NATS publish failed: {e}")))
     }
@@ -193,8 +212,9 @@ impl Transport for NatsTransport {
             Some(group) => self.client.queue_subscribe(options.pattern.clone(), group).await,
             None => self.client.subscribe(options.pattern.clone()).await,
         };
-        let mut subscriber =
-            subscribed.map_err(|e| TransportError::Broker(anyhow::anyhow!("NATS subscribe to `{}` failed: {e}", options.pattern)))?;
+        let mut subscriber = subscribed.map_err(|e| {
+            TransportError::Broker(anyhow::anyhow!("NATS subscribe to `{}` failed: {e}", options.pattern))
+        })?;
         // The SUB goes out asynchronously; make sure the server has the
         // interest before we say we are subscribed, so a request right
         // after start does not meet "no responders".
@@ -220,7 +240,11 @@ impl Transport for NatsTransport {
     }
 
     async fn publish(&self, message: Message) -> Result<(), TransportError> {
-        self.send(Message { reply_to: None, ..message }).await
+        self.send(Message {
+            reply_to: None,
+            ..message
+        })
+        .await
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError> {
@@ -253,15 +277,26 @@ struct NatsAcker {
 #[async_trait]
 impl Acker for NatsAcker {
     async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
-        self.transport.send(Message { reply_to: None, ..reply }).await
+        self.transport
+            .send(Message {
+                reply_to: None,
+                ..reply
+            })
+            .await
     }
 
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
         match settlement {
             Settlement::Ack => {}
-            Settlement::Release => tracing::warn!("event not handled before shutdown is dropped: core NATS keeps nothing to give it back to"),
-            Settlement::Retry(reason) => tracing::warn!(%reason, "core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)"),
-            Settlement::Reject(reason) => tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped"),
+            Settlement::Release => tracing::warn!(
+                "event not handled before shutdown is dropped: core NATS keeps nothing to give it back to"
+            ),
+            Settlement::Retry(reason) => {
+                tracing::warn!(%reason, "core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)")
+            }
+            Settlement::Reject(reason) => {
+                tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped")
+            }
         }
         Ok(())
     }

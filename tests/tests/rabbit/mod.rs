@@ -33,7 +33,10 @@ pub async fn connect() -> Connection {
 
 /// A name no other test run uses.
 pub fn unique(what: &str) -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("{what}{}n{nanos}", std::process::id())
 }
 
@@ -67,7 +70,10 @@ impl Rabbit {
     pub async fn new() -> Self {
         let connection = connect().await;
         let channel = connection.create_channel().await.expect("channel");
-        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirms");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirms");
         let exchange = unique("berth-test-");
         channel
             .exchange_declare(
@@ -197,7 +203,13 @@ impl Rabbit {
             .with_correlation_id(id.as_str().into())
             .with_headers(table(headers));
         self.channel
-            .basic_publish(self.exchange.as_str().into(), key.into(), BasicPublishOptions::default(), body, properties)
+            .basic_publish(
+                self.exchange.as_str().into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
             .await
             .expect("publish request")
             .await
@@ -224,7 +236,10 @@ impl Rabbit {
             let _ = self.channel.queue_delete(q.into(), QueueDeleteOptions::default()).await;
         }
         for ex in [self.exchange.clone(), format!("{}.dlx", self.exchange)] {
-            let _ = self.channel.exchange_delete(ex.into(), ExchangeDeleteOptions::default()).await;
+            let _ = self
+                .channel
+                .exchange_delete(ex.into(), ExchangeDeleteOptions::default())
+                .await;
         }
     }
 }

@@ -96,7 +96,13 @@ fn bindings(wit: &Path, out: &Path) -> Result<()> {
 fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = Command::new(&args.cc)
-        .args(["--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wno-unused-parameter"])
+        .args([
+            "--target=wasm32-wasi",
+            "-mexec-model=reactor",
+            "-O2",
+            "-Wall",
+            "-Wno-unused-parameter",
+        ])
         .arg(format!("--sysroot={}", args.sysroot.display()))
         .arg("-I")
         .arg(bindings)
@@ -113,7 +119,10 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .status();
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => bail!("{} failed ({s}); if wasi-libc or the wasm32 runtime is missing: {INSTALL}", args.cc),
+        Ok(s) => bail!(
+            "{} failed ({s}); if wasi-libc or the wasm32 runtime is missing: {INSTALL}",
+            args.cc
+        ),
         Err(e) => bail!("cannot run {}: {e}; install it with: {INSTALL}", args.cc),
     }
 }

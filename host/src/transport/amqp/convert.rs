@@ -9,8 +9,8 @@
 //! every property without knowing the wire. Correlation id and `reply_to`
 //! are fields of [`Message`] already.
 
-use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 use lapin::BasicProperties;
+use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 
 use crate::message::{Headers, Message};
 use crate::transport::TransportError;
@@ -76,8 +76,14 @@ pub fn to_message(
             headers.push((name.to_owned(), v));
         }
     };
-    put(CONTENT_TYPE, properties.content_type().as_ref().map(ToString::to_string));
-    put(CONTENT_ENCODING, properties.content_encoding().as_ref().map(ToString::to_string));
+    put(
+        CONTENT_TYPE,
+        properties.content_type().as_ref().map(ToString::to_string),
+    );
+    put(
+        CONTENT_ENCODING,
+        properties.content_encoding().as_ref().map(ToString::to_string),
+    );
     put(MESSAGE_ID, properties.message_id().as_ref().map(ToString::to_string));
     put(TIMESTAMP, properties.timestamp().map(|t| t.to_string()));
     put(TYPE, properties.kind().as_ref().map(ToString::to_string));
@@ -153,7 +159,9 @@ pub fn properties(message: &Message, default_mode: u8) -> Result<BasicProperties
             PRIORITY => props.with_priority(number(name, value)?),
             DELIVERY_MODE => props.with_delivery_mode(number(name, value)?),
             TIMESTAMP => props.with_timestamp(value.parse().map_err(|_| {
-                TransportError::Broker(anyhow::anyhow!("header `{name}` must be seconds since the epoch, got `{value}`"))
+                TransportError::Broker(anyhow::anyhow!(
+                    "header `{name}` must be seconds since the epoch, got `{value}`"
+                ))
             })?),
             // Inbound-only facts; echoing them back would be a lie.
             REDELIVERED | EXCHANGE => props,
@@ -212,7 +220,12 @@ mod tests {
         assert_eq!(back.header("amqp-timestamp"), Some("1700000000"));
         assert_eq!(back.header("trace"), Some("t-9"));
         assert_eq!(back.header(REDELIVERED), Some("true"));
-        let tags: Vec<_> = back.headers.iter().filter(|(n, _)| n == "x-tag").map(|(_, v)| v.as_str()).collect();
+        let tags: Vec<_> = back
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "x-tag")
+            .map(|(_, v)| v.as_str())
+            .collect();
         assert_eq!(tags, ["a", "b"]);
     }
 

@@ -136,7 +136,11 @@ impl AmqpAcker {
     /// its deliveries.
     async fn retry(&self, reason: &str) -> Result<(), TransportError> {
         if self.attempt >= self.max_deliver {
-            let tries = if self.attempt == 1 { "1 delivery".to_owned() } else { format!("{} deliveries", self.attempt) };
+            let tries = if self.attempt == 1 {
+                "1 delivery".to_owned()
+            } else {
+                format!("{} deliveries", self.attempt)
+            };
             return self.dead_letter(&format!("failed on each of {tries}: {reason}")).await;
         }
         if self.attempt == 1 && !self.redelivered {
@@ -144,8 +148,14 @@ impl AmqpAcker {
         }
         let mut table = self.properties.headers().clone().unwrap_or_default();
         let next = (self.attempt + 1).to_string();
-        table.insert(ATTEMPT_HEADER.into(), AMQPValue::LongString(LongString::from(next.as_bytes())));
-        table.insert(SUBJECT_HEADER.into(), AMQPValue::LongString(LongString::from(self.routing_key.as_bytes())));
+        table.insert(
+            ATTEMPT_HEADER.into(),
+            AMQPValue::LongString(LongString::from(next.as_bytes())),
+        );
+        table.insert(
+            SUBJECT_HEADER.into(),
+            AMQPValue::LongString(LongString::from(self.routing_key.as_bytes())),
+        );
         let properties = self.properties.clone().with_headers(table);
         // The default exchange routes by queue name: straight back to us.
         match self.inner.send("", &self.queue, &self.body, properties, false).await {
@@ -159,10 +169,20 @@ impl AmqpAcker {
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
         let mut table = self.properties.headers().clone().unwrap_or_default();
-        table.insert(ERROR_HEADER.into(), AMQPValue::LongString(LongString::from(reason.as_bytes())));
-        let properties = self.properties.clone().with_headers(with_origin(table, &self.inner.config.exchange));
+        table.insert(
+            ERROR_HEADER.into(),
+            AMQPValue::LongString(LongString::from(reason.as_bytes())),
+        );
+        let properties = self
+            .properties
+            .clone()
+            .with_headers(with_origin(table, &self.inner.config.exchange));
         let dlx = self.inner.config.dead_letter_exchange();
-        match self.inner.send(&dlx, &self.routing_key, &self.body, properties, false).await {
+        match self
+            .inner
+            .send(&dlx, &self.routing_key, &self.body, properties, false)
+            .await
+        {
             Ok(_) => {
                 tracing::warn!(subject = %self.routing_key, %reason, exchange = %dlx, "event dead-lettered");
                 self.ack().await
@@ -178,7 +198,10 @@ impl AmqpAcker {
 }
 
 fn with_origin(mut table: FieldTable, exchange: &str) -> FieldTable {
-    table.insert("berth-exchange".into(), AMQPValue::LongString(LongString::from(exchange.as_bytes())));
+    table.insert(
+        "berth-exchange".into(),
+        AMQPValue::LongString(LongString::from(exchange.as_bytes())),
+    );
     table
 }
 
@@ -187,7 +210,10 @@ impl Acker for AmqpAcker {
     async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
         // Replies go to the default exchange, which routes by queue name.
         let properties = convert::properties(&reply, TRANSIENT)?;
-        self.inner.send("", &reply.subject, &reply.body, properties, false).await.map(drop)
+        self.inner
+            .send("", &reply.subject, &reply.body, properties, false)
+            .await
+            .map(drop)
     }
 
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {

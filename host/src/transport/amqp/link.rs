@@ -87,7 +87,11 @@ impl Link {
             return Ok((state.generation, channel.clone()));
         }
         let live = self.ensure(&mut state).await?;
-        let channel = live.connection.create_channel().await.map_err(broker("open a channel"))?;
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(broker("open a channel"))?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
@@ -131,7 +135,8 @@ impl Link {
 
 async fn open(url: &str) -> Result<Connection, TransportError> {
     let properties = ConnectionProperties::default().with_connection_name("berth".into());
-    let fail = |why: String| TransportError::Broker(anyhow::anyhow!("cannot connect to AMQP at {}: {why}", redact(url)));
+    let fail =
+        |why: String| TransportError::Broker(anyhow::anyhow!("cannot connect to AMQP at {}: {why}", redact(url)));
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(e)) => Err(fail(explain(&e))),
@@ -177,7 +182,10 @@ mod tests {
 
     #[test]
     fn redact_hides_only_the_password() {
-        assert_eq!(redact("amqp://guest:secret@10.0.0.1:5672/%2f"), "amqp://guest:***@10.0.0.1:5672/%2f");
+        assert_eq!(
+            redact("amqp://guest:secret@10.0.0.1:5672/%2f"),
+            "amqp://guest:***@10.0.0.1:5672/%2f"
+        );
         assert_eq!(redact("amqp://10.0.0.1"), "amqp://10.0.0.1");
     }
 }

@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 use self::convert::{PERSISTENT, short};
 use self::link::{Link, broker};
 use self::replies::Replies;
-use super::{AbortOnDrop, Subscription, SubscribeOptions, Transport, TransportError};
+use super::{AbortOnDrop, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::manifest::AmqpConfig;
 use crate::message::Message;
 use crate::subject::{Pattern, validate_subject};
@@ -90,11 +90,14 @@ impl AmqpTransport {
             }),
         };
         let live = transport.inner.link.live().await?;
-        let channel = live.connection.create_channel().await.map_err(broker("open a channel"))?;
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(broker("open a channel"))?;
         transport.inner.declare_exchanges(&channel).await?;
         Ok(transport)
     }
-
 
     /// The exchange this transport publishes to.
     pub fn exchange(&self) -> &str {
@@ -111,7 +114,12 @@ impl Inner {
         let dlx = self.config.dead_letter_exchange();
         for exchange in [&self.config.exchange, &dlx] {
             channel
-                .exchange_declare(short(exchange, "exchange name")?, ExchangeKind::Topic, durable, FieldTable::default())
+                .exchange_declare(
+                    short(exchange, "exchange name")?,
+                    ExchangeKind::Topic,
+                    durable,
+                    FieldTable::default(),
+                )
                 .await
                 .map_err(|e| {
                     TransportError::Broker(anyhow::anyhow!(
@@ -121,11 +129,23 @@ impl Inner {
         }
         let dead = self.config.dead_letter_queue();
         channel
-            .queue_declare(short(&dead, "queue name")?, QueueDeclareOptions::durable(), FieldTable::default())
+            .queue_declare(
+                short(&dead, "queue name")?,
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
             .await
-            .map_err(|e| TransportError::Broker(anyhow::anyhow!("AMQP: cannot declare dead-letter queue `{dead}`: {e}")))?;
+            .map_err(|e| {
+                TransportError::Broker(anyhow::anyhow!("AMQP: cannot declare dead-letter queue `{dead}`: {e}"))
+            })?;
         channel
-            .queue_bind(short(&dead, "queue name")?, short(&dlx, "exchange name")?, "#".into(), QueueBindOptions::default(), FieldTable::default())
+            .queue_bind(
+                short(&dead, "queue name")?,
+                short(&dlx, "exchange name")?,
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(broker("bind the dead-letter queue"))?;
         Ok(())
@@ -135,7 +155,11 @@ impl Inner {
     /// consuming from it.
     async fn open_consumer(&self, spec: &QueueSpec) -> Result<(Channel, Consumer, String), TransportError> {
         let live = self.link.live().await?;
-        let channel = live.connection.create_channel().await.map_err(broker("open a channel"))?;
+        let channel = live
+            .connection
+            .create_channel()
+            .await
+            .map_err(broker("open a channel"))?;
         // After a reconnect the broker may have lost transient exchanges.
         self.declare_exchanges(&channel).await?;
         let (name, options) = match &spec.name {
@@ -152,7 +176,12 @@ impl Inner {
         let queue = channel
             .queue_declare(name, options, FieldTable::default())
             .await
-            .map_err(|e| TransportError::Broker(anyhow::anyhow!("AMQP: cannot declare queue `{}`: {e}", spec.name.as_deref().unwrap_or("(broadcast)"))))?;
+            .map_err(|e| {
+                TransportError::Broker(anyhow::anyhow!(
+                    "AMQP: cannot declare queue `{}`: {e}",
+                    spec.name.as_deref().unwrap_or("(broadcast)")
+                ))
+            })?;
         let queue = queue.name().clone();
         channel
             .queue_bind(
@@ -169,7 +198,12 @@ impl Inner {
             .await
             .map_err(broker("set the prefetch count"))?;
         let consumer = channel
-            .basic_consume(queue.clone(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.clone(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await
             .map_err(broker("start consuming"))?;
         Ok((channel, consumer, queue.to_string()))
@@ -300,10 +334,19 @@ impl Transport for AmqpTransport {
 
     async fn publish(&self, message: Message) -> Result<(), TransportError> {
         validate_subject(&message.subject)?;
-        let message = Message { reply_to: None, ..message };
+        let message = Message {
+            reply_to: None,
+            ..message
+        };
         let properties = convert::properties(&message, PERSISTENT)?;
         self.inner
-            .send(&self.inner.config.exchange, &message.subject, &message.body, properties, false)
+            .send(
+                &self.inner.config.exchange,
+                &message.subject,
+                &message.body,
+                properties,
+                false,
+            )
             .await
             .map(drop)
     }

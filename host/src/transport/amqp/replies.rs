@@ -59,7 +59,11 @@ impl Drop for Forget<'_> {
 }
 
 /// Sends `message` as a request to the exchange and waits for its reply.
-pub(super) async fn request(inner: &Arc<Inner>, mut message: Message, timeout: Duration) -> Result<Message, TransportError> {
+pub(super) async fn request(
+    inner: &Arc<Inner>,
+    mut message: Message,
+    timeout: Duration,
+) -> Result<Message, TransportError> {
     let queue = queue(inner).await?;
     let id = format!("berth-{}", inner.replies.next_id.fetch_add(1, Ordering::Relaxed));
     let (sender, receiver) = oneshot::channel();
@@ -101,7 +105,11 @@ async fn queue(inner: &Arc<Inner>) -> Result<Arc<ReplyQueue>, TransportError> {
     {
         return Ok(queue.clone());
     }
-    let channel = live.connection.create_channel().await.map_err(broker("open a channel"))?;
+    let channel = live
+        .connection
+        .create_channel()
+        .await
+        .map_err(broker("open a channel"))?;
     let options = QueueDeclareOptions {
         exclusive: true,
         auto_delete: true,
