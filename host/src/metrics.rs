@@ -41,6 +41,25 @@ pub fn render(shared: &Shared) -> String {
         per_component(&|r| snapshot(r).events as f64),
     );
     family(
+        "berth_messages_received_total",
+        "counter",
+        "Messages taken from each of the component's subscriptions.",
+        shared
+            .routes
+            .iter()
+            .flat_map(|r| {
+                r.received().map(|(subject, n)| {
+                    let labels = format!(
+                        "{},subscription=\"{}\"",
+                        component_labels(&shared.name, &r.name),
+                        escape(subject)
+                    );
+                    (labels, n as f64)
+                })
+            })
+            .collect(),
+    );
+    family(
         "berth_errors_total",
         "counter",
         "Calls that ended with an error.",

@@ -8,7 +8,7 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -38,6 +38,8 @@ pub struct Route {
     pub name: String,
     /// Subject patterns it serves, for status output.
     pub subjects: Vec<String>,
+    /// Messages taken from each subscription, in `subjects` order.
+    received: Vec<AtomicU64>,
     /// The version that serves, and the one a rollback returns to.
     pub versions: Versions,
     /// `max_concurrency` permits, shared by all its subscriptions.
@@ -72,6 +74,7 @@ impl Route {
     pub fn new(info: RouteInfo, first: Version, stats: Arc<Stats>) -> Self {
         Self {
             limit: Arc::new(Semaphore::new(info.max_concurrency)),
+            received: info.subjects.iter().map(|_| AtomicU64::new(0)).collect(),
             breaker: Breaker::new(info.policy),
             name: info.name,
             subjects: info.subjects,
@@ -79,6 +82,14 @@ impl Route {
             max_concurrency: AtomicUsize::new(info.max_concurrency),
             stats,
         }
+    }
+
+    /// Messages taken from each subscription so far, by subject pattern.
+    pub fn received(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.subjects
+            .iter()
+            .zip(&self.received)
+            .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
     }
 
     /// Most calls in flight at once.
@@ -140,11 +151,12 @@ impl Route {
     }
 }
 
-/// Serves one subscription until `stop` is cancelled or the transport
-/// closes. The spawned task and every call it starts are tracked by
-/// `tasks`, so shutdown can wait for in-flight calls.
+/// Serves one subscription (the route's `index`th subject) until `stop` is
+/// cancelled or the transport closes. The spawned task and every call it
+/// starts are tracked by `tasks`, so shutdown can wait for in-flight calls.
 pub fn serve(
     route: Arc<Route>,
+    index: usize,
     transport: &'static str,
     mut subscription: Subscription,
     tasks: &TaskTracker,
@@ -167,6 +179,9 @@ pub fn serve(
                     None => break,
                 },
             };
+            if let Some(n) = route.received.get(index) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
             // A quarantined or suspended component takes nothing: this one
             // delivery waits unsettled (on a broker: unacked, so it is not
             // lost if the host dies) and the rest stay at the broker.

@@ -96,6 +96,8 @@ pub struct VersionStatus {
     pub swaps: u64,
     /// Why the last rollback happened.
     pub last_rollback: Option<String>,
+    /// A new version is being compiled and initialised right now.
+    pub swapping: bool,
 }
 
 /// The active version of a component and the one before it.
@@ -194,6 +196,7 @@ impl Versions {
                 .map(|v| v.hash.clone()),
             swaps: *self.switches.borrow(),
             last_rollback: lock(&self.last_rollback).clone(),
+            swapping: self.swapping.try_lock().is_err(),
         }
     }
 }

@@ -45,7 +45,7 @@ async fn per_message(handler: Arc<dyn Handler>, bus: &MemoryTransport, n: usize)
         })
         .await
         .unwrap();
-    router::serve(route, "memory", sub, &tasks, stop.clone());
+    router::serve(route, 0, "memory", sub, &tasks, stop.clone());
     let body = bytes::Bytes::from(vec![b'x'; 100]);
     let mut times = Vec::with_capacity(n);
     for i in 0..n + n / 10 {

@@ -35,7 +35,7 @@ async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTra
         })
         .await
         .expect("subscribe");
-    router::serve(route, "memory", sub, tasks, stop.clone());
+    router::serve(route, 0, "memory", sub, tasks, stop.clone());
 }
 
 fn message_path(c: &mut Criterion) {

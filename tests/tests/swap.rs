@@ -385,3 +385,31 @@ async fn swaps_of_one_component_wait_for_each_other_but_not_for_other_components
     let report = same.await.expect("then it goes through");
     assert_eq!(report.label.as_deref(), Some("v2"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_swapping_while_a_new_version_loads_and_serving_after() {
+    let t = start("[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\n")
+        .await
+        .expect("start");
+    let shared = t.host.shared();
+    let state = |shared: &berth::host::Shared| shared.component_list()[0]["state"]["state"].clone();
+    assert_eq!(state(&shared), "serving");
+    // A new hash is compiled, not taken from the cache: long enough to see.
+    let swapping = tokio::spawn({
+        let shared = shared.clone();
+        async move { shared.swap("probe", swap(&relabel(PROBE, "loading"), "2")).await }
+    });
+    let mut seen = false;
+    while !swapping.is_finished() {
+        if state(&shared) == "swapping" {
+            seen = true;
+            // Health stays ok: the old version serves meanwhile.
+            assert!(shared.health().0, "healthy while swapping");
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    swapping.await.expect("task").expect("swap");
+    assert!(seen, "the state said `swapping` while the new version loaded");
+    assert_eq!(state(&shared), "serving");
+}

@@ -103,11 +103,17 @@ impl Shared {
             .iter()
             .map(|r| {
                 let active = r.versions.active();
+                let versions = r.versions.status();
+                let mut state = r.breaker.status();
+                if versions.swapping && state.state == "serving" {
+                    // Still serving (on the old version) while the new one loads.
+                    state.state = "swapping";
+                }
                 serde_json::json!({
                     "name": r.name,
                     "version": active.hash,
-                    "versions": r.versions.status(),
-                    "state": r.breaker.status(),
+                    "versions": versions,
+                    "state": state,
                     "instance_mode": active.mode,
                     "subscribe": r.subjects,
                     "max_concurrency": r.concurrency(),
@@ -174,7 +180,7 @@ impl Host {
         let subscribed = async {
             for config in &manifest.components {
                 let route = Arc::new(loader.route(config).await?);
-                for sub in &config.subscribe {
+                for (index, sub) in config.subscribe.iter().enumerate() {
                     let kind = sub.transport.unwrap_or(kind);
                     let transport = transports[&kind].clone();
                     let group = match (&sub.group, sub.broadcast) {
@@ -213,7 +219,14 @@ impl Host {
                                 config.name, sub.subject
                             )
                         })?;
-                    router::serve(route.clone(), transport.kind(), subscription, &tasks, stop.clone());
+                    router::serve(
+                        route.clone(),
+                        index,
+                        transport.kind(),
+                        subscription,
+                        &tasks,
+                        stop.clone(),
+                    );
                 }
                 routes.push(route);
             }
