@@ -7,76 +7,15 @@
 #[path = "../../tests/tests/rabbit/mod.rs"]
 mod rabbit;
 
+mod process;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use lapin::Consumer;
+use process::Host;
 use rabbit::{AMQP_URL, Rabbit};
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 const EVENTS: usize = 200;
-
-/// A `berth run` process; killed if the test fails half-way.
-struct Host {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Host {
-    fn run(manifest: &std::path::Path) -> Self {
-        let mut child = Command::new(BERTH)
-            .arg("run")
-            .arg(manifest)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn berth run");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let host = Self { child, lines };
-        host.wait_for("host started");
-        host
-    }
-
-    fn wait_for(&self, needle: &str) {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-                panic!("no log line `{needle}` in time (is RabbitMQ running? rabbitmq-server -detached)")
-            });
-            if line.contains(needle) {
-                return;
-            }
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args([signal, &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 fn manifest(rabbit: &Rabbit, dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("berth.toml");
@@ -115,6 +54,7 @@ async fn stop_midway(signal: &str) -> (HashMap<String, usize>, Option<i32>) {
     let mut seen = rabbit.bind("probe.seen.#").await;
     // The host declares and binds its queue: start it before publishing.
     let mut first = Host::run(&manifest);
+    first.wait_for("host started");
     for i in 0..EVENTS {
         rabbit.publish(&format!("probe.slow.e{i}"), b"20", &[]).await;
     }
@@ -125,6 +65,7 @@ async fn stop_midway(signal: &str) -> (HashMap<String, usize>, Option<i32>) {
     assert!(count.len() < EVENTS, "the first host stopped before the end");
 
     let second = Host::run(&manifest);
+    second.wait_for("host started");
     see(&rabbit, &mut seen, &mut count, EVENTS).await;
     drop(second);
     rabbit.cleanup(&[&format!("{}.probe", rabbit.service())]).await;

@@ -1,12 +1,12 @@
 //! The `berth` binary: `check` exit codes, and `run` serving until SIGTERM,
 //! finishing an in-flight call and exiting 0.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod process;
+
+use std::process::Command;
 use std::time::Duration;
 
-const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+use process::{BERTH, Host};
 
 #[test]
 fn check_says_whether_a_component_fits() {
@@ -39,54 +39,6 @@ fn run_with_a_bad_manifest_exits_non_zero_naming_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nmae") && err.contains("line 2"), "{err}");
-}
-
-/// A `berth run` process whose log the test follows; killed if the test
-/// fails half-way.
-struct Host {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Host {
-    fn run(manifest: &std::path::Path) -> Self {
-        let mut child = Command::new(BERTH)
-            .arg("run")
-            .arg(manifest)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn berth run");
-        let stderr = child.stderr.take().expect("stderr");
-        let (lines_tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the next log line containing `needle` (30 s at most).
-    fn wait_for(&self, needle: &str) {
-        loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-                panic!("no log line `{needle}` in time (for NATS: is nats-server running on 127.0.0.1:4222?)")
-            });
-            if line.contains(needle) {
-                return;
-            }
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
 }
 
 /// Waits (10 s at most) until the counters of the component at `index` of

@@ -1,0 +1,71 @@
+//! A `berth run` process for the binary's tests, with its log followed.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The binary under test.
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A `berth run` process whose log the test follows; killed if the test
+/// fails half-way.
+pub struct Host {
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Host {
+    pub fn run(manifest: &std::path::Path) -> Self {
+        let mut child = Command::new(BERTH)
+            .arg("run")
+            .arg(manifest)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn berth run");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the next log line containing `needle` (30 s at most).
+    pub fn wait_for(&self, needle: &str) {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
+                panic!("no log line `{needle}` in time (is the broker running? nats-server on 4222, RabbitMQ on 5672)")
+            });
+            if line.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    /// Sends `signal` (`-TERM`, `-KILL`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
