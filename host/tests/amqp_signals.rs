@@ -68,7 +68,7 @@ async fn stop_midway(signal: &str) -> (HashMap<String, usize>, Option<i32>) {
     second.wait_for("host started");
     see(&rabbit, &mut seen, &mut count, EVENTS).await;
     drop(second);
-    rabbit.cleanup(&[&format!("{}.probe", rabbit.service())]).await;
+    rabbit.cleanup_components(&["probe"]).await;
     (count, code)
 }
 

@@ -57,12 +57,7 @@ async fn rpc_from_a_plain_lapin_client_round_trips_bytes_and_headers() {
     // Empty bodies and invalid UTF-8 are bodies like any other.
     assert_eq!(rabbit.call("echo.empty", b"", &[]).await.data, b"");
     assert_eq!(t.host.route("echo").expect("route").stats.snapshot().requests, 2);
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -91,12 +86,7 @@ async fn errors_carry_service_error_headers_and_a_json_body() {
         body["data"]["base64"].is_string(),
         "binary error data is carried: {body}"
     );
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -109,12 +99,7 @@ async fn wildcard_bindings_route_star_and_hash_forms() {
         let err = t.request(unrouted, "none").await.expect_err("no queue is bound for it");
         assert!(matches!(err, TransportError::NoResponders(_)), "{unrouted}: {err:?}");
     }
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -161,12 +146,7 @@ async fn a_failed_event_is_retried_once_and_then_succeeds() {
     );
     assert_eq!(stats.snapshot().errors, 1, "one failure, then the redelivery succeeded");
     assert_eq!(rabbit.dead_letters().await, 0);
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -201,12 +181,7 @@ async fn an_event_that_always_fails_is_dead_lettered_with_its_reason() {
     assert_eq!(d.routing_key.as_str(), "probe.reject.2");
     assert!(header(&d, "berth-error").is_some_and(|r| r.contains("probe rejects this event")));
     assert_eq!(t.host.route("probe").expect("route").stats.snapshot().events, 3);
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -239,12 +214,7 @@ async fn guest_publishes_are_confirmed_and_reach_a_bound_queue_with_properties()
         header(&reply, "Nats-Service-Error-Code").is_some_and(|c| c == "403"),
         "forbidden"
     );
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]
@@ -262,12 +232,7 @@ async fn request_through_the_host_transport_gets_typed_errors() {
         .expect_err("routing keys are at most 255 bytes");
     assert!(matches!(err, TransportError::TooLarge(_)), "{err:?}");
     assert_eq!(CallError::from(err).kind, ErrorKind::TooLarge);
-    rabbit
-        .cleanup(&[
-            &format!("{}.echo", rabbit.service()),
-            &format!("{}.probe", rabbit.service()),
-        ])
-        .await;
+    rabbit.cleanup_components(&["echo", "probe"]).await;
 }
 
 #[tokio::test]

@@ -56,5 +56,5 @@ async fn health_answers_within_half_a_second_while_every_slot_is_busy() {
     assert_eq!(health["components"][0]["stats"]["in_flight"], 8);
     assert!(took < Duration::from_millis(500), "health took {took:?} while busy");
     t.host.shutdown(Duration::from_secs(10)).await;
-    rabbit.cleanup(&[&format!("{}.probe", rabbit.service())]).await;
+    rabbit.cleanup_components(&["probe"]).await;
 }

@@ -102,19 +102,16 @@ async fn handler_errors_follow_the_nats_service_convention() {
     );
 }
 
-#[tokio::test]
-async fn guest_publishes_go_out_over_nats() {
-    let nats = client().await;
-    let p = prefix();
-    let _host = host(&p, &format!("{p}svc")).await;
+/// Greets `p` over NATS through the greeter and waits (bounded) for the
+/// `events.greeted` event its guest publishes; other runs may greet too.
+async fn greet_and_see_the_event(nats: &async_nats::Client, p: &str) {
     let mut events = nats.subscribe("events.greeted").await.expect("subscribe");
     nats.flush().await.expect("flush");
     let reply = nats
         .request(format!("greet.{p}.x"), format!(r#"{{"name":"{p}"}}"#).into())
         .await
-        .expect("reply");
+        .expect("reply over NATS");
     assert_eq!(reply.payload, format!(r#"{{"message":"Hello, {p}!"}}"#));
-    // Other test runs may greet too: wait for ours (bounded).
     let ours = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(m) = events.next().await {
             if m.payload == format!(r#"{{"name":"{p}"}}"#) {
@@ -124,7 +121,15 @@ async fn guest_publishes_go_out_over_nats() {
         false
     })
     .await;
-    assert_eq!(ours, Ok(true), "the greeting event arrived over NATS");
+    assert_eq!(ours, Ok(true), "the guest's publish went out on NATS");
+}
+
+#[tokio::test]
+async fn guest_publishes_go_out_over_nats() {
+    let nats = client().await;
+    let p = prefix();
+    let _host = host(&p, &format!("{p}svc")).await;
+    greet_and_see_the_event(&nats, &p).await;
 }
 
 #[tokio::test]
@@ -373,23 +378,7 @@ async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
     .expect("start");
     assert_eq!(t.host.transport().kind(), "memory");
     assert_eq!(t.ask("echo.local", "on memory").await, "on memory");
-    let mut events = nats.subscribe("events.greeted").await.expect("subscribe");
-    nats.flush().await.expect("flush");
-    let reply = nats
-        .request(format!("greet.{p}.x"), format!(r#"{{"name":"{p}"}}"#).into())
-        .await
-        .expect("reply over NATS");
-    assert_eq!(reply.payload, format!(r#"{{"message":"Hello, {p}!"}}"#));
-    let ours = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(m) = events.next().await {
-            if m.payload == format!(r#"{{"name":"{p}"}}"#) {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(ours, Ok(true), "the guest's publish went out on NATS");
+    greet_and_see_the_event(&nats, &p).await;
     assert_eq!(t.host.shared().transports.len(), 2, "memory and NATS side by side");
 }
 

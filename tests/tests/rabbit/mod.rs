@@ -229,6 +229,14 @@ impl Rabbit {
         (name, consumer)
     }
 
+    /// [`Rabbit::cleanup`] for hosts of [`Rabbit::service`] with these
+    /// components, whose queues are `<service>.<component>`.
+    pub async fn cleanup_components(&self, components: &[&str]) {
+        let queues: Vec<String> = components.iter().map(|c| format!("{}.{c}", self.service())).collect();
+        self.cleanup(&queues.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+    }
+
     /// Deletes the exchanges and queues the test and its hosts declared.
     pub async fn cleanup(&self, queues: &[&str]) {
         let dead = format!("{}.dead", self.exchange);
