@@ -18,12 +18,7 @@ use rabbit::{AMQP_URL, Rabbit, header};
 fn manifest(rabbit: &Rabbit, service: &str) -> String {
     format!(
         r#"
-        [host]
-        name = "{service}"
-        transport = "amqp"
-        [transports.amqp]
-        url = "{AMQP_URL}"
-        exchange = "{exchange}"
+        {host}
 
         [[components]]
         name = "echo"
@@ -37,7 +32,7 @@ fn manifest(rabbit: &Rabbit, service: &str) -> String {
         publish = ["probe.seen.>", "out.>"]
         request = ["echo.>", "nobody.>"]
         "#,
-        exchange = rabbit.exchange
+        host = rabbit.host_toml(service)
     )
 }
 
@@ -260,12 +255,7 @@ async fn a_poison_message_is_dead_lettered_after_max_deliver_while_a_neighbour_s
     let service = rabbit.service();
     let t = start(&format!(
         r#"
-        [host]
-        name = "{service}"
-        transport = "amqp"
-        [transports.amqp]
-        url = "{AMQP_URL}"
-        exchange = "{exchange}"
+        {host}
 
         [[components]]
         name = "echo"
@@ -279,7 +269,7 @@ async fn a_poison_message_is_dead_lettered_after_max_deliver_while_a_neighbour_s
         link_unused_sockets = true
         max_deliver = 3
         "#,
-        exchange = rabbit.exchange
+        host = rabbit.host_toml(&service)
     ))
     .await
     .expect("host starts");
@@ -316,12 +306,7 @@ async fn a_broadcast_subscription_reaches_every_host() {
     let service = rabbit.service();
     let text = format!(
         r#"
-        [host]
-        name = "{service}"
-        transport = "amqp"
-        [transports.amqp]
-        url = "{AMQP_URL}"
-        exchange = "{exchange}"
+        {host}
 
         [[components]]
         name = "probe"
@@ -329,7 +314,7 @@ async fn a_broadcast_subscription_reaches_every_host() {
         subscribe = [{{ subject = "probe.event.*", broadcast = true }}]
         publish = ["probe.seen.>"]
         "#,
-        exchange = rabbit.exchange
+        host = rabbit.host_toml(&service)
     );
     let (a, b) = (start(&text).await.expect("host a"), start(&text).await.expect("host b"));
     let mut seen = rabbit.bind("probe.seen.#").await;

@@ -7,17 +7,12 @@ mod rabbit;
 use std::time::{Duration, Instant};
 
 use berth_tests::start;
-use rabbit::{AMQP_URL, Rabbit};
+use rabbit::Rabbit;
 
 fn manifest(rabbit: &Rabbit) -> String {
     format!(
         r#"
-        [host]
-        name = "{service}"
-        transport = "amqp"
-        [transports.amqp]
-        url = "{AMQP_URL}"
-        exchange = "{exchange}"
+        {host}
 
         [[components]]
         name = "probe"
@@ -26,8 +21,7 @@ fn manifest(rabbit: &Rabbit) -> String {
         publish = ["probe.seen.>"]
         max_concurrency = 8
         "#,
-        service = rabbit.service(),
-        exchange = rabbit.exchange
+        host = rabbit.host_toml(&rabbit.service())
     )
 }
 

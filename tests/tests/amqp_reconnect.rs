@@ -20,7 +20,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
-use rabbit::{AMQP_URL, Rabbit, connect};
+use rabbit::{Rabbit, connect};
 use tokio::sync::Notify;
 
 const EVENTS: usize = 1000;
@@ -59,12 +59,7 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
     let service = rabbit.service();
     let t = start(&format!(
         r#"
-        [host]
-        name = "{service}"
-        transport = "amqp"
-        [transports.amqp]
-        url = "{AMQP_URL}"
-        exchange = "{exchange}"
+        {host}
 
         [[components]]
         name = "probe"
@@ -73,7 +68,7 @@ async fn a_thousand_events_survive_a_forced_connection_close() {
         publish = ["probe.seen.>"]
         max_concurrency = 8
         "#,
-        exchange = rabbit.exchange
+        host = rabbit.host_toml(&service)
     ))
     .await
     .expect("host starts");

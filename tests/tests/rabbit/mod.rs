@@ -99,6 +99,16 @@ impl Rabbit {
         format!("{}-svc", self.exchange)
     }
 
+    /// The `[host]` and `[transports.amqp]` tables of a manifest for a host
+    /// named `service` on this client's exchange.
+    pub fn host_toml(&self, service: &str) -> String {
+        format!(
+            "[host]\nname = \"{service}\"\ntransport = \"amqp\"\n\
+             [transports.amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{}\"\n",
+            self.exchange
+        )
+    }
+
     /// Publishes an event to the exchange and waits for the broker's confirm.
     pub async fn publish(&self, key: &str, body: &[u8], headers: &[(&str, &str)]) {
         let confirm = self
