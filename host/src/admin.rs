@@ -274,6 +274,9 @@ pub async fn ask(
         .context("subscribing to the answer inbox")?;
     let mut headers = async_nats::HeaderMap::new();
     if let Some(token) = token {
+        let token: async_nats::HeaderValue = token
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the admin token must be a single line"))?;
         headers.insert(TOKEN_HEADER, token);
     }
     client

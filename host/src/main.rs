@@ -1,20 +1,21 @@
-//! The `berth` binary: installs logging and runs the command line.
+//! The `berth` binary: installs the allocator and logging and runs the
+//! command line.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+
+/// A thread-caching allocator: a message's allocations are freed on
+/// another worker thread than made them, where glibc's arenas contend on
+/// a lock (measured: ~13% of the host's CPU under NATS load, see
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = berth::cli::Cli::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr);
-    match cli.log_format {
-        berth::cli::LogFormat::Text => logs.init(),
-        berth::cli::LogFormat::Json => logs.json().init(),
-    }
+    berth::cli::install_logging(cli.log_format);
     match cli.execute().await {
         Ok(code) => code,
         Err(e) => {

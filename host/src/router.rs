@@ -2,14 +2,25 @@
 //!
 //! One loop per subscription. It takes a concurrency permit *before* it
 //! pulls the next delivery, so a component at its limit stops pulling and
-//! its broker-side queue (bounded) fills instead of host memory. Each
-//! delivery runs in its own task; the delivery is settled after the call,
-//! never before: acked when it succeeded (and its reply was sent),
-//! redelivered or dead-lettered by the error's disposition when it failed.
+//! its broker-side queue (bounded) fills instead of host memory. The
+//! delivery is settled after the call, never before: acked when it
+//! succeeded (and its reply was sent), redelivered or dead-lettered by the
+//! error's disposition when it failed.
+//!
+//! Cheap calls run on the loop itself: a call is polled once where it was
+//! pulled and only gets a task of its own if it has to wait (a guest's
+//! outbound request, a slow broker, the epoch yielding a long computation).
+//! A spawn and a cross-thread wake-up per message cost more than a small
+//! call, and replies made back to back leave in fewer writes. A component
+//! whose calls take longer than [`INLINE_BUDGET`] gets a task per call
+//! instead, so its calls use every core and do not hold up the loop.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +40,16 @@ use crate::versions::{Probation, Version, Versions};
 pub const COMPONENT_HEADER: &str = "Berth-Component";
 /// Header with the version (content hash) of the component that answered.
 pub const VERSION_HEADER: &str = "Berth-Version";
+
+/// A component whose calls take longer than this (a moving average) runs
+/// each call in a task of its own; below it, calls start on the
+/// subscription's loop.
+pub const INLINE_BUDGET: Duration = Duration::from_micros(50);
+
+/// One call counts at most this much in the average, so that a cheap call
+/// the kernel happened to preempt (measured: ~1% of calls under load, at
+/// 0.1-1 ms) does not move a component off its loop alone.
+const MAX_COST_SAMPLE: Duration = Duration::from_micros(200);
 
 /// A component as the router sees it: its versions, its concurrency limit
 /// and its counters. Subscriptions feed the route, never a version, so a
@@ -51,6 +72,10 @@ pub struct Route {
     pub stats: Arc<Stats>,
     /// Quarantines the component when it keeps trapping or timing out.
     pub breaker: Breaker,
+    /// Moving average of its calls' wall time in nanoseconds (weight 1/8
+    /// per call, samples capped at [`MAX_COST_SAMPLE`]): below
+    /// [`INLINE_BUDGET`], calls start on the loop that pulled them.
+    call_cost: AtomicU64,
 }
 
 /// What describes a component to the router, apart from its versions.
@@ -81,6 +106,7 @@ impl Route {
             versions: Versions::new(first, info.probation),
             max_concurrency: AtomicUsize::new(info.max_concurrency),
             stats,
+            call_cost: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +146,21 @@ impl Route {
         tracing::info!(component = %self.name, from = old, to = value, "concurrency changed");
     }
 
+    /// Feeds a call's wall time into the average that decides where its
+    /// successors start. Concurrent calls may lose an update; the average
+    /// only needs to be roughly right.
+    fn weigh(&self, elapsed: Duration) {
+        let sample = elapsed.min(MAX_COST_SAMPLE).as_nanos() as u64;
+        let old = self.call_cost.load(Ordering::Relaxed);
+        self.call_cost.store(old - old / 8 + sample / 8, Ordering::Relaxed);
+    }
+
+    /// Whether its calls are cheap enough to start on the loop that pulled
+    /// them.
+    fn runs_inline(&self) -> bool {
+        self.call_cost.load(Ordering::Relaxed) < INLINE_BUDGET.as_nanos() as u64
+    }
+
     /// A route for a handler that is not a wasm component (benchmarks,
     /// tests): version `native`, default policies.
     pub fn native(name: &str, subjects: &[&str], max_concurrency: usize, handler: Arc<dyn Handler>) -> Self {
@@ -146,8 +187,9 @@ impl Route {
         } else {
             self.breaker.record(outcome, &self.name);
         }
-        self.stats
-            .leave(request, outcome.err().map(|e| e.kind), started.elapsed());
+        let elapsed = started.elapsed();
+        self.weigh(elapsed);
+        self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
     }
 }
 
@@ -164,20 +206,26 @@ pub fn serve(
 ) {
     let calls = tasks.clone();
     tasks.spawn(async move {
-        loop {
+        // The selects poll the work first and `stop` only when there is
+        // none: polling `stop` registers a waiter under a lock, which costs
+        // more per message than the rest of the loop. The check at the top
+        // sees a stop even while deliveries keep coming.
+        while !stop.is_cancelled() {
             let permit = tokio::select! {
-                _ = stop.cancelled() => break,
+                biased;
                 permit = route.limit.clone().acquire_owned() => match permit {
                     Ok(p) => p,
                     Err(_closed) => break,
                 },
+                _ = stop.cancelled() => break,
             };
             let delivery = tokio::select! {
-                _ = stop.cancelled() => break,
+                biased;
                 d = subscription.next() => match d {
                     Some(d) => d,
                     None => break,
                 },
+                _ = stop.cancelled() => break,
             };
             if let Some(n) = route.received.get(index) {
                 n.fetch_add(1, Ordering::Relaxed);
@@ -186,11 +234,12 @@ pub fn serve(
             // delivery waits unsettled (on a broker: unacked, so it is not
             // lost if the host dies) and the rest stay at the broker.
             tokio::select! {
+                biased;
+                _ = route.breaker.admit() => {}
                 _ = stop.cancelled() => {
                     refuse(delivery, &route.name).await;
                     break;
                 }
-                _ = route.breaker.admit() => {}
             }
             // A component that keeps trapping or timing out is slowed down
             // (its messages wait at the broker), so it cannot burn the CPU
@@ -204,7 +253,28 @@ pub fn serve(
                     _ = tokio::time::sleep(pause) => {}
                 }
             }
-            calls.spawn(dispatch(route.clone(), transport, delivery, permit));
+            let call = dispatch(route.clone(), transport, delivery, permit);
+            if route.runs_inline() {
+                let mut call = Box::pin(call);
+                // A panic here would end the loop, not just the call (a
+                // spawned call's panic ends only its task).
+                let first = std::future::poll_fn(|cx| {
+                    Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))))
+                })
+                .await;
+                match first {
+                    Ok(Poll::Ready(())) => {}
+                    Ok(Poll::Pending) => {
+                        calls.spawn(call);
+                    }
+                    Err(_) => tracing::error!(
+                        component = %route.name,
+                        "a call panicked in the host (a bug); its message was left unsettled for the broker to redeliver"
+                    ),
+                }
+            } else {
+                calls.spawn(call);
+            }
         }
         // Whatever is queued but not started is handed back: requests get a
         // clear error, events go back to the broker.
@@ -214,8 +284,14 @@ pub fn serve(
     });
 }
 
+/// Runs one delivery's call and settles it, in a `berth.handle` span.
+///
+/// The span is at DEBUG level, as per-request spans are in tower-http: at
+/// INFO the log subscriber formats its fields for every message, which
+/// cost ~15% of the host's CPU under load (BENCHMARKS.md). Warnings about
+/// one message therefore name the component and subject themselves.
 async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery, _permit: OwnedSemaphorePermit) {
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "berth.handle",
         otel.kind = "consumer",
         messaging.system = transport,
@@ -224,7 +300,9 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
         component = %route.name,
         trace_id = tracing::field::Empty,
     );
-    if let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers) {
+    if !span.is_disabled()
+        && let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers)
+    {
         span.record("trace_id", trace_id);
     }
     route.stats.enter();
@@ -255,7 +333,7 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                     Some(reply) => match acker.reply(reply).await {
                         Ok(()) => Settlement::Ack,
                         Err(e) => {
-                            tracing::warn!(error = %e, "could not send reply; asking for redelivery");
+                            tracing::warn!(component = %route.name, error = %e, "could not send reply; asking for redelivery");
                             Settlement::Retry(format!("could not send the reply: {e}"))
                         }
                     },
@@ -263,12 +341,13 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                 }
             }
             None => {
+                let subject = message.subject.clone();
                 let result = version.handler.handle_event(message).await;
                 route.record(&version, false, result.as_ref().map(drop), started);
                 match result {
                     Ok(()) => Settlement::Ack,
                     Err(e) => {
-                        tracing::warn!(error = %e, "event failed");
+                        tracing::warn!(component = %route.name, %subject, error = %e, "event failed");
                         match e.disposition {
                             Disposition::Retry => Settlement::Retry(e.to_string()),
                             Disposition::Reject => Settlement::Reject(e.to_string()),
@@ -277,7 +356,7 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                 }
             }
         };
-        settle(acker, settlement).await;
+        settle(acker, settlement, &route.name).await;
     }
     .instrument(span)
     .await;
@@ -293,9 +372,9 @@ fn envelope(message: &Message) -> Message {
     }
 }
 
-async fn settle(acker: Box<dyn crate::transport::Acker>, settlement: Settlement) {
+async fn settle(acker: Box<dyn crate::transport::Acker>, settlement: Settlement, component: &str) {
     if let Err(e) = acker.settle(settlement).await {
-        tracing::warn!(error = %e, "could not settle delivery; the broker will redeliver it");
+        tracing::warn!(component, error = %e, "could not settle delivery; the broker will redeliver it");
     }
 }
 
@@ -313,5 +392,88 @@ async fn refuse(delivery: Delivery, component: &str) {
         },
         None => Settlement::Release,
     };
-    settle(acker, settlement).await;
+    settle(acker, settlement, component).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::handler::{NativeHandler, Reply};
+    use crate::transport::memory::MemoryTransport;
+    use crate::transport::{SubscribeOptions, Transport};
+
+    fn route(handler: impl Fn(Message) -> Result<Reply, CallError> + Send + Sync + 'static) -> Arc<Route> {
+        Arc::new(Route::native("r", &["r.>"], 8, Arc::new(NativeHandler(handler))))
+    }
+
+    #[test]
+    fn one_preempted_call_keeps_a_cheap_component_inline_but_steady_cost_moves_it() {
+        let r = route(|_| Ok(Reply::default()));
+        assert!(r.runs_inline());
+        for _ in 0..20 {
+            r.weigh(Duration::from_micros(3));
+        }
+        r.weigh(Duration::from_millis(5)); // preempted once
+        assert!(r.runs_inline(), "one outlier moved it off the loop");
+        let mut calls = 0;
+        while r.runs_inline() {
+            r.weigh(Duration::from_micros(120));
+            calls += 1;
+            assert!(calls < 20, "steady 120 µs calls never moved it off the loop");
+        }
+        for _ in 0..40 {
+            r.weigh(Duration::from_micros(3));
+        }
+        assert!(r.runs_inline(), "cheap again, but not back on the loop");
+    }
+
+    /// Calls that keep a thread busy (the worst case for running on the
+    /// loop) must still run side by side once the route sees their cost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn expensive_calls_run_in_parallel() {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let r = {
+            let (now, most) = (now.clone(), most.clone());
+            route(move |_| {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(3));
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(Reply::default())
+            })
+        };
+        let bus = MemoryTransport::default();
+        let sub = bus
+            .subscribe(SubscribeOptions {
+                pattern: "r.>".into(),
+                capacity: 8,
+                ..SubscribeOptions::default()
+            })
+            .await
+            .expect("subscribe");
+        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+        serve(r.clone(), 0, "memory", sub, &tasks, stop.clone());
+        let requests: Vec<_> = (0..48)
+            .map(|i| {
+                let bus = bus.clone();
+                tokio::spawn(async move {
+                    bus.request(Message::new(format!("r.{i}"), "x"), Duration::from_secs(10))
+                        .await
+                })
+            })
+            .collect();
+        for request in requests {
+            request.await.expect("request task").expect("reply");
+        }
+        assert!(!r.runs_inline());
+        assert!(
+            most.load(Ordering::SeqCst) >= 2,
+            "expensive calls ran one at a time on the loop"
+        );
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
+    }
 }

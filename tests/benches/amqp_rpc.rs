@@ -110,6 +110,7 @@ async fn serve_native() {
 
 /// Berth with the echo guest on `berth.#`.
 async fn serve_berth() {
+    berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
         [host]

@@ -43,6 +43,7 @@ async fn serve_native() {
 }
 
 async fn serve_berth() {
+    berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
         [host]

@@ -33,6 +33,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// Logs to stderr as `format` says, at the level `RUST_LOG` sets (default
+/// `info`). What the `berth` binary installs; benchmarks install it too, so
+/// they pay what a running host pays.
+pub fn install_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::nats::{NatsTransport, from_nats, to_nats_headers};
+use super::nats::{NatsTransport, from_nats, header_value, to_nats_headers};
 use super::{AbortOnDrop, Acker, Delivery, Settlement, SubscribeOptions, Subscription, TransportError};
 use crate::message::Message;
 
@@ -62,6 +62,7 @@ pub(super) async fn subscribe(
     options: &SubscribeOptions,
     stream: &StreamOptions,
 ) -> Result<Subscription, TransportError> {
+    crate::subject::validate_subject(&stream.dead_letter)?;
     let js = jetstream::new(transport.client().clone());
     let created = js
         .get_or_create_stream(jetstream::stream::Config {
@@ -190,9 +191,10 @@ impl JsAcker {
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
-        let mut headers = to_nats_headers(&self.message.headers);
-        headers.insert(ERROR_HEADER, reason);
-        headers.insert(SUBJECT_HEADER, self.message.subject.as_str());
+        // The headers came from NATS, so they convert; the reason may span lines.
+        let mut headers = to_nats_headers(&self.message.headers).unwrap_or_default();
+        headers.insert(ERROR_HEADER, header_value(reason));
+        headers.insert(SUBJECT_HEADER, header_value(&self.message.subject));
         let client = self.transport.client();
         let sent = async {
             client

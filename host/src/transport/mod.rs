@@ -14,9 +14,11 @@ pub mod jetstream;
 pub mod memory;
 pub mod nats;
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::error::{CallError, ErrorKind};
@@ -45,7 +47,8 @@ pub enum TransportError {
     /// The message is larger than the broker accepts.
     #[error("{0}")]
     TooLarge(String),
-    /// The transport cannot do what the subscription asks.
+    /// The transport cannot do what is asked (a subscription it has no
+    /// means for, a header it cannot carry).
     #[error("{0}")]
     Unsupported(String),
     /// The subject or pattern is malformed.
@@ -111,29 +114,42 @@ impl Default for SubscribeOptions {
 pub const DEFAULT_MAX_DELIVER: u32 = 2;
 
 /// A stream of deliveries; dropping it unsubscribes.
+///
+/// Either a bounded queue a transport's own task fills, or the client's
+/// stream mapped straight into deliveries: the latter saves a task and a
+/// cross-thread wake-up per message where the client already buffers and
+/// bounds (core NATS).
 pub struct Subscription {
-    receiver: mpsc::Receiver<Delivery>,
+    deliveries: Pin<Box<dyn Stream<Item = Delivery> + Send>>,
     /// Held for its `Drop`: removes the subscription at the broker.
     _guard: Box<dyn Send + Sync>,
 }
 
 impl Subscription {
     /// Wraps a bounded receiver and whatever undoes the subscription.
-    pub fn new(receiver: mpsc::Receiver<Delivery>, guard: impl Send + Sync + 'static) -> Self {
+    pub fn new(mut receiver: mpsc::Receiver<Delivery>, guard: impl Send + Sync + 'static) -> Self {
         Self {
-            receiver,
+            deliveries: Box::pin(futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))),
             _guard: Box::new(guard),
+        }
+    }
+
+    /// Wraps a stream that unsubscribes when dropped.
+    pub fn from_stream(deliveries: impl Stream<Item = Delivery> + Send + 'static) -> Self {
+        Self {
+            deliveries: Box::pin(deliveries),
+            _guard: Box::new(()),
         }
     }
 
     /// The next delivery; `None` once the transport has closed.
     pub async fn next(&mut self) -> Option<Delivery> {
-        self.receiver.recv().await
+        self.deliveries.next().await
     }
 
     /// A delivery that is already queued, without waiting.
     pub fn try_next(&mut self) -> Option<Delivery> {
-        self.receiver.try_recv().ok()
+        self.deliveries.next().now_or_never().flatten()
     }
 }
 

@@ -16,13 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::header::HeaderMap;
+use async_nats::header::{HeaderMap, HeaderName, HeaderValue};
 use async_nats::{ConnectErrorKind, RequestErrorKind};
 use async_trait::async_trait;
 
-use tokio::sync::mpsc;
-
-use super::{AbortOnDrop, Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::manifest::NatsConfig;
 use crate::message::{Headers, Message};
 use crate::subject::{Pattern, validate_subject};
@@ -51,6 +49,9 @@ impl NatsTransport {
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .name("berth")
+            // Every subject is checked by `validate_subject` or `Pattern`
+            // (stricter than the client), or came from the server.
+            .skip_subject_validation(true)
             .event_callback(move |event| {
                 let (counter, reconnected, lost) = (counter.clone(), reconnected.clone(), lost.clone());
                 async move {
@@ -144,12 +145,32 @@ impl NatsTransport {
     }
 }
 
-pub(super) fn to_nats_headers(headers: &Headers) -> HeaderMap {
+/// NATS headers from ours. A name must be printable ASCII without `:` and
+/// a value must not break the line; anything else is refused here with an
+/// error naming it (async-nats would panic on it).
+pub(super) fn to_nats_headers(headers: &Headers) -> Result<HeaderMap, TransportError> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        map.append(name.as_str(), value.as_str());
+        let name: HeaderName = name.parse().map_err(|_| {
+            TransportError::Unsupported(format!(
+                "header name `{}` cannot travel on NATS: use printable ASCII without `:`",
+                name.escape_debug()
+            ))
+        })?;
+        let value: HeaderValue = value.parse().map_err(|_| {
+            TransportError::Unsupported(format!(
+                "the value of header `{name}` cannot travel on NATS: it contains a line break"
+            ))
+        })?;
+        map.append(name, value);
     }
-    map
+    Ok(map)
+}
+
+/// `text` as a header value: line breaks become spaces (an error message
+/// may have several lines; a NATS header has one).
+pub(super) fn header_value(text: &str) -> HeaderValue {
+    text.replace(['\r', '\n'], " ").parse().unwrap_or_default()
 }
 
 pub(crate) fn from_nats(message: async_nats::Message) -> Message {
@@ -157,21 +178,26 @@ pub(crate) fn from_nats(message: async_nats::Message) -> Message {
         .headers
         .iter()
         .flat_map(|h| h.iter())
-        .flat_map(|(name, values)| values.iter().map(move |v| (name.to_string(), v.to_string())))
+        .flat_map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values.iter().map(move |v| (name.to_owned(), v.as_str().to_owned()))
+        })
         .collect();
+    // (`as_str().to_owned()`, not `to_string()`: no formatter per message.)
     Message {
-        subject: message.subject.to_string(),
+        subject: message.subject.as_str().to_owned(),
         body: message.payload,
         headers,
-        reply_to: message.reply.map(|r| r.to_string()),
+        reply_to: message.reply.map(|r| r.as_str().to_owned()),
         correlation_id: None,
     }
 }
 
 impl NatsTransport {
+    /// Sends a message whose subject was checked (or, for a reply, came
+    /// from the server).
     async fn send(&self, message: Message) -> Result<(), TransportError> {
-        validate_subject(&message.subject)?;
-        let headers = to_nats_headers(&message.headers);
+        let headers = to_nats_headers(&message.headers)?;
         let result = match message.reply_to {
             Some(reply) => {
                 self.client
@@ -212,34 +238,31 @@ impl Transport for NatsTransport {
             Some(group) => self.client.queue_subscribe(options.pattern.clone(), group).await,
             None => self.client.subscribe(options.pattern.clone()).await,
         };
-        let mut subscriber = subscribed.map_err(|e| {
+        let subscriber = subscribed.map_err(|e| {
             TransportError::Broker(anyhow::anyhow!("NATS subscribe to `{}` failed: {e}", options.pattern))
         })?;
         // The SUB goes out asynchronously; make sure the server has the
         // interest before we say we are subscribed, so a request right
         // after start does not meet "no responders".
         self.barrier().await?;
-        let (sender, receiver) = mpsc::channel(options.capacity.max(1));
+        // Read straight from the client, which buffers up to its
+        // subscription capacity and reports a slow consumer past it (counted
+        // above): no forwarding task, so a message costs one wake-up less.
+        // Dropping the stream unsubscribes at the server.
         let transport = self.clone();
-        let forward = tokio::spawn(async move {
-            use futures_util::StreamExt;
-            while let Some(message) = subscriber.next().await {
-                let delivery = Delivery {
-                    message: from_nats(message),
-                    acker: Box::new(NatsAcker {
-                        transport: transport.clone(),
-                    }),
-                };
-                if sender.send(delivery).await.is_err() {
-                    break; // the subscription was dropped
-                }
-            }
-            // Dropping `subscriber` unsubscribes at the server.
-        });
-        Ok(Subscription::new(receiver, AbortOnDrop(forward)))
+        Ok(Subscription::from_stream(futures_util::StreamExt::map(
+            subscriber,
+            move |message| Delivery {
+                message: from_nats(message),
+                acker: Box::new(NatsAcker {
+                    transport: transport.clone(),
+                }),
+            },
+        )))
     }
 
     async fn publish(&self, message: Message) -> Result<(), TransportError> {
+        validate_subject(&message.subject)?;
         self.send(Message {
             reply_to: None,
             ..message
@@ -252,7 +275,7 @@ impl Transport for NatsTransport {
         let subject = message.subject.clone();
         let request = async_nats::Request::new()
             .payload(message.body)
-            .headers(to_nats_headers(&message.headers))
+            .headers(to_nats_headers(&message.headers)?)
             .timeout(Some(timeout));
         match self.client.send_request(message.subject, request).await {
             Ok(reply) => Ok(from_nats(reply)),
@@ -299,5 +322,42 @@ impl Acker for NatsAcker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Headers {
+        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn headers_convert_in_order_with_repeats() {
+        let map = to_nats_headers(&headers(&[("a", "1"), ("b", "2"), ("a", "3")])).expect("valid headers");
+        let a: Vec<&str> = map.get_all("a").map(|v| v.as_str()).collect();
+        assert_eq!(a, ["1", "3"]);
+        assert_eq!(map.get("b").map(|v| v.as_str()), Some("2"));
+    }
+
+    #[test]
+    fn headers_nats_cannot_carry_are_refused_by_name_not_panicked_on() {
+        for (name, value, says) in [
+            ("bad name", "v", "header name `bad name`"),
+            ("a:b", "v", "header name `a:b`"),
+            ("ok", "two\nlines", "header `ok`"),
+            ("ok", "carriage\rreturn", "header `ok`"),
+        ] {
+            match to_nats_headers(&headers(&[(name, value)])) {
+                Err(TransportError::Unsupported(message)) => assert!(message.contains(says), "{message}"),
+                other => panic!("{name:?}={value:?}: expected a refusal, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn multi_line_text_becomes_one_header_line() {
+        assert_eq!(header_value("failed:\r\n  at line 3").as_str(), "failed:    at line 3");
     }
 }

@@ -1,6 +1,10 @@
 //! What the broker RPC benches share: the measuring loop, CPU time of the
 //! responder's process, starting a responder as a child process, the table.
 
+/// The allocator the `berth` binary runs with, for both responders.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
