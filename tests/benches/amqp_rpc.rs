@@ -219,6 +219,23 @@ fn main() {
     if rpc::child_mode(&rt, serve_native, serve_berth) {
         return;
     }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--load") {
+        // `--load KIND`: 256 in flight against a responder started
+        // separately (`--serve KIND`), e.g. to profile it.
+        let key = format!("{}.echo", args.get(i + 1).map_or("berth", String::as_str));
+        rt.block_on(async {
+            let client = Client::new().await;
+            let body: Arc<[u8]> = vec![b'x'; 100].into();
+            let call = move || {
+                let (client, body, key) = (client.clone(), body.clone(), key.clone());
+                async move { client.call(&key, &body).await }
+            };
+            let phase = rpc::measure(call, 256, 60_000, std::process::id()).await;
+            println!("{:.0} req/s", phase.throughput);
+        });
+        return;
+    }
     rt.block_on(async {
         let client = Client::new().await;
         let body: Arc<[u8]> = vec![b'x'; 100].into();
