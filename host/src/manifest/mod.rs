@@ -349,6 +349,11 @@ impl Manifest {
                                 );
                             }
                         }
+                        if let Some(dead_letter) = &s.dead_letter {
+                            crate::subject::validate_subject(dead_letter).with_context(|| {
+                                format!("{}: subscription `{}`: dead_letter", at(), s.subject)
+                            })?;
+                        }
                         ensure!(
                             !s.broadcast,
                             "{}: subscription `{}`: a JetStream durable consumer cannot be `broadcast`",
@@ -467,5 +472,16 @@ mod tests {
             Manifest::parse(text).expect("parses").validate().expect_err("bad")
         );
         assert!(err.contains("empty token"), "{err}");
+    }
+
+    #[test]
+    fn a_dead_letter_subject_with_a_wildcard_is_named() {
+        let text = "[host]\ntransport = \"nats\"\n[[components]]\nname = \"a\"\nwasm = \"x\"\n\
+                    subscribe = [{ subject = \"a.>\", stream = \"S\", durable = \"d\", dead_letter = \"dead.*\" }]\n";
+        let err = format!(
+            "{:#}",
+            Manifest::parse(text).expect("parses").validate().expect_err("bad")
+        );
+        assert!(err.contains("dead_letter") && err.contains("dead.*"), "{err}");
     }
 }

@@ -50,13 +50,13 @@ pub(super) struct Link {
 }
 
 impl Link {
-    /// Connects once, failing with a clear error (a wrong URL, nothing
-    /// listening, bad credentials) instead of retrying: used at start.
     /// Connections made after the first.
     pub fn reconnects(&self) -> u64 {
         self.reconnects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Connects once, failing with a clear error (a wrong URL, nothing
+    /// listening, bad credentials) instead of retrying: used at start.
     pub async fn connect(url: &str) -> Result<Self, TransportError> {
         let connection = Arc::new(open(url).await?);
         Ok(Self {
