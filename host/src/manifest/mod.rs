@@ -350,9 +350,8 @@ impl Manifest {
                             }
                         }
                         if let Some(dead_letter) = &s.dead_letter {
-                            crate::subject::validate_subject(dead_letter).with_context(|| {
-                                format!("{}: subscription `{}`: dead_letter", at(), s.subject)
-                            })?;
+                            crate::subject::validate_subject(dead_letter)
+                                .with_context(|| format!("{}: subscription `{}`: dead_letter", at(), s.subject))?;
                         }
                         ensure!(
                             !s.broadcast,
