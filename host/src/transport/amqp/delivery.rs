@@ -21,11 +21,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use lapin::options::{BasicAckOptions, BasicNackOptions};
+use lapin::options::BasicNackOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use lapin::{BasicProperties, Channel};
 
 use super::Inner;
+use super::acks::Acks;
 use super::convert::{self, TRANSIENT};
 use crate::message::Message;
 use crate::transport::{Acker, Delivery, Settlement, TransportError};
@@ -41,6 +42,8 @@ const SUBJECT_HEADER: &str = "berth-subject";
 /// Where a delivery came from.
 pub(super) struct Origin<'a> {
     pub channel: &'a Channel,
+    /// The acks of that channel; the delivery is already recorded there.
+    pub acks: &'a Arc<Acks>,
     pub queue: &'a str,
     pub max_deliver: u32,
 }
@@ -48,6 +51,7 @@ pub(super) struct Origin<'a> {
 /// Turns a lapin delivery into the router's, keeping what settling needs.
 pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::Delivery) -> Delivery {
     let lapin::message::Delivery {
+        delivery_tag,
         exchange,
         routing_key,
         redelivered,
@@ -74,6 +78,8 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     let acker = AmqpAcker {
         inner: inner.clone(),
         _channel: origin.channel.clone(),
+        acks: origin.acks.clone(),
+        tag: delivery_tag,
         queue: origin.queue.to_owned(),
         max_deliver: origin.max_deliver,
         attempt,
@@ -94,6 +100,9 @@ struct AmqpAcker {
     /// Keeps the consumer's channel open while this delivery is unsettled:
     /// lapin closes a channel when its last handle goes.
     _channel: Channel,
+    /// Where its ack goes, coalesced with its neighbours'.
+    acks: Arc<Acks>,
+    tag: u64,
     /// The queue it came from, for retries past the first.
     queue: String,
     max_deliver: u32,
@@ -109,12 +118,8 @@ struct AmqpAcker {
 
 impl AmqpAcker {
     async fn ack(&self) -> Result<(), TransportError> {
-        let done = self
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(super::link::broker("ack a delivery"))?;
-        if !done {
+        self.acks.ack(self.tag).await;
+        if self.acker.poisoned() {
             // Its channel died: the broker has already requeued it.
             tracing::debug!(subject = %self.routing_key, "delivery's channel is gone; the broker redelivers it");
         }
@@ -128,8 +133,9 @@ impl AmqpAcker {
                 ..BasicNackOptions::default()
             })
             .await
-            .map(drop)
-            .map_err(super::link::broker("requeue a delivery"))
+            .map_err(super::link::broker("requeue a delivery"))?;
+        self.acks.settled(self.tag).await;
+        Ok(())
     }
 
     /// Tries the message again, or dead-letters it once it has had all

@@ -8,7 +8,9 @@
 //! exclusive, auto-deleted queue of its own on every host.
 //!
 //! Delivery is at least once. Acks are manual and come after the call and
-//! after the broker confirmed its reply; the prefetch count is the
+//! after the broker confirmed its reply, coalesced into `multiple` acks
+//! where every earlier delivery of the channel is settled (`acks.rs`);
+//! the prefetch count is the
 //! component's `max_concurrency`, so the broker, not host memory, holds
 //! what the component cannot take yet. A failed event is delivered again
 //! up to the component's `max_deliver` (2: one retry), then republished to
@@ -23,6 +25,7 @@
 //! Broker sockets have `TCP_NODELAY` set (lapin's tokio runtime does it),
 //! without which one request in flight waits on Nagle's algorithm.
 
+mod acks;
 mod convert;
 mod delivery;
 mod link;
@@ -39,12 +42,11 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
-use tokio::sync::mpsc;
 
 use self::convert::{PERSISTENT, short};
 use self::link::{Link, broker};
 use self::replies::Replies;
-use super::{AbortOnDrop, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{SubscribeOptions, Subscription, Transport, TransportError};
 use crate::manifest::AmqpConfig;
 use crate::message::Message;
 use crate::subject::{Pattern, validate_subject};
@@ -242,45 +244,67 @@ impl Inner {
     }
 }
 
-/// Forwards deliveries into the router's queue; when the channel or the
-/// connection dies, reconnects with backoff and consumes again. The
-/// deliveries that were in flight on the dead channel are redelivered by
-/// the broker; their ackers are poisoned and never ack on the new one.
-async fn consume(
+/// A consumer as the router reads it: its channel, the acks of that
+/// channel, and what it takes to open it again.
+struct Consuming {
     inner: Arc<Inner>,
     spec: QueueSpec,
-    (mut channel, mut consumer, mut queue): (Channel, Consumer, String),
-    sender: mpsc::Sender<super::Delivery>,
-) {
-    loop {
-        while let Some(next) = consumer.next().await {
-            match next {
-                Ok(d) => {
-                    let origin = delivery::Origin {
-                        channel: &channel,
-                        queue: &queue,
-                        max_deliver: spec.max_deliver,
-                    };
-                    if sender.send(delivery::wrap(&inner, origin, d)).await.is_err() {
-                        return; // unsubscribed
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, binding = %spec.binding, "AMQP consumer lost its channel; reconnecting");
-                    break;
-                }
-            }
+    channel: Channel,
+    consumer: Consumer,
+    queue: String,
+    acks: Arc<acks::Acks>,
+}
+
+impl Consuming {
+    fn new(inner: Arc<Inner>, spec: QueueSpec, (channel, consumer, queue): (Channel, Consumer, String)) -> Self {
+        let acks = Arc::new(acks::Acks::new(channel.clone(), spec.prefetch));
+        Self {
+            inner,
+            spec,
+            channel,
+            consumer,
+            queue,
+            acks,
         }
+    }
+
+    /// The next delivery. When the channel or the connection dies,
+    /// reconnects with backoff and consumes again: the deliveries that were
+    /// in flight on the dead channel are redelivered by the broker, and
+    /// their ackers are poisoned and never ack on the new one. Read by the
+    /// router directly (no forwarding task): lapin's consumer already holds
+    /// at most `prefetch` deliveries.
+    async fn next(&mut self) -> super::Delivery {
+        loop {
+            match self.consumer.next().await {
+                Some(Ok(d)) => {
+                    self.acks.delivered(d.delivery_tag);
+                    let origin = delivery::Origin {
+                        channel: &self.channel,
+                        acks: &self.acks,
+                        queue: &self.queue,
+                        max_deliver: self.spec.max_deliver,
+                    };
+                    return delivery::wrap(&self.inner, origin, d);
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, binding = %self.spec.binding, "AMQP consumer lost its channel; reconnecting")
+                }
+                None => tracing::warn!(binding = %self.spec.binding, "AMQP consumer was cancelled; reconnecting"),
+            }
+            self.resume().await;
+        }
+    }
+
+    async fn resume(&mut self) {
         let mut wait = Duration::from_millis(100);
         loop {
-            if sender.is_closed() {
-                return;
-            }
-            match inner.open_consumer(&spec).await {
-                Ok(opened) => {
-                    tracing::info!(binding = %spec.binding, "AMQP consumer resumed");
-                    (channel, consumer, queue) = opened;
-                    break;
+            match self.inner.open_consumer(&self.spec).await {
+                Ok((channel, consumer, queue)) => {
+                    tracing::info!(binding = %self.spec.binding, "AMQP consumer resumed");
+                    self.acks = Arc::new(acks::Acks::new(channel.clone(), self.spec.prefetch));
+                    (self.channel, self.consumer, self.queue) = (channel, consumer, queue);
+                    return;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in = ?wait, "AMQP consumer cannot resume yet");
@@ -327,9 +351,13 @@ impl Transport for AmqpTransport {
             max_deliver: options.max_deliver.max(1),
         };
         let opened = self.inner.open_consumer(&spec).await?;
-        let (sender, receiver) = mpsc::channel(capacity);
-        let task = tokio::spawn(consume(self.inner.clone(), spec, opened, sender));
-        Ok(Subscription::new(receiver, AbortOnDrop(task)))
+        let consuming = Consuming::new(self.inner.clone(), spec, opened);
+        // Dropping the stream drops the consumer and its channel, which
+        // hands every unacked delivery back to the broker.
+        Ok(Subscription::from_stream(futures_util::stream::unfold(
+            consuming,
+            |mut consuming| async move { Some((consuming.next().await, consuming)) },
+        )))
     }
 
     async fn publish(&self, message: Message) -> Result<(), TransportError> {
