@@ -72,6 +72,8 @@ pub struct Route {
     pub stats: Arc<Stats>,
     /// Quarantines the component when it keeps trapping or timing out.
     pub breaker: Breaker,
+    /// Whether successful replies say who answered.
+    reply_headers: bool,
     /// Moving average of its calls' wall time in nanoseconds (weight 1/8
     /// per call, samples capped at [`MAX_COST_SAMPLE`]): below
     /// [`INLINE_BUDGET`], calls start on the loop that pulled them.
@@ -91,6 +93,9 @@ pub struct RouteInfo {
     pub policy: Policy,
     /// When to roll a swapped-in version back.
     pub probation: Probation,
+    /// Whether successful replies carry [`COMPONENT_HEADER`] and
+    /// [`VERSION_HEADER`].
+    pub reply_headers: bool,
 }
 
 impl Route {
@@ -107,6 +112,7 @@ impl Route {
             max_concurrency: AtomicUsize::new(info.max_concurrency),
             stats,
             call_cost: AtomicU64::new(0),
+            reply_headers: info.reply_headers,
         }
     }
 
@@ -170,6 +176,7 @@ impl Route {
             max_concurrency,
             policy: Policy::default(),
             probation: Probation::default(),
+            reply_headers: true,
         };
         let first = Version::new(handler, "native".to_owned(), None, InstanceMode::Pooled);
         Self::new(info, first, Arc::new(Stats::default()))
@@ -319,8 +326,10 @@ async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery
                 let reply = match result {
                     Ok(r) => {
                         let mut headers = r.headers;
-                        headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
-                        headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
+                        if route.reply_headers {
+                            headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
+                            headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
+                        }
                         envelope.reply(r.body, headers)
                     }
                     Err(e) => {

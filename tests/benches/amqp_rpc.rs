@@ -109,13 +109,14 @@ async fn serve_native() {
 }
 
 /// Berth with the echo guest on `berth.#`.
-async fn serve_berth() {
+async fn serve_berth(reply_headers: bool) {
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
         [host]
         name = "berth-bench"
         transport = "amqp"
+        reply_headers = {reply_headers}
         [transports.amqp]
         url = "{URL}"
         exchange = "{EXCHANGE}"

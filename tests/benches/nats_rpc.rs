@@ -42,13 +42,14 @@ async fn serve_native() {
     }
 }
 
-async fn serve_berth() {
+async fn serve_berth(reply_headers: bool) {
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
         [host]
         name = "berth-bench"
         transport = "nats"
+        reply_headers = {reply_headers}
         [transports.nats]
         url = "nats://{URL}"
         [[components]]
@@ -102,6 +103,11 @@ fn main() {
         for (name, kind, subject) in [
             ("native async-nats", "native", "bench.native.echo"),
             ("berth + wasm echo", "berth", "bench.berth.echo"),
+            (
+                "berth + wasm echo, reply_headers = true",
+                "berth-headers",
+                "bench.berth.echo",
+            ),
         ] {
             let mut child = rpc::spawn_responder(kind);
             let subject: Arc<str> = subject.into();

@@ -74,6 +74,18 @@ impl TestHost {
     }
 }
 
+/// `text` with `[host] reply_headers = true`, so replies say which
+/// component and version answered.
+pub fn with_reply_headers(text: &str) -> String {
+    match text.find("[host]\n") {
+        Some(at) => {
+            let end = at + "[host]\n".len();
+            format!("{}reply_headers = true\n{}", &text[..end], &text[end..])
+        }
+        None => format!("[host]\nreply_headers = true\n{text}"),
+    }
+}
+
 /// The component at `path` with a custom section appended: the same code
 /// and behaviour under a different content hash, so a test can tell two
 /// "versions" apart by the `Berth-Version` reply header.

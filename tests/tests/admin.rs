@@ -37,6 +37,7 @@ fn manifest(service: &str, prefix: &str, admin: bool) -> String {
         [host]
         name = "{service}"
         transport = "nats"
+        reply_headers = true
         admin = {admin}
         admin_token = "{TOKEN}"
         [transports.nats]

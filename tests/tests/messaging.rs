@@ -34,9 +34,11 @@ async fn collect(sub: &mut Subscription, n: usize) -> Vec<Message> {
 
 #[tokio::test]
 async fn echo_returns_body_and_headers() {
-    let t = start("[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n")
-        .await
-        .expect("start");
+    let t = start(
+        "[host]\nreply_headers = true\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n",
+    )
+    .await
+    .expect("start");
     let request = Message::new("echo.hello", "hi there").with_header("x-trace", "abc");
     let reply = t
         .host
@@ -49,6 +51,23 @@ async fn echo_returns_body_and_headers() {
     assert_eq!(reply.header("berth-component"), Some("echo"));
     let version = reply.header("berth-version").expect("version header");
     assert_eq!(version, t.host.route("echo").expect("route").versions.active().hash);
+}
+
+#[tokio::test]
+async fn reply_headers_off_leaves_the_reply_as_the_component_made_it() {
+    let t = start(
+        "[host]\nreply_headers = false\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n",
+    )
+    .await
+    .expect("start");
+    let request = Message::new("echo.hello", "hi").with_header("x-trace", "abc");
+    let reply = t
+        .host
+        .transport()
+        .request(request, Duration::from_secs(5))
+        .await
+        .expect("reply");
+    assert_eq!(reply.headers, [("x-trace".to_owned(), "abc".to_owned())]);
 }
 
 #[tokio::test]

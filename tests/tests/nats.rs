@@ -38,6 +38,7 @@ async fn host(prefix: &str, service: &str) -> TestHost {
         [host]
         name = "{service}"
         transport = "nats"
+        reply_headers = true
         [transports.nats]
         url = "nats://{NATS}"
 

@@ -19,9 +19,15 @@ use berth::host::{SwapError, SwapRequest};
 use berth::router::VERSION_HEADER;
 use berth::transport::Transport;
 use berth::{CallError, Message};
-use berth_tests::{PROBE, TestHost, relabel, start};
+use berth_tests::{PROBE, TestHost, relabel, with_reply_headers};
 
 const SWAPS: usize = 20;
+
+/// A host whose replies carry `Berth-Version`: how these tests tell which
+/// version answered.
+async fn start(manifest: &str) -> anyhow::Result<TestHost> {
+    berth_tests::start(&with_reply_headers(manifest)).await
+}
 /// Most requests one load loop sends, so a stuck swap cannot spin forever.
 const MAX_PER_LOOP: usize = 50_000;
 

@@ -71,6 +71,8 @@ struct Loader {
     default_outbound: Arc<dyn Transport>,
     data_dir: PathBuf,
     configs: Vec<ComponentConfig>,
+    /// `[host] reply_headers`.
+    reply_headers: bool,
 }
 
 impl Shared {
@@ -176,6 +178,7 @@ impl Host {
             default_outbound: transport.clone(),
             data_dir: manifest.host.data_dir.clone(),
             configs: manifest.components.clone(),
+            reply_headers: manifest.host.reply_headers,
         };
         let subscribed = async {
             for config in &manifest.components {
@@ -345,6 +348,7 @@ impl Loader {
                 window: Duration::from_millis(config.probation_ms),
                 max_faults: config.rollback_after,
             },
+            reply_headers: self.reply_headers,
         };
         Ok(Route::new(info, first, stats))
     }

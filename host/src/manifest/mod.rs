@@ -63,6 +63,14 @@ pub struct HostConfig {
     /// Answer admin commands on the broker ([`crate::admin`]).
     #[serde(default)]
     pub admin: bool,
+    /// Add `Berth-Component` and `Berth-Version` to every successful reply,
+    /// to see which component and version answered (while testing a swap,
+    /// say). Off by default: a reply is exactly what the component
+    /// returned, because on NATS the two headers cost ~1.3 µs of host CPU
+    /// per reply and a third of the throughput at 256 in flight
+    /// (BENCHMARKS.md); the serving version is in health, `info` and logs.
+    #[serde(default)]
+    pub reply_headers: bool,
 }
 
 impl Default for HostConfig {
@@ -76,6 +84,7 @@ impl Default for HostConfig {
             watch: false,
             telestion: false,
             admin: false,
+            reply_headers: false,
         }
     }
 }

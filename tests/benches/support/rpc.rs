@@ -151,9 +151,11 @@ pub fn print(rows: &[Row]) {
 }
 
 /// Handles the child-process modes of a bench binary: `--serve native`,
-/// `--serve berth` and cargo's `--list`. Returns `true` if it did (the
-/// caller then returns), `false` for a normal run.
-pub fn child_mode<N, B>(rt: &tokio::runtime::Runtime, native: impl FnOnce() -> N, berth: impl FnOnce() -> B) -> bool
+/// `--serve berth` (Berth as configured by default), `--serve
+/// berth-headers` (with `[host] reply_headers = true`) and cargo's
+/// `--list`. Returns `true` if it did
+/// (the caller then returns), `false` for a normal run.
+pub fn child_mode<N, B>(rt: &tokio::runtime::Runtime, native: impl FnOnce() -> N, berth: impl FnOnce(bool) -> B) -> bool
 where
     N: Future<Output = ()>,
     B: Future<Output = ()>,
@@ -162,8 +164,9 @@ where
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         match args.get(i + 1).map(String::as_str) {
             Some("native") => rt.block_on(native()),
-            Some("berth") => rt.block_on(berth()),
-            other => panic!("--serve native|berth, not {other:?}"),
+            Some("berth") => rt.block_on(berth(false)),
+            Some("berth-headers") => rt.block_on(berth(true)),
+            other => panic!("--serve native|berth|berth-headers, not {other:?}"),
         }
         return true;
     }

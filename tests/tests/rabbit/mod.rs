@@ -103,7 +103,7 @@ impl Rabbit {
     /// named `service` on this client's exchange.
     pub fn host_toml(&self, service: &str) -> String {
         format!(
-            "[host]\nname = \"{service}\"\ntransport = \"amqp\"\n\
+            "[host]\nname = \"{service}\"\ntransport = \"amqp\"\nreply_headers = true\n\
              [transports.amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{}\"\n",
             self.exchange
         )
