@@ -32,6 +32,16 @@ async fn collect(sub: &mut Subscription, n: usize) -> Vec<Message> {
     got
 }
 
+/// Asks `echo.hello` with an `x-trace` header.
+async fn echo_traced(t: &berth_tests::TestHost, body: &str) -> Message {
+    let request = Message::new("echo.hello", body.to_owned()).with_header("x-trace", "abc");
+    t.host
+        .transport()
+        .request(request, Duration::from_secs(5))
+        .await
+        .expect("reply")
+}
+
 #[tokio::test]
 async fn echo_returns_body_and_headers() {
     let t = start(
@@ -39,13 +49,7 @@ async fn echo_returns_body_and_headers() {
     )
     .await
     .expect("start");
-    let request = Message::new("echo.hello", "hi there").with_header("x-trace", "abc");
-    let reply = t
-        .host
-        .transport()
-        .request(request, Duration::from_secs(5))
-        .await
-        .expect("reply");
+    let reply = echo_traced(&t, "hi there").await;
     assert_eq!(reply.body, "hi there");
     assert_eq!(reply.header("x-trace"), Some("abc"));
     assert_eq!(reply.header("berth-component"), Some("echo"));
@@ -60,13 +64,7 @@ async fn reply_headers_off_leaves_the_reply_as_the_component_made_it() {
     )
     .await
     .expect("start");
-    let request = Message::new("echo.hello", "hi").with_header("x-trace", "abc");
-    let reply = t
-        .host
-        .transport()
-        .request(request, Duration::from_secs(5))
-        .await
-        .expect("reply");
+    let reply = echo_traced(&t, "hi").await;
     assert_eq!(reply.headers, [("x-trace".to_owned(), "abc".to_owned())]);
 }
 
