@@ -38,7 +38,7 @@ pub(super) struct Ack {
 }
 
 /// Which acks to send when: the decisions, without the channel.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Ledger {
     /// Delivered and not settled.
     unsettled: BTreeSet<u64>,
@@ -75,15 +75,19 @@ impl Ledger {
         self.unsettled.remove(&tag);
     }
 
+    /// The oldest unsettled delivery: a `multiple` ack must stay below it.
+    fn floor(&self) -> u64 {
+        self.unsettled.first().copied().unwrap_or(u64::MAX)
+    }
+
     /// Whether [`Self::release`] would send something.
     pub fn releasable(&self) -> bool {
-        let floor = self.unsettled.first().copied().unwrap_or(u64::MAX);
-        self.held.first().is_some_and(|&t| t < floor) || self.held.len() > self.hold
+        self.held.first().is_some_and(|&t| t < self.floor()) || self.held.len() > self.hold
     }
 
     /// The acks that may go out now, in order; they are no longer held.
     pub fn release(&mut self) -> Vec<Ack> {
-        let floor = self.unsettled.first().copied().unwrap_or(u64::MAX);
+        let floor = self.floor();
         let mut out = Vec::new();
         // Everything held below the oldest unsettled delivery: one ack.
         let younger = self.held.split_off(&floor);
@@ -106,7 +110,8 @@ impl Ledger {
     }
 }
 
-/// The ledger of one consumer channel, and the channel to send on.
+/// The ledger of one consumer channel, and the channel to send on (held
+/// open for as long as a delivery's acker holds these acks).
 pub(super) struct Acks {
     channel: Channel,
     ledger: std::sync::Mutex<Ledger>,
@@ -205,19 +210,8 @@ mod tests {
     /// Acks `tag` and releases, as a sender with nothing on its way does.
     fn ack(l: &mut Ledger, tag: u64) -> Vec<Ack> {
         l.ack(tag);
-        assert_eq!(l.releasable(), !l.clone_release().is_empty());
+        assert_eq!(l.releasable(), !l.clone().release().is_empty());
         l.release()
-    }
-
-    impl Ledger {
-        fn clone_release(&self) -> Vec<Ack> {
-            Ledger {
-                unsettled: self.unsettled.clone(),
-                held: self.held.clone(),
-                hold: self.hold,
-            }
-            .release()
-        }
     }
 
     #[test]

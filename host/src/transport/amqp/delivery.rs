@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use lapin::BasicProperties;
 use lapin::options::BasicNackOptions;
 use lapin::types::{AMQPValue, FieldTable, LongString};
-use lapin::{BasicProperties, Channel};
 
 use super::Inner;
 use super::acks::Acks;
@@ -41,8 +41,9 @@ const SUBJECT_HEADER: &str = "berth-subject";
 
 /// Where a delivery came from.
 pub(super) struct Origin<'a> {
-    pub channel: &'a Channel,
-    /// The acks of that channel; the delivery is already recorded there.
+    /// The acks of its channel; the delivery is already recorded there.
+    /// Holding them keeps the channel open while the delivery is
+    /// unsettled (lapin closes a channel when its last handle goes).
     pub acks: &'a Arc<Acks>,
     pub queue: &'a str,
     pub max_deliver: u32,
@@ -77,7 +78,6 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     };
     let acker = AmqpAcker {
         inner: inner.clone(),
-        _channel: origin.channel.clone(),
         acks: origin.acks.clone(),
         tag: delivery_tag,
         queue: origin.queue.to_owned(),
@@ -97,10 +97,8 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
 
 struct AmqpAcker {
     inner: Arc<Inner>,
-    /// Keeps the consumer's channel open while this delivery is unsettled:
-    /// lapin closes a channel when its last handle goes.
-    _channel: Channel,
-    /// Where its ack goes, coalesced with its neighbours'.
+    /// Where its ack goes, coalesced with its neighbours'; also keeps
+    /// its channel open while it is unsettled.
     acks: Arc<Acks>,
     tag: u64,
     /// The queue it came from, for retries past the first.

@@ -244,12 +244,11 @@ impl Inner {
     }
 }
 
-/// A consumer as the router reads it: its channel, the acks of that
-/// channel, and what it takes to open it again.
+/// A consumer as the router reads it: the consumer, the acks of its
+/// channel (which hold the channel), and what it takes to open it again.
 struct Consuming {
     inner: Arc<Inner>,
     spec: QueueSpec,
-    channel: Channel,
     consumer: Consumer,
     queue: String,
     acks: Arc<acks::Acks>,
@@ -257,11 +256,10 @@ struct Consuming {
 
 impl Consuming {
     fn new(inner: Arc<Inner>, spec: QueueSpec, (channel, consumer, queue): (Channel, Consumer, String)) -> Self {
-        let acks = Arc::new(acks::Acks::new(channel.clone(), spec.prefetch));
+        let acks = Arc::new(acks::Acks::new(channel, spec.prefetch));
         Self {
             inner,
             spec,
-            channel,
             consumer,
             queue,
             acks,
@@ -280,7 +278,6 @@ impl Consuming {
                 Some(Ok(d)) => {
                     self.acks.delivered(d.delivery_tag);
                     let origin = delivery::Origin {
-                        channel: &self.channel,
                         acks: &self.acks,
                         queue: &self.queue,
                         max_deliver: self.spec.max_deliver,
@@ -302,8 +299,8 @@ impl Consuming {
             match self.inner.open_consumer(&self.spec).await {
                 Ok((channel, consumer, queue)) => {
                     tracing::info!(binding = %self.spec.binding, "AMQP consumer resumed");
-                    self.acks = Arc::new(acks::Acks::new(channel.clone(), self.spec.prefetch));
-                    (self.channel, self.consumer, self.queue) = (channel, consumer, queue);
+                    self.acks = Arc::new(acks::Acks::new(channel, self.spec.prefetch));
+                    (self.consumer, self.queue) = (consumer, queue);
                     return;
                 }
                 Err(e) => {
