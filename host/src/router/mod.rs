@@ -1,0 +1,220 @@
+//! The router: from a subscription to calls into one component.
+//!
+//! A [`Route`] is a component as the router sees it: its versions, its
+//! concurrency limit, its breaker and counters. [`serve`] runs one loop per
+//! subscription that feeds it. The delivery is settled after the call,
+//! never before: acked when it succeeded (and its reply was sent),
+//! redelivered or dead-lettered by the error's disposition when it failed.
+
+mod serve;
+
+pub use self::serve::serve;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::error::CallError;
+use crate::handler::Handler;
+use crate::quarantine::{Breaker, Policy};
+use crate::runtime::InstanceMode;
+use crate::stats::Stats;
+use crate::versions::{Probation, Version, Versions};
+
+/// Header naming the component that answered.
+pub const COMPONENT_HEADER: &str = "Berth-Component";
+/// Header with the version (content hash) of the component that answered.
+pub const VERSION_HEADER: &str = "Berth-Version";
+
+/// A component whose calls take longer than this (a moving average) runs
+/// each call in a task of its own; below it, calls start on the
+/// subscription's loop.
+pub const INLINE_BUDGET: Duration = Duration::from_micros(50);
+
+/// One call counts at most this much in the average, so that a cheap call
+/// the kernel happened to preempt (measured: ~1% of calls under load, at
+/// 0.1-1 ms) does not move a component off its loop alone.
+const MAX_COST_SAMPLE: Duration = Duration::from_micros(200);
+
+/// A component as the router sees it: its versions, its concurrency limit
+/// and its counters. Subscriptions feed the route, never a version, so a
+/// swap does not touch them.
+pub struct Route {
+    /// The component's name.
+    pub name: String,
+    /// Subject patterns it serves, for status output.
+    pub subjects: Vec<String>,
+    /// Messages taken from each subscription, in `subjects` order.
+    received: Vec<AtomicU64>,
+    /// The version that serves, and the one a rollback returns to.
+    pub versions: Versions,
+    /// `max_concurrency` permits, shared by all its subscriptions.
+    pub limit: Arc<Semaphore>,
+    /// Most calls in flight at once; an operator may change it.
+    max_concurrency: AtomicUsize,
+    /// Counters for status and tests; shared with the runtime, which
+    /// counts refused outbound calls.
+    pub stats: Arc<Stats>,
+    /// Quarantines the component when it keeps trapping or timing out.
+    pub breaker: Breaker,
+    /// Whether successful replies say who answered.
+    reply_headers: bool,
+    /// Moving average of its calls' wall time in nanoseconds (weight 1/8
+    /// per call, samples capped at [`MAX_COST_SAMPLE`]): below
+    /// [`INLINE_BUDGET`], calls start on the loop that pulled them.
+    call_cost: AtomicU64,
+}
+
+/// What describes a component to the router, apart from its versions.
+#[derive(Clone, Debug)]
+pub struct RouteInfo {
+    /// The component's name.
+    pub name: String,
+    /// Subject patterns it serves.
+    pub subjects: Vec<String>,
+    /// Most calls in flight at once.
+    pub max_concurrency: usize,
+    /// When to quarantine it.
+    pub policy: Policy,
+    /// When to roll a swapped-in version back.
+    pub probation: Probation,
+    /// Whether successful replies carry [`COMPONENT_HEADER`] and
+    /// [`VERSION_HEADER`].
+    pub reply_headers: bool,
+}
+
+impl Route {
+    /// A route serving `first`, with its own semaphore and breaker;
+    /// `stats` is shared with whoever else counts for this component.
+    pub fn new(info: RouteInfo, first: Version, stats: Arc<Stats>) -> Self {
+        Self {
+            limit: Arc::new(Semaphore::new(info.max_concurrency)),
+            received: info.subjects.iter().map(|_| AtomicU64::new(0)).collect(),
+            breaker: Breaker::new(info.policy),
+            name: info.name,
+            subjects: info.subjects,
+            versions: Versions::new(first, info.probation),
+            max_concurrency: AtomicUsize::new(info.max_concurrency),
+            stats,
+            call_cost: AtomicU64::new(0),
+            reply_headers: info.reply_headers,
+        }
+    }
+
+    /// Messages taken from each subscription so far, by subject pattern.
+    pub fn received(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.subjects
+            .iter()
+            .zip(&self.received)
+            .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
+    }
+
+    /// Most calls in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.max_concurrency.load(Ordering::Relaxed)
+    }
+
+    /// Changes the concurrency limit. Raising it adds permits at once;
+    /// lowering it takes free permits away at once and the rest as calls
+    /// finish, so no call is interrupted. (The broker-side prefetch stays
+    /// as subscribed: messages beyond the limit wait in the host's bounded
+    /// queue, unacked.)
+    pub fn set_concurrency(&self, value: usize) {
+        let old = self.max_concurrency.swap(value, Ordering::Relaxed);
+        if value > old {
+            self.limit.add_permits(value - old);
+        } else if value < old {
+            let missing = (old - value) - self.limit.forget_permits(old - value);
+            if missing > 0 {
+                let limit = self.limit.clone();
+                tokio::spawn(async move {
+                    if let Ok(permits) = limit.acquire_many_owned(missing as u32).await {
+                        permits.forget();
+                    }
+                });
+            }
+        }
+        tracing::info!(component = %self.name, from = old, to = value, "concurrency changed");
+    }
+
+    /// Feeds a call's wall time into the average that decides where its
+    /// successors start. Concurrent calls may lose an update; the average
+    /// only needs to be roughly right.
+    fn weigh(&self, elapsed: Duration) {
+        let sample = elapsed.min(MAX_COST_SAMPLE).as_nanos() as u64;
+        let old = self.call_cost.load(Ordering::Relaxed);
+        self.call_cost.store(old - old / 8 + sample / 8, Ordering::Relaxed);
+    }
+
+    /// Whether its calls are cheap enough to start on the loop that pulled
+    /// them.
+    fn runs_inline(&self) -> bool {
+        self.call_cost.load(Ordering::Relaxed) < INLINE_BUDGET.as_nanos() as u64
+    }
+
+    /// A route for a handler that is not a wasm component (benchmarks,
+    /// tests): version `native`, default policies.
+    pub fn native(name: &str, subjects: &[&str], max_concurrency: usize, handler: Arc<dyn Handler>) -> Self {
+        let info = RouteInfo {
+            name: name.to_owned(),
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            max_concurrency,
+            policy: Policy::default(),
+            probation: Probation::default(),
+            reply_headers: true,
+        };
+        let first = Version::new(handler, "native".to_owned(), None, InstanceMode::Pooled);
+        Self::new(info, first, Arc::new(Stats::default()))
+    }
+
+    /// Counts a finished call and feeds the breaker and the version's
+    /// probation, before any reply goes out: whoever sees the reply sees
+    /// the counters, the quarantine or the rollback that call caused, and
+    /// the next message is held or goes to the old version if it must.
+    fn record(&self, version: &Arc<Version>, request: bool, outcome: Result<(), &CallError>, started: Instant) {
+        if let Some(reason) = self.versions.record(version, outcome) {
+            tracing::warn!(component = %self.name, %reason, "rolled back");
+            // The breaker judged the failed version; the old one starts clean.
+            self.breaker.resume();
+        } else {
+            self.breaker.record(outcome, &self.name);
+        }
+        let elapsed = started.elapsed();
+        self.weigh(elapsed);
+        self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::{NativeHandler, Reply};
+    use crate::message::Message;
+
+    fn route(handler: impl Fn(Message) -> Result<Reply, CallError> + Send + Sync + 'static) -> Arc<Route> {
+        Arc::new(Route::native("r", &["r.>"], 8, Arc::new(NativeHandler(handler))))
+    }
+
+    #[test]
+    fn one_preempted_call_keeps_a_cheap_component_inline_but_steady_cost_moves_it() {
+        let r = route(|_| Ok(Reply::default()));
+        assert!(r.runs_inline());
+        for _ in 0..20 {
+            r.weigh(Duration::from_micros(3));
+        }
+        r.weigh(Duration::from_millis(5)); // preempted once
+        assert!(r.runs_inline(), "one outlier moved it off the loop");
+        let mut calls = 0;
+        while r.runs_inline() {
+            r.weigh(Duration::from_micros(120));
+            calls += 1;
+            assert!(calls < 20, "steady 120 µs calls never moved it off the loop");
+        }
+        for _ in 0..40 {
+            r.weigh(Duration::from_micros(3));
+        }
+        assert!(r.runs_inline(), "cheap again, but not back on the loop");
+    }
+}
