@@ -9,7 +9,7 @@
 //! own cost per message, apart from the load generator's. The load
 //! generator keeps 1, 64 or 256 requests in flight over one connection
 //! with an exclusive reply queue; bodies are 100 bytes. Each figure is the
-//! median of `ROUNDS` rounds.
+//! median of `rpc::ROUNDS` rounds, the responders' rounds interleaved.
 //!
 //! The native responder does what Berth does per delivery: one task per
 //! delivery, the reply published with a publisher confirm awaited, then the
@@ -240,20 +240,27 @@ fn main() {
     rt.block_on(async {
         let client = Client::new().await;
         let body: Arc<[u8]> = vec![b'x'; 100].into();
-        let mut rows = Vec::new();
+        let mut children = Vec::new();
+        let mut under_test = Vec::new();
         for (name, kind, key) in [
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
         ] {
-            let mut child = rpc::spawn_responder(kind);
-            let call = {
+            let child = rpc::spawn_responder(kind);
+            let (client, body) = (client.clone(), body.clone());
+            let call = move || {
                 let (client, body) = (client.clone(), body.clone());
-                move || {
-                    let (client, body) = (client.clone(), body.clone());
-                    async move { client.call(key, &body).await }
-                }
+                async move { client.call(key, &body).await }
             };
-            rows.extend(rpc::run_levels(name, call, child.id()).await);
+            under_test.push(rpc::Responder {
+                name,
+                pid: child.id(),
+                call,
+            });
+            children.push(child);
+        }
+        let rows = rpc::run_levels(&under_test, [2_000, 15_000, 20_000]).await;
+        for mut child in children {
             child.kill().unwrap();
             child.wait().unwrap();
         }

@@ -8,7 +8,8 @@
 //! `--serve native|berth`), so its CPU time (user + sys, from `/proc`)
 //! divided by the requests it answered is the responder's own cost per
 //! message. The load generator keeps 1, 64 or 256 requests in flight on
-//! one client; bodies are 100 bytes; each figure is the median of 3 rounds.
+//! one client; bodies are 100 bytes; each figure is the median of
+//! `rpc::ROUNDS` rounds, the responders' rounds interleaved.
 //! The native responder answers inline from its subscription, the fastest
 //! way async-nats allows.
 
@@ -42,7 +43,10 @@ async fn serve_native() {
     }
 }
 
+/// Berth with the echo guest on `bench.berth.>` (with reply headers:
+/// `bench.berth-headers.>`, so both can run side by side).
 async fn serve_berth(reply_headers: bool) {
+    let prefix = if reply_headers { "berth-headers" } else { "berth" };
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
@@ -55,7 +59,7 @@ async fn serve_berth(reply_headers: bool) {
         [[components]]
         name = "echo"
         wasm = "{{echo}}"
-        subscribe = ["bench.berth.>"]
+        subscribe = ["bench.{prefix}.>"]
         max_concurrency = 256
         "#
     ))
@@ -99,31 +103,35 @@ fn main() {
     rt.block_on(async {
         let client = connect().await;
         let body = bytes::Bytes::from(vec![b'x'; 100]);
-        let mut rows = Vec::new();
-        for (name, kind, subject) in [
-            ("native async-nats", "native", "bench.native.echo"),
-            ("berth + wasm echo", "berth", "bench.berth.echo"),
-            (
-                "berth + wasm echo, reply_headers = true",
-                "berth-headers",
-                "bench.berth.echo",
-            ),
-        ] {
-            let mut child = rpc::spawn_responder(kind);
-            let subject: Arc<str> = subject.into();
-            let call = {
-                let (client, body) = (client.clone(), body.clone());
-                move || {
-                    let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
-                    async move {
-                        let request = async_nats::Request::new()
-                            .payload(body)
-                            .timeout(Some(Duration::from_secs(10)));
-                        client.send_request(subject.to_string(), request).await.expect("reply");
-                    }
+        let responders = [
+            ("native async-nats", "native"),
+            ("berth + wasm echo", "berth"),
+            ("berth + wasm echo, reply_headers = true", "berth-headers"),
+        ];
+        let mut children = Vec::new();
+        let mut under_test = Vec::new();
+        for (name, kind) in responders {
+            let child = rpc::spawn_responder(kind);
+            let subject: Arc<str> = format!("bench.{kind}.echo").into();
+            let (client, body) = (client.clone(), body.clone());
+            let call = move || {
+                let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
+                async move {
+                    let request = async_nats::Request::new()
+                        .payload(body)
+                        .timeout(Some(Duration::from_secs(10)));
+                    client.send_request(subject.to_string(), request).await.expect("reply");
                 }
             };
-            rows.extend(rpc::run_levels(name, call, child.id()).await);
+            under_test.push(rpc::Responder {
+                name,
+                pid: child.id(),
+                call,
+            });
+            children.push(child);
+        }
+        let rows = rpc::run_levels(&under_test, [2_000, 60_000, 150_000]).await;
+        for mut child in children {
             child.kill().unwrap();
             child.wait().unwrap();
         }

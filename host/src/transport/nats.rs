@@ -28,9 +28,15 @@ use crate::subject::{Pattern, validate_subject};
 /// How long connecting may take before the start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A connection to a NATS server. Cheap to clone.
+/// A connection to a NATS server. Cheap to clone: one reference count,
+/// which every delivery's acker takes (cloning the client itself costs a
+/// channel sender and several counts, measurable per message).
 #[derive(Clone)]
 pub struct NatsTransport {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     client: async_nats::Client,
     /// Slow-consumer events the client reported: messages were dropped.
     slow_consumers: Arc<AtomicU64>,
@@ -102,9 +108,11 @@ impl NatsTransport {
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
         Ok(Self {
-            client,
-            slow_consumers,
-            reconnects,
+            shared: Arc::new(Shared {
+                client,
+                slow_consumers,
+                reconnects,
+            }),
         })
     }
 
@@ -116,13 +124,15 @@ impl NatsTransport {
         use futures_util::StreamExt;
         let broker =
             |what: &str, e: &dyn std::fmt::Display| TransportError::Broker(anyhow::anyhow!("NATS {what} failed: {e}"));
-        let inbox = self.client.new_inbox();
+        let inbox = self.shared.client.new_inbox();
         let mut echo = self
+            .shared
             .client
             .subscribe(inbox.clone())
             .await
             .map_err(|e| broker("subscribe", &e))?;
-        self.client
+        self.shared
+            .client
             .publish(inbox, bytes::Bytes::new())
             .await
             .map_err(|e| broker("publish", &e))?;
@@ -136,12 +146,12 @@ impl NatsTransport {
 
     /// The client, for JetStream.
     pub(super) fn client(&self) -> &async_nats::Client {
-        &self.client
+        &self.shared.client
     }
 
     /// The most bytes one message may carry on this server.
     pub fn max_payload(&self) -> usize {
-        self.client.server_info().max_payload
+        self.shared.client.server_info().max_payload
     }
 }
 
@@ -200,12 +210,14 @@ impl NatsTransport {
         let headers = to_nats_headers(&message.headers)?;
         let result = match message.reply_to {
             Some(reply) => {
-                self.client
+                self.shared
+                    .client
                     .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
                     .await
             }
             None => {
-                self.client
+                self.shared
+                    .client
                     .publish_with_headers(message.subject, headers, message.body)
                     .await
             }
@@ -223,9 +235,9 @@ impl Transport for NatsTransport {
     fn status(&self) -> super::TransportStatus {
         super::TransportStatus {
             kind: "nats",
-            connected: self.client.connection_state() == async_nats::connection::State::Connected,
-            slow_consumer_events: self.slow_consumers.load(Ordering::Relaxed),
-            reconnects: self.reconnects.load(Ordering::Relaxed),
+            connected: self.shared.client.connection_state() == async_nats::connection::State::Connected,
+            slow_consumer_events: self.shared.slow_consumers.load(Ordering::Relaxed),
+            reconnects: self.shared.reconnects.load(Ordering::Relaxed),
         }
     }
 
@@ -235,8 +247,8 @@ impl Transport for NatsTransport {
             return super::jetstream::subscribe(self, &options, stream).await;
         }
         let subscribed = match options.group {
-            Some(group) => self.client.queue_subscribe(options.pattern.clone(), group).await,
-            None => self.client.subscribe(options.pattern.clone()).await,
+            Some(group) => self.shared.client.queue_subscribe(options.pattern.clone(), group).await,
+            None => self.shared.client.subscribe(options.pattern.clone()).await,
         };
         let subscriber = subscribed.map_err(|e| {
             TransportError::Broker(anyhow::anyhow!("NATS subscribe to `{}` failed: {e}", options.pattern))
@@ -277,7 +289,7 @@ impl Transport for NatsTransport {
             .payload(message.body)
             .headers(to_nats_headers(&message.headers)?)
             .timeout(Some(timeout));
-        match self.client.send_request(message.subject, request).await {
+        match self.shared.client.send_request(message.subject, request).await {
             Ok(reply) => Ok(from_nats(reply)),
             Err(e) => Err(match e.kind() {
                 RequestErrorKind::NoResponders => TransportError::NoResponders(subject),

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Each figure is the median of this many rounds.
-pub const ROUNDS: usize = 3;
-/// Requests in flight, and how many requests a round sends.
-pub const LEVELS: [(usize, usize); 3] = [(1, 2_000), (64, 20_000), (256, 30_000)];
+pub const ROUNDS: usize = 5;
+/// Requests in flight at each level: 1, 64 and 256.
+pub const IN_FLIGHT: [usize; 3] = [1, 64, 256];
 
 /// One round's figures.
 pub struct Phase {
@@ -94,30 +94,57 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Runs every level against one responder and returns its rows.
-pub async fn run_levels<F, Fut>(name: &'static str, call: F, pid: u32) -> Vec<Row>
+/// One responder under test: its name in the table, its process (for CPU
+/// time) and how to send it one request.
+pub struct Responder<F> {
+    pub name: &'static str,
+    pub pid: u32,
+    pub call: F,
+}
+
+/// Runs every level against every responder and returns their rows,
+/// responder by responder.
+///
+/// The rounds are interleaved (native, Berth, native, Berth, ...) rather
+/// than run responder after responder: on a shared machine the load from
+/// elsewhere drifts over minutes, and interleaving lets both feel the same
+/// drift. "vs native" is the median of each round's ratio to the first
+/// responder's round just before it, not a ratio of medians.
+///
+/// `requests[i]` is how many requests a round sends at `IN_FLIGHT[i]`:
+/// enough for a round to last about a second, so that the CPU time (read
+/// in 10 ms ticks) is not rounded away.
+pub async fn run_levels<F, Fut>(responders: &[Responder<F>], requests: [usize; 3]) -> Vec<Row>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
-    measure(call.clone(), 64, 5_000, pid).await; // warm-up
-    let mut rows = Vec::new();
-    for (in_flight, total) in LEVELS {
-        let mut phases = Vec::new();
-        for _ in 0..ROUNDS {
-            phases.push(measure(call.clone(), in_flight, total, pid).await);
-        }
-        let pick = |f: fn(&Phase) -> f64| median(phases.iter().map(f).collect());
-        rows.push(Row {
-            name,
-            in_flight,
-            throughput: pick(|p| p.throughput),
-            p50_us: pick(|p| p.p50_us),
-            p99_us: pick(|p| p.p99_us),
-            cpu_us: pick(|p| p.cpu_us_per_msg),
-        });
+    for r in responders {
+        measure(r.call.clone(), 64, 5_000, r.pid).await; // warm-up
     }
-    rows
+    let mut rows: Vec<Vec<Row>> = responders.iter().map(|_| Vec::new()).collect();
+    for (in_flight, total) in IN_FLIGHT.into_iter().zip(requests) {
+        let mut phases: Vec<Vec<Phase>> = responders.iter().map(|_| Vec::new()).collect();
+        for _ in 0..ROUNDS {
+            for (r, phases) in responders.iter().zip(&mut phases) {
+                phases.push(measure(r.call.clone(), in_flight, total, r.pid).await);
+            }
+        }
+        for ((r, own), rows) in responders.iter().zip(&phases).zip(&mut rows) {
+            let pick = |f: fn(&Phase) -> f64| median(own.iter().map(f).collect());
+            let ratios = own.iter().zip(&phases[0]).map(|(p, n)| p.throughput / n.throughput);
+            rows.push(Row {
+                name: r.name,
+                in_flight,
+                throughput: pick(|p| p.throughput),
+                vs_native: median(ratios.collect()),
+                p50_us: pick(|p| p.p50_us),
+                p99_us: pick(|p| p.p99_us),
+                cpu_us: pick(|p| p.cpu_us_per_msg),
+            });
+        }
+    }
+    rows.into_iter().flatten().collect()
 }
 
 /// One line of the table.
@@ -125,24 +152,24 @@ pub struct Row {
     pub name: &'static str,
     pub in_flight: usize,
     pub throughput: f64,
+    /// Median of the per-round throughput ratios to the first responder.
+    pub vs_native: f64,
     pub p50_us: f64,
     pub p99_us: f64,
     pub cpu_us: f64,
 }
 
-/// Prints the rows with each throughput as a share of the first
-/// responder's at the same level.
+/// Prints the rows as a Markdown table.
 pub fn print(rows: &[Row]) {
-    println!("| responder | in flight | req/s | vs native | p50 | p99 | responder CPU per message |");
+    println!("| responder | in flight | req/s | vs native (paired rounds) | p50 | p99 | responder CPU per message |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
-        let native = rows.iter().find(|n| n.in_flight == r.in_flight).unwrap().throughput;
         println!(
             "| {} | {} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs | {:.1} µs |",
             r.name,
             r.in_flight,
             r.throughput,
-            100.0 * r.throughput / native,
+            100.0 * r.vs_native,
             r.p50_us,
             r.p99_us,
             r.cpu_us
