@@ -13,7 +13,8 @@
 //!
 //! The native responder does what Berth does per delivery: one task per
 //! delivery, the reply published with a publisher confirm awaited, then the
-//! ack. Prefetch is 256 for both.
+//! ack. Prefetch is 256 for all. A third responder, `pipelined`, is the
+//! least lapin can cost (see `serve_pipelined`).
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
 
@@ -45,8 +46,16 @@ async fn connect() -> Connection {
         })
 }
 
-/// The native responder: a queue bound to `native.#`, task per delivery.
-async fn serve_native() {
+/// A consumer on a fresh queue `berth-bench.<kind>` bound to `<kind>.#`
+/// (prefetch 256), and a publisher channel with confirms.
+struct Native {
+    _connection: Connection,
+    channel: Channel,
+    publisher: Channel,
+    consumer: lapin::Consumer,
+}
+
+async fn native(kind: &str) -> Native {
     let connection = connect().await;
     let channel = connection.create_channel().await.unwrap();
     channel
@@ -61,7 +70,8 @@ async fn serve_native() {
         )
         .await
         .unwrap();
-    let queue = "berth-bench.native";
+    let queue = format!("berth-bench.{kind}");
+    let queue = queue.as_str();
     channel
         .queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default())
         .await
@@ -71,7 +81,7 @@ async fn serve_native() {
         .queue_bind(
             queue.into(),
             EXCHANGE.into(),
-            "native.#".into(),
+            format!("{kind}.#").as_str().into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -80,7 +90,7 @@ async fn serve_native() {
     channel.basic_qos(256, BasicQosOptions::default()).await.unwrap();
     let publisher = connection.create_channel().await.unwrap();
     publisher.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
-    let mut consumer = channel
+    let consumer = channel
         .basic_consume(
             queue.into(),
             "".into(),
@@ -89,6 +99,22 @@ async fn serve_native() {
         )
         .await
         .unwrap();
+    Native {
+        _connection: connection,
+        channel,
+        publisher,
+        consumer,
+    }
+}
+
+/// The native responder the issue describes: task per delivery, the reply
+/// confirmed, then the delivery acked.
+async fn serve_native() {
+    let Native {
+        publisher,
+        mut consumer,
+        ..
+    } = native("native").await;
     println!("ready");
     while let Some(Ok(d)) = consumer.next().await {
         let publisher = publisher.clone();
@@ -105,6 +131,60 @@ async fn serve_native() {
             confirm.await.unwrap();
             d.acker.ack(BasicAckOptions::default()).await.unwrap();
         });
+    }
+}
+
+/// The least a lapin responder can cost, as a floor for both others: one
+/// task for everything (deliveries read, replies and their confirms
+/// awaited together, so lapin's I/O thread wakes that one task for a batch
+/// of completions) and one `multiple` ack for every run of settled
+/// deliveries, sent without waiting for it to be written.
+async fn serve_pipelined() {
+    use futures_util::FutureExt;
+    let Native {
+        channel,
+        publisher,
+        mut consumer,
+        ..
+    } = native("pipelined").await;
+    println!("ready");
+    let mut replying = futures_util::stream::FuturesUnordered::new();
+    let mut unsettled = std::collections::BTreeSet::new();
+    let (mut acked, mut newest) = (0, 0);
+    loop {
+        tokio::select! {
+            d = consumer.next() => {
+                let Some(Ok(d)) = d else { break };
+                unsettled.insert(d.delivery_tag);
+                newest = d.delivery_tag;
+                let publisher = publisher.clone();
+                replying.push(async move {
+                    let props = BasicProperties::default()
+                        .with_correlation_id(d.properties.correlation_id().clone().unwrap());
+                    let reply_to = d.properties.reply_to().clone().unwrap();
+                    let confirm = publisher
+                        .basic_publish("".into(), reply_to, BasicPublishOptions::default(), &d.data, props)
+                        .await
+                        .unwrap();
+                    confirm.await.unwrap();
+                    d.delivery_tag
+                });
+            }
+            Some(tag) = replying.next(), if !replying.is_empty() => {
+                unsettled.remove(&tag);
+                while let Some(Some(tag)) = replying.next().now_or_never() {
+                    unsettled.remove(&tag);
+                }
+                let below = unsettled.first().map_or(newest, |oldest| oldest - 1);
+                if below > acked {
+                    // The frame is queued on the first poll; the write is
+                    // not waited for.
+                    let multiple = BasicAckOptions { multiple: true };
+                    let _ = channel.basic_ack(below, multiple).now_or_never();
+                    acked = below;
+                }
+            }
+        }
     }
 }
 
@@ -217,10 +297,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let args: Vec<String> = std::env::args().collect();
+    if args.windows(2).any(|w| w[0] == "--serve" && w[1] == "pipelined") {
+        rt.block_on(serve_pipelined());
+        return;
+    }
     if rpc::child_mode(&rt, serve_native, serve_berth) {
         return;
     }
-    let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--load") {
         // `--load KIND`: 256 in flight against a responder started
         // separately (`--serve KIND`), e.g. to profile it.
@@ -245,6 +329,7 @@ fn main() {
         for (name, kind, key) in [
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
+            ("native lapin, one task, batched acks", "pipelined", "pipelined.echo"),
         ] {
             let child = rpc::spawn_responder(kind);
             let (client, body) = (client.clone(), body.clone());
@@ -266,7 +351,7 @@ fn main() {
         }
         let cleanup_connection = connect().await;
         let cleanup = cleanup_connection.create_channel().await.unwrap();
-        for q in ["berth-bench.native", "berth-bench.echo"] {
+        for q in ["berth-bench.native", "berth-bench.pipelined", "berth-bench.echo"] {
             let _ = cleanup.queue_delete(q.into(), QueueDeleteOptions::default()).await;
         }
         rpc::print(&rows);
