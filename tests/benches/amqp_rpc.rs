@@ -324,31 +324,22 @@ fn main() {
     rt.block_on(async {
         let client = Client::new().await;
         let body: Arc<[u8]> = vec![b'x'; 100].into();
-        let mut children = Vec::new();
-        let mut under_test = Vec::new();
-        for (name, kind, key) in [
+        let responders = [
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
             ("native lapin, one task, batched acks", "pipelined", "pipelined.echo"),
-        ] {
-            let child = rpc::spawn_responder(kind);
+        ]
+        .into_iter()
+        .map(|(name, kind, key)| {
             let (client, body) = (client.clone(), body.clone());
             let call = move || {
                 let (client, body) = (client.clone(), body.clone());
                 async move { client.call(key, &body).await }
             };
-            under_test.push(rpc::Responder {
-                name,
-                pid: child.id(),
-                call,
-            });
-            children.push(child);
-        }
-        let rows = rpc::run_levels(&under_test, [2_000, 15_000, 20_000]).await;
-        for mut child in children {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
+            (name, kind, call)
+        })
+        .collect();
+        let rows = rpc::run_responders(responders, [2_000, 15_000, 20_000]).await;
         let cleanup_connection = connect().await;
         let cleanup = cleanup_connection.create_channel().await.unwrap();
         for q in ["berth-bench.native", "berth-bench.pipelined", "berth-bench.echo"] {

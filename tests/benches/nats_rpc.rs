@@ -70,6 +70,14 @@ async fn serve_berth(reply_headers: bool) {
     drop(t);
 }
 
+/// One request, as the load generator sends it.
+async fn echo(client: async_nats::Client, subject: Arc<str>, body: bytes::Bytes) {
+    let request = async_nats::Request::new()
+        .payload(body)
+        .timeout(Some(Duration::from_secs(10)));
+    client.send_request(subject.to_string(), request).await.expect("reply");
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,15 +94,8 @@ fn main() {
         rt.block_on(async {
             let client = connect().await;
             let body = bytes::Bytes::from(vec![b'x'; 100]);
-            let call = move || {
-                let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
-                async move {
-                    let request = async_nats::Request::new()
-                        .payload(body)
-                        .timeout(Some(Duration::from_secs(10)));
-                    client.send_request(subject, request).await.expect("reply");
-                }
-            };
+            let subject: Arc<str> = subject.into();
+            let call = move || echo(client.clone(), subject.clone(), body.clone());
             let phase = rpc::measure(call, 256, 300_000, std::process::id()).await;
             println!("{:.0} req/s", phase.throughput);
         });
@@ -108,33 +109,16 @@ fn main() {
             ("berth + wasm echo", "berth"),
             ("berth + wasm echo, reply_headers = true", "berth-headers"),
         ];
-        let mut children = Vec::new();
-        let mut under_test = Vec::new();
-        for (name, kind) in responders {
-            let child = rpc::spawn_responder(kind);
-            let subject: Arc<str> = format!("bench.{kind}.echo").into();
-            let (client, body) = (client.clone(), body.clone());
-            let call = move || {
-                let (client, body, subject) = (client.clone(), body.clone(), subject.clone());
-                async move {
-                    let request = async_nats::Request::new()
-                        .payload(body)
-                        .timeout(Some(Duration::from_secs(10)));
-                    client.send_request(subject.to_string(), request).await.expect("reply");
-                }
-            };
-            under_test.push(rpc::Responder {
-                name,
-                pid: child.id(),
-                call,
-            });
-            children.push(child);
-        }
-        let rows = rpc::run_levels(&under_test, [2_000, 60_000, 150_000]).await;
-        for mut child in children {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
+        let responders = responders
+            .into_iter()
+            .map(|(name, kind)| {
+                let subject: Arc<str> = format!("bench.{kind}.echo").into();
+                let (client, body) = (client.clone(), body.clone());
+                let call = move || echo(client.clone(), subject.clone(), body.clone());
+                (name, kind, call)
+            })
+            .collect();
+        let rows = rpc::run_responders(responders, [2_000, 60_000, 150_000]).await;
         rpc::print(&rows);
     });
 }

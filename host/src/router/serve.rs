@@ -298,6 +298,22 @@ mod tests {
         Arc::new(Route::native("r", &["r.>"], 8, Arc::new(NativeHandler(handler))))
     }
 
+    /// Serves `route` on `r.>` of a fresh memory bus.
+    async fn serve_on_memory(route: Arc<Route>) -> (MemoryTransport, TaskTracker, CancellationToken) {
+        let bus = MemoryTransport::default();
+        let sub = bus
+            .subscribe(SubscribeOptions {
+                pattern: "r.>".into(),
+                capacity: 16,
+                ..SubscribeOptions::default()
+            })
+            .await
+            .expect("subscribe");
+        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
+        serve(route, 0, "memory", sub, &tasks, stop.clone());
+        (bus, tasks, stop)
+    }
+
     /// Calls that keep a thread busy (the worst case for running on the
     /// loop) must still run side by side once the route sees their cost.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -313,17 +329,7 @@ mod tests {
                 Ok(Reply::default())
             })
         };
-        let bus = MemoryTransport::default();
-        let sub = bus
-            .subscribe(SubscribeOptions {
-                pattern: "r.>".into(),
-                capacity: 8,
-                ..SubscribeOptions::default()
-            })
-            .await
-            .expect("subscribe");
-        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
-        serve(r.clone(), 0, "memory", sub, &tasks, stop.clone());
+        let (bus, tasks, stop) = serve_on_memory(r.clone()).await;
         let requests: Vec<_> = (0..48)
             .map(|i| {
                 let bus = bus.clone();
@@ -388,17 +394,7 @@ mod tests {
             gate: gate.clone(),
         };
         let route = Arc::new(Route::native("r", &["r.>"], max_concurrency, Arc::new(handler)));
-        let bus = MemoryTransport::default();
-        let sub = bus
-            .subscribe(SubscribeOptions {
-                pattern: "r.>".into(),
-                capacity: 16,
-                ..SubscribeOptions::default()
-            })
-            .await
-            .expect("subscribe");
-        let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
-        serve(route, 0, "memory", sub, &tasks, stop.clone());
+        let (bus, tasks, stop) = serve_on_memory(route).await;
         Served {
             bus,
             arrived,

@@ -159,6 +159,32 @@ pub struct Row {
     pub cpu_us: f64,
 }
 
+/// Starts each responder (`--serve KIND`, given with its name and how to
+/// call it), runs every level against all of them side by side, stops them.
+pub async fn run_responders<F, Fut>(responders: Vec<(&'static str, &str, F)>, requests: [usize; 3]) -> Vec<Row>
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let mut children = Vec::new();
+    let mut under_test = Vec::new();
+    for (name, kind, call) in responders {
+        let child = spawn_responder(kind);
+        under_test.push(Responder {
+            name,
+            pid: child.id(),
+            call,
+        });
+        children.push(child);
+    }
+    let rows = run_levels(&under_test, requests).await;
+    for mut child in children {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    rows
+}
+
 /// Prints the rows as a Markdown table.
 pub fn print(rows: &[Row]) {
     println!("| responder | in flight | req/s | vs native (paired rounds) | p50 | p99 | responder CPU per message |");
