@@ -50,7 +50,7 @@ pub fn serve(
 ) {
     let calls = tasks.clone();
     tasks.spawn(async move {
-        let mut waiting: FuturesUnordered<Pin<Box<Guarded>>> = FuturesUnordered::new();
+        let mut waiting: FuturesUnordered<Guarded> = FuturesUnordered::new();
         // The check at the top sees a stop even while deliveries keep
         // coming: the selects below poll work first.
         while !stop.is_cancelled() {
@@ -72,11 +72,11 @@ pub fn serve(
             }
             let call = dispatch(route.clone(), transport, delivery, permit);
             if route.runs_inline() {
-                let mut call = Box::pin(Guarded {
+                let mut call = Guarded {
                     call: Box::pin(call),
                     component: route.clone(),
-                });
-                if std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx)))
+                };
+                if std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx)))
                     .await
                     .is_pending()
                 {
