@@ -386,6 +386,15 @@ mod tests {
         stop: CancellationToken,
     }
 
+    impl Served {
+        /// Stops the loop and waits until it has ended.
+        async fn shut_down(self) {
+            self.stop.cancel();
+            self.tasks.close();
+            self.tasks.wait().await;
+        }
+    }
+
     async fn serve_gated(max_concurrency: usize) -> Served {
         let (sender, arrived) = tokio::sync::mpsc::unbounded_channel();
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
@@ -404,13 +413,17 @@ mod tests {
         }
     }
 
-    fn request(
-        bus: &MemoryTransport,
-        subject: &str,
-    ) -> tokio::task::JoinHandle<Result<Message, crate::transport::TransportError>> {
+    type Answer = tokio::task::JoinHandle<Result<Message, crate::transport::TransportError>>;
+
+    fn request(bus: &MemoryTransport, subject: &str) -> Answer {
+        request_within(bus, subject, Duration::from_secs(10))
+    }
+
+    /// A request whose body is its subject, sent from a task of its own.
+    fn request_within(bus: &MemoryTransport, subject: &str, timeout: Duration) -> Answer {
         let bus = bus.clone();
         let message = Message::new(subject, subject.to_owned());
-        tokio::spawn(async move { bus.request(message, Duration::from_secs(10)).await })
+        tokio::spawn(async move { bus.request(message, timeout).await })
     }
 
     /// Calls that have to wait are kept by the loop (no task each), still
@@ -430,22 +443,14 @@ mod tests {
             assert_eq!(reply.body.as_ref(), format!("r.{i}").as_bytes());
         }
         assert_eq!(s.tasks.len(), 1);
-        s.stop.cancel();
-        s.tasks.close();
-        s.tasks.wait().await;
+        s.shut_down().await;
     }
 
     /// A panic in a call the loop keeps ends that call only.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panic_in_a_waiting_call_does_not_end_the_loop() {
         let mut s = serve_gated(4).await;
-        let boom = {
-            let bus = s.bus.clone();
-            tokio::spawn(async move {
-                bus.request(Message::new("r.boom", "x"), Duration::from_millis(500))
-                    .await
-            })
-        };
+        let boom = request_within(&s.bus, "r.boom", Duration::from_millis(500));
         assert_eq!(s.arrived.recv().await.as_deref(), Some("r.boom"));
         s.gate.add_permits(1);
         assert!(
@@ -455,9 +460,7 @@ mod tests {
         s.gate.add_permits(1);
         let after = request(&s.bus, "r.after").await.expect("request task");
         assert_eq!(after.expect("the loop still serves").body.as_ref(), b"r.after");
-        s.stop.cancel();
-        s.tasks.close();
-        s.tasks.wait().await;
+        s.shut_down().await;
     }
 
     /// Stopping does not drop the calls the loop keeps: it finishes them

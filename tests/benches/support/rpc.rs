@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// Each figure is the median of this many rounds.
 pub const ROUNDS: usize = 5;
 /// Requests in flight at each level: 1, 64 and 256.
-pub const IN_FLIGHT: [usize; 3] = [1, 64, 256];
+const IN_FLIGHT: [usize; 3] = [1, 64, 256];
 
 /// One round's figures.
 pub struct Phase {
@@ -96,10 +96,10 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 
 /// One responder under test: its name in the table, its process (for CPU
 /// time) and how to send it one request.
-pub struct Responder<F> {
-    pub name: &'static str,
-    pub pid: u32,
-    pub call: F,
+struct Responder<F> {
+    name: &'static str,
+    pid: u32,
+    call: F,
 }
 
 /// Runs every level against every responder and returns their rows,
@@ -114,7 +114,7 @@ pub struct Responder<F> {
 /// `requests[i]` is how many requests a round sends at `IN_FLIGHT[i]`:
 /// enough for a round to last about a second, so that the CPU time (read
 /// in 10 ms ticks) is not rounded away.
-pub async fn run_levels<F, Fut>(responders: &[Responder<F>], requests: [usize; 3]) -> Vec<Row>
+async fn run_levels<F, Fut>(responders: &[Responder<F>], requests: [usize; 3]) -> Vec<Row>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
