@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p berth-tests --bench amqp_rpc`.
 //!
 //! Each responder runs in a child process (this binary, started again with
-//! `--serve native|berth`), so the CPU time it used (user + sys, from
+//! `--serve native|berth|pipelined|host-only`), so the CPU time it used (user + sys, from
 //! `/proc/<pid>/stat`) divided by the requests it answered is the host's
 //! own cost per message, apart from the load generator's. The load
 //! generator keeps 1, 64 or 256 requests in flight over one connection
@@ -14,7 +14,9 @@
 //! The native responder does what Berth does per delivery: one task per
 //! delivery, the reply published with a publisher confirm awaited, then the
 //! ack. Prefetch is 256 for all. A third responder, `pipelined`, is the
-//! least lapin can cost (see `serve_pipelined`).
+//! least lapin can cost (see `serve_pipelined`). A fourth, `host-only`, is
+//! Berth with a native Rust echo handler instead of the guest: the
+//! difference to it is the wasm call.
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
 
@@ -214,6 +216,19 @@ async fn serve_berth(reply_headers: bool) {
     drop(t);
 }
 
+/// Berth with a native Rust echo handler on `host-only.#`, queue
+/// `berth-bench.host-only`.
+async fn serve_host_only() {
+    berth::cli::install_logging(berth::cli::LogFormat::Text);
+    let config = berth::manifest::AmqpConfig {
+        url: URL.to_owned(),
+        exchange: EXCHANGE.to_owned(),
+        ..Default::default()
+    };
+    let amqp = berth::transport::amqp::AmqpTransport::connect(&config).await.unwrap();
+    rpc::serve_host_only(amqp, "host-only.>", "berth-bench.host-only").await;
+}
+
 /// The load generator: `in_flight` loops, each waiting for its reply.
 struct Client {
     channel: Channel,
@@ -302,7 +317,7 @@ fn main() {
         rt.block_on(serve_pipelined());
         return;
     }
-    if rpc::child_mode(&rt, serve_native, serve_berth) {
+    if rpc::child_mode(&rt, serve_native, serve_berth, serve_host_only) {
         return;
     }
     if let Some(i) = args.iter().position(|a| a == "--load") {
@@ -328,6 +343,7 @@ fn main() {
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
             ("native lapin, one task, batched acks", "pipelined", "pipelined.echo"),
+            ("berth + native Rust echo (no wasm)", "host-only", "host-only.echo"),
         ]
         .into_iter()
         .map(|(name, kind, key)| {
@@ -342,7 +358,12 @@ fn main() {
         let rows = rpc::run_responders(responders, [2_000, 15_000, 20_000]).await;
         let cleanup_connection = connect().await;
         let cleanup = cleanup_connection.create_channel().await.unwrap();
-        for q in ["berth-bench.native", "berth-bench.pipelined", "berth-bench.echo"] {
+        for q in [
+            "berth-bench.native",
+            "berth-bench.pipelined",
+            "berth-bench.echo",
+            "berth-bench.host-only",
+        ] {
             let _ = cleanup.queue_delete(q.into(), QueueDeleteOptions::default()).await;
         }
         rpc::print(&rows);

@@ -5,13 +5,15 @@
 //! Run: `cargo bench -p berth-tests --bench nats_rpc`.
 //!
 //! Each responder runs in a child process (this binary, started again with
-//! `--serve native|berth`), so its CPU time (user + sys, from `/proc`)
+//! `--serve native|berth|berth-headers|host-only`), so its CPU time (user + sys, from `/proc`)
 //! divided by the requests it answered is the responder's own cost per
 //! message. The load generator keeps 1, 64 or 256 requests in flight on
 //! one client; bodies are 100 bytes; each figure is the median of
 //! `rpc::ROUNDS` rounds, the responders' rounds interleaved.
 //! The native responder answers inline from its subscription, the fastest
-//! way async-nats allows.
+//! way async-nats allows. `host-only` is Berth with a native Rust echo
+//! handler instead of the guest: the difference to it is the wasm call,
+//! the difference between it and native is the rest of the host.
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
 
@@ -70,6 +72,17 @@ async fn serve_berth(reply_headers: bool) {
     drop(t);
 }
 
+/// Berth with a native Rust echo handler on `bench.host-only.>`.
+async fn serve_host_only() {
+    berth::cli::install_logging(berth::cli::LogFormat::Text);
+    let config = berth::manifest::NatsConfig {
+        url: format!("nats://{URL}"),
+        ..Default::default()
+    };
+    let nats = berth::transport::nats::NatsTransport::connect(&config).await.unwrap();
+    rpc::serve_host_only(nats, "bench.host-only.>", "berth-bench.host-only").await;
+}
+
 /// One request, as the load generator sends it.
 async fn echo(client: async_nats::Client, subject: Arc<str>, body: bytes::Bytes) {
     let request = async_nats::Request::new()
@@ -83,7 +96,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if rpc::child_mode(&rt, serve_native, serve_berth) {
+    if rpc::child_mode(&rt, serve_native, serve_berth, serve_host_only) {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
@@ -108,6 +121,7 @@ fn main() {
             ("native async-nats", "native"),
             ("berth + wasm echo", "berth"),
             ("berth + wasm echo, reply_headers = true", "berth-headers"),
+            ("berth + native Rust echo (no wasm)", "host-only"),
         ];
         let responders = responders
             .into_iter()

@@ -169,6 +169,13 @@ impl Route {
         Self::new(info, first, Arc::new(Stats::default()))
     }
 
+    /// The same route with replies left as the handler made them (as the
+    /// `berth` default, `[host] reply_headers = false`).
+    pub fn without_reply_headers(mut self) -> Self {
+        self.reply_headers = false;
+        self
+    }
+
     /// Counts a finished call and feeds the breaker and the version's
     /// probation, before any reply goes out: whoever sees the reply sees
     /// the counters, the quarantine or the rollback that call caused, and

@@ -203,15 +203,51 @@ pub fn print(rows: &[Row]) {
     }
 }
 
+/// Berth's own path (its transport, the router, settling) with a native
+/// Rust echo handler where the wasm guest would be: what the host costs
+/// apart from the wasm call. Serves `pattern` in queue group `group`
+/// (on AMQP: the queue) until the process is killed.
+pub async fn serve_host_only(transport: impl berth::transport::Transport, pattern: &str, group: &str) {
+    use berth::router::{self, Route};
+    let subscription = transport
+        .subscribe(berth::transport::SubscribeOptions {
+            pattern: pattern.to_owned(),
+            group: Some(group.to_owned()),
+            capacity: 256,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let echo = berth::NativeHandler(|m: berth::Message| {
+        Ok(berth::Reply {
+            body: m.body,
+            headers: m.headers,
+        })
+    });
+    let route = Route::native("echo", &[pattern], 256, Arc::new(echo)).without_reply_headers();
+    let tasks = tokio_util::task::TaskTracker::new();
+    let stop = tokio_util::sync::CancellationToken::new();
+    router::serve(Arc::new(route), 0, transport.kind(), subscription, &tasks, stop);
+    println!("ready");
+    std::future::pending::<()>().await;
+}
+
 /// Handles the child-process modes of a bench binary: `--serve native`,
 /// `--serve berth` (Berth as configured by default), `--serve
-/// berth-headers` (with `[host] reply_headers = true`) and cargo's
-/// `--list`. Returns `true` if it did
-/// (the caller then returns), `false` for a normal run.
-pub fn child_mode<N, B>(rt: &tokio::runtime::Runtime, native: impl FnOnce() -> N, berth: impl FnOnce(bool) -> B) -> bool
+/// berth-headers` (with `[host] reply_headers = true`), `--serve
+/// host-only` (Berth with a native handler, [`serve_host_only`]) and
+/// cargo's `--list`. Returns `true` if it did (the caller then returns),
+/// `false` for a normal run.
+pub fn child_mode<N, B, H>(
+    rt: &tokio::runtime::Runtime,
+    native: impl FnOnce() -> N,
+    berth: impl FnOnce(bool) -> B,
+    host_only: impl FnOnce() -> H,
+) -> bool
 where
     N: Future<Output = ()>,
     B: Future<Output = ()>,
+    H: Future<Output = ()>,
 {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve") {
@@ -219,7 +255,8 @@ where
             Some("native") => rt.block_on(native()),
             Some("berth") => rt.block_on(berth(false)),
             Some("berth-headers") => rt.block_on(berth(true)),
-            other => panic!("--serve native|berth|berth-headers, not {other:?}"),
+            Some("host-only") => rt.block_on(host_only()),
+            other => panic!("--serve native|berth|berth-headers|host-only, not {other:?}"),
         }
         return true;
     }
