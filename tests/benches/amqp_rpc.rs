@@ -4,12 +4,13 @@
 //! Run: `cargo bench -p berth-tests --bench amqp_rpc`.
 //!
 //! Each responder runs in a child process (this binary, started again with
-//! `--serve native|berth|pipelined|host-only`), so the CPU time it used (user + sys, from
-//! `/proc/<pid>/stat`) divided by the requests it answered is the host's
-//! own cost per message, apart from the load generator's. The load
-//! generator keeps 1, 64 or 256 requests in flight over one connection
-//! with an exclusive reply queue; bodies are 100 bytes. Each figure is the
-//! median of `rpc::ROUNDS` rounds, the responders' rounds interleaved.
+//! `--serve native|berth|pipelined|host-only`), so the CPU time it used
+//! (user + sys, from `/proc/<pid>/stat`) divided by the requests it
+//! answered is the host's own cost per message, apart from the load
+//! generator's. The load generator keeps 1, 64 or 256 requests in flight
+//! over one connection with an exclusive reply queue; bodies are 100
+//! bytes. Each figure is the median of `rpc::ROUNDS` rounds, the
+//! responders' rounds interleaved.
 //!
 //! The native responder does what Berth does per delivery: one task per
 //! delivery, the reply published with a publisher confirm awaited, then the

@@ -5,9 +5,9 @@
 //! Run: `cargo bench -p berth-tests --bench nats_rpc`.
 //!
 //! Each responder runs in a child process (this binary, started again with
-//! `--serve native|berth|berth-headers|host-only`), so its CPU time (user + sys, from `/proc`)
-//! divided by the requests it answered is the responder's own cost per
-//! message. The load generator keeps 1, 64 or 256 requests in flight on
+//! `--serve native|berth|berth-headers|host-only`), so its CPU time (user +
+//! sys, from `/proc`) divided by the requests it answered is the
+//! responder's own cost per message. The load generator keeps 1, 64 or 256 requests in flight on
 //! one client; bodies are 100 bytes; each figure is the median of
 //! `rpc::ROUNDS` rounds, the responders' rounds interleaved.
 //! The native responder answers inline from its subscription, the fastest
