@@ -147,6 +147,13 @@ impl Breaker {
         }
     }
 
+    /// Whether a call may start now with no wait at all: serving, and the
+    /// last call was not a fault. One lock, where [`admit`](Self::admit)
+    /// and [`backoff`](Self::backoff) take one each.
+    pub fn is_clear(&self) -> bool {
+        matches!(self.lock().state, State::Closed { faults: 0 })
+    }
+
     /// How long to hold the component's next call after faults in a row:
     /// 1 ms after the first, doubling to [`MAX_FAULT_BACKOFF`]. A component
     /// that traps on every message then costs its neighbours little CPU

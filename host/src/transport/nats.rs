@@ -207,18 +207,21 @@ impl NatsTransport {
     /// Sends a message whose subject was checked (or, for a reply, came
     /// from the server).
     async fn send(&self, message: Message) -> Result<(), TransportError> {
-        let headers = to_nats_headers(&message.headers)?;
-        let result = match message.reply_to {
-            Some(reply) => {
-                self.shared
-                    .client
-                    .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
+        let client = &self.shared.client;
+        // Most replies carry no headers: no header map to build for them.
+        let result = match (message.reply_to, message.headers.is_empty()) {
+            (None, true) => client.publish(message.subject, message.body).await,
+            (Some(reply), true) => client.publish_with_reply(message.subject, reply, message.body).await,
+            (None, false) => {
+                let headers = to_nats_headers(&message.headers)?;
+                client
+                    .publish_with_headers(message.subject, headers, message.body)
                     .await
             }
-            None => {
-                self.shared
-                    .client
-                    .publish_with_headers(message.subject, headers, message.body)
+            (Some(reply), false) => {
+                let headers = to_nats_headers(&message.headers)?;
+                client
+                    .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
                     .await
             }
         };
