@@ -207,21 +207,34 @@ impl NatsTransport {
     /// Sends a message whose subject was checked (or, for a reply, came
     /// from the server).
     async fn send(&self, message: Message) -> Result<(), TransportError> {
+        let reply = message.reply_to.map(async_nats::Subject::from);
+        self.publish_to(message.subject.into(), reply, &message.headers, message.body)
+            .await
+    }
+
+    /// Publishes with a header block only when there are headers: an
+    /// empty one would still cost a header map per message here and an
+    /// `HPUB` for the server and the receiver to parse.
+    async fn publish_to(
+        &self,
+        subject: async_nats::Subject,
+        reply: Option<async_nats::Subject>,
+        headers: &Headers,
+        body: bytes::Bytes,
+    ) -> Result<(), TransportError> {
         let client = &self.shared.client;
         // Most replies carry no headers: no header map to build for them.
-        let result = match (message.reply_to, message.headers.is_empty()) {
-            (None, true) => client.publish(message.subject, message.body).await,
-            (Some(reply), true) => client.publish_with_reply(message.subject, reply, message.body).await,
+        let result = match (reply, headers.is_empty()) {
+            (None, true) => client.publish(subject, body).await,
+            (Some(reply), true) => client.publish_with_reply(subject, reply, body).await,
             (None, false) => {
-                let headers = to_nats_headers(&message.headers)?;
                 client
-                    .publish_with_headers(message.subject, headers, message.body)
+                    .publish_with_headers(subject, to_nats_headers(headers)?, body)
                     .await
             }
             (Some(reply), false) => {
-                let headers = to_nats_headers(&message.headers)?;
                 client
-                    .publish_with_reply_and_headers(message.subject, reply, headers, message.body)
+                    .publish_with_reply_and_headers(subject, reply, to_nats_headers(headers)?, body)
                     .await
             }
         };
@@ -267,11 +280,15 @@ impl Transport for NatsTransport {
         let transport = self.clone();
         Ok(Subscription::from_stream(futures_util::StreamExt::map(
             subscriber,
-            move |message| Delivery {
-                message: from_nats(message),
-                acker: Box::new(NatsAcker {
-                    transport: transport.clone(),
-                }),
+            move |message| {
+                let inbox = message.reply.clone();
+                Delivery {
+                    message: from_nats(message),
+                    acker: Box::new(NatsAcker {
+                        transport: transport.clone(),
+                        inbox,
+                    }),
+                }
             },
         )))
     }
@@ -310,17 +327,18 @@ impl Transport for NatsTransport {
 /// Replies go to the request's inbox; core NATS has nothing to settle.
 struct NatsAcker {
     transport: NatsTransport,
+    /// The inbox as the server sent it: a reply goes there without its
+    /// subject being copied back out of a `String` (the reply's subject is
+    /// this inbox anyway).
+    inbox: Option<async_nats::Subject>,
 }
 
 #[async_trait]
 impl Acker for NatsAcker {
     async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
-        self.transport
-            .send(Message {
-                reply_to: None,
-                ..reply
-            })
-            .await
+        // Not a request: whoever replies names the subject.
+        let to = self.inbox.clone().unwrap_or_else(|| reply.subject.into());
+        self.transport.publish_to(to, None, &reply.headers, reply.body).await
     }
 
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
