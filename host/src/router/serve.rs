@@ -54,9 +54,10 @@ pub fn serve(
         // The check at the top sees a stop even while deliveries keep
         // coming: the selects below poll work first.
         while !stop.is_cancelled() {
-            let ready = match waiting.is_empty() {
-                true => try_pull(&route, &mut subscription).await,
-                false => None,
+            let ready = if waiting.is_empty() {
+                try_pull(&route, &mut subscription).await
+            } else {
+                None
             };
             let pulled = match ready {
                 Some(ready) => Some(ready),
@@ -78,8 +79,8 @@ pub fn serve(
                 n.fetch_add(1, Ordering::Relaxed);
             }
             if route.runs_inline() {
-                // Built in its box, not moved there: the call's future is
-                // about a kilobyte.
+                // Boxed where it is made, so it can be built in place: the
+                // call's future is about a kilobyte.
                 let mut call = Guarded {
                     call: Box::pin(dispatch(route.clone(), transport, delivery, permit)),
                     component: route.clone(),
