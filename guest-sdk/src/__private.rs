@@ -9,7 +9,7 @@ use crate::{Config, Error, IntoRouter, Message, Reply, Router};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "backend",
+        world: "batched-backend",
         pub_export_macro: true,
         export_macro_name: "__export_berth_backend",
         default_bindings_module: "berth_sdk::__private::bindings",
@@ -17,6 +17,7 @@ pub mod bindings {
     });
 }
 
+pub use bindings::exports::berth::backend::batch_handler::Guest as BatchGuest;
 pub use bindings::exports::berth::backend::handler::Guest;
 pub use wit_bindgen;
 
@@ -49,4 +50,21 @@ pub fn handle_request(msg: Message) -> Result<Reply, Error> {
 /// Dispatches an event to its route.
 pub fn handle_event(msg: Message) -> Result<(), Error> {
     router()?.handle_event(&msg)
+}
+
+/// Dispatches each message of a batch to its route, as if each had come
+/// in a call of its own: routes are independent, so batching is the
+/// host's choice and invisible to them.
+pub fn handle_batch(batch: Vec<Message>) -> Vec<Result<Option<Reply>, Error>> {
+    let router = match router() {
+        Ok(r) => r,
+        Err(e) => return batch.iter().map(|_| Err(e.clone())).collect(),
+    };
+    batch
+        .iter()
+        .map(|msg| match msg.reply_to {
+            Some(_) => router.handle_request(msg).map(Some),
+            None => router.handle_event(msg).map(|()| None),
+        })
+        .collect()
 }

@@ -48,6 +48,10 @@ pub use router::{IntoRouter, Router};
 /// instance, with the component's config, to build its [`Router`]. It may
 /// return a `Router` or a `Result<Router, Error>`; an error fails `init`
 /// and the host refuses the component with that error.
+///
+/// The component also exports `batch-handler`, so the host may hand it
+/// several queued messages in one call (its `max_batch`); each still goes
+/// to its own route, exactly as if it had come alone.
 #[macro_export]
 macro_rules! export {
     ($routes:expr) => {
@@ -63,6 +67,14 @@ macro_rules! export {
             }
             fn handle_event(msg: $crate::Message) -> ::std::result::Result<(), $crate::Error> {
                 $crate::__private::handle_event(msg)
+            }
+        }
+
+        impl $crate::__private::BatchGuest for __BerthBackend {
+            fn handle_batch(
+                batch: ::std::vec::Vec<$crate::Message>,
+            ) -> ::std::vec::Vec<::std::result::Result<::std::option::Option<$crate::Reply>, $crate::Error>> {
+                $crate::__private::handle_batch(batch)
             }
         }
 

@@ -25,6 +25,26 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle_request(&self, message: Message) -> Result<Reply, CallError>;
     /// A message nobody waits for.
     async fn handle_event(&self, message: Message) -> Result<(), CallError>;
+
+    /// Most messages worth handing to one [`handle_batch`](Self::handle_batch)
+    /// call; 1 (the default) when batching saves nothing.
+    fn batch_limit(&self) -> usize {
+        1
+    }
+
+    /// Several independent messages, one outcome per message in their
+    /// order: a request's reply, `None` for an event. The default handles
+    /// them one by one.
+    async fn handle_batch(&self, messages: Vec<Message>) -> Vec<Result<Option<Reply>, CallError>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for message in messages {
+            outcomes.push(match message.reply_to {
+                Some(_) => self.handle_request(message).await.map(Some),
+                None => self.handle_event(message).await.map(|()| None),
+            });
+        }
+        outcomes
+    }
 }
 
 /// A handler written as a plain Rust function: replies with what it returns,

@@ -93,6 +93,24 @@ pub fn render(shared: &Shared) -> String {
         per_component(&|r| snapshot(r).forbidden as f64),
     );
     family(
+        "berth_batches_total",
+        "counter",
+        "Calls into the component that carried several messages.",
+        per_component(&|r| snapshot(r).batches as f64),
+    );
+    family(
+        "berth_batched_messages_total",
+        "counter",
+        "Messages answered in calls that carried several.",
+        per_component(&|r| snapshot(r).batched as f64),
+    );
+    family(
+        "berth_batch_failures_total",
+        "counter",
+        "Batches that failed as a whole; their messages ran one call each.",
+        per_component(&|r| snapshot(r).batch_failures as f64),
+    );
+    family(
         "berth_call_seconds_total",
         "counter",
         "Wall time spent in calls.",

@@ -26,6 +26,9 @@ pub struct Stats {
     errors: AtomicU64,
     forbidden: AtomicU64,
     busy_ns: AtomicU64,
+    batches: AtomicU64,
+    batched: AtomicU64,
+    batch_failures: AtomicU64,
     /// Calls per latency bucket (not cumulative); the last slot is +Inf.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     /// Failed calls by [`ErrorKind`].
@@ -53,6 +56,13 @@ pub struct StatsSnapshot {
     pub forbidden: u64,
     /// Wall time spent in calls, in nanoseconds.
     pub busy_ns: u64,
+    /// Calls into the component that carried several messages.
+    pub batches: u64,
+    /// Messages answered in those calls.
+    pub batched: u64,
+    /// Batches that failed as a whole (a trap, the deadline), whose
+    /// messages then ran one call each.
+    pub batch_failures: u64,
 }
 
 impl Stats {
@@ -66,6 +76,9 @@ impl Stats {
             errors: self.errors.load(Ordering::Relaxed),
             forbidden: self.forbidden.load(Ordering::Relaxed),
             busy_ns: self.busy_ns.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
+            batched: self.batched.load(Ordering::Relaxed),
+            batch_failures: self.batch_failures.load(Ordering::Relaxed),
         }
     }
 
@@ -146,6 +159,20 @@ impl Stats {
         .await;
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         waited.is_ok()
+    }
+
+    /// One call carried `messages` messages; `None` if it failed as a
+    /// whole and they were run one by one.
+    pub fn batch(&self, messages: Option<usize>) {
+        match messages {
+            Some(n) => {
+                self.batches.fetch_add(1, Ordering::Relaxed);
+                self.batched.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            None => {
+                self.batch_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// An outbound call was refused by the grants.

@@ -191,8 +191,13 @@ async fn serve_pipelined() {
     }
 }
 
-/// Berth with the echo guest on `berth.#`.
-async fn serve_berth(reply_headers: bool) {
+/// Berth with the echo guest on `<kind>.#`, queue `berth-bench.<kind>`.
+async fn serve_berth(options: rpc::Berth) {
+    let rpc::Berth {
+        kind,
+        reply_headers,
+        max_batch,
+    } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
@@ -204,10 +209,11 @@ async fn serve_berth(reply_headers: bool) {
         url = "{URL}"
         exchange = "{EXCHANGE}"
         [[components]]
-        name = "echo"
+        name = "{kind}"
         wasm = "{{echo}}"
-        subscribe = ["berth.>"]
+        subscribe = ["{kind}.>"]
         max_concurrency = 256
+        max_batch = {max_batch}
         "#
     ))
     .await
@@ -343,6 +349,7 @@ fn main() {
         let responders = [
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
+            ("berth + wasm echo, max_batch = 1", "berth-single", "berth-single.echo"),
             ("native lapin, one task, batched acks", "pipelined", "pipelined.echo"),
             ("berth + native Rust echo (no wasm)", "host-only", "host-only.echo"),
         ]
@@ -362,7 +369,8 @@ fn main() {
         for q in [
             "berth-bench.native",
             "berth-bench.pipelined",
-            "berth-bench.echo",
+            "berth-bench.berth",
+            "berth-bench.berth-single",
             "berth-bench.host-only",
         ] {
             let _ = cleanup.queue_delete(q.into(), QueueDeleteOptions::default()).await;

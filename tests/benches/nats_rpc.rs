@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p berth-tests --bench nats_rpc`.
 //!
 //! Each responder runs in a child process (this binary, started again with
-//! `--serve native|berth|berth-headers|host-only`), so its CPU time (user +
+//! `--serve native|berth|berth-single|berth-headers|host-only`), so its CPU time (user +
 //! sys, from `/proc`) divided by the requests it answered is the
 //! responder's own cost per message. The load generator keeps 1, 64 or 256 requests in flight on
 //! one client; bodies are 100 bytes; each figure is the median of
@@ -45,10 +45,14 @@ async fn serve_native() {
     }
 }
 
-/// Berth with the echo guest on `bench.berth.>` (with reply headers:
-/// `bench.berth-headers.>`, so both can run side by side).
-async fn serve_berth(reply_headers: bool) {
-    let prefix = if reply_headers { "berth-headers" } else { "berth" };
+/// Berth with the echo guest on `bench.<kind>.>`, so that several
+/// configurations can run side by side.
+async fn serve_berth(options: rpc::Berth) {
+    let rpc::Berth {
+        kind,
+        reply_headers,
+        max_batch,
+    } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
         r#"
@@ -61,8 +65,9 @@ async fn serve_berth(reply_headers: bool) {
         [[components]]
         name = "echo"
         wasm = "{{echo}}"
-        subscribe = ["bench.{prefix}.>"]
+        subscribe = ["bench.{kind}.>"]
         max_concurrency = 256
+        max_batch = {max_batch}
         "#
     ))
     .await
@@ -120,6 +125,7 @@ fn main() {
         let responders = [
             ("native async-nats", "native"),
             ("berth + wasm echo", "berth"),
+            ("berth + wasm echo, max_batch = 1", "berth-single"),
             ("berth + wasm echo, reply_headers = true", "berth-headers"),
             ("berth + native Rust echo (no wasm)", "host-only"),
         ];

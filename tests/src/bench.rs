@@ -21,6 +21,7 @@ pub fn settings(mode: InstanceMode, link_unused_sockets: bool) -> Settings {
         fuel: None,
         max_instances: 50,
         max_tables: 50,
+        max_batch: 32,
     }
 }
 

@@ -155,6 +155,7 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         fuel: None,
         max_instances: 50,
         max_tables: 50,
+        max_batch: 32,
     };
     let env = std::sync::Arc::new(Environment {
         name: "probe".into(),

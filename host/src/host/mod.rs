@@ -395,6 +395,7 @@ impl Loader {
             fuel: config.fuel,
             max_instances: config.max_instances,
             max_tables: config.max_tables,
+            max_batch: config.max_batch,
         };
         let started = Instant::now();
         let (handler, source) = self.runtime.load(bytes, settings, env).await?;

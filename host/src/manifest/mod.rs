@@ -120,6 +120,11 @@ pub struct ComponentConfig {
     /// Most calls in flight at once; the router stops pulling beyond it.
     #[serde(default = "default_concurrency")]
     pub max_concurrency: usize,
+    /// Most queued messages handed to one call, if the component exports
+    /// `berth:backend/batch-handler` (the Rust SDK's components do); 1
+    /// turns batching off.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
     /// Wall time for one call.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -183,6 +188,13 @@ pub struct ComponentConfig {
 fn default_concurrency() -> usize {
     64
 }
+
+fn default_max_batch() -> usize {
+    32
+}
+
+/// Largest `max_batch`.
+pub const MAX_BATCH: usize = 1024;
 
 fn default_timeout_ms() -> u64 {
     1000
@@ -381,6 +393,11 @@ impl Manifest {
                 Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
             }
             ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
+            ensure!(
+                (1..=MAX_BATCH).contains(&c.max_batch),
+                "{}: max_batch must be between 1 and {MAX_BATCH}",
+                at()
+            );
             ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
             ensure!(c.max_deliver >= 1, "{}: max_deliver must be at least 1", at());
             let ceiling = crate::runtime::MAX_PER_COMPONENT;
@@ -480,6 +497,27 @@ mod tests {
             Manifest::parse(text).expect("parses").validate().expect_err("bad")
         );
         assert!(err.contains("empty token"), "{err}");
+    }
+
+    #[test]
+    fn max_batch_defaults_to_32_and_zero_is_refused_by_name() {
+        let text = "[[components]]\nname = \"a\"\nwasm = \"x\"\n";
+        let m = Manifest::parse(text).expect("parses");
+        assert_eq!(m.components[0].max_batch, 32);
+        for bad in ["0", "1025"] {
+            let text = format!("[[components]]\nname = \"a\"\nwasm = \"x\"\nmax_batch = {bad}\n");
+            let err = format!(
+                "{:#}",
+                Manifest::parse(&text)
+                    .expect("parses")
+                    .validate()
+                    .expect_err("out of range")
+            );
+            assert!(
+                err.contains("component `a`") && err.contains("max_batch must be between 1 and 1024"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -6,13 +6,14 @@
 //! never before: acked when it succeeded (and its reply was sent),
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
+mod dispatch;
 mod serve;
 
 pub use self::serve::serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
@@ -180,7 +181,17 @@ impl Route {
     /// probation, before any reply goes out: whoever sees the reply sees
     /// the counters, the quarantine or the rollback that call caused, and
     /// the next message is held or goes to the old version if it must.
-    fn record(&self, version: &Arc<Version>, request: bool, outcome: Result<(), &CallError>, started: Instant) {
+    ///
+    /// `elapsed` is how long the message waited for its call, `cost` its
+    /// share of the call's time (less when it shared a batch).
+    fn record(
+        &self,
+        version: &Arc<Version>,
+        request: bool,
+        outcome: Result<(), &CallError>,
+        elapsed: Duration,
+        cost: Duration,
+    ) {
         if let Some(reason) = self.versions.record(version, outcome) {
             tracing::warn!(component = %self.name, %reason, "rolled back");
             // The breaker judged the failed version; the old one starts clean.
@@ -188,8 +199,7 @@ impl Route {
         } else {
             self.breaker.record(outcome, &self.name);
         }
-        let elapsed = started.elapsed();
-        self.weigh(elapsed);
+        self.weigh(cost);
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
     }
 }

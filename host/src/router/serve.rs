@@ -22,19 +22,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use super::Route;
+use super::dispatch::{dispatch, dispatch_batch, settle};
+use crate::error::{CallError, ErrorKind};
+use crate::transport::{Delivery, Settlement, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
-
-use super::{COMPONENT_HEADER, Route, VERSION_HEADER};
-use crate::error::{CallError, Disposition, ErrorKind};
-use crate::message::Message;
-use crate::transport::{Delivery, Settlement, Subscription};
 
 /// Serves one subscription (the route's `index`th subject) until `stop` is
 /// cancelled or the transport closes. The spawned task and every call it
@@ -75,14 +72,29 @@ pub fn serve(
                 }
             };
             let Some((delivery, permit)) = pulled else { break };
-            if let Some(n) = route.received.get(index) {
-                n.fetch_add(1, Ordering::Relaxed);
-            }
+            let received = |n: usize| {
+                if let Some(count) = route.received.get(index) {
+                    count.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            };
             if route.runs_inline() {
                 // Boxed where it is made, so it can be built in place: the
                 // call's future is about a kilobyte.
+                let call: Pin<Box<dyn Future<Output = ()> + Send>> = match gather(&route, &mut subscription) {
+                    Some(more) => {
+                        let mut batch = Vec::with_capacity(more.len() + 1);
+                        batch.push((delivery, permit));
+                        batch.extend(more);
+                        received(batch.len());
+                        Box::pin(dispatch_batch(route.clone(), transport, batch))
+                    }
+                    None => {
+                        received(1);
+                        Box::pin(dispatch(route.clone(), transport, delivery, permit))
+                    }
+                };
                 let mut call = Guarded {
-                    call: Box::pin(dispatch(route.clone(), transport, delivery, permit)),
+                    call,
                     component: route.clone(),
                 };
                 if std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx)))
@@ -92,6 +104,7 @@ pub fn serve(
                     waiting.push(call);
                 }
             } else {
+                received(1);
                 calls.spawn(dispatch(route.clone(), transport, delivery, permit));
             }
         }
@@ -121,6 +134,29 @@ async fn try_pull(route: &Route, subscription: &mut Subscription) -> Option<(Del
     let permit = route.limit.clone().try_acquire_owned().ok()?;
     let delivery = subscription.try_next()?;
     Some((delivery, permit))
+}
+
+/// More deliveries that are already queued, with their permits, to share
+/// one call with the one just pulled: `None` unless the active version
+/// takes batches and at least one more delivery is ready. Never waits.
+fn gather(route: &Route, subscription: &mut Subscription) -> Option<Vec<(Delivery, OwnedSemaphorePermit)>> {
+    // A component on trial after a quarantine takes one message at a time.
+    if !route.breaker.is_clear() {
+        return None;
+    }
+    let limit = route.versions.active().handler.batch_limit();
+    if limit < 2 {
+        return None;
+    }
+    let mut more = Vec::new();
+    while more.len() + 1 < limit {
+        let Ok(permit) = route.limit.clone().try_acquire_owned() else {
+            break;
+        };
+        let Some(delivery) = subscription.try_next() else { break };
+        more.push((delivery, permit));
+    }
+    (!more.is_empty()).then_some(more)
 }
 
 /// The next delivery with its permit, once the component may take it;
@@ -196,102 +232,6 @@ impl Future for Guarded {
                 Poll::Ready(())
             }
         }
-    }
-}
-
-/// Runs one delivery's call and settles it, in a `berth.handle` span.
-///
-/// The span is at DEBUG level, as per-request spans are in tower-http: at
-/// INFO the log subscriber formats its fields for every message, which
-/// cost ~15% of the host's CPU under load (BENCHMARKS.md). Warnings about
-/// one message therefore name the component and subject themselves.
-async fn dispatch(route: Arc<Route>, transport: &'static str, delivery: Delivery, _permit: OwnedSemaphorePermit) {
-    let span = tracing::debug_span!(
-        "berth.handle",
-        otel.kind = "consumer",
-        messaging.system = transport,
-        messaging.destination.name = %delivery.message.subject,
-        messaging.operation.type = "process",
-        component = %route.name,
-        trace_id = tracing::field::Empty,
-    );
-    if !span.is_disabled()
-        && let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers)
-    {
-        span.record("trace_id", trace_id);
-    }
-    route.stats.enter();
-    let Delivery { message, mut acker } = delivery;
-    // Loaded once: this message is handled by this version, whatever
-    // swaps happen meanwhile.
-    let version = route.versions.active();
-    let started = Instant::now();
-    async {
-        let settlement = match message.reply_to.is_some().then(|| envelope(&message)) {
-            Some(envelope) => {
-                let result = version.handler.handle_request(message).await;
-                route.record(&version, true, result.as_ref().map(drop), started);
-                let reply = match result {
-                    Ok(r) => {
-                        let mut headers = r.headers;
-                        if route.reply_headers {
-                            headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
-                            headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
-                        }
-                        envelope.reply(r.body, headers)
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "request failed");
-                        e.to_reply(&envelope)
-                    }
-                };
-                // Ack only once the reply is handed to the broker.
-                match reply {
-                    Some(reply) => match acker.reply(reply).await {
-                        Ok(()) => Settlement::Ack,
-                        Err(e) => {
-                            tracing::warn!(component = %route.name, error = %e, "could not send reply; asking for redelivery");
-                            Settlement::Retry(format!("could not send the reply: {e}"))
-                        }
-                    },
-                    None => Settlement::Ack,
-                }
-            }
-            None => {
-                let subject = message.subject.clone();
-                let result = version.handler.handle_event(message).await;
-                route.record(&version, false, result.as_ref().map(drop), started);
-                match result {
-                    Ok(()) => Settlement::Ack,
-                    Err(e) => {
-                        tracing::warn!(component = %route.name, %subject, error = %e, "event failed");
-                        match e.disposition {
-                            Disposition::Retry => Settlement::Retry(e.to_string()),
-                            Disposition::Reject => Settlement::Reject(e.to_string()),
-                        }
-                    }
-                }
-            }
-        };
-        settle(acker, settlement, &route.name).await;
-    }
-    .instrument(span)
-    .await;
-}
-
-/// What a reply needs of its request (where to, which correlation), kept
-/// after the body has moved into the call.
-fn envelope(message: &Message) -> Message {
-    Message {
-        reply_to: message.reply_to.clone(),
-        correlation_id: message.correlation_id.clone(),
-        ..Message::default()
-    }
-}
-
-async fn settle(acker: Box<dyn crate::transport::Acker>, settlement: Settlement, component: &str) {
-    if let Err(e) = acker.settle(settlement).await {
-        tracing::warn!(component, error = %e, "could not settle delivery; the broker will redeliver it");
     }
 }
 

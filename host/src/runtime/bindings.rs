@@ -10,9 +10,12 @@ use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Reply;
 use crate::message::Message;
 
+// The world with the optional batch export: a component is linked against
+// its imports (the same as `backend`'s) and its two exports are looked up
+// one by one, so one without `batch-handler` fits as well.
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "backend",
+    world: "batched-backend",
     imports: {
         "berth:backend/host.log": trappable,
         default: async | trappable,
@@ -21,6 +24,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::berth::backend::types as wit;
+pub use self::exports::berth::backend::{batch_handler, handler};
 
 impl From<Message> for wit::Message {
     fn from(m: Message) -> Self {

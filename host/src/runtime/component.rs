@@ -17,10 +17,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
 
-use super::bindings::{Backend, BackendPre, wit};
+use super::bindings::{batch_handler, handler, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::state::{CallState, Environment};
 use crate::error::{CallError, Disposition, ErrorKind};
@@ -64,6 +64,9 @@ pub struct Settings {
     pub max_instances: u32,
     /// Most tables one instance of the component may create.
     pub max_tables: u32,
+    /// Most messages handed to one `handle-batch` call, if the component
+    /// exports it; 1 never batches.
+    pub max_batch: usize,
 }
 
 /// Why a component could not be loaded. The message names the problem.
@@ -94,9 +97,10 @@ pub enum LoadError {
 /// A component ready to take calls.
 pub struct WasmHandler {
     engine: Engine,
-    pre: BackendPre<CallState>,
-    settings: Settings,
-    env: Arc<Environment>,
+    pre: InstancePre<CallState>,
+    pub(super) exports: Exports,
+    pub(super) settings: Settings,
+    pub(super) env: Arc<Environment>,
     version: String,
     /// Whether the engine meters fuel, so every store needs some.
     metered: bool,
@@ -104,13 +108,21 @@ pub struct WasmHandler {
     idle: Mutex<Vec<Instance>>,
 }
 
-/// A live instance and its store.
-struct Instance {
-    store: Store<CallState>,
-    bindings: Backend,
+/// Where a component's exports are, found once at load.
+pub(super) struct Exports {
+    handler: handler::GuestIndices,
+    /// `None` if it does not export `batch-handler`.
+    pub(super) batch: Option<batch_handler::GuestIndices>,
 }
 
-enum Call {
+/// A live instance and its store.
+pub(super) struct Instance {
+    pub(super) store: Store<CallState>,
+    handler: handler::Guest,
+    pub(super) batch: Option<batch_handler::Guest>,
+}
+
+pub(super) enum Call {
     Request(wit::Message),
     Event(wit::Message),
 }
@@ -130,10 +142,11 @@ impl WasmHandler {
         if !settings.link_unused_sockets {
             refuse_sockets(engine, &component)?;
         }
-        let pre = link(linker, &component)?;
+        let (pre, exports) = link(linker, &component)?;
         let handler = Self {
             engine: engine.clone(),
             pre,
+            exports,
             settings,
             env,
             version,
@@ -172,18 +185,24 @@ impl WasmHandler {
         store.epoch_deadline_callback(|mut ctx| Ok(super::throttle::on_tick(&mut ctx.data_mut().ticks)));
         store.set_epoch_deadline(1);
         let work = async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            let init = bindings
-                .berth_backend_handler()
-                .call_init(&mut store, &self.settings.config_json)
-                .await?;
-            Ok::<_, wasmtime::Error>((bindings, init))
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let handler = self.exports.handler.load(&mut store, &instance)?;
+            let batch = match &self.exports.batch {
+                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
+                    e.context(format!(
+                        "its `{BATCH_EXPORT}` export does not match the berth:backend contract"
+                    ))
+                })?),
+                None => None,
+            };
+            let init = handler.call_init(&mut store, &self.settings.config_json).await?;
+            Ok::<_, wasmtime::Error>((handler, batch, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(self.wasm_error(&e)),
-            Ok(Ok((_, Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((bindings, Ok(())))) => Ok(Instance { store, bindings }),
+            Ok(Ok((_, _, Err(e)))) => Err(CallError::from(e)),
+            Ok(Ok((handler, batch, Ok(())))) => Ok(Instance { store, handler, batch }),
         }
     }
 
@@ -195,7 +214,7 @@ impl WasmHandler {
         }
     }
 
-    fn too_large(&self, what: &str, len: usize) -> CallError {
+    pub(super) fn too_large(&self, what: &str, len: usize) -> CallError {
         CallError::new(
             ErrorKind::TooLarge,
             format!(
@@ -206,20 +225,39 @@ impl WasmHandler {
         .with_disposition(Disposition::Reject)
     }
 
-    fn check_out(&self) -> Option<Instance> {
+    pub(super) fn check_out(&self) -> Option<Instance> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
-    fn check_in(&self, instance: Instance) {
+    pub(super) fn check_in(&self, instance: Instance) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         if idle.len() < self.settings.max_idle {
             idle.push(instance);
         }
     }
 
+    /// A warm instance (pooled mode) or a fresh one, set up for a new call:
+    /// its fuel, a fresh slice and no demotion, in the trace of its message.
+    pub(super) async fn ready_instance(&self, trace: Option<crate::trace::Context>) -> Result<Instance, CallError> {
+        let warm = match self.settings.mode {
+            InstanceMode::Pooled => self.check_out(),
+            InstanceMode::Fresh => None,
+        };
+        let mut instance = match warm {
+            Some(i) => i,
+            None => self.instantiate().await?,
+        };
+        self.refuel(&mut instance.store);
+        let state = instance.store.data_mut();
+        state.ticks = 0;
+        state.trace = trace;
+        instance.store.set_epoch_deadline(1);
+        Ok(instance)
+    }
+
     /// Runs one call on a warm or fresh instance under the deadline. The
     /// instance goes back to the pool only if the call returned normally.
-    async fn call(&self, call: Call) -> Result<Option<wit::Reply>, CallError> {
+    pub(super) async fn call(&self, call: Call) -> Result<Option<wit::Reply>, CallError> {
         let body_len = match &call {
             Call::Request(m) | Call::Event(m) => m.body.len(),
         };
@@ -228,21 +266,11 @@ impl WasmHandler {
         }
         let pooled = self.settings.mode == InstanceMode::Pooled;
         let work = async {
-            let warm = if pooled { self.check_out() } else { None };
-            let mut instance = match warm {
-                Some(i) => i,
-                None => self.instantiate().await?,
-            };
-            self.refuel(&mut instance.store);
-            // A new call starts with a fresh slice and no demotion, in the
-            // trace of its message.
-            let state = instance.store.data_mut();
-            state.ticks = 0;
-            state.trace = match &call {
+            let trace = match &call {
                 Call::Request(m) | Call::Event(m) => crate::trace::Context::child_of(&m.headers),
             };
-            instance.store.set_epoch_deadline(1);
-            let handler = instance.bindings.berth_backend_handler();
+            let mut instance = self.ready_instance(trace).await?;
+            let handler = &instance.handler;
             let result = match &call {
                 Call::Request(m) => handler
                     .call_handle_request(&mut instance.store, m)
@@ -273,7 +301,7 @@ impl WasmHandler {
             .unwrap_or_else(|_| Err(self.timeout_error("call")))
     }
 
-    fn timeout_error(&self, what: &str) -> CallError {
+    pub(super) fn timeout_error(&self, what: &str) -> CallError {
         CallError::new(
             ErrorKind::Timeout,
             format!(
@@ -283,7 +311,7 @@ impl WasmHandler {
         )
     }
 
-    fn wasm_error(&self, error: &wasmtime::Error) -> CallError {
+    pub(super) fn wasm_error(&self, error: &wasmtime::Error) -> CallError {
         if let Some(limit) = error.downcast_ref::<PoolConcurrencyLimitError>() {
             // Not the component's fault: the host has no instance slot left.
             return CallError::new(
@@ -337,13 +365,25 @@ pub(super) fn refuse_sockets(engine: &Engine, component: &Component) -> Result<(
     }
 }
 
-/// Links a component against the host and checks its exports; errors name
-/// the missing import or export.
-pub(super) fn link(linker: &Linker<CallState>, component: &Component) -> Result<BackendPre<CallState>, LoadError> {
+/// The optional export that takes several messages in one call.
+pub(super) const BATCH_EXPORT: &str = "berth:backend/batch-handler@0.1.0";
+
+/// Links a component against the host and finds its exports; errors name
+/// the missing import or export. `batch-handler` is optional, but one that
+/// is there must be whole.
+pub(super) fn link(
+    linker: &Linker<CallState>,
+    component: &Component,
+) -> Result<(InstancePre<CallState>, Exports), LoadError> {
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| LoadError::Link(e.into()))?;
-    BackendPre::new(pre).map_err(|e| LoadError::Contract(e.into()))
+    let handler = handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?;
+    let batch = match component.get_export_index(None, BATCH_EXPORT) {
+        Some(_) => Some(batch_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
+    Ok((pre, Exports { handler, batch }))
 }
 
 #[async_trait::async_trait]
@@ -355,5 +395,18 @@ impl Handler for WasmHandler {
 
     async fn handle_event(&self, message: Message) -> Result<(), CallError> {
         self.call(Call::Event(message.into())).await.map(drop)
+    }
+
+    fn batch_limit(&self) -> usize {
+        WasmHandler::batch_limit(self)
+    }
+
+    async fn handle_batch(&self, messages: Vec<Message>) -> Vec<Result<Option<Reply>, CallError>> {
+        let messages = messages.into_iter().map(wit::Message::from).collect();
+        self.call_batch(messages)
+            .await
+            .into_iter()
+            .map(|outcome| outcome.map(|reply| reply.map(Reply::from)))
+            .collect()
     }
 }

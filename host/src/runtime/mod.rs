@@ -5,6 +5,7 @@
 //! Per component, [`Runtime::load`] compiles (or loads from cache), links
 //! and pre-instantiates once; see [`component`] for what happens per call.
 
+mod batch;
 mod bindings;
 pub mod cache;
 pub mod component;
@@ -100,7 +101,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
-        bindings::Backend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        bindings::BatchedBackend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;
 

@@ -241,7 +241,7 @@ pub async fn serve_host_only(transport: impl berth::transport::Transport, patter
 pub fn child_mode<N, B, H>(
     rt: &tokio::runtime::Runtime,
     native: impl FnOnce() -> N,
-    berth: impl FnOnce(bool) -> B,
+    berth: impl FnOnce(Berth) -> B,
     host_only: impl FnOnce() -> H,
 ) -> bool
 where
@@ -253,13 +253,41 @@ where
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         match args.get(i + 1).map(String::as_str) {
             Some("native") => rt.block_on(native()),
-            Some("berth") => rt.block_on(berth(false)),
-            Some("berth-headers") => rt.block_on(berth(true)),
             Some("host-only") => rt.block_on(host_only()),
-            other => panic!("--serve native|berth|berth-headers|host-only, not {other:?}"),
+            Some(kind) if let Some(options) = Berth::of(kind) => rt.block_on(berth(options)),
+            other => panic!("--serve native|berth|berth-single|berth-headers|host-only, not {other:?}"),
         }
         return true;
     }
     // `cargo bench -- --list` asks for benchmark names.
     args.iter().any(|a| a == "--list")
+}
+
+/// How a `--serve berth…` child runs Berth with the echo guest.
+#[derive(Clone, Copy, Debug)]
+pub struct Berth {
+    /// The responder's kind, used as its subject prefix and component name.
+    pub kind: &'static str,
+    /// `[host] reply_headers`.
+    pub reply_headers: bool,
+    /// The component's `max_batch`.
+    pub max_batch: usize,
+}
+
+impl Berth {
+    /// `berth` (the defaults), `berth-single` (`max_batch = 1`: one call
+    /// per message) or `berth-headers` (`reply_headers = true`).
+    pub fn of(kind: &str) -> Option<Self> {
+        let (kind, reply_headers, max_batch) = match kind {
+            "berth" => ("berth", false, 32),
+            "berth-single" => ("berth-single", false, 1),
+            "berth-headers" => ("berth-headers", true, 32),
+            _ => return None,
+        };
+        Some(Self {
+            kind,
+            reply_headers,
+            max_batch,
+        })
+    }
 }

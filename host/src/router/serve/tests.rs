@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::handler::{NativeHandler, Reply};
+use crate::message::Message;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{SubscribeOptions, Transport};
 

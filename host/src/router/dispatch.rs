@@ -1,0 +1,189 @@
+//! One delivery's call, or one batch's, and the settling of each message:
+//! its reply sent, then acked, redelivered or dead-lettered by its outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+use tracing::Instrument;
+
+use super::{COMPONENT_HEADER, Route, VERSION_HEADER};
+use crate::error::{CallError, Disposition, ErrorKind};
+use crate::handler::Reply;
+use crate::message::Message;
+use crate::transport::{Acker, Delivery, Settlement};
+use crate::versions::Version;
+
+/// Runs one delivery's call and settles it, in a `berth.handle` span.
+///
+/// The span is at DEBUG level, as per-request spans are in tower-http: at
+/// INFO the log subscriber formats its fields for every message, which
+/// cost ~15% of the host's CPU under load (BENCHMARKS.md). Warnings about
+/// one message therefore name the component and subject themselves.
+pub(super) async fn dispatch(
+    route: Arc<Route>,
+    transport: &'static str,
+    delivery: Delivery,
+    _permit: OwnedSemaphorePermit,
+) {
+    let span = tracing::debug_span!(
+        "berth.handle",
+        otel.kind = "consumer",
+        messaging.system = transport,
+        messaging.destination.name = %delivery.message.subject,
+        messaging.operation.type = "process",
+        component = %route.name,
+        trace_id = tracing::field::Empty,
+    );
+    if !span.is_disabled()
+        && let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers)
+    {
+        span.record("trace_id", trace_id);
+    }
+    route.stats.enter();
+    let Delivery { message, acker } = delivery;
+    // Loaded once: this message is handled by this version, whatever
+    // swaps happen meanwhile.
+    let version = route.versions.active();
+    let started = Instant::now();
+    async {
+        let envelope = envelope(&message);
+        let outcome = match message.reply_to {
+            Some(_) => version.handler.handle_request(message).await.map(Some),
+            None => version.handler.handle_event(message).await.map(|()| None),
+        };
+        let elapsed = started.elapsed();
+        conclude(&route, &version, envelope, acker, outcome, elapsed, elapsed).await;
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Runs several deliveries in one call of the active version's
+/// [`handle_batch`](crate::handler::Handler::handle_batch) and settles each
+/// by its own outcome, in a `berth.handle_batch` span.
+///
+/// Each message counts as a call of its own in the statistics, with the
+/// batch's wall time as its latency (that is how long its sender waited)
+/// and its share of it as its cost, which decides whether the component's
+/// calls stay on the loop.
+pub(super) async fn dispatch_batch(
+    route: Arc<Route>,
+    transport: &'static str,
+    batch: Vec<(Delivery, OwnedSemaphorePermit)>,
+) {
+    let span = tracing::debug_span!(
+        "berth.handle_batch",
+        otel.kind = "consumer",
+        messaging.system = transport,
+        messaging.batch.message_count = batch.len(),
+        messaging.operation.type = "process",
+        component = %route.name,
+    );
+    let count = batch.len();
+    let mut messages = Vec::with_capacity(count);
+    let mut rest = Vec::with_capacity(count);
+    for (Delivery { message, acker }, permit) in batch {
+        route.stats.enter();
+        rest.push((envelope(&message), acker, permit));
+        messages.push(message);
+    }
+    let version = route.versions.active();
+    let started = Instant::now();
+    async {
+        let outcomes = version.handler.handle_batch(messages).await;
+        let elapsed = started.elapsed();
+        let cost = elapsed / count.max(1) as u32;
+        // A handler that answers fewer messages than it was given (a bug)
+        // leaves none unsettled.
+        let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
+            Err(CallError::new(
+                ErrorKind::Trap,
+                "the handler gave no outcome for this message in its batch (a bug)",
+            ))
+        }));
+        for ((envelope, acker, permit), outcome) in rest.into_iter().zip(outcomes) {
+            conclude(&route, &version, envelope, acker, outcome, elapsed, cost).await;
+            drop(permit);
+        }
+    }
+    .instrument(span)
+    .await;
+}
+
+/// What settling a message needs of it once it has moved into the call:
+/// where a reply goes (a request), or the subject a warning names (an
+/// event).
+fn envelope(message: &Message) -> Message {
+    match message.reply_to {
+        Some(_) => Message {
+            reply_to: message.reply_to.clone(),
+            correlation_id: message.correlation_id.clone(),
+            ..Message::default()
+        },
+        None => Message {
+            subject: message.subject.clone(),
+            ..Message::default()
+        },
+    }
+}
+
+/// Records a finished call, sends a request's reply (or its error) and
+/// settles the delivery: acked only once the reply is handed to the
+/// broker; a failed event by its error's disposition.
+async fn conclude(
+    route: &Route,
+    version: &Arc<Version>,
+    envelope: Message,
+    mut acker: Box<dyn Acker>,
+    outcome: Result<Option<Reply>, CallError>,
+    elapsed: Duration,
+    cost: Duration,
+) {
+    let request = envelope.reply_to.is_some();
+    route.record(version, request, outcome.as_ref().map(drop), elapsed, cost);
+    let settlement = if request {
+        let reply = match outcome {
+            Ok(reply) => {
+                let Reply { body, mut headers } = reply.unwrap_or_default();
+                if route.reply_headers {
+                    headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
+                    headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
+                }
+                envelope.reply(body, headers)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "request failed");
+                e.to_reply(&envelope)
+            }
+        };
+        match reply {
+            Some(reply) => match acker.reply(reply).await {
+                Ok(()) => Settlement::Ack,
+                Err(e) => {
+                    tracing::warn!(component = %route.name, error = %e, "could not send reply; asking for redelivery");
+                    Settlement::Retry(format!("could not send the reply: {e}"))
+                }
+            },
+            None => Settlement::Ack,
+        }
+    } else {
+        match outcome {
+            Ok(_) => Settlement::Ack,
+            Err(e) => {
+                tracing::warn!(component = %route.name, subject = %envelope.subject, error = %e, "event failed");
+                match e.disposition {
+                    Disposition::Retry => Settlement::Retry(e.to_string()),
+                    Disposition::Reject => Settlement::Reject(e.to_string()),
+                }
+            }
+        }
+    };
+    settle(acker, settlement, &route.name).await;
+}
+
+pub(super) async fn settle(acker: Box<dyn Acker>, settlement: Settlement, component: &str) {
+    if let Err(e) = acker.settle(settlement).await {
+        tracing::warn!(component, error = %e, "could not settle delivery; the broker will redeliver it");
+    }
+}

@@ -1,0 +1,190 @@
+//! Batches: several queued messages in one call into a component that
+//! exports `berth:backend/batch-handler` (every Rust SDK component does),
+//! each message answered and settled by its own outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth::handler::{Handler, Reply};
+use berth::runtime::{CompileCache, InstanceMode, Runtime, WasmHandler};
+use berth::stats::Stats;
+use berth::transport::SubscribeOptions;
+use berth::transport::memory::MemoryTransport;
+use berth::{CallError, ErrorKind, Message};
+use berth_tests::bench::{environment, settings};
+use berth_tests::{PROBE, start};
+use tempfile::TempDir;
+
+/// The probe guest, loaded on its own with `max_batch`; its counters.
+async fn probe(max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
+    let env = environment(&MemoryTransport::default());
+    let stats = env.stats.clone();
+    let mut settings = settings(InstanceMode::Pooled, false);
+    settings.max_batch = max_batch;
+    settings.timeout = Duration::from_millis(500);
+    let bytes = std::fs::read(PROBE).expect("probe guest");
+    let (handler, _) = runtime.load(&bytes, settings, env).await.expect("load");
+    (handler, stats, dir)
+}
+
+fn request(subject: &str, body: &str) -> Message {
+    let mut m = Message::new(subject, body.to_owned());
+    m.reply_to = Some(format!("reply.{subject}"));
+    m
+}
+
+fn text(outcome: &Result<Option<Reply>, CallError>) -> String {
+    match outcome {
+        Ok(Some(reply)) => String::from_utf8_lossy(&reply.body).into_owned(),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+fn kind(outcome: &Result<Option<Reply>, CallError>) -> ErrorKind {
+    match outcome {
+        Err(e) => e.kind,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_one_call_on_one_instance_with_an_outcome_per_message() {
+    let (probe, stats, _dir) = probe(8).await;
+    assert_eq!(Handler::batch_limit(&probe), 8, "the SDK exports batch-handler");
+    let outcomes = probe
+        .handle_batch(vec![
+            request("probe.count", ""),
+            request("probe.error", "404"),
+            Message::new("probe.nobody-handles-this", "an event"),
+            request("probe.count", ""),
+        ])
+        .await;
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(text(&outcomes[0]), "1");
+    let error = outcomes[1].as_ref().expect_err("probe.error fails");
+    assert_eq!((error.kind, error.code), (ErrorKind::Handler, 404), "{error}");
+    assert_eq!(kind(&outcomes[2]), ErrorKind::Unhandled, "an event's own error");
+    assert_eq!(text(&outcomes[3]), "2", "the same instance, in order");
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batched, s.batch_failures), (1, 4, 0));
+}
+
+#[tokio::test]
+async fn a_trap_fails_only_its_own_message_and_the_batch_reruns_one_by_one() {
+    let (probe, stats, _dir) = probe(8).await;
+    let outcomes = probe
+        .handle_batch(vec![
+            request("probe.count", ""),
+            request("probe.panic", ""),
+            request("probe.count", ""),
+        ])
+        .await;
+    // Run again alone: the first count on a fresh instance (the batch's
+    // trapped and was dropped), the panic traps alone and takes its
+    // instance with it, the last count on another fresh one.
+    assert_eq!(text(&outcomes[0]), "1");
+    assert_eq!(kind(&outcomes[1]), ErrorKind::Trap);
+    assert_eq!(text(&outcomes[2]), "1");
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batch_failures), (0, 1));
+}
+
+#[tokio::test]
+async fn a_batch_that_outlives_the_deadline_reruns_one_by_one() {
+    let (probe, stats, _dir) = probe(8).await;
+    // A spin that never ends next to a quick request: the batch hits the
+    // deadline, then each runs under a deadline of its own.
+    let outcomes = probe
+        .handle_batch(vec![request("probe.count", ""), request("probe.spin", "")])
+        .await;
+    assert_eq!(text(&outcomes[0]), "1", "answered when run alone");
+    assert_eq!(kind(&outcomes[1]), ErrorKind::Timeout);
+    assert_eq!(stats.snapshot().batch_failures, 1);
+}
+
+#[tokio::test]
+async fn a_traced_message_runs_alone_so_its_outbound_calls_carry_its_trace() {
+    let (probe, stats, _dir) = probe(8).await;
+    let mut traced = request("probe.count", "");
+    traced.headers.push((
+        "traceparent".into(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    ));
+    let outcomes = probe
+        .handle_batch(vec![request("probe.count", ""), traced, request("probe.count", "")])
+        .await;
+    // The two untraced ones share a call, then the traced one runs alone
+    // on the same (warm) instance.
+    let counts: Vec<String> = outcomes.iter().map(text).collect();
+    assert_eq!(counts, ["1", "3", "2"]);
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batched), (1, 2));
+}
+
+#[tokio::test]
+async fn max_batch_1_makes_one_call_per_message() {
+    let (probe, stats, _dir) = probe(1).await;
+    assert_eq!(Handler::batch_limit(&probe), 1);
+    let outcomes = probe
+        .handle_batch(vec![request("probe.count", ""), request("probe.count", "")])
+        .await;
+    assert_eq!(outcomes.iter().map(text).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(stats.snapshot().batches, 0);
+}
+
+/// Through the router: requests and events queued while the component was
+/// suspended are taken in batches of at most `max_batch`, and every reply
+/// goes to its own requester with its own body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_are_served_in_batches_and_each_reply_finds_its_requester() {
+    let t = start(
+        "[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n\
+         max_concurrency = 32\nmax_batch = 8\n",
+    )
+    .await
+    .expect("start");
+    let route = t.host.route("echo").expect("route").clone();
+    let bus = t.host.transport();
+    let mut replies = bus
+        .subscribe(SubscribeOptions {
+            pattern: "replies.>".into(),
+            capacity: 64,
+            ..SubscribeOptions::default()
+        })
+        .await
+        .expect("subscribe");
+    route.breaker.suspend("filling the queue");
+    for i in 0..20 {
+        let mut m = Message::new(format!("echo.{i}"), format!("body {i}"));
+        m.reply_to = Some(format!("replies.{i}"));
+        bus.publish(m).await.expect("queued");
+    }
+    for i in 0..4 {
+        bus.publish(Message::new(format!("echo.event.{i}"), "event"))
+            .await
+            .expect("queued");
+    }
+    route.breaker.resume();
+    for _ in 0..20 {
+        let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
+            .await
+            .expect("a reply within 10 s")
+            .expect("subscription open");
+        let i = reply.message.subject.strip_prefix("replies.").expect("reply subject");
+        assert_eq!(reply.message.body, format!("body {i}").as_bytes(), "reply to {i}");
+    }
+    let stats = &route.stats;
+    assert!(
+        stats
+            .wait_until(Duration::from_secs(10), |s| s.requests == 20 && s.events == 4)
+            .await,
+        "all handled: {:?}",
+        stats.snapshot()
+    );
+    let s = stats.snapshot();
+    assert_eq!(s.batched, 24, "every queued message went in a batch: {s:?}");
+    assert!(s.batches >= 3, "no batch over max_batch = 8: {s:?}");
+    assert_eq!(s.errors, 0, "{s:?}");
+}
