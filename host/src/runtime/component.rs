@@ -185,22 +185,38 @@ impl WasmHandler {
         store.epoch_deadline_callback(|mut ctx| Ok(super::throttle::on_tick(&mut ctx.data_mut().ticks)));
         store.set_epoch_deadline(1);
         let work = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            let handler = self.exports.handler.load(&mut store, &instance)?;
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| self.wasm_error(&e))?;
+            let handler = self
+                .exports
+                .handler
+                .load(&mut store, &instance)
+                .map_err(|e| self.wasm_error(&e))?;
+            // Its type is checked here, at the first instance (made at load).
             let batch = match &self.exports.batch {
                 Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
-                    e.context(format!(
-                        "its `{BATCH_EXPORT}` export does not match the berth:backend contract"
-                    ))
+                    CallError::new(
+                        ErrorKind::Trap,
+                        format!(
+                            "component `{}`: its `{BATCH_EXPORT}` export does not match the berth:backend contract: {e:#}",
+                            self.env.name
+                        ),
+                    )
                 })?),
                 None => None,
             };
-            let init = handler.call_init(&mut store, &self.settings.config_json).await?;
-            Ok::<_, wasmtime::Error>((handler, batch, init))
+            let init = handler
+                .call_init(&mut store, &self.settings.config_json)
+                .await
+                .map_err(|e| self.wasm_error(&e))?;
+            Ok::<_, CallError>((handler, batch, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
-            Ok(Err(e)) => Err(self.wasm_error(&e)),
+            Ok(Err(e)) => Err(e),
             Ok(Ok((_, _, Err(e)))) => Err(CallError::from(e)),
             Ok(Ok((handler, batch, Ok(())))) => Ok(Instance { store, handler, batch }),
         }
@@ -225,7 +241,7 @@ impl WasmHandler {
         .with_disposition(Disposition::Reject)
     }
 
-    pub(super) fn check_out(&self) -> Option<Instance> {
+    fn check_out(&self) -> Option<Instance> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
