@@ -54,17 +54,70 @@ pub fn handle_event(msg: Message) -> Result<(), Error> {
 
 /// Dispatches each message of a batch to its route, as if each had come
 /// in a call of its own: routes are independent, so batching is the
-/// host's choice and invisible to them.
-pub fn handle_batch(batch: Vec<Message>) -> Vec<Result<Option<Reply>, Error>> {
-    let router = match router() {
-        Ok(r) => r,
-        Err(e) => return batch.iter().map(|_| Err(e.clone())).collect(),
+/// host's choice and invisible to them. `frame` and the answer are in the
+/// layout of `berth-frames`.
+///
+/// A frame that does not parse is answered with no outcomes at all: the
+/// host takes a batch whose outcomes do not match its messages as failed
+/// and runs each message again in a call of its own.
+pub fn handle_batch(frame: Vec<u8>) -> Vec<u8> {
+    let Ok(mut batch) = berth_frames::Reader::batch(&frame) else {
+        return berth_frames::Writer::outcomes(0).finish();
     };
-    batch
-        .iter()
-        .map(|msg| match msg.reply_to {
-            Some(_) => router.handle_request(msg).map(Some),
-            None => router.handle_event(msg).map(|()| None),
-        })
-        .collect()
+    let router = router();
+    // Most answers are about as long as their messages (an echo exactly).
+    let mut out = berth_frames::Writer::outcomes(frame.len());
+    // One message, refilled for each of the batch: its strings keep their
+    // capacity, so after the first message a batch allocates nothing to
+    // hand a handler its message. Handlers only ever see `&Message`.
+    let mut msg = Message::new(String::new(), Vec::new());
+    while let Some(message) = batch.message() {
+        let Ok(m) = message else {
+            return berth_frames::Writer::outcomes(0).finish();
+        };
+        refill(&mut msg, &m);
+        let outcome = router
+            .as_ref()
+            .map_err(Error::clone)
+            .and_then(|router| match msg.reply_to {
+                Some(_) => router.handle_request(&msg).map(Some),
+                None => router.handle_event(&msg).map(|()| None),
+            });
+        match outcome {
+            Ok(Some(reply)) => out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            Ok(None) => out.done(),
+            Err(e) => out.error(&berth_frames::Error {
+                kind: e.kind as u8,
+                code: e.code,
+                name: &e.name,
+                message: &e.message,
+                data: e.data.as_deref(),
+                retry: matches!(e.disposition, crate::Disposition::Retry),
+            }),
+        }
+    }
+    out.finish()
+}
+
+/// Makes `msg` a copy of `m`, reusing the buffers it already has.
+fn refill(msg: &mut Message, m: &berth_frames::Message<'_>) {
+    fn set(buf: &mut String, text: &str) {
+        buf.clear();
+        buf.push_str(text);
+    }
+    fn set_option(slot: &mut Option<String>, text: Option<&str>) {
+        match (slot.as_mut(), text) {
+            (Some(buf), Some(text)) => set(buf, text),
+            (None, Some(text)) => *slot = Some(text.to_owned()),
+            (_, None) => *slot = None,
+        }
+    }
+    set(&mut msg.subject, m.subject);
+    msg.body.clear();
+    msg.body.extend_from_slice(m.body);
+    msg.headers.clear();
+    msg.headers
+        .extend(m.headers.iter().map(|&(n, v)| (n.to_owned(), v.to_owned())));
+    set_option(&mut msg.reply_to, m.reply_to);
+    set_option(&mut msg.correlation_id, m.correlation_id);
 }

@@ -71,9 +71,7 @@ macro_rules! export {
         }
 
         impl $crate::__private::BatchGuest for __BerthBackend {
-            fn handle_batch(
-                batch: ::std::vec::Vec<$crate::Message>,
-            ) -> ::std::vec::Vec<::std::result::Result<::std::option::Option<$crate::Reply>, $crate::Error>> {
+            fn handle_batch(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
                 $crate::__private::handle_batch(batch)
             }
         }

@@ -35,12 +35,16 @@ pub trait Handler: Send + Sync + 'static {
     /// Several independent messages, one outcome per message in their
     /// order: a request's reply, `None` for an event. The default handles
     /// them one by one.
-    async fn handle_batch(&self, messages: Vec<Message>) -> Vec<Result<Option<Reply>, CallError>> {
+    ///
+    /// Borrowed, unlike a single message: the caller keeps each message to
+    /// reply to and settle it, and a batch handler copies them into the
+    /// guest anyway.
+    async fn handle_batch(&self, messages: &[Message]) -> Vec<Result<Option<Reply>, CallError>> {
         let mut outcomes = Vec::with_capacity(messages.len());
         for message in messages {
             outcomes.push(match message.reply_to {
-                Some(_) => self.handle_request(message).await.map(Some),
-                None => self.handle_event(message).await.map(|()| None),
+                Some(_) => self.handle_request(message.clone()).await.map(Some),
+                None => self.handle_event(message.clone()).await.map(|()| None),
             });
         }
         outcomes

@@ -58,6 +58,18 @@ impl Message {
             correlation_id: self.correlation_id.clone(),
         })
     }
+
+    /// [`reply`](Self::reply), taking the address and correlation id
+    /// instead of copying them, where the message is done with.
+    pub fn into_reply(self, body: impl Into<Bytes>, headers: Headers) -> Option<Message> {
+        Some(Message {
+            subject: self.reply_to?,
+            body: body.into(),
+            headers,
+            reply_to: None,
+            correlation_id: self.correlation_id,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +92,11 @@ mod tests {
         m.reply_to = Some("_INBOX.1".into());
         m.correlation_id = Some("c-7".into());
         let r = m.reply("a", vec![]).expect("has reply_to");
+        assert_eq!(
+            Some(&r),
+            m.clone().into_reply("a", vec![]).as_ref(),
+            "the same reply, moved"
+        );
         assert_eq!(r.subject, "_INBOX.1");
         assert_eq!(r.correlation_id.as_deref(), Some("c-7"));
         assert_eq!(r.body, "a");

@@ -12,11 +12,15 @@ use berth::transport::SubscribeOptions;
 use berth::transport::memory::MemoryTransport;
 use berth::{CallError, ErrorKind, Message};
 use berth_tests::bench::{environment, settings};
-use berth_tests::{PROBE, start};
+use berth_tests::{ECHO, PROBE, start};
 use tempfile::TempDir;
 
 /// The probe guest, loaded on its own with `max_batch`; its counters.
 async fn probe(max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
+    load(PROBE, max_batch).await
+}
+
+async fn load(wasm: &str, max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
     let env = environment(&MemoryTransport::default());
@@ -24,7 +28,7 @@ async fn probe(max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
     let mut settings = settings(InstanceMode::Pooled, false);
     settings.max_batch = max_batch;
     settings.timeout = Duration::from_millis(500);
-    let bytes = std::fs::read(PROBE).expect("probe guest");
+    let bytes = std::fs::read(wasm).expect("guest");
     let (handler, _) = runtime.load(&bytes, settings, env).await.expect("load");
     (handler, stats, dir)
 }
@@ -54,7 +58,7 @@ async fn a_batch_is_one_call_on_one_instance_with_an_outcome_per_message() {
     let (probe, stats, _dir) = probe(8).await;
     assert_eq!(Handler::batch_limit(&probe), 8, "the SDK exports batch-handler");
     let outcomes = probe
-        .handle_batch(vec![
+        .handle_batch(&[
             request("probe.count", ""),
             request("probe.error", "404"),
             Message::new("probe.nobody-handles-this", "an event"),
@@ -72,10 +76,43 @@ async fn a_batch_is_one_call_on_one_instance_with_an_outcome_per_message() {
 }
 
 #[tokio::test]
+async fn bodies_headers_and_addresses_cross_a_batch_byte_for_byte() {
+    let (echo, stats, _dir) = load(ECHO, 8).await;
+    let binary: Vec<u8> = (0..=255).collect();
+    let mut with_headers = request("echo.headers", "{\"json\": true}");
+    with_headers.headers = vec![
+        ("x-dup".into(), "1".into()),
+        ("x-dup".into(), "2".into()),
+        ("x-ünïcode".into(), "välue".into()),
+    ];
+    with_headers.correlation_id = Some("corr-1".into());
+    let mut binary_request = request("echo.binary", "");
+    binary_request.body = binary.clone().into();
+    let outcomes = echo
+        .handle_batch(&[
+            with_headers.clone(),
+            binary_request,
+            request("echo.empty", ""),
+            Message::new("echo.event", vec![0xff, 0xfe]),
+        ])
+        .await;
+    let reply = |i: usize| match &outcomes[i] {
+        Ok(Some(reply)) => reply.clone(),
+        other => panic!("outcome {i}: expected a reply, got {other:?}"),
+    };
+    assert_eq!(reply(0).body, with_headers.body);
+    assert_eq!(reply(0).headers, with_headers.headers, "in order, repeats and all");
+    assert_eq!(reply(1).body, binary, "every byte value, invalid UTF-8 included");
+    assert!(reply(2).body.is_empty());
+    assert!(matches!(outcomes[3], Ok(None)), "an event: done, no reply");
+    assert_eq!(stats.snapshot().batches, 1, "all four in one call");
+}
+
+#[tokio::test]
 async fn a_trap_fails_only_its_own_message_and_the_batch_reruns_one_by_one() {
     let (probe, stats, _dir) = probe(8).await;
     let outcomes = probe
-        .handle_batch(vec![
+        .handle_batch(&[
             request("probe.count", ""),
             request("probe.panic", ""),
             request("probe.count", ""),
@@ -97,7 +134,7 @@ async fn a_batch_that_outlives_the_deadline_reruns_one_by_one() {
     // A spin that never ends next to a quick request: the batch hits the
     // deadline, then each runs under a deadline of its own.
     let outcomes = probe
-        .handle_batch(vec![request("probe.count", ""), request("probe.spin", "")])
+        .handle_batch(&[request("probe.count", ""), request("probe.spin", "")])
         .await;
     assert_eq!(text(&outcomes[0]), "1", "answered when run alone");
     assert_eq!(kind(&outcomes[1]), ErrorKind::Timeout);
@@ -113,7 +150,7 @@ async fn a_traced_message_runs_alone_so_its_outbound_calls_carry_its_trace() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
     ));
     let outcomes = probe
-        .handle_batch(vec![request("probe.count", ""), traced, request("probe.count", "")])
+        .handle_batch(&[request("probe.count", ""), traced, request("probe.count", "")])
         .await;
     // The two untraced ones share a call, then the traced one runs alone
     // on the same (warm) instance.
@@ -128,7 +165,7 @@ async fn max_batch_1_makes_one_call_per_message() {
     let (probe, stats, _dir) = probe(1).await;
     assert_eq!(Handler::batch_limit(&probe), 1);
     let outcomes = probe
-        .handle_batch(vec![request("probe.count", ""), request("probe.count", "")])
+        .handle_batch(&[request("probe.count", ""), request("probe.count", "")])
         .await;
     assert_eq!(outcomes.iter().map(text).collect::<Vec<_>>(), ["1", "2"]);
     assert_eq!(stats.snapshot().batches, 0);

@@ -85,13 +85,13 @@ pub(super) async fn dispatch_batch(
     let mut rest = Vec::with_capacity(count);
     for (Delivery { message, acker }, permit) in batch {
         route.stats.enter();
-        rest.push((envelope(&message), acker, permit));
         messages.push(message);
+        rest.push((acker, permit));
     }
     let version = route.versions.active();
     let started = Instant::now();
     async {
-        let outcomes = version.handler.handle_batch(messages).await;
+        let outcomes = version.handler.handle_batch(&messages).await;
         let elapsed = started.elapsed();
         let cost = elapsed / count.max(1) as u32;
         // A handler that answers fewer messages than it was given (a bug)
@@ -102,8 +102,9 @@ pub(super) async fn dispatch_batch(
                 "the handler gave no outcome for this message in its batch (a bug)",
             ))
         }));
-        for ((envelope, acker, permit), outcome) in rest.into_iter().zip(outcomes) {
-            conclude(&route, &version, envelope, acker, outcome, elapsed, cost).await;
+        // The messages stayed here, so each is its own envelope.
+        for ((message, (acker, permit)), outcome) in messages.into_iter().zip(rest).zip(outcomes) {
+            conclude(&route, &version, message, acker, outcome, elapsed, cost).await;
             drop(permit);
         }
     }
@@ -150,7 +151,7 @@ async fn conclude(
                     headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
                     headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
                 }
-                envelope.reply(body, headers)
+                envelope.into_reply(body, headers)
             }
             Err(e) => {
                 tracing::debug!(error = %e, "request failed");

@@ -14,9 +14,14 @@
 //! made in its trace) and any message in `fresh` mode (one instance per
 //! message is the point of it).
 
-use super::bindings::wit;
+use berth_frames::{Outcome as Frame, Reader, Writer};
+use bytes::Bytes;
+
+use super::bindings::{guest_kind, wit};
 use super::component::{Call, InstanceMode, WasmHandler};
-use crate::error::{CallError, ErrorKind};
+use crate::error::{CallError, Disposition};
+use crate::handler::Reply;
+use crate::message::Message;
 
 /// Most bytes of message bodies in one batch. Batching pays for small
 /// messages, where the call costs more than the copy; past this the
@@ -25,7 +30,7 @@ use crate::error::{CallError, ErrorKind};
 pub const MAX_BATCH_BYTES: usize = 64 << 10;
 
 /// One message's outcome: a request's reply, `None` for an event.
-pub type Outcome = Result<Option<wit::Reply>, CallError>;
+pub type Outcome = Result<Option<Reply>, CallError>;
 
 impl WasmHandler {
     /// Most messages this component takes in one call: 1 unless it exports
@@ -39,14 +44,13 @@ impl WasmHandler {
 
     /// Handles `messages` with as few calls as it may, one outcome per
     /// message in their order.
-    pub(super) async fn call_batch(&self, messages: Vec<wit::Message>) -> Vec<Outcome> {
+    pub(super) async fn call_batch(&self, messages: &[Message]) -> Vec<Outcome> {
         let limit = self.batch_limit();
-        let mut slots: Vec<Option<wit::Message>> = messages.into_iter().map(Some).collect();
-        let mut outcomes: Vec<Option<Outcome>> = slots.iter().map(|_| None).collect();
+        let mut outcomes: Vec<Option<Outcome>> = messages.iter().map(|_| None).collect();
         // Which messages may share a call; the rest go one by one.
         let mut members: Vec<usize> = Vec::new();
         let mut bytes = 0;
-        for (i, m) in slots.iter().flatten().enumerate() {
+        for (i, m) in messages.iter().enumerate() {
             let alone = m.body.len() > self.env.max_message_bytes
                 || crate::trace::trace_id(&m.headers).is_some()
                 || bytes + m.body.len() > MAX_BATCH_BYTES;
@@ -56,15 +60,16 @@ impl WasmHandler {
             }
         }
         if members.len() > 1 {
-            let batch: Vec<wit::Message> = members.iter().filter_map(|&i| slots[i].take()).collect();
-            match self.one_call(&batch).await {
+            let batch = frame(members.iter().map(|&i| &messages[i]), members.len(), bytes);
+            match self
+                .one_call(batch)
+                .await
+                .and_then(|answer| read(answer, members.len()))
+            {
                 Ok(results) => {
                     self.env.stats.batch(Some(results.len()));
-                    for ((&i, message), result) in members.iter().zip(batch).zip(results) {
-                        match self.outcome(&message, result) {
-                            Some(outcome) => outcomes[i] = Some(outcome),
-                            None => slots[i] = Some(message),
-                        }
+                    for (&i, result) in members.iter().zip(results) {
+                        outcomes[i] = self.outcome(&messages[i], result);
                     }
                 }
                 Err(why) => {
@@ -75,23 +80,20 @@ impl WasmHandler {
                         %why,
                         "a batch failed as a whole; running its messages one by one"
                     );
-                    for (&i, message) in members.iter().zip(batch) {
-                        slots[i] = Some(message);
-                    }
                 }
             }
         }
-        let mut done = Vec::with_capacity(slots.len());
-        for (message, outcome) in slots.into_iter().zip(outcomes) {
-            done.push(match (outcome, message) {
-                (Some(outcome), _) => outcome,
-                (None, Some(m)) if m.reply_to.is_some() => self.call(Call::Request(m)).await,
-                (None, Some(m)) => self.call(Call::Event(m)).await,
-                // Every slot holds its message or its outcome.
-                (None, None) => Err(CallError::new(
-                    ErrorKind::Trap,
-                    "a batched message was lost (a bug in the host)",
-                )),
+        let mut done = Vec::with_capacity(messages.len());
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            done.push(match outcome {
+                Some(outcome) => outcome,
+                None => {
+                    let call = match message.reply_to {
+                        Some(_) => Call::Request(message.clone().into()),
+                        None => Call::Event(message.clone().into()),
+                    };
+                    self.call(call).await.map(|reply| reply.map(Reply::from))
+                }
             });
         }
         done
@@ -99,27 +101,20 @@ impl WasmHandler {
 
     /// One `handle-batch` call on a warm instance, under the deadline of
     /// one call. `Err` says why the batch as a whole failed (its instance
-    /// is then discarded); the guest's own errors are outcomes.
-    async fn one_call(&self, batch: &[wit::Message]) -> Result<Vec<Result<Option<wit::Reply>, wit::Error>>, String> {
+    /// is then discarded); the guest's own errors are in its answer.
+    async fn one_call(&self, batch: Vec<u8>) -> Result<Vec<u8>, String> {
         let work = async {
             let mut instance = self.ready_instance(None).await.map_err(|e| e.to_string())?;
             let Some(guest) = instance.batch.take() else {
                 return Err("the instance has no batch export".to_owned());
             };
-            let results = guest
-                .call_handle_batch(&mut instance.store, batch)
+            let answer = guest
+                .call_handle_batch(&mut instance.store, &batch)
                 .await
                 .map_err(|trap| format!("{:#}", trap.root_cause()))?;
-            if results.len() != batch.len() {
-                return Err(format!(
-                    "handle-batch returned {} outcomes for {} messages",
-                    results.len(),
-                    batch.len()
-                ));
-            }
             instance.batch = Some(guest);
             self.check_in(instance);
-            Ok(results)
+            Ok(answer)
         };
         tokio::time::timeout(self.settings.timeout, work)
             .await
@@ -129,9 +124,9 @@ impl WasmHandler {
     /// One message's outcome from what the guest returned for it, held to
     /// the same limits as a call of its own; `None` if the answer does not
     /// fit the message (no reply for a request), so it runs again alone.
-    fn outcome(&self, message: &wit::Message, result: Result<Option<wit::Reply>, wit::Error>) -> Option<Outcome> {
+    fn outcome(&self, message: &Message, result: Result<Option<Reply>, CallError>) -> Option<Outcome> {
         match (result, message.reply_to.is_some()) {
-            (Err(e), _) => Some(Err(CallError::from(e))),
+            (Err(e), _) => Some(Err(e)),
             (Ok(Some(reply)), true) if reply.body.len() > self.env.max_message_bytes => {
                 Some(Err(self.too_large("reply", reply.body.len())))
             }
@@ -141,5 +136,132 @@ impl WasmHandler {
             // is dropped, as `handle-event` would have had none.
             (Ok(_), false) => Some(Ok(None)),
         }
+    }
+}
+
+/// The outcomes in a guest's answer, one per message, with reply bodies
+/// sharing the answer's buffer; `Err` if it does not parse or does not
+/// hold exactly `count` outcomes.
+fn read(answer: Vec<u8>, count: usize) -> Result<Vec<Result<Option<Reply>, CallError>>, String> {
+    let answer = Bytes::from(answer);
+    let mut reader = Reader::outcomes(&answer).map_err(|e| e.to_string())?;
+    if reader.remaining() as usize != count {
+        return Err(format!(
+            "handle-batch returned {} outcomes for {count} messages",
+            reader.remaining()
+        ));
+    }
+    let mut results = Vec::with_capacity(count);
+    while let Some(outcome) = reader.outcome() {
+        results.push(match outcome.map_err(|e| e.to_string())? {
+            Frame::Done => Ok(None),
+            Frame::Reply { body, headers } => Ok(Some(Reply {
+                body: answer.slice_ref(body),
+                headers: headers.into_iter().map(|(n, v)| (n.to_owned(), v.to_owned())).collect(),
+            })),
+            Frame::Error(e) => Err(guest_error(&e)),
+        });
+    }
+    reader.finish().map_err(|e| e.to_string())?;
+    Ok(results)
+}
+
+/// The batch frame of `count` messages whose bodies add up to `bodies`
+/// bytes.
+fn frame<'a>(messages: impl Iterator<Item = &'a Message>, count: usize, bodies: usize) -> Vec<u8> {
+    // Room for the bodies and, per message, its subject, reply address and
+    // lengths (an inbox subject is about 30 bytes).
+    let mut w = Writer::batch(bodies + 128 * count);
+    for m in messages {
+        w.message(
+            &m.subject,
+            &m.body,
+            m.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            m.reply_to.as_deref(),
+            m.correlation_id.as_deref(),
+        );
+    }
+    w.finish()
+}
+
+/// An error a guest returned in a batch, taken as [`CallError::from`] takes
+/// one from `handle-request`.
+fn guest_error(e: &berth_frames::Error<'_>) -> CallError {
+    CallError {
+        kind: guest_kind(e.kind == wit::ErrorKind::Unhandled as u8),
+        code: e.code,
+        name: e.name.to_owned(),
+        message: e.message.to_owned(),
+        data: e.data.map(Bytes::copy_from_slice),
+        disposition: if e.retry {
+            Disposition::Retry
+        } else {
+            Disposition::Reject
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn reply_bodies_share_the_answer_and_errors_keep_their_fields() {
+        let mut w = Writer::outcomes(0);
+        w.reply(b"pong", [("a", "1")]);
+        w.done();
+        w.error(&berth_frames::Error {
+            kind: wit::ErrorKind::Unhandled as u8,
+            code: 404,
+            name: "Not Found",
+            message: "no route",
+            data: Some(b"{}"),
+            retry: false,
+        });
+        w.error(&berth_frames::Error {
+            kind: wit::ErrorKind::Forbidden as u8,
+            code: 403,
+            retry: true,
+            ..Default::default()
+        });
+        let results = read(w.finish(), 4).expect("parses");
+        let reply = results[0].as_ref().expect("ok").as_ref().expect("a reply");
+        assert_eq!(
+            (&reply.body[..], &reply.headers[..]),
+            (&b"pong"[..], &[("a".to_owned(), "1".to_owned())][..])
+        );
+        assert!(matches!(results[1], Ok(None)));
+        let e = results[2].as_ref().expect_err("an error");
+        assert_eq!(
+            (e.kind, e.code, e.message.as_str()),
+            (ErrorKind::Unhandled, 404, "no route")
+        );
+        assert_eq!(
+            (e.data.as_deref(), e.disposition),
+            (Some(&b"{}"[..]), Disposition::Reject)
+        );
+        let e = results[3].as_ref().expect_err("an error");
+        assert_eq!(e.kind, ErrorKind::Handler, "a guest cannot claim a host error");
+        assert_eq!(e.disposition, Disposition::Retry);
+    }
+
+    #[test]
+    fn an_answer_that_does_not_fit_the_batch_fails_it_as_a_whole() {
+        let mut w = Writer::outcomes(0);
+        w.done();
+        let one = w.finish();
+        assert_eq!(
+            read(one.clone(), 2).expect_err("short"),
+            "handle-batch returned 1 outcomes for 2 messages"
+        );
+        let mut cut = one.clone();
+        cut.truncate(cut.len() - 1);
+        assert!(read(cut, 1).expect_err("cut").contains("malformed batch frame"));
+        assert!(
+            read(b"not a frame".to_vec(), 1)
+                .expect_err("garbage")
+                .contains("not a batch's outcomes")
+        );
     }
 }

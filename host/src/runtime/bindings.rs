@@ -96,12 +96,8 @@ impl From<wit::Error> for CallError {
     /// it when no route matches); any other kind a guest claims is recorded
     /// as `handler`, because only the host makes host errors.
     fn from(e: wit::Error) -> Self {
-        let kind = match ErrorKind::from(e.kind) {
-            ErrorKind::Unhandled => ErrorKind::Unhandled,
-            _ => ErrorKind::Handler,
-        };
         Self {
-            kind,
+            kind: guest_kind(e.kind == wit::ErrorKind::Unhandled),
             code: e.code,
             name: e.name,
             message: e.message,
@@ -111,6 +107,18 @@ impl From<wit::Error> for CallError {
                 wit::Disposition::Reject => Disposition::Reject,
             },
         }
+    }
+}
+
+/// The kind of an error a guest returned, from whether it claimed
+/// `unhandled`: that one is kept (the SDK's router says it when no route
+/// matches); any other kind a guest claims is `handler`, because only the
+/// host makes host errors.
+pub(super) fn guest_kind(unhandled: bool) -> ErrorKind {
+    if unhandled {
+        ErrorKind::Unhandled
+    } else {
+        ErrorKind::Handler
     }
 }
 

@@ -417,12 +417,7 @@ impl Handler for WasmHandler {
         WasmHandler::batch_limit(self)
     }
 
-    async fn handle_batch(&self, messages: Vec<Message>) -> Vec<Result<Option<Reply>, CallError>> {
-        let messages = messages.into_iter().map(wit::Message::from).collect();
-        self.call_batch(messages)
-            .await
-            .into_iter()
-            .map(|outcome| outcome.map(|reply| reply.map(Reply::from)))
-            .collect()
+    async fn handle_batch(&self, messages: &[Message]) -> Vec<Result<Option<Reply>, CallError>> {
+        self.call_batch(messages).await
     }
 }
