@@ -2,7 +2,9 @@
 //! The in-process cost of one request through the memory transport and the
 //! router into the echo component, against the same path into a native Rust
 //! closure, for 100-byte and 64-KiB bodies and both instance modes; and the
-//! time to load a component with and without the compile cache.
+//! time to load a component with and without the compile cache; and the
+//! echo component's handler called directly (no transport, no router), one
+//! request per call against 32 per `handle-batch` call, per message.
 //!
 //! Run: `cargo bench -p berth-tests --bench message_path`, then
 //! `scripts/bench-report` for medians and ratios.
@@ -38,16 +40,24 @@ async fn serve(bus: &MemoryTransport, handler: Arc<dyn Handler>, tasks: &TaskTra
     router::serve(route, 0, "memory", sub, tasks, stop.clone());
 }
 
-fn message_path(c: &mut Criterion) {
-    // One thread: every hop (transport, router, call, reply) costs its CPU
-    // time, not a cross-thread wake-up of a parked worker, which would
-    // swamp the few microseconds being measured.
+/// A one-thread runtime, a wasm runtime without a compile cache, and the
+/// echo guest's bytes.
+///
+/// One thread: every hop (transport, router, call, reply) costs its CPU
+/// time, not a cross-thread wake-up of a parked worker, which would swamp
+/// the few microseconds being measured.
+fn setup() -> (tokio::runtime::Runtime, Runtime, Vec<u8>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let runtime = Runtime::new(CompileCache::disabled(), false).expect("wasm runtime");
     let echo = std::fs::read(berth_tests::ECHO).expect("echo.wasm");
+    (rt, runtime, echo)
+}
+
+fn message_path(c: &mut Criterion) {
+    let (rt, runtime, echo) = setup();
     let mut group = c.benchmark_group("message_path");
     group
         .measurement_time(Duration::from_secs(3))
@@ -97,6 +107,43 @@ fn message_path(c: &mut Criterion) {
     group.finish();
 }
 
+/// What one request costs in the call into the guest alone, made one per
+/// call and 32 to a call: the figure batches exist to bring down.
+fn call(c: &mut Criterion) {
+    const BATCH: usize = 32;
+    let (rt, runtime, echo) = setup();
+    let bus = MemoryTransport::default();
+    let (handler, _) = rt
+        .block_on(runtime.load(&echo, settings(InstanceMode::Pooled, false), environment(&bus)))
+        .expect("load echo");
+    let request = || {
+        let mut m = Message::new("bench.echo", vec![b'x'; 100]);
+        m.reply_to = Some("_INBOX.bench.1".into());
+        m
+    };
+    let mut group = c.benchmark_group("call");
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .throughput(criterion::Throughput::Elements(BATCH as u64));
+    group.bench_function("one-per-call", |b| {
+        b.to_async(&rt).iter(|| async {
+            for _ in 0..BATCH {
+                let reply = handler.handle_request(request()).await.expect("reply");
+                assert_eq!(reply.body.len(), 100);
+            }
+        });
+    });
+    group.bench_function("batch-of-32", |b| {
+        b.to_async(&rt).iter(|| async {
+            let batch: Vec<Message> = (0..BATCH).map(|_| request()).collect();
+            let outcomes = handler.handle_batch(&batch).await;
+            assert!(outcomes.iter().all(|o| matches!(o, Ok(Some(r)) if r.body.len() == 100)));
+        });
+    });
+    group.finish();
+}
+
 fn load(c: &mut Criterion) {
     let runtime = Runtime::new(CompileCache::disabled(), false).expect("wasm runtime");
     let engine = runtime.engine().clone();
@@ -117,5 +164,5 @@ fn load(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, message_path, load);
+criterion_group!(benches, message_path, call, load);
 criterion_main!(benches);
