@@ -53,7 +53,8 @@ pub(super) async fn dispatch(
             None => version.handler.handle_event(message).await.map(|()| None),
         };
         let elapsed = started.elapsed();
-        conclude(&route, &version, envelope, acker, outcome, elapsed, elapsed).await;
+        route.weigh(elapsed);
+        conclude(&route, &version, envelope, acker, outcome, elapsed).await;
     }
     .instrument(span)
     .await;
@@ -64,9 +65,9 @@ pub(super) async fn dispatch(
 /// by its own outcome, in a `berth.handle_batch` span.
 ///
 /// Each message counts as a call of its own in the statistics, with the
-/// batch's wall time as its latency (that is how long its sender waited)
-/// and its share of it as its cost, which decides whether the component's
-/// calls stay on the loop.
+/// batch's wall time as its latency (that is how long its sender waited).
+/// The batch is weighed once, at its per-message share, in deciding whether
+/// the component's calls stay on the loop.
 pub(super) async fn dispatch_batch(
     route: Arc<Route>,
     transport: &'static str,
@@ -93,7 +94,7 @@ pub(super) async fn dispatch_batch(
     async {
         let outcomes = version.handler.handle_batch(&messages).await;
         let elapsed = started.elapsed();
-        let cost = elapsed / count.max(1) as u32;
+        route.weigh(elapsed / count.max(1) as u32);
         // A handler that answers fewer messages than it was given (a bug)
         // leaves none unsettled.
         let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {
@@ -104,7 +105,7 @@ pub(super) async fn dispatch_batch(
         }));
         // The messages stayed here, so each is its own envelope.
         for ((message, (acker, permit)), outcome) in messages.into_iter().zip(rest).zip(outcomes) {
-            conclude(&route, &version, message, acker, outcome, elapsed, cost).await;
+            conclude(&route, &version, message, acker, outcome, elapsed).await;
             drop(permit);
         }
     }
@@ -139,10 +140,9 @@ async fn conclude(
     mut acker: Box<dyn Acker>,
     outcome: Result<Option<Reply>, CallError>,
     elapsed: Duration,
-    cost: Duration,
 ) {
     let request = envelope.reply_to.is_some();
-    route.record(version, request, outcome.as_ref().map(drop), elapsed, cost);
+    route.record(version, request, outcome.as_ref().map(drop), elapsed);
     let settlement = if request {
         let reply = match outcome {
             Ok(reply) => {

@@ -141,8 +141,12 @@ impl Route {
     }
 
     /// Feeds a call's wall time into the average that decides where its
-    /// successors start. Concurrent calls may lose an update; the average
-    /// only needs to be roughly right.
+    /// successors start: once per call, a batch's as its per-message share.
+    /// Once per message instead, one slow batch (its instance's first call,
+    /// or one the kernel preempted) would count as many outliers as it had
+    /// messages and move a cheap component off its loop alone.
+    /// Concurrent calls may lose an update; the average only needs to be
+    /// roughly right.
     fn weigh(&self, elapsed: Duration) {
         let sample = elapsed.min(MAX_COST_SAMPLE).as_nanos() as u64;
         let old = self.call_cost.load(Ordering::Relaxed);
@@ -182,15 +186,14 @@ impl Route {
     /// the counters, the quarantine or the rollback that call caused, and
     /// the next message is held or goes to the old version if it must.
     ///
-    /// `elapsed` is how long the message waited for its call, `cost` its
-    /// share of the call's time (less when it shared a batch).
+    /// `elapsed` is how long the message waited for its call. Its cost is
+    /// weighed by the caller, once per call (see [`Route::weigh`]).
     fn record(
         &self,
         version: &Arc<Version>,
         request: bool,
         outcome: Result<(), &CallError>,
         elapsed: Duration,
-        cost: Duration,
     ) {
         if let Some(reason) = self.versions.record(version, outcome) {
             tracing::warn!(component = %self.name, %reason, "rolled back");
@@ -199,7 +202,6 @@ impl Route {
         } else {
             self.breaker.record(outcome, &self.name);
         }
-        self.weigh(cost);
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
     }
 }

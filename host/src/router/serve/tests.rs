@@ -257,3 +257,66 @@ async fn stopping_finishes_the_waiting_calls() {
     }
     done.await.expect("shutdown waits for the loop");
 }
+
+/// Takes events in batches of four, records each batch's size, and makes
+/// its first batch slow (as an instance's first call is).
+struct SlowFirstBatch {
+    sizes: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl crate::handler::Handler for SlowFirstBatch {
+    async fn handle_request(&self, _message: Message) -> Result<Reply, CallError> {
+        Ok(Reply::default())
+    }
+
+    async fn handle_event(&self, _message: Message) -> Result<(), CallError> {
+        Ok(())
+    }
+
+    fn batch_limit(&self) -> usize {
+        4
+    }
+
+    async fn handle_batch(&self, messages: &[Message]) -> Vec<Result<Option<Reply>, CallError>> {
+        let first = {
+            let mut sizes = self.sizes.lock().expect("sizes");
+            sizes.push(messages.len());
+            sizes.len() == 1
+        };
+        if first {
+            // 3 ms for four messages: 750 µs each, past the cap on one sample.
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        messages.iter().map(|_| Ok(None)).collect()
+    }
+}
+
+/// One slow batch is one outlier, however many messages it carried: the
+/// component stays on its loop, and so keeps taking batches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_batch_does_not_move_a_component_off_its_loop() {
+    let handler = Arc::new(SlowFirstBatch {
+        sizes: std::sync::Mutex::new(Vec::new()),
+    });
+    let route = Arc::new(Route::native("r", &["r.>"], 8, handler.clone()));
+    let (bus, tasks, stop) = serve_on_memory(route.clone()).await;
+    route.breaker.suspend("filling the queue");
+    for i in 0..16 {
+        bus.publish(Message::new(format!("r.{i}"), "x")).await.expect("queued");
+    }
+    route.breaker.resume();
+    assert!(
+        route
+            .stats
+            .wait_until(Duration::from_secs(10), |s| s.events == 16)
+            .await,
+        "all handled: {:?}",
+        route.stats.snapshot()
+    );
+    assert_eq!(*handler.sizes.lock().expect("sizes"), [4, 4, 4, 4]);
+    assert!(route.runs_inline());
+    stop.cancel();
+    tasks.close();
+    tasks.wait().await;
+}
