@@ -188,13 +188,7 @@ impl Route {
     ///
     /// `elapsed` is how long the message waited for its call. Its cost is
     /// weighed by the caller, once per call (see [`Route::weigh`]).
-    fn record(
-        &self,
-        version: &Arc<Version>,
-        request: bool,
-        outcome: Result<(), &CallError>,
-        elapsed: Duration,
-    ) {
+    fn record(&self, version: &Arc<Version>, request: bool, outcome: Result<(), &CallError>, elapsed: Duration) {
         if let Some(reason) = self.versions.record(version, outcome) {
             tracing::warn!(component = %self.name, %reason, "rolled back");
             // The breaker judged the failed version; the old one starts clean.
