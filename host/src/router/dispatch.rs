@@ -103,11 +103,21 @@ pub(super) async fn dispatch_batch(
                 "the handler gave no outcome for this message in its batch (a bug)",
             ))
         }));
-        // The messages stayed here, so each is its own envelope.
-        for ((message, (acker, permit)), outcome) in messages.into_iter().zip(rest).zip(outcomes) {
-            conclude(&route, &version, message, acker, outcome, elapsed).await;
-            drop(permit);
-        }
+        // Settled side by side, not one after the other: on AMQP a reply
+        // waits for its publisher confirm, and in turn a batch of 30 waited
+        // for 30 round trips to the broker. The messages stayed here, so
+        // each is its own envelope.
+        let (route, version) = (&route, &version);
+        let settling =
+            messages
+                .into_iter()
+                .zip(rest)
+                .zip(outcomes)
+                .map(|((message, (acker, permit)), outcome)| async move {
+                    conclude(route, version, message, acker, outcome, elapsed).await;
+                    drop(permit);
+                });
+        futures_util::future::join_all(settling).await;
     }
     .instrument(span)
     .await;

@@ -258,14 +258,25 @@ async fn stopping_finishes_the_waiting_calls() {
     done.await.expect("shutdown waits for the loop");
 }
 
-/// Takes events in batches of four, records each batch's size, and makes
-/// its first batch slow (as an instance's first call is).
-struct SlowFirstBatch {
+/// Takes messages in batches of four, records each batch's size, and
+/// makes its first batch take `first_takes` (as an instance's first call
+/// does).
+struct Batching {
     sizes: std::sync::Mutex<Vec<usize>>,
+    first_takes: Duration,
+}
+
+impl Batching {
+    fn new(first_takes: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            sizes: std::sync::Mutex::new(Vec::new()),
+            first_takes,
+        })
+    }
 }
 
 #[async_trait::async_trait]
-impl crate::handler::Handler for SlowFirstBatch {
+impl crate::handler::Handler for Batching {
     async fn handle_request(&self, _message: Message) -> Result<Reply, CallError> {
         Ok(Reply::default())
     }
@@ -285,8 +296,7 @@ impl crate::handler::Handler for SlowFirstBatch {
             sizes.len() == 1
         };
         if first {
-            // 3 ms for four messages: 750 µs each, past the cap on one sample.
-            std::thread::sleep(Duration::from_millis(3));
+            std::thread::sleep(self.first_takes);
         }
         messages.iter().map(|_| Ok(None)).collect()
     }
@@ -296,9 +306,8 @@ impl crate::handler::Handler for SlowFirstBatch {
 /// component stays on its loop, and so keeps taking batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slow_batch_does_not_move_a_component_off_its_loop() {
-    let handler = Arc::new(SlowFirstBatch {
-        sizes: std::sync::Mutex::new(Vec::new()),
-    });
+    // 3 ms for four messages: 750 µs each, past the cap on one sample.
+    let handler = Batching::new(Duration::from_millis(3));
     let route = Arc::new(Route::native("r", &["r.>"], 8, handler.clone()));
     let (bus, tasks, stop) = serve_on_memory(route.clone()).await;
     route.breaker.suspend("filling the queue");
@@ -319,4 +328,45 @@ async fn one_slow_batch_does_not_move_a_component_off_its_loop() {
     stop.cancel();
     tasks.close();
     tasks.wait().await;
+}
+
+/// Replies only once every reply of its batch is on its way, as four
+/// publisher confirms arriving together would.
+struct Together(Arc<tokio::sync::Barrier>);
+
+#[async_trait::async_trait]
+impl crate::transport::Acker for Together {
+    async fn reply(&mut self, _: Message) -> Result<(), crate::transport::TransportError> {
+        self.0.wait().await;
+        Ok(())
+    }
+
+    async fn settle(self: Box<Self>, _: Settlement) -> Result<(), crate::transport::TransportError> {
+        Ok(())
+    }
+}
+
+/// A batch's replies wait side by side: one after the other, a batch on
+/// AMQP waited for one publisher confirm per message in turn.
+#[tokio::test]
+async fn a_batch_sends_its_replies_side_by_side() {
+    let route = Arc::new(Route::native("r", &["r.>"], 8, Batching::new(Duration::ZERO)));
+    let together = Arc::new(tokio::sync::Barrier::new(4));
+    let batch = (0..4)
+        .map(|i| {
+            let mut message = Message::new(format!("r.{i}"), "x");
+            message.reply_to = Some(format!("inbox.{i}"));
+            let delivery = Delivery {
+                message,
+                acker: Box::new(Together(together.clone())),
+            };
+            let permit = route.limit.clone().try_acquire_owned().expect("a permit");
+            (delivery, permit)
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(5), dispatch_batch(route.clone(), "memory", batch))
+        .await
+        .expect("the replies waited for each other in turn");
+    assert_eq!(route.stats.snapshot().requests, 4);
+    assert_eq!(route.limit.available_permits(), 8, "every permit came back");
 }
