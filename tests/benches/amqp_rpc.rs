@@ -9,7 +9,7 @@
 //! answered is the host's own cost per message, apart from the load
 //! generator's. The load generator keeps 1, 64 or 256 requests in flight
 //! over one connection with an exclusive reply queue; bodies are 100
-//! bytes. Each figure is the median of `rpc::ROUNDS` rounds, the
+//! bytes. Each figure is the median of `rpc::ROUNDS` rounds (9; `BERTH_BENCH_ROUNDS=N` to change), the
 //! responders' rounds interleaved.
 //!
 //! The native responder does what Berth does per delivery: one task per
@@ -338,7 +338,7 @@ fn main() {
                 let (client, body, key) = (client.clone(), body.clone(), key.clone());
                 async move { client.call(&key, &body).await }
             };
-            let phase = rpc::measure(call, 256, 60_000, std::process::id()).await;
+            let phase = rpc::measure(call, 256, 60_000, std::process::id(), None).await;
             println!("{:.0} req/s", phase.throughput);
         });
         return;
@@ -363,7 +363,7 @@ fn main() {
             (name, kind, call)
         })
         .collect();
-        let rows = rpc::run_responders(responders, [2_000, 15_000, 20_000]).await;
+        let rows = rpc::run_responders(responders, [2_000, 15_000, 20_000], "beam.smp").await;
         let cleanup_connection = connect().await;
         let cleanup = cleanup_connection.create_channel().await.unwrap();
         for q in [

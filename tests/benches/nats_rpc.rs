@@ -9,7 +9,7 @@
 //! sys, from `/proc`) divided by the requests it answered is the
 //! responder's own cost per message. The load generator keeps 1, 64 or 256 requests in flight on
 //! one client; bodies are 100 bytes; each figure is the median of
-//! `rpc::ROUNDS` rounds, the responders' rounds interleaved.
+//! `rpc::ROUNDS` rounds (9; `BERTH_BENCH_ROUNDS=N` to change), the responders' rounds interleaved.
 //! The native responder answers inline from its subscription, the fastest
 //! way async-nats allows. `host-only` is Berth with a native Rust echo
 //! handler instead of the guest: the difference to it is the wasm call,
@@ -114,7 +114,7 @@ fn main() {
             let body = bytes::Bytes::from(vec![b'x'; 100]);
             let subject: Arc<str> = subject.into();
             let call = move || echo(client.clone(), subject.clone(), body.clone());
-            let phase = rpc::measure(call, 256, 300_000, std::process::id()).await;
+            let phase = rpc::measure(call, 256, 300_000, std::process::id(), None).await;
             println!("{:.0} req/s", phase.throughput);
         });
         return;
@@ -138,7 +138,7 @@ fn main() {
                 (name, kind, call)
             })
             .collect();
-        let rows = rpc::run_responders(responders, [2_000, 60_000, 150_000]).await;
+        let rows = rpc::run_responders(responders, [2_000, 60_000, 150_000], "nats-server").await;
         rpc::print(&rows);
     });
 }

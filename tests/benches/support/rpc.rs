@@ -12,8 +12,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Each figure is the median of this many rounds.
-pub const ROUNDS: usize = 5;
+/// Each figure is the median of this many rounds, unless
+/// `BERTH_BENCH_ROUNDS` says otherwise: on a shared machine the paired
+/// ratio of one round moves by ±10 points, so its median needs more than a
+/// handful.
+pub const ROUNDS: usize = 9;
+
+/// [`ROUNDS`], or `BERTH_BENCH_ROUNDS` if it is set to a positive number.
+pub fn rounds() -> usize {
+    std::env::var("BERTH_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(ROUNDS)
+}
 /// Requests in flight at each level: 1, 64 and 256.
 const IN_FLIGHT: [usize; 3] = [1, 64, 256];
 
@@ -23,6 +35,10 @@ pub struct Phase {
     pub p50_us: f64,
     pub p99_us: f64,
     pub cpu_us_per_msg: f64,
+    /// The broker's CPU time per message, if its process was found.
+    pub broker_us_per_msg: Option<f64>,
+    /// This process's (the load generator's) CPU time per message.
+    pub load_us_per_msg: f64,
 }
 
 /// user + sys CPU time of a process, in seconds.
@@ -35,15 +51,29 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0 // USER_HZ
 }
 
+/// The process whose command name is `comm` (`nats-server`, RabbitMQ's
+/// `beam.smp`), if one runs on this machine: the broker, whose CPU time
+/// per message the tables show beside the responder's.
+pub fn find_process(comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        (name.trim() == comm).then_some(pid)
+    })
+}
+
 /// Keeps `in_flight` calls going until `total` were made; `pid` is the
-/// responder whose CPU time is charged to the messages.
-pub async fn measure<F, Fut>(call: F, in_flight: usize, total: usize, pid: u32) -> Phase
+/// responder whose CPU time is charged to the messages, `broker` the
+/// broker's process if known.
+pub async fn measure<F, Fut>(call: F, in_flight: usize, total: usize, pid: u32, broker: Option<u32>) -> Phase
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
     let issued = Arc::new(AtomicUsize::new(0));
     let cpu_before = cpu_seconds(pid);
+    let broker_before = broker.map(cpu_seconds);
+    let load_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     let loops: Vec<_> = (0..in_flight)
         .map(|_| {
@@ -65,12 +95,20 @@ where
     }
     let elapsed = started.elapsed();
     let cpu = cpu_seconds(pid) - cpu_before;
+    let count = all.len() as f64;
+    let per_message = |seconds: f64| seconds * 1e6 / count;
+    let broker_us_per_msg = broker
+        .zip(broker_before)
+        .map(|(broker, before)| per_message(cpu_seconds(broker) - before));
+    let load_us_per_msg = per_message(cpu_seconds(std::process::id()) - load_before);
     all.sort();
     Phase {
         throughput: all.len() as f64 / elapsed.as_secs_f64(),
         p50_us: all[all.len() / 2].as_secs_f64() * 1e6,
         p99_us: all[all.len() * 99 / 100].as_secs_f64() * 1e6,
-        cpu_us_per_msg: cpu * 1e6 / all.len() as f64,
+        cpu_us_per_msg: per_message(cpu),
+        broker_us_per_msg,
+        load_us_per_msg,
     }
 }
 
@@ -89,9 +127,15 @@ pub fn spawn_responder(kind: &str) -> Child {
     child
 }
 
-pub fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(v: Vec<f64>) -> f64 {
+    quartiles(v).1
+}
+
+/// The first quartile, the median and the third quartile of `v`: the
+/// middle half of the rounds lies between the first and the last.
+pub fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    (v[v.len() / 4], v[v.len() / 2], v[(v.len() * 3) / 4])
 }
 
 /// One responder under test: its name in the table, its process (for CPU
@@ -114,20 +158,25 @@ struct Responder<F> {
 /// `requests[i]` is how many requests a round sends at `IN_FLIGHT[i]`:
 /// enough for a round to last about a second, so that the CPU time (read
 /// in 10 ms ticks) is not rounded away.
-async fn run_levels<F, Fut>(responders: &[Responder<F>], requests: [usize; 3]) -> Vec<Row>
+///
+/// Through a broker on a machine this small, throughput is bounded by the
+/// CPU of all three processes (responder, broker, load generator), and
+/// how a responder answers changes what the other two spend: so each row
+/// also charges the broker's and the load generator's CPU to its messages.
+async fn run_levels<F, Fut>(responders: &[Responder<F>], requests: [usize; 3], broker: Option<u32>) -> Vec<Row>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
 {
     for r in responders {
-        measure(r.call.clone(), 64, 5_000, r.pid).await; // warm-up
+        measure(r.call.clone(), 64, 5_000, r.pid, broker).await; // warm-up
     }
     let mut rows: Vec<Vec<Row>> = responders.iter().map(|_| Vec::new()).collect();
     for (in_flight, total) in IN_FLIGHT.into_iter().zip(requests) {
         let mut phases: Vec<Vec<Phase>> = responders.iter().map(|_| Vec::new()).collect();
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             for (r, phases) in responders.iter().zip(&mut phases) {
-                phases.push(measure(r.call.clone(), in_flight, total, r.pid).await);
+                phases.push(measure(r.call.clone(), in_flight, total, r.pid, broker).await);
             }
         }
         for ((r, own), rows) in responders.iter().zip(&phases).zip(&mut rows) {
@@ -137,10 +186,12 @@ where
                 name: r.name,
                 in_flight,
                 throughput: pick(|p| p.throughput),
-                vs_native: median(ratios.collect()),
+                vs_native: quartiles(ratios.collect()),
                 p50_us: pick(|p| p.p50_us),
                 p99_us: pick(|p| p.p99_us),
                 cpu_us: pick(|p| p.cpu_us_per_msg),
+                broker_us: broker.map(|_| pick(|p| p.broker_us_per_msg.unwrap_or(f64::NAN))),
+                load_us: pick(|p| p.load_us_per_msg),
             });
         }
     }
@@ -152,16 +203,24 @@ pub struct Row {
     pub name: &'static str,
     pub in_flight: usize,
     pub throughput: f64,
-    /// Median of the per-round throughput ratios to the first responder.
-    pub vs_native: f64,
+    /// Quartiles (first, median, third) of the per-round throughput
+    /// ratios to the first responder.
+    pub vs_native: (f64, f64, f64),
     pub p50_us: f64,
     pub p99_us: f64,
     pub cpu_us: f64,
+    pub broker_us: Option<f64>,
+    pub load_us: f64,
 }
 
 /// Starts each responder (`--serve KIND`, given with its name and how to
 /// call it), runs every level against all of them side by side, stops them.
-pub async fn run_responders<F, Fut>(responders: Vec<(&'static str, &str, F)>, requests: [usize; 3]) -> Vec<Row>
+/// `broker` is the broker's command name, for its CPU time.
+pub async fn run_responders<F, Fut>(
+    responders: Vec<(&'static str, &str, F)>,
+    requests: [usize; 3],
+    broker: &str,
+) -> Vec<Row>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = ()> + Send,
@@ -177,7 +236,8 @@ where
         });
         children.push(child);
     }
-    let rows = run_levels(&under_test, requests).await;
+    let broker = find_process(broker);
+    let rows = run_levels(&under_test, requests, broker).await;
     for mut child in children {
         child.kill().unwrap();
         child.wait().unwrap();
@@ -187,18 +247,25 @@ where
 
 /// Prints the rows as a Markdown table.
 pub fn print(rows: &[Row]) {
-    println!("| responder | in flight | req/s | vs native (paired rounds) | p50 | p99 | responder CPU per message |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| responder | in flight | req/s | vs native (paired rounds: median, middle half) | p50 | p99 | CPU per message: responder | broker | load generator |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for r in rows {
+        let (low, median, high) = r.vs_native;
         println!(
-            "| {} | {} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs | {:.1} µs |",
+            "| {} | {} | {:.0} | {:.0}% ({:.0}-{:.0}%) | {:.0} µs | {:.0} µs | {:.2} µs | {} | {:.2} µs |",
             r.name,
             r.in_flight,
             r.throughput,
-            100.0 * r.vs_native,
+            100.0 * median,
+            100.0 * low,
+            100.0 * high,
             r.p50_us,
             r.p99_us,
-            r.cpu_us
+            r.cpu_us,
+            r.broker_us.map_or("—".to_owned(), |us| format!("{us:.2} µs")),
+            r.load_us
         );
     }
 }
