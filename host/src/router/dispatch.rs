@@ -103,10 +103,13 @@ pub(super) async fn dispatch_batch(
                 "the handler gave no outcome for this message in its batch (a bug)",
             ))
         }));
-        // Settled side by side, not one after the other: on AMQP a reply
-        // waits for its publisher confirm, and in turn a batch of 30 waited
-        // for 30 round trips to the broker. The messages stayed here, so
-        // each is its own envelope.
+        // Where a reply waits for the broker (AMQP's publisher confirm),
+        // settled side by side: in turn, a batch of 30 waited for 30 round
+        // trips. Elsewhere in turn: side by side moves each message's
+        // (large) future into a shared allocation, for nothing when no
+        // reply waits.
+        // The messages stayed here, so each is its own envelope.
+        let side_by_side = rest.iter().any(|(acker, _)| acker.waits_for_broker());
         let (route, version) = (&route, &version);
         let settling =
             messages
@@ -117,7 +120,13 @@ pub(super) async fn dispatch_batch(
                     conclude(route, version, message, acker, outcome, elapsed).await;
                     drop(permit);
                 });
-        futures_util::future::join_all(settling).await;
+        if side_by_side {
+            futures_util::future::join_all(settling).await;
+        } else {
+            for settle in settling {
+                settle.await;
+            }
+        }
     }
     .instrument(span)
     .await;

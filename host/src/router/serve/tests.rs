@@ -344,10 +344,15 @@ impl crate::transport::Acker for Together {
     async fn settle(self: Box<Self>, _: Settlement) -> Result<(), crate::transport::TransportError> {
         Ok(())
     }
+
+    fn waits_for_broker(&self) -> bool {
+        true
+    }
 }
 
-/// A batch's replies wait side by side: one after the other, a batch on
-/// AMQP waited for one publisher confirm per message in turn.
+/// Where replies wait for the broker, a batch's replies wait side by
+/// side: one after the other, a batch on AMQP waited for one publisher
+/// confirm per message in turn.
 #[tokio::test]
 async fn a_batch_sends_its_replies_side_by_side() {
     let route = Arc::new(Route::native("r", &["r.>"], 8, Batching::new(Duration::ZERO)));

@@ -228,4 +228,9 @@ impl Acker for AmqpAcker {
             Settlement::Reject(reason) => self.dead_letter(&reason).await,
         }
     }
+
+    /// A reply waits for its publisher confirm.
+    fn waits_for_broker(&self) -> bool {
+        true
+    }
 }
