@@ -9,7 +9,9 @@
 //! operator can suspend a component, and resume a quarantined or suspended
 //! one at any time.
 
-use std::sync::Mutex;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -72,6 +74,10 @@ pub struct Status {
 pub struct Breaker {
     policy: Policy,
     inner: Mutex<Inner>,
+    /// Whether `inner` is serving with no fault since the last success,
+    /// kept in step by [`Guard`]: the router asks for every message, and
+    /// a load here is what the lock would cost it.
+    clear: AtomicBool,
     /// Wakes router loops waiting for the breaker to let calls through.
     changed: Notify,
 }
@@ -80,6 +86,35 @@ struct Inner {
     state: State,
     reason: Option<String>,
     quarantines: u64,
+}
+
+/// The lock on a breaker's state, which brings [`Breaker::clear`] in
+/// step with the state when it is let go.
+struct Guard<'a> {
+    inner: MutexGuard<'a, Inner>,
+    clear: &'a AtomicBool,
+}
+
+impl Deref for Guard<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.inner
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        // Before the mutex is let go (fields drop after this).
+        let clear = matches!(self.inner.state, State::Closed { faults: 0 });
+        self.clear.store(clear, Ordering::Release);
+    }
 }
 
 /// Whether a failed call counts against the component.
@@ -97,12 +132,16 @@ impl Breaker {
                 reason: None,
                 quarantines: 0,
             }),
+            clear: AtomicBool::new(true),
             changed: Notify::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> Guard<'_> {
+        Guard {
+            inner: self.inner.lock().unwrap_or_else(|p| p.into_inner()),
+            clear: &self.clear,
+        }
     }
 
     /// Waits until a call may start. Returns at once while serving; while
@@ -148,10 +187,10 @@ impl Breaker {
     }
 
     /// Whether a call may start now with no wait at all: serving, and the
-    /// last call was not a fault. One lock, where [`admit`](Self::admit)
+    /// last call was not a fault. No lock, where [`admit`](Self::admit)
     /// and [`backoff`](Self::backoff) take one each.
     pub fn is_clear(&self) -> bool {
-        matches!(self.lock().state, State::Closed { faults: 0 })
+        self.clear.load(Ordering::Acquire)
     }
 
     /// How long to hold the component's next call after faults in a row:
@@ -173,6 +212,13 @@ impl Breaker {
     /// the component.
     pub fn record(&self, outcome: Result<(), &CallError>, component: &str) -> bool {
         let fault = outcome.err().filter(|e| is_fault(e));
+        // Nothing to change: serving, no faults, and this was no fault.
+        // (A fault recorded meanwhile by a concurrent call is not reset by
+        // this success; which of two concurrent calls came last is
+        // arbitrary anyway.)
+        if fault.is_none() && self.is_clear() {
+            return false;
+        }
         let mut inner = self.lock();
         let quarantined = match (&mut inner.state, fault) {
             (State::Closed { faults }, None) => {
@@ -295,6 +341,31 @@ mod tests {
         assert_eq!(waits[8], MAX_FAULT_BACKOFF, "capped");
         b.record(Ok(()), "c");
         assert_eq!(b.backoff(), None);
+    }
+
+    /// `is_clear` reads a flag kept beside the state: it must follow every
+    /// change of the state.
+    #[tokio::test]
+    async fn is_clear_follows_every_change() {
+        let b = Breaker::new(policy());
+        assert!(b.is_clear());
+        b.record(Err(&trap()), "c");
+        assert!(!b.is_clear(), "a fault holds the next call");
+        b.record(Ok(()), "c");
+        assert!(b.is_clear(), "a success clears it");
+        b.suspend("operator");
+        assert!(!b.is_clear());
+        b.record(Ok(()), "c"); // a call that started before the suspension
+        assert!(!b.is_clear(), "a late success does not end a suspension");
+        b.resume();
+        assert!(b.is_clear());
+        b.record(Err(&trap()), "c");
+        assert!(b.record(Err(&trap()), "c"), "quarantined");
+        assert!(!b.is_clear());
+        b.admit().await;
+        assert!(!b.is_clear(), "probing");
+        b.record(Ok(()), "c");
+        assert!(b.is_clear());
     }
 
     #[tokio::test]

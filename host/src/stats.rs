@@ -84,7 +84,13 @@ impl Stats {
 
     /// A call started.
     pub fn enter(&self) {
-        let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.enter_many(1);
+    }
+
+    /// `calls` calls started at once (a batch's messages, each a call of
+    /// its own in the counters).
+    pub fn enter_many(&self, calls: usize) {
+        let now = self.in_flight.fetch_add(calls, Ordering::Relaxed) + calls;
         self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
         self.wake();
     }

@@ -84,8 +84,8 @@ pub(super) async fn dispatch_batch(
     let count = batch.len();
     let mut messages = Vec::with_capacity(count);
     let mut rest = Vec::with_capacity(count);
+    route.stats.enter_many(count);
     for (Delivery { message, acker }, permit) in batch {
-        route.stats.enter();
         messages.push(message);
         rest.push((acker, permit));
     }
