@@ -28,9 +28,11 @@
 //! - [`stats`]: per-component counters.
 //! - [`manifest`] reads and validates `berth.toml`.
 //! - [`host`]: a running host; [`http`]: its admin and ingress API.
-//! - [`cli`]: the `berth` command line; [`conformance`]: `berth conformance`.
+//! - [`cli`]: the `berth` command line; [`conformance`]: `berth conformance`;
+//!   [`allocator`]: the global allocator the binary runs with.
 
 pub mod admin;
+pub mod allocator;
 pub mod cli;
 pub mod conformance;
 pub mod discovery;

@@ -5,12 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// A thread-caching allocator: a message's allocations are freed on
-/// another worker thread than made them, where glibc's arenas contend on
-/// a lock (measured: ~13% of the host's CPU under NATS load, see
-/// BENCHMARKS.md).
+/// mimalloc, for a message's allocations freed on another thread than
+/// made them (see the module for why and how).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: berth::allocator::Allocator = berth::allocator::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {
