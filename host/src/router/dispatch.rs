@@ -110,21 +110,21 @@ pub(super) async fn dispatch_batch(
         // reply waits.
         // The messages stayed here, so each is its own envelope.
         let side_by_side = rest.iter().any(|(acker, _)| acker.waits_for_broker());
+        let settling = messages.into_iter().zip(rest).zip(outcomes);
         let (route, version) = (&route, &version);
-        let settling =
-            messages
-                .into_iter()
-                .zip(rest)
-                .zip(outcomes)
-                .map(|((message, (acker, permit)), outcome)| async move {
-                    conclude(route, version, message, acker, outcome, elapsed).await;
-                    drop(permit);
-                });
         if side_by_side {
-            futures_util::future::join_all(settling).await;
+            futures_util::future::join_all(settling.map(|((message, (acker, permit)), outcome)| async move {
+                conclude(route, version, message, acker, outcome, elapsed).await;
+                drop(permit);
+            }))
+            .await;
         } else {
-            for settle in settling {
-                settle.await;
+            // Each call's future made where it is awaited: through an
+            // `async` block per message it was moved twice more, ~150
+            // instructions per message (callgrind).
+            for ((message, (acker, permit)), outcome) in settling {
+                conclude(route, version, message, acker, outcome, elapsed).await;
+                drop(permit);
             }
         }
     }
