@@ -11,7 +11,7 @@ use super::{COMPONENT_HEADER, Route, VERSION_HEADER};
 use crate::error::{CallError, Disposition, ErrorKind};
 use crate::handler::Reply;
 use crate::message::Message;
-use crate::transport::{Acker, Delivery, Settlement};
+use crate::transport::{AnyAcker, Delivery, Settlement};
 use crate::versions::Version;
 
 /// Runs one delivery's call and settles it, in a `berth.handle` span.
@@ -156,7 +156,7 @@ async fn conclude(
     route: &Route,
     version: &Arc<Version>,
     envelope: Message,
-    mut acker: Box<dyn Acker>,
+    mut acker: AnyAcker,
     outcome: Result<Option<Reply>, CallError>,
     elapsed: Duration,
 ) {
@@ -202,7 +202,7 @@ async fn conclude(
     settle(acker, settlement, &route.name).await;
 }
 
-pub(super) async fn settle(acker: Box<dyn Acker>, settlement: Settlement, component: &str) {
+pub(super) async fn settle(acker: AnyAcker, settlement: Settlement, component: &str) {
     if let Err(e) = acker.settle(settlement).await {
         tracing::warn!(component, error = %e, "could not settle delivery; the broker will redeliver it");
     }

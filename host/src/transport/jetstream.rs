@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::nats::{NatsTransport, from_nats, header_value, to_nats_headers};
-use super::{AbortOnDrop, Acker, Delivery, Settlement, SubscribeOptions, Subscription, TransportError};
+use super::{AbortOnDrop, Acker, AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, TransportError};
 use crate::message::Message;
 
 /// Header with the delivery count, as on AMQP.
@@ -160,7 +160,7 @@ fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: 
     message.reply_to = None;
     message.headers.push((ATTEMPT_HEADER.to_owned(), delivered.to_string()));
     Delivery {
-        acker: Box::new(JsAcker {
+        acker: AnyAcker::boxed(JsAcker {
             transport: transport.clone(),
             acker,
             delivered,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{Acker, AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::message::Message;
 use crate::subject::{Pattern, validate_subject};
 
@@ -140,7 +140,7 @@ impl Bus {
     fn delivery(self: &Arc<Self>, message: Message) -> Delivery {
         Delivery {
             message,
-            acker: Box::new(MemoryAcker {
+            acker: AnyAcker::boxed(MemoryAcker {
                 bus: Arc::downgrade(self),
             }),
         }

@@ -9,6 +9,7 @@
 //! queue, and the router only pulls the next delivery once it has capacity
 //! to run it.
 
+mod acker;
 pub mod amqp;
 pub mod jetstream;
 pub mod memory;
@@ -20,6 +21,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
+
+pub use acker::{Acker, AnyAcker, Settlement};
 
 use crate::error::{CallError, ErrorKind};
 use crate::message::Message;
@@ -153,42 +156,12 @@ impl Subscription {
     }
 }
 
-/// What to do with a delivery once its call is over.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Settlement {
-    /// Done: remove it from the broker.
-    Ack,
-    /// Not handled, through no fault of the message (the host is shutting
-    /// down): give it back to the broker as if never delivered.
-    Release,
-    /// Failed, may succeed later: redeliver, and dead-letter with the reason
-    /// once the broker's retries are spent.
-    Retry(String),
-    /// Failed for good: dead-letter at once, with the reason.
-    Reject(String),
-}
-
-/// The broker side of one delivery: how to reply to it and settle it.
-#[async_trait]
-pub trait Acker: Send {
-    /// Sends a reply (addressed to the request's `reply_to`).
-    async fn reply(&mut self, reply: Message) -> Result<(), TransportError>;
-    /// Acks, requeues or dead-letters the delivery.
-    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError>;
-    /// Whether replying or settling waits for the broker (a publisher
-    /// confirm). The router then settles a batch's messages side by side;
-    /// otherwise in turn, which costs less per message when nothing waits.
-    fn waits_for_broker(&self) -> bool {
-        false
-    }
-}
-
 /// One incoming message and its handle at the broker.
 pub struct Delivery {
     /// The message itself.
     pub message: Message,
     /// Replies to and settles this delivery.
-    pub acker: Box<dyn Acker>,
+    pub acker: AnyAcker,
 }
 
 /// What health and status output say about a transport.

@@ -20,7 +20,7 @@ use async_nats::header::{HeaderMap, HeaderName, HeaderValue};
 use async_nats::{ConnectErrorKind, RequestErrorKind};
 use async_trait::async_trait;
 
-use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::manifest::NatsConfig;
 use crate::message::{Headers, Message};
 use crate::subject::{Pattern, validate_subject};
@@ -289,7 +289,7 @@ impl Transport for NatsTransport {
                 message.reply_to = inbox.as_ref().map(|r| r.as_str().to_owned());
                 Delivery {
                     message,
-                    acker: Box::new(NatsAcker {
+                    acker: AnyAcker::Nats(NatsAcker {
                         transport: transport.clone(),
                         inbox,
                     }),
@@ -330,7 +330,9 @@ impl Transport for NatsTransport {
 }
 
 /// Replies go to the request's inbox; core NATS has nothing to settle.
-struct NatsAcker {
+/// Held by the router as itself, not through [`Acker`] (see
+/// [`AnyAcker`]).
+pub struct NatsAcker {
     transport: NatsTransport,
     /// The inbox as the server sent it: a reply goes there without its
     /// subject being copied back out of a `String` (the reply's subject is
@@ -338,15 +340,18 @@ struct NatsAcker {
     inbox: Option<async_nats::Subject>,
 }
 
-#[async_trait]
-impl Acker for NatsAcker {
-    async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
-        // Not a request: whoever replies names the subject.
-        let to = self.inbox.clone().unwrap_or_else(|| reply.subject.into());
+impl NatsAcker {
+    pub(super) async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+        // Taken, not cloned: a delivery has one reply (a clone costs
+        // atomic operations). Not a request: whoever replies names the
+        // subject.
+        let to = self.inbox.take().unwrap_or_else(|| reply.subject.into());
         self.transport.publish_to(to, None, &reply.headers, reply.body).await
     }
 
-    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+    /// Core NATS is at-most-once: nothing to ack, and a failed message
+    /// cannot be given back, which is said rather than hidden.
+    pub(super) fn settle(self, settlement: Settlement) {
         match settlement {
             Settlement::Ack => {}
             Settlement::Release => tracing::warn!(
@@ -359,7 +364,6 @@ impl Acker for NatsAcker {
                 tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped")
             }
         }
-        Ok(())
     }
 }
 

@@ -29,7 +29,7 @@ use super::Inner;
 use super::acks::Acks;
 use super::convert::{self, TRANSIENT};
 use crate::message::Message;
-use crate::transport::{Acker, Delivery, Settlement, TransportError};
+use crate::transport::{Acker, AnyAcker, Delivery, Settlement, TransportError};
 
 /// Header on a dead-lettered message: why it failed.
 pub const ERROR_HEADER: &str = "berth-error";
@@ -91,7 +91,7 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     };
     Delivery {
         message,
-        acker: Box::new(acker),
+        acker: AnyAcker::boxed(acker),
     }
 }
 
