@@ -184,15 +184,18 @@ pub(super) fn header_value(text: &str) -> HeaderValue {
 }
 
 pub(crate) fn from_nats(message: async_nats::Message) -> Message {
-    let headers = message
-        .headers
-        .iter()
-        .flat_map(|h| h.iter())
-        .flat_map(|(name, values)| {
-            let name: &str = name.as_ref();
-            values.iter().map(move |v| (name.to_owned(), v.as_str().to_owned()))
-        })
-        .collect();
+    // Most messages have no header block: no iterator chain for them
+    // (~100 instructions per message, callgrind).
+    let headers = match &message.headers {
+        None => Vec::new(),
+        Some(map) => map
+            .iter()
+            .flat_map(|(name, values)| {
+                let name: &str = name.as_ref();
+                values.iter().map(move |v| (name.to_owned(), v.as_str().to_owned()))
+            })
+            .collect(),
+    };
     // (`as_str().to_owned()`, not `to_string()`: no formatter per message.)
     Message {
         subject: message.subject.as_str().to_owned(),
