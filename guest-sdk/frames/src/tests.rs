@@ -164,6 +164,29 @@ fn errors_say_what_and_where() {
     assert!(e.to_string().starts_with("malformed batch frame: "), "{e}");
 }
 
+/// The ASCII fast path takes exactly what `from_utf8` takes: every
+/// length around the eight-byte word, with a non-ASCII character, a
+/// stray byte or a cut-off sequence at every position.
+#[test]
+fn text_agrees_with_from_utf8() {
+    let odd: [&[u8]; 6] = [b"\xc3\xa9", "😀".as_bytes(), b"\xff", b"\x80", b"\xe2\x82", b"\xc0\xaf"];
+    for len in 0..20 {
+        let ascii = vec![b'a'; len];
+        assert_eq!(
+            crate::read::text(&ascii),
+            std::str::from_utf8(&ascii).ok(),
+            "{len} ASCII bytes"
+        );
+        for at in 0..=len {
+            for insert in odd {
+                let mut bytes = ascii.clone();
+                bytes.splice(at..at, insert.iter().copied());
+                assert_eq!(crate::read::text(&bytes), std::str::from_utf8(&bytes).ok(), "{bytes:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn invalid_utf8_in_a_subject_is_refused() {
     let mut w = Writer::batch(0);
