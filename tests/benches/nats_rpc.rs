@@ -107,14 +107,19 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--load") {
         // `--load KIND`: 256 in flight against a responder started
-        // separately (`--serve KIND`), e.g. to profile it.
+        // separately (`--serve KIND`), e.g. to profile it;
+        // `BERTH_BENCH_LOAD=N` requests (300,000 by default).
         let subject = format!("bench.{}.echo", args.get(i + 1).map_or("berth", String::as_str));
+        let total = std::env::var("BERTH_BENCH_LOAD")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(300_000);
         rt.block_on(async {
             let client = connect().await;
             let body = bytes::Bytes::from(vec![b'x'; 100]);
             let subject: Arc<str> = subject.into();
             let call = move || echo(client.clone(), subject.clone(), body.clone());
-            let phase = rpc::measure(call, 256, 300_000, std::process::id(), None).await;
+            let phase = rpc::measure(call, 256, total, std::process::id(), None).await;
             println!("{:.0} req/s", phase.throughput);
         });
         return;
