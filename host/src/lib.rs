@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //!
-//! Data flows one way, one module per stage:
+//! The folders are layers; a layer imports only from the layers below it.
 //!
 //! ```text
 //! broker ──► transport ──► router ──► runtime (component) ──► guest call
@@ -15,48 +15,44 @@
 //!   └──────── transport ◄── grants ◄─────────┘
 //! ```
 //!
-//! - [`message`]: the host's message type.
-//! - [`error`]: the one error shape every call can end with, and its wire form.
-//! - [`subject`]: NATS-style subjects and `*` / `>` patterns.
-//! - [`transport`]: the `Transport` trait and its implementations
-//!   ([`transport::memory`] is the embedded default).
-//! - [`handler`]: what the router calls; wasm components and native closures.
-//! - [`router`]: subscriptions to calls, concurrency limits, acks.
-//! - [`quarantine`]: the breaker that stops feeding a component that keeps failing.
-//! - [`runtime`]: wasmtime engine, compile cache, instances, host imports.
-//! - [`grants`]: what a component may publish to and request from.
-//! - [`stats`]: per-component counters.
-//! - [`manifest`] reads and validates `berth.toml`.
-//! - [`host`]: a running host; [`http`]: its admin and ingress API.
-//! - [`cli`]: the `berth` command line; [`conformance`]: `berth conformance`;
-//!   [`allocator`]: the global allocator the binary runs with.
+//! - [`core`]: the types every layer speaks — [`core::message`],
+//!   [`core::error`], [`core::subject`], [`core::headers`] (every header
+//!   name), [`core::limits`] (bounds several layers share),
+//!   [`core::trace`], and the two joining traits: [`core::handler`] (what
+//!   the router calls) and [`core::outbound`] (where a component's messages
+//!   go).
+//! - [`manifest`]: `berth.toml`, parsed and validated.
+//! - [`transport`]: the `Transport` trait; [`transport::memory`] (the
+//!   embedded default), [`transport::nats`] (with [`transport::nats::jetstream`]),
+//!   [`transport::amqp`]; [`transport::retry`], the one retry and
+//!   dead-letter policy.
+//! - [`runtime`]: the wasmtime engine, compile cache, components and their
+//!   instances, host imports, [`runtime::grants`]. Beside the transports:
+//!   neither imports the other.
+//! - [`router`]: subscriptions to calls — [`router::serve`],
+//!   `dispatch`, [`router::quarantine`], [`router::versions`],
+//!   [`router::stats`].
+//! - [`app`]: the running host — [`app::Host::start`], shutdown, the
+//!   loader, and every operator action once ([`app::ops`], `swap`).
+//! - [`control`]: how operators reach it — [`control::http`],
+//!   [`control::admin`] (over the broker), [`control::health`], the NATS
+//!   service API, [`control::metrics`], [`control::watch`], and the one
+//!   authorization rule, [`control::auth`]; [`control::run`] is `berth run`.
+//! - [`cli`]: the `berth` command and what only it uses:
+//!   [`cli::admin_client`], [`cli::discovery`], [`cli::conformance`],
+//!   [`cli::allocator`] (the binary's global allocator).
 
-pub mod admin;
-pub mod allocator;
+pub mod app;
 pub mod cli;
-pub mod conformance;
-pub mod discovery;
-pub mod error;
-pub mod grants;
-pub mod handler;
-pub mod host;
-pub mod http;
+pub mod control;
+pub mod core;
 pub mod manifest;
-pub mod message;
-pub mod metrics;
-pub mod quarantine;
 pub mod router;
 pub mod runtime;
-pub mod service;
-pub mod stats;
-pub mod subject;
-pub mod trace;
 pub mod transport;
-pub mod versions;
-pub mod watch;
 
-pub use error::{CallError, Disposition, ErrorKind};
-pub use handler::{Handler, NativeHandler, Reply};
-pub use host::Host;
-pub use manifest::Manifest;
-pub use message::Message;
+pub use crate::app::Host;
+pub use crate::core::error::{CallError, Disposition, ErrorKind};
+pub use crate::core::handler::{Handler, NativeHandler, Reply};
+pub use crate::core::message::Message;
+pub use crate::manifest::Manifest;

@@ -8,7 +8,7 @@ use clap::Parser;
 /// mimalloc, for a message's allocations freed on another thread than
 /// made them (see the module for why and how).
 #[global_allocator]
-static ALLOCATOR: berth::allocator::Allocator = berth::allocator::Allocator;
+static ALLOCATOR: berth::cli::allocator::Allocator = berth::cli::allocator::Allocator;
 
 #[tokio::main]
 async fn main() -> ExitCode {

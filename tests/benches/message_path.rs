@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::Message;
-use berth::handler::{Handler, NativeHandler, Reply};
+use berth::core::handler::{Handler, NativeHandler, Reply};
 use berth::router::{self, Route};
 use berth::runtime::{CompileCache, InstanceMode, Runtime};
 use berth::transport::memory::MemoryTransport;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use berth::host::SwapRequest;
+use berth::app::SwapRequest;
 use berth::transport::Transport;
 use berth::{CallError, Message};
 use berth_tests::{ECHO, relabel, start};
@@ -122,7 +122,7 @@ fn main() {
         let (steady, steady_failed) = load(transport.clone()).await;
         let swapping = Arc::new(AtomicBool::new(true));
         let swapper = {
-            let (shared, swapping) = (t.host.shared(), swapping.clone());
+            let (shared, swapping) = (t.host.app(), swapping.clone());
             tokio::spawn(async move {
                 let mut n = 0;
                 while swapping.load(Ordering::Relaxed) {

@@ -30,11 +30,11 @@ pub fn environment(bus: &MemoryTransport) -> Arc<Environment> {
     Arc::new(Environment {
         name: "echo".into(),
         grants: Default::default(),
-        outbound: Arc::new(bus.clone()),
+        outbound: Arc::new(berth::transport::Sender(Arc::new(bus.clone()))),
         env: Vec::new(),
         max_request_timeout: Duration::from_secs(1),
         max_message_bytes: 1 << 20,
         data_dir: None,
-        stats: Default::default(),
+        counters: Default::default(),
     })
 }

@@ -5,10 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
+use berth::control::auth::Auth;
 use berth::manifest::Manifest;
 use berth::transport::TransportError;
 use berth::{Host, Message};
 use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub mod bench;
 pub mod nats_server;
@@ -22,6 +25,8 @@ pub struct TestHost {
     pub host: Host,
     /// Compile cache and component folders; removed on drop.
     pub data_dir: TempDir,
+    /// The manifest's admin token, for the HTTP API.
+    admin_token: Option<String>,
 }
 
 /// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{probe}` in manifest text
@@ -44,14 +49,36 @@ pub fn manifest(text: &str) -> Result<(Manifest, TempDir)> {
     Ok((manifest, data_dir))
 }
 
-/// Starts a host from manifest text.
+/// Starts a host from manifest text, with what answers for it on the
+/// broker (health, the NATS service API, admin), as `berth run` does.
 pub async fn start(text: &str) -> Result<TestHost> {
     let (manifest, data_dir) = manifest(text)?;
-    let host = Host::start(&manifest).await?;
-    Ok(TestHost { host, data_dir })
+    let host = berth::control::start(&manifest).await?;
+    Ok(TestHost {
+        host,
+        data_dir,
+        admin_token: manifest.host.admin_token,
+    })
 }
 
 impl TestHost {
+    /// Serves the host's HTTP API on `addr` (a free port if it names port
+    /// 0) until the returned guard is dropped; returns its base URL, on
+    /// 127.0.0.1 whatever the address it listens on.
+    pub async fn serve_http(&self, addr: &str) -> (String, DropGuard) {
+        let listener = TcpListener::bind(addr).await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let stop = CancellationToken::new();
+        let auth = Auth::new(self.admin_token.clone());
+        tokio::spawn(berth::control::http::serve(
+            listener,
+            self.host.app(),
+            auth,
+            stop.clone(),
+        ));
+        (format!("http://127.0.0.1:{port}"), stop.drop_guard())
+    }
+
     /// Sends a request on the host's transport (5 s timeout).
     pub async fn request(&self, subject: &str, body: impl Into<bytes::Bytes>) -> Result<Message, TransportError> {
         self.host

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::handler::{Handler, Reply};
+use berth::core::handler::{Handler, Reply};
+use berth::runtime::counters::Counters;
 use berth::runtime::{CompileCache, InstanceMode, Runtime, WasmHandler};
-use berth::stats::Stats;
 use berth::transport::SubscribeOptions;
 use berth::transport::memory::MemoryTransport;
 use berth::{CallError, ErrorKind, Message};
@@ -16,15 +16,15 @@ use berth_tests::{ECHO, PROBE, start};
 use tempfile::TempDir;
 
 /// The probe guest, loaded on its own with `max_batch`; its counters.
-async fn probe(max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
+async fn probe(max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
     load(PROBE, max_batch).await
 }
 
-async fn load(wasm: &str, max_batch: usize) -> (WasmHandler, Arc<Stats>, TempDir) {
+async fn load(wasm: &str, max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
     let env = environment(&MemoryTransport::default());
-    let stats = env.stats.clone();
+    let stats = env.counters.clone();
     let mut settings = settings(InstanceMode::Pooled, false);
     settings.max_batch = max_batch;
     settings.timeout = Duration::from_millis(500);

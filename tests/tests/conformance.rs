@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use berth::conformance::{Options, run};
+use berth::cli::conformance::{Options, run};
 use berth::manifest::TransportKind;
 use berth_tests::polyglot::{self, Language};
 use tokio::sync::OnceCell;

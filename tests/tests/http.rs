@@ -4,20 +4,8 @@
 use std::time::Duration;
 
 use berth::transport::SubscribeOptions;
-use berth_tests::{TestHost, start};
+use berth_tests::start;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio_util::sync::{CancellationToken, DropGuard};
-
-/// Serves the host's HTTP API on a free loopback port until the returned
-/// guard is dropped.
-async fn serve(t: &TestHost) -> (String, DropGuard) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let stop = CancellationToken::new();
-    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
-    (format!("http://{addr}"), stop.drop_guard())
-}
 
 const MANIFEST: &str = "[host]\nname = \"web\"\n\
     [[components]]\nname = \"greeter\"\nwasm = \"{greeter}\"\nsubscribe = [\"greet.>\"]\npublish = [\"events.>\"]\n\
@@ -26,7 +14,7 @@ const MANIFEST: &str = "[host]\nname = \"web\"\n\
 #[tokio::test]
 async fn request_errors_and_publish_over_http() {
     let t = start(MANIFEST).await.expect("start");
-    let (base, _stop) = serve(&t).await;
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
 
     let ok = http
@@ -89,7 +77,7 @@ async fn request_errors_and_publish_over_http() {
 #[tokio::test]
 async fn health_and_components() {
     let t = start(MANIFEST).await.expect("start");
-    let (base, _stop) = serve(&t).await;
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let health: Value = reqwest::get(format!("{base}/health"))
         .await
         .expect("get")
@@ -118,7 +106,7 @@ async fn health_and_components() {
 #[tokio::test]
 async fn metrics_expose_the_counters_for_prometheus() {
     let t = start(MANIFEST).await.expect("start");
-    let (base, _stop) = serve(&t).await;
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     assert_eq!(t.ask("probe.count", "").await, "1");
     let _ = t.request("probe.panic", "").await.expect("reply");
     let response = reqwest::get(format!("{base}/metrics")).await.expect("scrape");

@@ -222,10 +222,7 @@ async fn health_is_503_while_the_broker_is_down() {
     ))
     .await
     .expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let health = || async { reqwest::get(format!("{base}/health")).await.expect("health") };
     assert_eq!(health().await.status(), 200);
     let listed: serde_json::Value = reqwest::get(format!("{base}/v1/components"))
@@ -253,7 +250,7 @@ async fn health_is_503_while_the_broker_is_down() {
     };
     assert_eq!(down["status"], "unavailable");
     assert_eq!(down["transports"][0]["connected"], false);
-    stop.cancel();
+    drop(_stop);
 }
 
 #[tokio::test]
@@ -327,14 +324,14 @@ async fn discovery_lists_every_host_and_drops_one_that_stopped() {
         start(&manifest(&format!("{p}a"))).await.expect("a"),
         start(&manifest(&format!("{p}b"))).await.expect("b"),
     );
-    let ours = |hosts: &[berth::discovery::HostSeen]| -> Vec<String> {
+    let ours = |hosts: &[berth::cli::discovery::HostSeen]| -> Vec<String> {
         hosts
             .iter()
             .filter(|h| h.service.starts_with(&p))
             .map(|h| h.service.clone())
             .collect()
     };
-    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000))
+    let hosts = berth::cli::discovery::services(&nats, Duration::from_millis(1000))
         .await
         .expect("discover");
     assert_eq!(ours(&hosts), [format!("{p}a"), format!("{p}b")]);
@@ -347,7 +344,7 @@ async fn discovery_lists_every_host_and_drops_one_that_stopped() {
     );
 
     assert!(b.host.shutdown(Duration::from_secs(5)).await, "b drained");
-    let hosts = berth::discovery::services(&nats, Duration::from_millis(1000))
+    let hosts = berth::cli::discovery::services(&nats, Duration::from_millis(1000))
         .await
         .expect("discover");
     assert_eq!(ours(&hosts), [format!("{p}a")], "a host that stopped drops out");
@@ -380,7 +377,7 @@ async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
     assert_eq!(t.host.transport().kind(), "memory");
     assert_eq!(t.ask("echo.local", "on memory").await, "on memory");
     greet_and_see_the_event(&nats, &p).await;
-    assert_eq!(t.host.shared().transports.len(), 2, "memory and NATS side by side");
+    assert_eq!(t.host.app().transports.len(), 2, "memory and NATS side by side");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,21 +8,11 @@ use std::time::Duration;
 use berth::Message;
 use berth_tests::{TestHost, start};
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio_util::sync::{CancellationToken, DropGuard};
 
 fn hostile(extra: &str) -> String {
     format!(
         "[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nmax_concurrency = 1\n{extra}\n"
     )
-}
-
-async fn serve_on(t: &TestHost, addr: &str) -> (String, DropGuard) {
-    let listener = TcpListener::bind(addr).await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let stop = CancellationToken::new();
-    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
-    (format!("http://127.0.0.1:{port}"), stop.drop_guard())
 }
 
 async fn trap_times(t: &TestHost, n: usize) {
@@ -37,7 +27,7 @@ async fn repeated_traps_quarantine_until_an_operator_resumes() {
     let t = start(&hostile("quarantine_after = 3\nquarantine_ms = 600000"))
         .await
         .expect("start");
-    let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
     trap_times(&t, 3).await;
 
     let list: Value = reqwest::get(format!("{base}/v1/components"))
@@ -100,7 +90,7 @@ async fn after_the_cooldown_a_successful_trial_closes_the_breaker() {
 #[tokio::test]
 async fn suspend_stops_and_resume_restarts_a_component() {
     let t = start(&hostile("")).await.expect("start");
-    let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
     let suspended = http
         .post(format!("{base}/v1/components/hostile/suspend"))
@@ -136,7 +126,7 @@ async fn admin_calls_need_the_token_when_one_is_set() {
     let t = start(&format!("[host]\nadmin_token = \"s3cret\"\n{}", hostile("")))
         .await
         .expect("start");
-    let (base, _guard) = serve_on(&t, "127.0.0.1:0").await;
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
     let url = format!("{base}/v1/components/hostile/suspend");
     assert_eq!(http.post(&url).send().await.expect("send").status(), 401);
@@ -165,7 +155,7 @@ async fn without_a_token_admin_calls_are_refused_off_loopback() {
     let t = start(&hostile("")).await.expect("start");
     // Listening on every interface makes the listener non-loopback; the
     // test still only connects through 127.0.0.1.
-    let (base, _guard) = serve_on(&t, "0.0.0.0:0").await;
+    let (base, _guard) = t.serve_http("0.0.0.0:0").await;
     let refused = reqwest::Client::new()
         .post(format!("{base}/v1/components/hostile/suspend"))
         .send()

@@ -160,12 +160,14 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
     let env = std::sync::Arc::new(Environment {
         name: "probe".into(),
         grants: Default::default(),
-        outbound: std::sync::Arc::new(MemoryTransport::default()),
+        outbound: std::sync::Arc::new(berth::transport::Sender(
+            std::sync::Arc::new(MemoryTransport::default()),
+        )),
         env: Vec::new(),
         max_request_timeout: Duration::from_secs(1),
         max_message_bytes: 1 << 20,
         data_dir: None,
-        stats: Default::default(),
+        counters: Default::default(),
     });
     for expected in [Source::Compiled, Source::Cached] {
         let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use berth::host::{SwapError, SwapRequest};
-use berth::router::VERSION_HEADER;
+use berth::app::{OpError, SwapRequest};
+use berth::core::headers::VERSION as VERSION_HEADER;
 use berth::transport::Transport;
 use berth::{CallError, Message};
 use berth_tests::{PROBE, TestHost, relabel, with_reply_headers};
@@ -210,7 +210,7 @@ async fn invalid_or_failing_versions_are_refused_while_the_old_one_serves() {
         .swap("svc", swap(b"\0asm garbage", "v3"))
         .await
         .expect_err("not a component");
-    assert!(matches!(garbage, SwapError::Refused { .. }), "{garbage}");
+    assert!(matches!(garbage, OpError::Refused { .. }), "{garbage}");
     assert!(garbage.to_string().contains("keeps serving"), "{garbage}");
 
     let mut failing = swap(&relabel(PROBE, "v3"), "v3");
@@ -228,7 +228,7 @@ async fn invalid_or_failing_versions_are_refused_while_the_old_one_serves() {
         .swap("nope", swap(&relabel(PROBE, "v3"), "v3"))
         .await
         .expect_err("no such component");
-    assert!(matches!(missing, SwapError::NotFound(_)));
+    assert!(matches!(missing, OpError::NotFound(_)));
 
     let reply = t.request("probe.count", "").await.expect("reply");
     assert_eq!(reply.header(VERSION_HEADER), Some(v2.as_str()), "v2 still serves");
@@ -291,7 +291,7 @@ async fn watch_mode_swaps_in_a_rebuilt_file() {
         .expect("start");
     let route = t.host.route("svc").expect("route").clone();
     let stop = tokio_util::sync::CancellationToken::new();
-    let _watch = berth::watch::spawn(t.host.shared(), stop.clone());
+    let _watch = berth::control::watch::spawn(t.host.app(), stop.clone());
     let mut switches = route.versions.switches();
     let rebuilt = relabel(PROBE, "rebuilt");
     // Write it the way a build does: a new file moved over the old one.
@@ -312,10 +312,7 @@ async fn watch_mode_swaps_in_a_rebuilt_file() {
 #[tokio::test]
 async fn swap_over_http_reports_the_new_version_and_refuses_bad_ones() {
     let t = start(MEMORY).await.expect("start");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let stop = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(berth::http::serve(listener, t.host.shared(), stop.clone()));
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
     let ok = http
         .put(format!("{base}/v1/components/svc?label=v2"))
@@ -356,7 +353,7 @@ async fn swap_over_http_reports_the_new_version_and_refuses_bad_ones() {
         .await
         .expect("send");
     assert_eq!(missing.status(), 404);
-    stop.cancel();
+    drop(_stop);
 }
 
 #[tokio::test]
@@ -397,8 +394,8 @@ async fn health_says_swapping_while_a_new_version_loads_and_serving_after() {
     let t = start("[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\n")
         .await
         .expect("start");
-    let shared = t.host.shared();
-    let state = |shared: &berth::host::Shared| shared.component_list()[0]["state"]["state"].clone();
+    let shared = t.host.app();
+    let state = |shared: &berth::app::App| shared.components()[0]["state"]["state"].clone();
     assert_eq!(state(&shared), "serving");
     // A new hash is compiled, not taken from the cache: long enough to see.
     let swapping = tokio::spawn({

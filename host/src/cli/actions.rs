@@ -22,7 +22,7 @@ async fn nats(url: &str) -> Result<async_nats::Client> {
 
 /// `berth services`: one line per component of every host that answers.
 pub(super) async fn services(nats_url: &str, quiet_ms: u64) -> Result<ExitCode> {
-    let hosts = crate::discovery::services(&nats(nats_url).await?, Duration::from_millis(quiet_ms)).await?;
+    let hosts = crate::cli::discovery::services(&nats(nats_url).await?, Duration::from_millis(quiet_ms)).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -59,7 +59,8 @@ pub(super) async fn admin(
     quiet_ms: u64,
 ) -> Result<ExitCode> {
     let client = nats(nats_url).await?;
-    let answers = crate::admin::ask(&client, service, host, command, token, Duration::from_millis(quiet_ms)).await?;
+    let answers =
+        super::admin_client::ask(&client, service, host, command, token, Duration::from_millis(quiet_ms)).await?;
     if answers.is_empty() {
         anyhow::bail!("no host of service `{service}` answered (is `[host] admin = true` set?)");
     }
@@ -115,8 +116,8 @@ pub(super) fn check(wasm: &PathBuf) -> Result<ExitCode> {
     })
 }
 
-pub(super) async fn conformance(options: &crate::conformance::Options) -> Result<ExitCode> {
-    let outcomes = crate::conformance::run(options).await?;
+pub(super) async fn conformance(options: &crate::cli::conformance::Options) -> Result<ExitCode> {
+    let outcomes = crate::cli::conformance::run(options).await?;
     let mut out = std::io::stdout().lock();
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     for o in &outcomes {

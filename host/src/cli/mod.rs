@@ -9,6 +9,10 @@ use clap::{Parser, Subcommand};
 use crate::manifest::Manifest;
 
 mod actions;
+pub mod admin_client;
+pub mod allocator;
+pub mod conformance;
+pub mod discovery;
 
 use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status};
 
@@ -170,7 +174,7 @@ pub enum Command {
     },
 }
 
-/// `berth admin` commands; see [`crate::admin::Command`].
+/// `berth admin` commands; see [`crate::control::admin::Command`].
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Id, version, uptime and components of each host.
@@ -239,7 +243,7 @@ impl Cli {
                     require_env(&manifest)?;
                 }
                 manifest.host.watch |= watch;
-                crate::host::run(manifest, shutdown_signal()).await?;
+                crate::control::run(manifest, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Swap {
@@ -260,7 +264,7 @@ impl Cli {
                     request = request.bearer_auth(token);
                 }
                 if let Some(config) = config {
-                    request = request.header(crate::http::CONFIG_HEADER, config);
+                    request = request.header(crate::core::headers::SWAP_CONFIG, config);
                 }
                 send(request, &url).await
             }
@@ -293,7 +297,7 @@ impl Cli {
                 amqp_url,
                 data_dir,
             } => {
-                let options = crate::conformance::Options {
+                let options = crate::cli::conformance::Options {
                     wasm,
                     transport,
                     nats_url,

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use serde::Deserialize;
 
-use crate::runtime::InstanceMode;
-use crate::subject::Pattern;
+use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_BATCH, MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
+use crate::core::subject::Pattern;
 
 mod subscribe;
 mod transports;
@@ -60,7 +60,7 @@ pub struct HostConfig {
     /// Also answer Telestion's `__telestion__/health` subject.
     #[serde(default)]
     pub telestion: bool,
-    /// Answer admin commands on the broker ([`crate::admin`]).
+    /// Answer admin commands on the broker (the control layer's broker admin).
     #[serde(default)]
     pub admin: bool,
     /// Add `Berth-Component` and `Berth-Version` to every successful reply,
@@ -193,9 +193,6 @@ fn default_max_batch() -> usize {
     32
 }
 
-/// Largest `max_batch`.
-pub const MAX_BATCH: usize = 1024;
-
 fn default_timeout_ms() -> u64 {
     1000
 }
@@ -221,7 +218,7 @@ fn default_rollback_after() -> u32 {
 }
 
 fn default_max_deliver() -> u32 {
-    crate::transport::DEFAULT_MAX_DELIVER
+    DEFAULT_MAX_DELIVER
 }
 
 fn default_quarantine_after() -> u32 {
@@ -237,7 +234,7 @@ fn default_memory_mb() -> u32 {
 }
 
 /// Largest `memory_mb`: the runtime's per-instance memory ceiling.
-pub const MAX_MEMORY_MB: u32 = (crate::runtime::MAX_MEMORY_BYTES >> 20) as u32;
+pub const MAX_MEMORY_MB: u32 = (MAX_MEMORY_BYTES >> 20) as u32;
 
 impl Manifest {
     /// Reads, parses, applies the process environment and validates a
@@ -371,7 +368,7 @@ impl Manifest {
                             }
                         }
                         if let Some(dead_letter) = &s.dead_letter {
-                            crate::subject::validate_subject(dead_letter)
+                            crate::core::subject::validate_subject(dead_letter)
                                 .with_context(|| format!("{}: subscription `{}`: dead_letter", at(), s.subject))?;
                         }
                         ensure!(
@@ -400,7 +397,8 @@ impl Manifest {
             );
             ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
             ensure!(c.max_deliver >= 1, "{}: max_deliver must be at least 1", at());
-            let ceiling = crate::runtime::MAX_PER_COMPONENT;
+            let ceiling = MAX_PER_COMPONENT;
+
             ensure!(
                 (1..=ceiling).contains(&c.max_instances) && (1..=ceiling).contains(&c.max_tables),
                 "{}: max_instances and max_tables must be between 1 and {ceiling}",

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
-use super::{COMPONENT_HEADER, Route, VERSION_HEADER};
-use crate::error::{CallError, Disposition, ErrorKind};
-use crate::handler::Reply;
-use crate::message::Message;
+use super::Route;
+use crate::core::error::{CallError, Disposition, ErrorKind};
+use crate::core::handler::Reply;
+use crate::core::message::Message;
+use crate::router::versions::Version;
 use crate::transport::{AnyAcker, Delivery, Settlement};
-use crate::versions::Version;
 
 /// Runs one delivery's call and settles it, in a `berth.handle` span.
 ///
@@ -36,7 +36,7 @@ pub(super) async fn dispatch(
         trace_id = tracing::field::Empty,
     );
     if !span.is_disabled()
-        && let Some(trace_id) = crate::trace::trace_id(&delivery.message.headers)
+        && let Some(trace_id) = crate::core::trace::trace_id(&delivery.message.headers)
     {
         span.record("trace_id", trace_id);
     }
@@ -61,7 +61,7 @@ pub(super) async fn dispatch(
 }
 
 /// Runs several deliveries in one call of the active version's
-/// [`handle_batch`](crate::handler::Handler::handle_batch) and settles each
+/// [`handle_batch`](crate::core::handler::Handler::handle_batch) and settles each
 /// by its own outcome, in a `berth.handle_batch` span.
 ///
 /// Each message counts as a call of its own in the statistics, with the
@@ -167,8 +167,8 @@ async fn conclude(
             Ok(reply) => {
                 let Reply { body, mut headers } = reply.unwrap_or_default();
                 if route.reply_headers {
-                    headers.push((COMPONENT_HEADER.to_owned(), route.name.clone()));
-                    headers.push((VERSION_HEADER.to_owned(), version.hash.clone()));
+                    headers.push((crate::core::headers::COMPONENT.to_owned(), route.name.clone()));
+                    headers.push((crate::core::headers::VERSION.to_owned(), version.hash.clone()));
                 }
                 envelope.into_reply(body, headers)
             }

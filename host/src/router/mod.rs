@@ -7,7 +7,10 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 mod dispatch;
+pub mod quarantine;
 mod serve;
+pub mod stats;
+pub mod versions;
 
 pub use self::serve::serve;
 
@@ -17,17 +20,13 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::error::CallError;
-use crate::handler::Handler;
-use crate::quarantine::{Breaker, Policy};
-use crate::runtime::InstanceMode;
-use crate::stats::Stats;
-use crate::versions::{Probation, Version, Versions};
+use crate::core::error::CallError;
+use crate::core::handler::Handler;
+use crate::core::limits::InstanceMode;
 
-/// Header naming the component that answered.
-pub const COMPONENT_HEADER: &str = "Berth-Component";
-/// Header with the version (content hash) of the component that answered.
-pub const VERSION_HEADER: &str = "Berth-Version";
+use quarantine::{Breaker, Policy};
+use stats::Stats;
+use versions::{Probation, Version, Versions};
 
 /// A component whose calls take longer than this (a moving average) runs
 /// each call in a task of its own; below it, calls start on the
@@ -81,8 +80,8 @@ pub struct RouteInfo {
     pub policy: Policy,
     /// When to roll a swapped-in version back.
     pub probation: Probation,
-    /// Whether successful replies carry [`COMPONENT_HEADER`] and
-    /// [`VERSION_HEADER`].
+    /// Whether successful replies carry [`crate::core::headers::COMPONENT`] and
+    /// [`crate::core::headers::VERSION`].
     pub reply_headers: bool,
 }
 
@@ -203,8 +202,8 @@ impl Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::{NativeHandler, Reply};
-    use crate::message::Message;
+    use crate::core::handler::{NativeHandler, Reply};
+    use crate::core::message::Message;
 
     fn route(handler: impl Fn(Message) -> Result<Reply, CallError> + Send + Sync + 'static) -> Arc<Route> {
         Arc::new(Route::native("r", &["r.>"], 8, Arc::new(NativeHandler(handler))))

@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 
 use super::Route;
 use super::dispatch::{dispatch, dispatch_batch, settle};
-use crate::error::{CallError, ErrorKind};
+use crate::core::error::{CallError, ErrorKind};
 use crate::transport::{Delivery, Settlement, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;

@@ -18,10 +18,11 @@ use berth_frames::{Outcome as Frame, Reader, Writer};
 use bytes::Bytes;
 
 use super::bindings::{guest_kind, wit};
-use super::component::{Call, InstanceMode, WasmHandler};
-use crate::error::{CallError, Disposition};
-use crate::handler::Reply;
-use crate::message::Message;
+use super::component::{Call, WasmHandler};
+use crate::core::error::{CallError, Disposition};
+use crate::core::handler::Reply;
+use crate::core::limits::InstanceMode;
+use crate::core::message::Message;
 
 /// Most bytes of message bodies in one batch. Batching pays for small
 /// messages, where the call costs more than the copy; past this the
@@ -52,7 +53,7 @@ impl WasmHandler {
         let mut bytes = 0;
         for (i, m) in messages.iter().enumerate() {
             let alone = m.body.len() > self.env.max_message_bytes
-                || crate::trace::trace_id(&m.headers).is_some()
+                || crate::core::trace::trace_id(&m.headers).is_some()
                 || bytes + m.body.len() > MAX_BATCH_BYTES;
             if !alone && members.len() < limit {
                 bytes += m.body.len();
@@ -67,13 +68,13 @@ impl WasmHandler {
                 .and_then(|answer| read(answer, members.len()))
             {
                 Ok(results) => {
-                    self.env.stats.batch(Some(results.len()));
+                    self.env.counters.batch(Some(results.len()));
                     for (&i, result) in members.iter().zip(results) {
                         outcomes[i] = self.outcome(&messages[i], result);
                     }
                 }
                 Err(why) => {
-                    self.env.stats.batch(None);
+                    self.env.counters.batch(None);
                     tracing::debug!(
                         component = %self.env.name,
                         messages = members.len(),
@@ -204,7 +205,7 @@ fn guest_error(e: &berth_frames::Error<'_>) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::core::error::ErrorKind;
 
     #[test]
     fn reply_bodies_share_the_answer_and_errors_keep_their_fields() {

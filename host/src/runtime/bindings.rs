@@ -6,9 +6,9 @@
 
 use bytes::Bytes;
 
-use crate::error::{CallError, Disposition, ErrorKind};
-use crate::handler::Reply;
-use crate::message::Message;
+use crate::core::error::{CallError, Disposition, ErrorKind};
+use crate::core::handler::Reply;
+use crate::core::message::Message;
 
 // The world with the optional batch export: a component is linked against
 // its imports (the same as `backend`'s) and its two exports are looked up

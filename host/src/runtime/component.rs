@@ -23,20 +23,10 @@ use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Tra
 use super::bindings::{batch_handler, handler, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::state::{CallState, Environment};
-use crate::error::{CallError, Disposition, ErrorKind};
-use crate::handler::{Handler, Reply};
-use crate::message::Message;
-
-/// Whether instances are reused between messages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum InstanceMode {
-    /// Keep instances warm and reuse them (the default: see BENCHMARKS.md).
-    #[default]
-    Pooled,
-    /// A new instance for every message.
-    Fresh,
-}
+use crate::core::error::{CallError, Disposition, ErrorKind};
+use crate::core::handler::{Handler, Reply};
+use crate::core::limits::InstanceMode;
+use crate::core::message::Message;
 
 /// Limits and inputs for one component's instances.
 #[derive(Clone, Debug)]
@@ -254,7 +244,10 @@ impl WasmHandler {
 
     /// A warm instance (pooled mode) or a fresh one, set up for a new call:
     /// its fuel, a fresh slice and no demotion, in the trace of its message.
-    pub(super) async fn ready_instance(&self, trace: Option<crate::trace::Context>) -> Result<Instance, CallError> {
+    pub(super) async fn ready_instance(
+        &self,
+        trace: Option<crate::core::trace::Context>,
+    ) -> Result<Instance, CallError> {
         let warm = match self.settings.mode {
             InstanceMode::Pooled => self.check_out(),
             InstanceMode::Fresh => None,
@@ -283,7 +276,7 @@ impl WasmHandler {
         let pooled = self.settings.mode == InstanceMode::Pooled;
         let work = async {
             let trace = match &call {
-                Call::Request(m) | Call::Event(m) => crate::trace::Context::child_of(&m.headers),
+                Call::Request(m) | Call::Event(m) => crate::core::trace::Context::child_of(&m.headers),
             };
             let mut instance = self.ready_instance(trace).await?;
             let handler = &instance.handler;

@@ -9,6 +9,8 @@ mod batch;
 mod bindings;
 pub mod cache;
 pub mod component;
+pub mod counters;
+pub mod grants;
 pub mod inspect;
 mod log_stream;
 mod state;
@@ -21,8 +23,11 @@ use anyhow::{Context, Result};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
+
+pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
-pub use component::{InstanceMode, LoadError, Settings, WasmHandler};
+pub use component::{LoadError, Settings, WasmHandler};
 pub use state::Environment;
 
 use state::CallState;
@@ -36,15 +41,6 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// recursion, small enough that runaway recursion traps quickly as a stack
 /// overflow instead of growing. Engine-wide in wasmtime, so not per component.
 pub const MAX_WASM_STACK: usize = 512 << 10;
-
-/// Largest linear memory any component may have: the pooling allocator
-/// reserves this much address space per instance slot, and the manifest's
-/// `memory_mb` may not exceed it.
-pub const MAX_MEMORY_BYTES: usize = 1 << 30;
-
-/// Most core instances, memories or tables one component may have: the
-/// ceiling for `max_instances` and `max_tables` in the manifest.
-pub const MAX_PER_COMPONENT: u32 = 100;
 
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]

@@ -15,12 +15,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{berth::backend::host, wit};
+use super::counters::Counters;
+use super::grants::{Grants, Operation};
 use super::log_stream::{LogStream, Stream};
-use crate::error::{CallError, ErrorKind};
-use crate::grants::{Grants, Operation};
-use crate::message::Message;
-use crate::stats::Stats;
-use crate::transport::Transport;
+
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::message::Message;
+use crate::core::outbound::Outbound;
 
 /// What every instance of one component shares.
 pub struct Environment {
@@ -29,7 +30,7 @@ pub struct Environment {
     /// Outbound grants, checked on every `publish` and `request`.
     pub grants: Grants,
     /// Where the component's `publish` and `request` go.
-    pub outbound: Arc<dyn Transport>,
+    pub outbound: Arc<dyn Outbound>,
     /// Environment variables the manifest grants; none by default.
     pub env: Vec<(String, String)>,
     /// Upper bound on a guest's outbound request timeout.
@@ -38,8 +39,8 @@ pub struct Environment {
     pub max_message_bytes: usize,
     /// The component's private folder, mounted at `/data`; none by default.
     pub data_dir: Option<PathBuf>,
-    /// Counters; the grants check counts refusals here.
-    pub stats: Arc<Stats>,
+    /// What the runtime counts for the component's stats.
+    pub counters: Arc<Counters>,
 }
 
 /// The data of one wasmtime `Store`.
@@ -51,7 +52,7 @@ pub struct CallState {
     /// Epoch ticks the current call has run through; see `throttle`.
     pub(crate) ticks: u32,
     /// Trace context of the current call, put on its outbound messages.
-    pub(crate) trace: Option<crate::trace::Context>,
+    pub(crate) trace: Option<crate::core::trace::Context>,
     env: Arc<Environment>,
 }
 
@@ -90,7 +91,7 @@ impl CallState {
             .grants
             .check(&self.env.name, op, &msg.subject)
             .inspect_err(|e| {
-                self.env.stats.forbade();
+                self.env.counters.forbade();
                 tracing::warn!(component = %self.env.name, subject = %msg.subject, "{}", e.message);
             })?;
         if msg.body.len() > self.env.max_message_bytes {
@@ -131,12 +132,7 @@ impl host::Host for CallState {
         if let Some(trace) = &self.trace {
             trace.inject(&mut msg.headers);
         }
-        Ok(self
-            .env
-            .outbound
-            .publish(msg)
-            .await
-            .map_err(|e| CallError::from(e).into()))
+        Ok(self.env.outbound.publish(msg).await.map_err(Into::into))
     }
 
     async fn request(
@@ -154,7 +150,7 @@ impl host::Host for CallState {
         }
         let reply = match self.env.outbound.request(msg, timeout).await {
             Ok(reply) => reply,
-            Err(e) => return Ok(Err(CallError::from(e).into())),
+            Err(e) => return Ok(Err(e.into())),
         };
         Ok(match CallError::from_reply(&reply) {
             Some(error) => Err(error.into()),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::TransportError;
 use super::nats::NatsAcker;
-use crate::message::Message;
+use crate::core::message::Message;
 
 /// What to do with a delivery once its call is over.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -20,8 +20,8 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Acker, AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
-use crate::message::Message;
-use crate::subject::{Pattern, validate_subject};
+use crate::core::message::Message;
+use crate::core::subject::{Pattern, validate_subject};
 
 /// Prefix of the subjects replies are sent to.
 const INBOX_PREFIX: &str = "_INBOX.";

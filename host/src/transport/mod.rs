@@ -11,9 +11,9 @@
 
 mod acker;
 pub mod amqp;
-pub mod jetstream;
 pub mod memory;
 pub mod nats;
+pub mod retry;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -24,9 +24,11 @@ use tokio::sync::mpsc;
 
 pub use acker::{Acker, AnyAcker, Settlement};
 
-use crate::error::{CallError, ErrorKind};
-use crate::message::Message;
-use crate::subject::SubjectError;
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::limits::DEFAULT_MAX_DELIVER;
+use crate::core::message::Message;
+use crate::core::outbound::Outbound;
+use crate::core::subject::SubjectError;
 
 /// Why a transport operation failed. Callers branch on it: a request with no
 /// responders is answered at once, a timeout after waiting, a closed
@@ -98,7 +100,7 @@ pub struct SubscribeOptions {
     /// brokers that redeliver.
     pub max_deliver: u32,
     /// Read through a JetStream durable consumer (NATS only).
-    pub stream: Option<jetstream::StreamOptions>,
+    pub stream: Option<StreamOptions>,
 }
 
 impl Default for SubscribeOptions {
@@ -113,8 +115,17 @@ impl Default for SubscribeOptions {
     }
 }
 
-/// Deliveries of a failing message by default: the first and one retry.
-pub const DEFAULT_MAX_DELIVER: u32 = 2;
+/// A subscription read through a durable stream: at-least-once, with
+/// dead-lettering (JetStream on NATS; refused by transports without one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// The stream (created with the subscription's subject if missing).
+    pub stream: String,
+    /// The durable consumer's name.
+    pub durable: String,
+    /// Where messages that failed for good are republished.
+    pub dead_letter: String,
+}
 
 /// A stream of deliveries; dropping it unsubscribes.
 ///
@@ -212,5 +223,20 @@ pub(crate) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// A transport as the runtime sees it: where a component's publishes and
+/// requests go, with the transport's errors in the shape a guest gets.
+pub struct Sender(pub std::sync::Arc<dyn Transport>);
+
+#[async_trait]
+impl Outbound for Sender {
+    async fn publish(&self, message: Message) -> Result<(), CallError> {
+        self.0.publish(message).await.map_err(CallError::from)
+    }
+
+    async fn request(&self, message: Message, timeout: Duration) -> Result<Message, CallError> {
+        self.0.request(message, timeout).await.map_err(CallError::from)
     }
 }

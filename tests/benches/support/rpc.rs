@@ -3,7 +3,7 @@
 
 /// The allocator the `berth` binary runs with, for both responders.
 #[global_allocator]
-static ALLOCATOR: berth::allocator::Allocator = berth::allocator::Allocator;
+static ALLOCATOR: berth::cli::allocator::Allocator = berth::cli::allocator::Allocator;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};

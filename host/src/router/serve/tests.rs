@@ -5,8 +5,8 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use super::*;
-use crate::handler::{NativeHandler, Reply};
-use crate::message::Message;
+use crate::core::handler::{NativeHandler, Reply};
+use crate::core::message::Message;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::{SubscribeOptions, Transport};
 
@@ -127,7 +127,7 @@ struct Gated {
 }
 
 #[async_trait::async_trait]
-impl crate::handler::Handler for Gated {
+impl crate::core::handler::Handler for Gated {
     async fn handle_request(&self, message: Message) -> Result<Reply, CallError> {
         let _ = self.arrived.send(message.subject.clone());
         if let Ok(permit) = self.gate.acquire().await {
@@ -276,7 +276,7 @@ impl Batching {
 }
 
 #[async_trait::async_trait]
-impl crate::handler::Handler for Batching {
+impl crate::core::handler::Handler for Batching {
     async fn handle_request(&self, _message: Message) -> Result<Reply, CallError> {
         Ok(Reply::default())
     }

@@ -12,7 +12,7 @@
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldArray, FieldTable, LongString, ShortString};
 
-use crate::message::{Headers, Message};
+use crate::core::message::{Headers, Message};
 use crate::transport::TransportError;
 
 /// `content-type` property.

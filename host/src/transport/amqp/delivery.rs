@@ -1,11 +1,9 @@
 //! One AMQP delivery: replying to it and settling it.
 //!
-//! The failure policy lives here, because it is the broker's. A failed
-//! event with a retry disposition (or a trap, or a timeout) is delivered
-//! again until it has been tried `max_deliver` times, then dead-lettered; a
-//! rejected event is dead-lettered at once. The first retry is a plain
+//! A failed delivery follows [`crate::transport::retry`]; this file says
+//! how AMQP carries its answer out. The first redelivery is a plain
 //! requeue (RabbitMQ marks it `redelivered`); classic queues count no
-//! further, so later retries republish the message to its own queue with a
+//! further, so later ones republish the message to its own queue with a
 //! `berth-attempt` header and ack the original once the copy is confirmed.
 //! Every delivery carries `berth-attempt` (1, 2, ...), so a guest can tell
 //! a retry the same way on AMQP and JetStream.
@@ -28,16 +26,10 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use super::Inner;
 use super::acks::Acks;
 use super::convert::{self, TRANSIENT};
-use crate::message::Message;
+use crate::core::headers::{ATTEMPT, DEAD_LETTER_REASON, ORIGINAL_EXCHANGE, ORIGINAL_SUBJECT};
+use crate::core::message::Message;
+use crate::transport::retry::{self, Next};
 use crate::transport::{Acker, AnyAcker, Delivery, Settlement, TransportError};
-
-/// Header on a dead-lettered message: why it failed.
-pub const ERROR_HEADER: &str = "berth-error";
-/// Header on a retried message: which delivery this is (2, 3, ...).
-pub const ATTEMPT_HEADER: &str = "berth-attempt";
-/// Header on a retried message: its subject (routing key) as first
-/// published, since the retry is routed by queue name.
-const SUBJECT_HEADER: &str = "berth-subject";
 
 /// Where a delivery came from.
 pub(super) struct Origin<'a> {
@@ -63,16 +55,16 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     } = d;
     let mut message = convert::to_message(routing_key.as_str(), exchange.as_str(), redelivered, &properties, data);
     if exchange.as_str().is_empty()
-        && let Some(subject) = message.header(SUBJECT_HEADER)
+        && let Some(subject) = message.header(ORIGINAL_SUBJECT)
     {
         message.subject = subject.to_owned();
     }
-    let attempt = match message.header(ATTEMPT_HEADER).and_then(|a| a.parse().ok()) {
+    let attempt = match message.header(ATTEMPT).and_then(|a| a.parse().ok()) {
         Some(n) => n,
         None => {
             // Every delivery says which it is, as on JetStream.
             let n: u32 = if redelivered { 2 } else { 1 };
-            message.headers.push((ATTEMPT_HEADER.to_owned(), n.to_string()));
+            message.headers.push((ATTEMPT.to_owned(), n.to_string()));
             n
         }
     };
@@ -136,28 +128,17 @@ impl AmqpAcker {
         Ok(())
     }
 
-    /// Tries the message again, or dead-letters it once it has had all
-    /// its deliveries.
-    async fn retry(&self, reason: &str) -> Result<(), TransportError> {
-        if self.attempt >= self.max_deliver {
-            let tries = if self.attempt == 1 {
-                "1 delivery".to_owned()
-            } else {
-                format!("{} deliveries", self.attempt)
-            };
-            return self.dead_letter(&format!("failed on each of {tries}: {reason}")).await;
-        }
+    /// Delivers the message again: a requeue the first time, a copy to its
+    /// own queue after that (see the module docs).
+    async fn redeliver(&self) -> Result<(), TransportError> {
         if self.attempt == 1 && !self.redelivered {
             return self.requeue().await;
         }
         let mut table = self.properties.headers().clone().unwrap_or_default();
         let next = (self.attempt + 1).to_string();
+        table.insert(ATTEMPT.into(), AMQPValue::LongString(LongString::from(next.as_bytes())));
         table.insert(
-            ATTEMPT_HEADER.into(),
-            AMQPValue::LongString(LongString::from(next.as_bytes())),
-        );
-        table.insert(
-            SUBJECT_HEADER.into(),
+            ORIGINAL_SUBJECT.into(),
             AMQPValue::LongString(LongString::from(self.routing_key.as_bytes())),
         );
         let properties = self.properties.clone().with_headers(table);
@@ -174,7 +155,7 @@ impl AmqpAcker {
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
         let mut table = self.properties.headers().clone().unwrap_or_default();
         table.insert(
-            ERROR_HEADER.into(),
+            DEAD_LETTER_REASON.into(),
             AMQPValue::LongString(LongString::from(reason.as_bytes())),
         );
         let properties = self
@@ -203,7 +184,7 @@ impl AmqpAcker {
 
 fn with_origin(mut table: FieldTable, exchange: &str) -> FieldTable {
     table.insert(
-        "berth-exchange".into(),
+        ORIGINAL_EXCHANGE.into(),
         AMQPValue::LongString(LongString::from(exchange.as_bytes())),
     );
     table
@@ -221,11 +202,11 @@ impl Acker for AmqpAcker {
     }
 
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
-        match settlement {
-            Settlement::Ack => self.ack().await,
-            Settlement::Release => self.requeue().await,
-            Settlement::Retry(reason) => self.retry(&reason).await,
-            Settlement::Reject(reason) => self.dead_letter(&reason).await,
+        match retry::next(settlement, self.attempt, self.max_deliver) {
+            Next::Ack => self.ack().await,
+            Next::Release => self.requeue().await,
+            Next::Redeliver { .. } => self.redeliver().await,
+            Next::DeadLetter(reason) => self.dead_letter(&reason).await,
         }
     }
 

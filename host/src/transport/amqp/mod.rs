@@ -47,12 +47,11 @@ use self::convert::{PERSISTENT, short};
 use self::link::{Link, broker};
 use self::replies::Replies;
 use super::{SubscribeOptions, Subscription, Transport, TransportError};
+use crate::core::message::Message;
+use crate::core::subject::{Pattern, validate_subject};
 use crate::manifest::AmqpConfig;
-use crate::message::Message;
-use crate::subject::{Pattern, validate_subject};
 
 pub use self::convert::REDELIVERED;
-pub use self::delivery::ERROR_HEADER;
 
 /// Longest pause between reconnect attempts of a consumer.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);

@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use super::Inner;
 use super::convert::{self, TRANSIENT};
 use super::link::broker;
-use crate::message::Message;
+use crate::core::message::Message;
 use crate::transport::{AbortOnDrop, TransportError};
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Message>>>>;

@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::error::CallError;
-use crate::message::{Headers, Message};
+use crate::core::error::CallError;
+use crate::core::message::{Headers, Message};
 
 /// A successful answer to a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -12,10 +12,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The W3C header names.
-pub const TRACEPARENT: &str = "traceparent";
-/// See [`TRACEPARENT`].
-pub const TRACESTATE: &str = "tracestate";
+use crate::core::headers::{TRACEPARENT, TRACESTATE};
 
 /// The trace context of one call, as it goes onto outbound messages.
 #[derive(Clone, Debug, PartialEq, Eq)]

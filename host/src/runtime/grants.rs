@@ -1,8 +1,8 @@
 //! What a component may send: subject patterns it may publish to and
 //! request from. Deny by default: an empty list allows nothing.
 
-use crate::error::{CallError, ErrorKind};
-use crate::subject::{Pattern, SubjectError};
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::subject::{Pattern, SubjectError};
 
 /// One component's outbound grants, checked on every host call.
 #[derive(Clone, Debug, Default)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::error::{CallError, ErrorKind};
+use crate::core::error::{CallError, ErrorKind};
 
 /// Longest pause between calls of a component that keeps faulting.
 pub const MAX_FAULT_BACKOFF: Duration = Duration::from_millis(100);
@@ -284,6 +284,12 @@ impl Breaker {
         inner.reason = None;
         drop(inner);
         self.changed.notify_waiters();
+    }
+
+    /// Whether the component takes messages: not quarantined, not
+    /// suspended (a probe counts as taking them).
+    pub fn is_serving(&self) -> bool {
+        !matches!(self.lock().state, State::Open { .. } | State::Suspended)
     }
 
     /// For status output.

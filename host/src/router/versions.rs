@@ -22,9 +22,9 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::error::{CallError, ErrorKind};
-use crate::handler::Handler;
-use crate::runtime::InstanceMode;
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::handler::Handler;
+use crate::core::limits::InstanceMode;
 
 /// One loaded version of a component.
 pub struct Version {
@@ -210,11 +210,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::handler::NativeHandler;
+    use crate::core::handler::NativeHandler;
 
     fn version(hash: &str) -> Version {
         let handler: Arc<dyn Handler> = Arc::new(NativeHandler(|m: crate::Message| {
-            Ok(crate::handler::Reply {
+            Ok(crate::core::handler::Reply {
                 body: m.body,
                 headers: Vec::new(),
             })

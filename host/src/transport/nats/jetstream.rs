@@ -5,11 +5,11 @@
 //! consumer's `max_ack_pending` is the component's `max_concurrency`, so
 //! the server hands out only what the component has room for; nothing is
 //! pulled into host memory beyond that. A message is acked only after its
-//! call succeeded. A failed call with a retry disposition, a trap or a
-//! timeout is nak'ed with a backoff that doubles per delivery; after
-//! `max_deliver` deliveries, or at once for a rejected event, it is
-//! republished with its error (`berth-error` header) to the dead-letter
-//! subject and terminated, so the server stops redelivering it.
+//! call succeeded; a failed one follows [`crate::transport::retry`]: a
+//! redelivery is a nak with the policy's delay, a dead letter is the
+//! message republished with its reason (`berth-error` header) to the
+//! dead-letter subject and then terminated, so the server stops
+//! redelivering it.
 //!
 //! The guest sees `berth-attempt` (the delivery count), as on AMQP. If
 //! the connection drops, the pull is started again once the client has
@@ -23,34 +23,17 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::nats::{NatsTransport, from_nats, header_value, to_nats_headers};
-use super::{AbortOnDrop, Acker, AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, TransportError};
-use crate::message::Message;
-
-/// Header with the delivery count, as on AMQP.
-pub const ATTEMPT_HEADER: &str = "berth-attempt";
-/// Header on a dead-lettered message: why it failed.
-pub const ERROR_HEADER: &str = "berth-error";
-/// Header on a dead-lettered message: the subject it was published to.
-pub const SUBJECT_HEADER: &str = "berth-subject";
+use super::{NatsTransport, from_nats, header_value, to_nats_headers};
+use crate::core::headers;
+use crate::core::message::Message;
+use crate::transport::retry::{self, FIRST_BACKOFF, MAX_BACKOFF, Next};
+use crate::transport::{
+    AbortOnDrop, Acker, AnyAcker, Delivery, Settlement, StreamOptions, SubscribeOptions, Subscription, TransportError,
+};
 
 /// How long the server waits for an ack before redelivering: longer than
 /// any call may take.
 const ACK_WAIT: Duration = Duration::from_secs(30);
-/// First nak delay; it doubles per delivery up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// A JetStream subscription's names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamOptions {
-    /// The stream (created with the subscription's subject if missing).
-    pub stream: String,
-    /// The durable consumer's name.
-    pub durable: String,
-    /// Where messages that failed for good are republished.
-    pub dead_letter: String,
-}
 
 fn broker(what: &str, e: impl std::fmt::Display) -> TransportError {
     TransportError::Broker(anyhow::anyhow!("JetStream: {what}: {e}"))
@@ -62,7 +45,7 @@ pub(super) async fn subscribe(
     options: &SubscribeOptions,
     stream: &StreamOptions,
 ) -> Result<Subscription, TransportError> {
-    crate::subject::validate_subject(&stream.dead_letter)?;
+    crate::core::subject::validate_subject(&stream.dead_letter)?;
     let js = jetstream::new(transport.client().clone());
     let created = js
         .get_or_create_stream(jetstream::stream::Config {
@@ -158,7 +141,9 @@ fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: 
     // A JetStream message's reply subject is its ack address, not a
     // requester waiting: it is an event.
     message.reply_to = None;
-    message.headers.push((ATTEMPT_HEADER.to_owned(), delivered.to_string()));
+    message
+        .headers
+        .push((headers::ATTEMPT.to_owned(), delivered.to_string()));
     Delivery {
         acker: AnyAcker::boxed(JsAcker {
             transport: transport.clone(),
@@ -192,13 +177,13 @@ impl JsAcker {
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
         // The headers came from NATS, so they convert; the reason may span lines.
-        let mut headers = to_nats_headers(&self.message.headers).unwrap_or_default();
-        headers.insert(ERROR_HEADER, header_value(reason));
-        headers.insert(SUBJECT_HEADER, header_value(&self.message.subject));
+        let mut map = to_nats_headers(&self.message.headers).unwrap_or_default();
+        map.insert(headers::DEAD_LETTER_REASON, header_value(reason));
+        map.insert(headers::ORIGINAL_SUBJECT, header_value(&self.message.subject));
         let client = self.transport.client();
         let sent = async {
             client
-                .publish_with_headers(self.dead_letter.clone(), headers, self.message.body.clone())
+                .publish_with_headers(self.dead_letter.clone(), map, self.message.body.clone())
                 .await?;
             client.flush().await.map_err(|e| anyhow::anyhow!("{e}"))?;
             anyhow::Ok(())
@@ -224,19 +209,11 @@ impl Acker for JsAcker {
     }
 
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
-        match settlement {
-            Settlement::Ack => self.ack(AckKind::Ack).await,
-            Settlement::Release => self.ack(AckKind::Nak(None)).await,
-            Settlement::Retry(reason) if self.delivered >= self.max_deliver => {
-                let reason = format!("failed on each of {} deliveries: {reason}", self.delivered);
-                self.dead_letter(&reason).await
-            }
-            Settlement::Retry(_) => {
-                let doublings = self.delivered.saturating_sub(1).min(10);
-                let delay = (FIRST_BACKOFF * 2u32.pow(doublings)).min(MAX_BACKOFF);
-                self.ack(AckKind::Nak(Some(delay))).await
-            }
-            Settlement::Reject(reason) => self.dead_letter(&reason).await,
+        match retry::next(settlement, self.delivered, self.max_deliver) {
+            Next::Ack => self.ack(AckKind::Ack).await,
+            Next::Release => self.ack(AckKind::Nak(None)).await,
+            Next::Redeliver { delay } => self.ack(AckKind::Nak(Some(delay))).await,
+            Next::DeadLetter(reason) => self.dead_letter(&reason).await,
         }
     }
 }

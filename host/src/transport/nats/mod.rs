@@ -6,11 +6,13 @@
 //! headers carried both ways. Core NATS is at-most-once: settling a
 //! delivery is a no-op, and a failed event cannot be redelivered; a
 //! subscription that names a stream is at-least-once through JetStream
-//! (see [`super::jetstream`]).
+//! (see [`jetstream`]).
 //!
 //! Backpressure: each subscription forwards into a bounded queue the router
 //! pulls from. When the router does not keep up, async-nats buffers and
 //! finally drops messages as a slow consumer; that is logged, never hidden.
+
+pub mod jetstream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,10 +22,10 @@ use async_nats::header::{HeaderMap, HeaderName, HeaderValue};
 use async_nats::{ConnectErrorKind, RequestErrorKind};
 use async_trait::async_trait;
 
-use super::{AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use crate::core::message::{Headers, Message};
+use crate::core::subject::{Pattern, validate_subject};
 use crate::manifest::NatsConfig;
-use crate::message::{Headers, Message};
-use crate::subject::{Pattern, validate_subject};
+use crate::transport::{AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 
 /// How long connecting may take before the start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -251,8 +253,8 @@ impl Transport for NatsTransport {
         "nats"
     }
 
-    fn status(&self) -> super::TransportStatus {
-        super::TransportStatus {
+    fn status(&self) -> crate::transport::TransportStatus {
+        crate::transport::TransportStatus {
             kind: "nats",
             connected: self.shared.client.connection_state() == async_nats::connection::State::Connected,
             slow_consumer_events: self.shared.slow_consumers.load(Ordering::Relaxed),
@@ -263,7 +265,7 @@ impl Transport for NatsTransport {
     async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
         Pattern::parse(&options.pattern)?;
         if let Some(stream) = &options.stream {
-            return super::jetstream::subscribe(self, &options, stream).await;
+            return jetstream::subscribe(self, &options, stream).await;
         }
         let subscribed = match options.group {
             Some(group) => self.shared.client.queue_subscribe(options.pattern.clone(), group).await,

@@ -1,26 +1,10 @@
-//! Swapping a running component for a new version (see
-//! [`crate::versions`] for the switch itself and the rollback).
+//! The swap action: a running component replaced by a new version (see
+//! [`crate::router::versions`] for the switch itself and the rollback).
 
 use std::time::Instant;
 
-use super::Shared;
-
-/// Why a swap did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum SwapError {
-    /// No component has that name.
-    #[error("no component named `{0}`")]
-    NotFound(String),
-    /// The new version could not be compiled, linked or initialised; the
-    /// old one keeps serving.
-    #[error("swap of `{name}` refused, the running version keeps serving: {reason:#}")]
-    Refused {
-        /// The component.
-        name: String,
-        /// What failed.
-        reason: anyhow::Error,
-    },
-}
+use super::{App, OpError};
+use crate::runtime::Source;
 
 /// What to swap in.
 #[derive(Clone, Debug, Default)]
@@ -50,27 +34,24 @@ pub struct SwapReport {
     pub elapsed_ms: f64,
 }
 
-impl Shared {
-    /// Replaces component `name` with the wasm in `bytes`: compiles,
+impl App {
+    /// Replaces component `name` with the wasm in the request: compiles,
     /// links and runs `init` of the new version while the old one serves,
     /// then switches atomically. Calls in flight finish on the old
     /// version. Swaps of one component wait for each other; swaps of
     /// different components do not.
-    pub async fn swap(&self, name: &str, request: SwapRequest) -> Result<SwapReport, SwapError> {
+    pub async fn swap(&self, name: &str, request: SwapRequest) -> Result<SwapReport, OpError> {
         let started = Instant::now();
-        let route = self
-            .routes
-            .iter()
-            .find(|r| r.name == name)
-            .ok_or_else(|| SwapError::NotFound(name.to_owned()))?;
+        let not_found = || OpError::NotFound(name.to_owned());
+        let route = self.route(name).ok_or_else(not_found)?;
         let config = self
             .loader
             .configs
             .iter()
             .find(|c| c.name == name)
-            .ok_or_else(|| SwapError::NotFound(name.to_owned()))?;
+            .ok_or_else(not_found)?;
         let _serial = route.versions.lock().await;
-        let refused = |reason| SwapError::Refused {
+        let refused = |reason| OpError::Refused {
             name: name.to_owned(),
             reason,
         };
@@ -81,7 +62,7 @@ impl Shared {
         }
         let (version, source) = self
             .loader
-            .version(&config, &request.wasm, route.stats.clone(), request.label)
+            .version(&config, &request.wasm, &route.stats, request.label)
             .await
             .map_err(refused)?;
         let hash = version.hash.clone();
@@ -94,7 +75,7 @@ impl Shared {
             version: hash,
             label,
             previous: old.hash.clone(),
-            cached: matches!(source, crate::runtime::Source::Cached),
+            cached: matches!(source, Source::Cached),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         tracing::info!(component = name, from = %old.describe(), to = %&report.version[..12], elapsed_ms = report.elapsed_ms, "swapped");

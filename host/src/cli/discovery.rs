@@ -2,7 +2,7 @@
 //! components and their versions, like Strata's list of services.
 //!
 //! It asks `$SRV.INFO` (the NATS service protocol, which every host answers
-//! for each of its components, see [`crate::service`]) and gathers the
+//! for each of its components, see the control layer's NATS service API) and gathers the
 //! answers until none has come for a short while. The list is live: a host
 //! that stopped answering is simply not in it.
 

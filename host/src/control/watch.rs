@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::host::{Shared, SwapRequest};
+use crate::app::{App, SwapRequest};
 
 /// How often the files are looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -28,8 +28,8 @@ fn stamp(path: &PathBuf) -> Stamp {
 }
 
 /// Watches every component's file until `stop`.
-pub fn spawn(shared: Arc<Shared>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let files: Vec<(String, PathBuf)> = shared.component_files();
+pub fn spawn(app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let files: Vec<(String, PathBuf)> = app.component_files();
     // (last swapped or refused stamp, stamp seen on the previous poll),
     // taken now: a change after this call returns is a change.
     let mut seen: Vec<(Stamp, Stamp)> = files.iter().map(|(_, p)| (stamp(p), stamp(p))).collect();
@@ -60,7 +60,7 @@ pub fn spawn(shared: Arc<Shared>, stop: CancellationToken) -> tokio::task::JoinH
                     label: Some("watch".to_owned()),
                     config: None,
                 };
-                match shared.swap(name, request).await {
+                match app.swap(name, request).await {
                     Ok(report) => {
                         tracing::info!(component = %name, version = %&report.version[..12], "watch: swapped in the changed file")
                     }

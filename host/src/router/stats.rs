@@ -1,14 +1,16 @@
-//! Per-component counters: calls, errors, in-flight and its peak, refused
-//! outbound calls. Shared between the router (which counts calls) and the
-//! runtime (which counts what the grants refused).
+//! Per-component counters: calls, errors, in-flight and its peak, latency.
+//! The router counts calls here; what the runtime counts (refused outbound
+//! calls, batches) lives in its [`Counters`], which a snapshot reads too.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::error::ErrorKind;
+use crate::core::error::ErrorKind;
+use crate::runtime::counters::Counters;
 
 /// Upper bounds of the call latency histogram's buckets, in seconds:
 /// from a warm wasm call (µs) to a call at a typical timeout (s).
@@ -24,11 +26,9 @@ pub struct Stats {
     requests: AtomicU64,
     events: AtomicU64,
     errors: AtomicU64,
-    forbidden: AtomicU64,
     busy_ns: AtomicU64,
-    batches: AtomicU64,
-    batched: AtomicU64,
-    batch_failures: AtomicU64,
+    /// What the runtime counts for this component.
+    runtime: Arc<Counters>,
     /// Calls per latency bucket (not cumulative); the last slot is +Inf.
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     /// Failed calls by [`ErrorKind`].
@@ -68,17 +68,18 @@ pub struct StatsSnapshot {
 impl Stats {
     /// Current values.
     pub fn snapshot(&self) -> StatsSnapshot {
+        let runtime = self.runtime.snapshot();
         StatsSnapshot {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             peak_in_flight: self.peak_in_flight.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            forbidden: self.forbidden.load(Ordering::Relaxed),
+            forbidden: runtime.forbidden,
             busy_ns: self.busy_ns.load(Ordering::Relaxed),
-            batches: self.batches.load(Ordering::Relaxed),
-            batched: self.batched.load(Ordering::Relaxed),
-            batch_failures: self.batch_failures.load(Ordering::Relaxed),
+            batches: runtime.batches,
+            batched: runtime.batched,
+            batch_failures: runtime.batch_failures,
         }
     }
 
@@ -167,22 +168,8 @@ impl Stats {
         waited.is_ok()
     }
 
-    /// One call carried `messages` messages; `None` if it failed as a
-    /// whole and they were run one by one.
-    pub fn batch(&self, messages: Option<usize>) {
-        match messages {
-            Some(n) => {
-                self.batches.fetch_add(1, Ordering::Relaxed);
-                self.batched.fetch_add(n as u64, Ordering::Relaxed);
-            }
-            None => {
-                self.batch_failures.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// An outbound call was refused by the grants.
-    pub fn forbade(&self) {
-        self.forbidden.fetch_add(1, Ordering::Relaxed);
+    /// The counters the runtime keeps for this component.
+    pub fn runtime(&self) -> Arc<Counters> {
+        self.runtime.clone()
     }
 }

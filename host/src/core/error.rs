@@ -19,14 +19,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::message::Message;
-
-/// Header carrying the error's message (NATS service convention).
-pub const ERROR_HEADER: &str = "Nats-Service-Error";
-/// Header carrying the error's code (NATS service convention).
-pub const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
-/// Header carrying the [`ErrorKind`], so host-made errors survive the trip.
-pub const ERROR_KIND_HEADER: &str = "Berth-Error-Kind";
+use crate::core::headers::{ERROR as ERROR_HEADER, ERROR_CODE as ERROR_CODE_HEADER, ERROR_KIND as ERROR_KIND_HEADER};
+use crate::core::message::Message;
 
 /// Where an error came from. Everything but `Handler` is made by the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,149 @@
+//! Loading a component's version: read, compile (or take from the cache),
+//! link, `init`. Kept for the life of the host, so that a swap loads the
+//! next version exactly as the start loaded the first.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::core::limits::MAX_GUEST_REQUEST_TIMEOUT;
+use crate::core::outbound::Outbound;
+use crate::manifest::{ComponentConfig, Manifest};
+use crate::router::quarantine::Policy;
+use crate::router::stats::Stats;
+use crate::router::versions::{Probation, Version};
+use crate::router::{Route, RouteInfo};
+use crate::runtime::grants::Grants;
+use crate::runtime::{Environment, Runtime, Settings, Source};
+
+/// What loading a component needs.
+pub(super) struct Loader {
+    runtime: Runtime,
+    /// Where each component's publishes and requests go.
+    outbound: HashMap<String, Arc<dyn Outbound>>,
+    data_dir: PathBuf,
+    /// Each component's manifest entry: a swap keeps all but the code
+    /// (and, if given, the config).
+    pub(super) configs: Vec<ComponentConfig>,
+    /// `[host] reply_headers`.
+    reply_headers: bool,
+}
+
+impl Loader {
+    pub(super) fn new(runtime: Runtime, outbound: HashMap<String, Arc<dyn Outbound>>, manifest: &Manifest) -> Self {
+        Self {
+            runtime,
+            outbound,
+            data_dir: manifest.host.data_dir.clone(),
+            configs: manifest.components.clone(),
+            reply_headers: manifest.host.reply_headers,
+        }
+    }
+
+    /// Each component's name and wasm file.
+    pub(super) fn files(&self) -> Vec<(String, PathBuf)> {
+        self.configs.iter().map(|c| (c.name.clone(), c.wasm.clone())).collect()
+    }
+
+    /// Loads a component's first version and makes its route.
+    pub(super) async fn route(&self, config: &ComponentConfig) -> Result<Route> {
+        let at = || format!("component `{}` ({})", config.name, config.wasm.display());
+        let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
+        let stats = Arc::new(Stats::default());
+        let (first, _) = self
+            .version(config, &bytes, &stats, config.label.clone())
+            .await
+            .with_context(at)?;
+        let info = RouteInfo {
+            name: config.name.clone(),
+            subjects: config.subscribe.iter().map(|s| s.subject.clone()).collect(),
+            max_concurrency: config.max_concurrency,
+            policy: Policy {
+                threshold: if config.quarantine_after == 0 {
+                    u32::MAX
+                } else {
+                    config.quarantine_after
+                },
+                cooldown: Duration::from_millis(config.quarantine_ms),
+                ..Policy::default()
+            },
+            probation: Probation {
+                window: Duration::from_millis(config.probation_ms),
+                max_faults: config.rollback_after,
+            },
+            reply_headers: self.reply_headers,
+        };
+        Ok(Route::new(info, first, stats))
+    }
+
+    /// Compiles (or takes from the cache), links and initialises one
+    /// version of a component: everything that can fail, before it serves.
+    pub(super) async fn version(
+        &self,
+        config: &ComponentConfig,
+        bytes: &[u8],
+        stats: &Stats,
+        label: Option<String>,
+    ) -> Result<(Version, Source)> {
+        let env = Arc::new(self.environment(config, stats)?);
+        let started = Instant::now();
+        let (handler, source) = self.runtime.load(bytes, settings(config)?, env).await?;
+        tracing::info!(
+            component = %config.name,
+            version = &handler.version()[..12],
+            ?source,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "component loaded"
+        );
+        let (hash, mode) = (handler.version().to_owned(), handler.mode());
+        Ok((Version::new(Arc::new(handler), hash, label, mode), source))
+    }
+
+    /// Who the component is to its host imports: grants, outbound
+    /// transport, environment, folder.
+    fn environment(&self, config: &ComponentConfig, stats: &Stats) -> Result<Environment> {
+        let grants = Grants::parse(&config.publish, &config.request)?;
+        let data_dir = if config.filesystem {
+            let dir = self.data_dir.join("components").join(&config.name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating its folder {}", dir.display()))?;
+            Some(dir)
+        } else {
+            None
+        };
+        let outbound = self
+            .outbound
+            .get(&config.name)
+            .with_context(|| format!("no outbound transport for component `{}`", config.name))?
+            .clone();
+        Ok(Environment {
+            name: config.name.as_str().into(),
+            grants,
+            outbound,
+            env: config.env.clone().into_iter().collect(),
+            max_request_timeout: MAX_GUEST_REQUEST_TIMEOUT,
+            max_message_bytes: config.max_message_kb as usize * 1024,
+            data_dir,
+            counters: stats.runtime(),
+        })
+    }
+}
+
+/// The runtime's limits for a component, from its manifest entry.
+fn settings(config: &ComponentConfig) -> Result<Settings> {
+    Ok(Settings {
+        memory_bytes: config.memory_mb as usize * 1024 * 1024,
+        timeout: Duration::from_millis(config.timeout_ms),
+        mode: config.instance_mode,
+        max_idle: config.max_concurrency,
+        config_json: serde_json::to_string(&config.config)?,
+        max_hostcall_bytes: config.max_hostcall_kb as usize * 1024,
+        link_unused_sockets: config.link_unused_sockets,
+        fuel: config.fuel,
+        max_instances: config.max_instances,
+        max_tables: config.max_tables,
+        max_batch: config.max_batch,
+    })
+}

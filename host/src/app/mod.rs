@@ -1,0 +1,147 @@
+//! The running host: transports connected, components loaded and
+//! subscribed, and the operator actions that change it while it runs.
+//!
+//! [`Host::start`] does everything that can fail before the first message
+//! arrives, so a bad manifest or component stops the start with an error
+//! that names it. The control layer (HTTP, broker admin, health, watch)
+//! sits on top of [`App`] and calls its operator actions ([`ops`]); this
+//! layer knows nothing of how an operator reaches it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::router::Route;
+use crate::transport::{Transport, TransportStatus};
+
+mod loader;
+pub mod ops;
+mod start;
+mod swap;
+
+use loader::Loader;
+pub use ops::OpError;
+pub use swap::{SwapReport, SwapRequest};
+
+/// A running host as the control layer sees it. Cheap to share.
+pub struct App {
+    /// Service name.
+    pub name: String,
+    /// This host among the service's hosts: in health, `$SRV` and admin
+    /// subjects.
+    pub id: String,
+    /// When the host started.
+    pub started: Instant,
+    /// Components, in manifest order.
+    pub routes: Vec<Arc<Route>>,
+    /// The default transport: HTTP ingress and outbound calls by default.
+    pub transport: Arc<dyn Transport>,
+    /// Every connected transport, the default first.
+    pub transports: Vec<Arc<dyn Transport>>,
+    /// Cancelled by the drain action: `berth run` then shuts down as on
+    /// SIGTERM.
+    pub drain: CancellationToken,
+    /// Loads new versions for swaps.
+    loader: Loader,
+}
+
+impl App {
+    /// A component's route, by name.
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// Each transport's connection state and counters.
+    pub fn transport_status(&self) -> Vec<TransportStatus> {
+        self.transports.iter().map(|t| t.status()).collect()
+    }
+
+    /// Each component's name and wasm file, for watch mode.
+    pub fn component_files(&self) -> Vec<(String, PathBuf)> {
+        self.loader.files()
+    }
+}
+
+/// A started host: its [`App`], and the tasks that serve it.
+pub struct Host {
+    app: Arc<App>,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Host {
+    /// What the control layer reads and steers.
+    pub fn app(&self) -> Arc<App> {
+        self.app.clone()
+    }
+
+    /// The host's default transport, to send messages into it.
+    pub fn transport(&self) -> Arc<dyn Transport> {
+        self.app.transport.clone()
+    }
+
+    /// A component's route, by name.
+    pub fn route(&self, name: &str) -> Option<&Arc<Route>> {
+        self.app.route(name)
+    }
+
+    /// Swaps a component; see [`App::swap`].
+    pub async fn swap(&self, name: &str, request: SwapRequest) -> Result<SwapReport, OpError> {
+        self.app.swap(name, request).await
+    }
+
+    /// The tasks shutdown waits for; the control layer's broker answerers
+    /// run here too, so they drain with the components.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Cancelled when the host stops taking work.
+    pub fn stopping(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    /// Stops taking messages, lets in-flight calls finish for up to `grace`,
+    /// and returns whether they all did.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tasks.close();
+        let drained = tokio::time::timeout(grace, self.tasks.wait()).await.is_ok();
+        if drained {
+            tracing::info!("all in-flight calls finished");
+        } else {
+            tracing::warn!(?grace, "in-flight calls still running after the grace period");
+        }
+        drained
+    }
+}
+
+/// Unique enough per host start: service, process and start time.
+fn instance_id(service: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in service
+        .bytes()
+        .chain(std::process::id().to_le_bytes())
+        .chain(nanos.to_le_bytes())
+    {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instance_ids_are_sixteen_hex_digits() {
+        let id = super::instance_id("a");
+        assert_eq!(id.len(), 16);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,172 @@
+//! Starting a host: connect every transport a component needs, load each
+//! component, subscribe it. A failure stops the start and names its cause;
+//! components loaded before it stop serving.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{App, Host, Loader, instance_id};
+use crate::core::outbound::Outbound;
+use crate::manifest::{ComponentConfig, Manifest, SubscribeConfig, TransportKind};
+use crate::router::{self, Route};
+use crate::runtime::{CompileCache, Runtime};
+use crate::transport::amqp::AmqpTransport;
+use crate::transport::memory::MemoryTransport;
+use crate::transport::nats::NatsTransport;
+use crate::transport::{Sender, StreamOptions, SubscribeOptions, Transport};
+
+impl Host {
+    /// Connects transports, loads every component (compile, link, `init`)
+    /// and subscribes it. Any failure stops the start and names its cause.
+    pub async fn start(manifest: &Manifest) -> Result<Self> {
+        let kind = manifest.host.transport;
+        let (transports, outbound) = connect_all(manifest).await?;
+        let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
+        let runtime = Runtime::new(CompileCache::new(manifest.host.data_dir.join("cache")), fuel)?;
+        let loader = Loader::new(runtime, outbound, manifest);
+        let tasks = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let mut routes = Vec::new();
+        for config in &manifest.components {
+            match serve_component(manifest, config, &loader, &transports, &tasks, &stop).await {
+                Ok(route) => routes.push(route),
+                Err(e) => {
+                    // Components loaded before the failure must not keep serving.
+                    stop.cancel();
+                    return Err(e);
+                }
+            }
+        }
+        let default = transports[&kind].clone();
+        let app = Arc::new(App {
+            name: manifest.host.name.clone(),
+            id: instance_id(&manifest.host.name),
+            started: Instant::now(),
+            routes,
+            transports: std::iter::once(default.clone())
+                .chain(transports.into_iter().filter(|(k, _)| *k != kind).map(|(_, t)| t))
+                .collect(),
+            transport: default,
+            drain: CancellationToken::new(),
+            loader,
+        });
+        tracing::info!(service = %app.name, components = app.routes.len(), transport = %kind, "host started");
+        Ok(Self { app, tasks, stop })
+    }
+}
+
+type Transports = HashMap<TransportKind, Arc<dyn Transport>>;
+
+/// Every transport a component subscribes or sends on, connected before
+/// anything loads, so a broker that is not there stops the start before
+/// any component runs; and where each component's outbound calls go.
+async fn connect_all(manifest: &Manifest) -> Result<(Transports, HashMap<String, Arc<dyn Outbound>>)> {
+    let kind = manifest.host.transport;
+    let mut transports = Transports::new();
+    transports.insert(kind, connect(kind, manifest).await?);
+    let mut outbound: HashMap<String, Arc<dyn Outbound>> = HashMap::new();
+    for config in &manifest.components {
+        let first = config.subscribe.first().and_then(|s| s.transport);
+        let wanted = config.subscribe.iter().map(|s| s.transport.unwrap_or(kind));
+        for k in wanted.chain(config.outbound).chain(first) {
+            if let Entry::Vacant(slot) = transports.entry(k) {
+                slot.insert(connect(k, manifest).await?);
+            }
+        }
+        let out = config.outbound.or(first).unwrap_or(kind);
+        outbound.insert(config.name.clone(), Arc::new(Sender(transports[&out].clone())));
+    }
+    Ok((transports, outbound))
+}
+
+async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Arc<dyn Transport>> {
+    match kind {
+        TransportKind::Memory => Ok(Arc::new(MemoryTransport::default())),
+        TransportKind::Nats => {
+            let config = manifest.transports.nats.clone().unwrap_or_default();
+            let nats = NatsTransport::connect(&config).await?;
+            tracing::info!(url = %config.url, max_payload = nats.max_payload(), "connected to NATS");
+            Ok(Arc::new(nats))
+        }
+        TransportKind::Amqp => {
+            let config = manifest.transports.amqp.clone().unwrap_or_default();
+            let amqp = AmqpTransport::connect(&config).await?;
+            tracing::info!(exchange = %config.exchange, "connected to AMQP");
+            Ok(Arc::new(amqp))
+        }
+    }
+}
+
+/// Loads one component and serves each of its subscriptions.
+async fn serve_component(
+    manifest: &Manifest,
+    config: &ComponentConfig,
+    loader: &Loader,
+    transports: &Transports,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) -> Result<Arc<Route>> {
+    let route = Arc::new(loader.route(config).await?);
+    for (index, sub) in config.subscribe.iter().enumerate() {
+        let kind = sub.transport.unwrap_or(manifest.host.transport);
+        let transport = &transports[&kind];
+        let subscription = transport
+            .subscribe(subscribe_options(&manifest.host.name, config, sub))
+            .await
+            .with_context(|| {
+                format!(
+                    "component `{}`: subscribing to `{}` on {kind}",
+                    config.name, sub.subject
+                )
+            })?;
+        router::serve(
+            route.clone(),
+            index,
+            transport.kind(),
+            subscription,
+            tasks,
+            stop.clone(),
+        );
+    }
+    Ok(route)
+}
+
+/// What the manifest's subscription asks of the transport: the queue group
+/// (`<service>.<component>` unless named or a broadcast), and for a stream
+/// its durable consumer and dead-letter subject.
+fn subscribe_options(service: &str, config: &ComponentConfig, sub: &SubscribeConfig) -> SubscribeOptions {
+    let group = match (&sub.group, sub.broadcast) {
+        (_, true) => None,
+        (Some(g), false) => Some(g.clone()),
+        (None, false) => Some(format!("{service}.{}", config.name)),
+    };
+    let stream = sub.stream.as_ref().map(|stream| {
+        let durable = sub.durable.clone().unwrap_or_else(|| {
+            group
+                .as_deref()
+                .unwrap_or(&config.name)
+                .replace(['.', '*', '>', ' '], "_")
+        });
+        StreamOptions {
+            stream: stream.clone(),
+            dead_letter: sub
+                .dead_letter
+                .clone()
+                .unwrap_or_else(|| format!("berth.dead.{durable}")),
+            durable,
+        }
+    });
+    SubscribeOptions {
+        pattern: sub.subject.clone(),
+        group,
+        capacity: config.max_concurrency,
+        max_deliver: config.max_deliver,
+        stream,
+    }
+}

@@ -1,0 +1,60 @@
+//! The client side of broker admin, for `berth admin`: one command sent to
+//! every host of a service (or one host), every answer collected.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::control::admin::{host_subject, service_subject};
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::headers::ADMIN_TOKEN;
+
+/// Sends `command` over NATS to every host of `service`, or to the one
+/// with id `host`, and returns each host's answer, waiting until `quiet`
+/// passes without a new one.
+pub async fn ask(
+    client: &async_nats::Client,
+    service: &str,
+    host: Option<&str>,
+    command: &Value,
+    token: Option<&str>,
+    quiet: Duration,
+) -> Result<Vec<Result<Value, CallError>>> {
+    let subject = match host {
+        Some(id) => host_subject(service, id),
+        None => service_subject(service),
+    };
+    let inbox = client.new_inbox();
+    let mut answers = client
+        .subscribe(inbox.clone())
+        .await
+        .context("subscribing to the answer inbox")?;
+    let mut headers = async_nats::HeaderMap::new();
+    if let Some(token) = token {
+        let token: async_nats::HeaderValue = token
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the admin token must be a single line"))?;
+        headers.insert(ADMIN_TOKEN, token);
+    }
+    client
+        .publish_with_reply_and_headers(subject.clone(), inbox, headers, command.to_string().into())
+        .await
+        .with_context(|| format!("sending the command to {subject}"))?;
+    client.flush().await.context("flushing the command")?;
+    let mut out = Vec::new();
+    while let Ok(Some(answer)) = tokio::time::timeout(quiet, answers.next()).await {
+        // The server's "no responders" status: nobody listens (admin off).
+        if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            continue;
+        }
+        let message = crate::transport::nats::from_nats(answer);
+        out.push(match CallError::from_reply(&message) {
+            Some(e) => Err(e),
+            None => serde_json::from_slice(&message.body)
+                .map_err(|e| CallError::new(ErrorKind::Transport, format!("an answer is not JSON: {e}"))),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,111 @@
+//! HTTP ingress: `POST /v1/request/{subject}` sends the body as a request
+//! on the host's default transport and answers with the reply (an error
+//! reply's code becomes the HTTP status, the error its JSON body);
+//! `POST /v1/publish/{subject}` publishes the body and answers 202.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::Deserialize;
+
+use super::Api;
+use crate::core::error::CallError;
+use crate::core::message::Message;
+
+/// Default wait for a reply to `POST /v1/request/...`.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait a caller may ask for.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// HTTP headers that describe the HTTP exchange itself, not the message.
+const SKIPPED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "expect",
+    "accept",
+    "accept-encoding",
+    "user-agent",
+    "authorization",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RequestParams {
+    timeout_ms: Option<u64>,
+}
+
+pub(super) async fn request(
+    State(api): State<Api>,
+    Path(subject): Path<String>,
+    Query(params): Query<RequestParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let timeout = params
+        .timeout_ms
+        .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_millis)
+        .min(MAX_REQUEST_TIMEOUT);
+    let message = to_message(subject, &headers, body);
+    let reply = match api.app.transport.request(message, timeout).await {
+        Ok(reply) => reply,
+        Err(e) => return error_response(&CallError::from(e)),
+    };
+    if let Some(e) = CallError::from_reply(&reply) {
+        return error_response(&e);
+    }
+    let mut response = (StatusCode::OK, reply.body).into_response();
+    let out = response.headers_mut();
+    for (name, value) in &reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            // The reply's content type replaces the default one.
+            if n == CONTENT_TYPE {
+                out.insert(n, v);
+            } else {
+                out.append(n, v);
+            }
+        }
+    }
+    response
+}
+
+pub(super) async fn publish(
+    State(api): State<Api>,
+    Path(subject): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match api.app.transport.publish(to_message(subject, &headers, body)).await {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => error_response(&CallError::from(e)),
+    }
+}
+
+fn to_message(subject: String, headers: &HeaderMap, body: Bytes) -> Message {
+    let mut message = Message::new(subject, body);
+    for (name, value) in headers {
+        if SKIPPED_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        if let Ok(v) = value.to_str() {
+            message.headers.push((name.as_str().to_owned(), v.to_owned()));
+        }
+    }
+    message
+}
+
+fn error_response(error: &CallError) -> Response {
+    let status = StatusCode::from_u16(error.code)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(error.to_json())).into_response()
+}

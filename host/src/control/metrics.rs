@@ -1,0 +1,224 @@
+//! `GET /metrics`: the host's counters in the Prometheus text format.
+//!
+//! The counters already live in atomics (the router's stats, the breaker,
+//! the transports); this module only renders a snapshot of them at scrape
+//! time, so a scrape costs the hot path nothing. Each family is one row of
+//! a table below. Names follow Prometheus conventions: `_total` for
+//! counters, base units (seconds).
+
+use std::fmt::Write;
+
+use crate::app::App;
+use crate::router::Route;
+use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
+use crate::transport::TransportStatus;
+
+/// A family with one sample per component.
+struct PerComponent {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&Route, &StatsSnapshot) -> f64,
+}
+
+const PER_COMPONENT: &[PerComponent] = &[
+    PerComponent {
+        name: "berth_requests_total",
+        kind: "counter",
+        help: "Requests handled by the component, successfully or not.",
+        value: |_, s| s.requests as f64,
+    },
+    PerComponent {
+        name: "berth_events_total",
+        kind: "counter",
+        help: "Events handled by the component, successfully or not.",
+        value: |_, s| s.events as f64,
+    },
+    PerComponent {
+        name: "berth_errors_total",
+        kind: "counter",
+        help: "Calls that ended with an error.",
+        value: |_, s| s.errors as f64,
+    },
+    PerComponent {
+        name: "berth_quarantines_total",
+        kind: "counter",
+        help: "Times the component was quarantined for trapping or timing out.",
+        value: |r, _| r.breaker.status().quarantines as f64,
+    },
+    PerComponent {
+        name: "berth_forbidden_total",
+        kind: "counter",
+        help: "Outbound calls refused by the component's grants.",
+        value: |_, s| s.forbidden as f64,
+    },
+    PerComponent {
+        name: "berth_batches_total",
+        kind: "counter",
+        help: "Calls into the component that carried several messages.",
+        value: |_, s| s.batches as f64,
+    },
+    PerComponent {
+        name: "berth_batched_messages_total",
+        kind: "counter",
+        help: "Messages answered in calls that carried several.",
+        value: |_, s| s.batched as f64,
+    },
+    PerComponent {
+        name: "berth_batch_failures_total",
+        kind: "counter",
+        help: "Batches that failed as a whole; their messages ran one call each.",
+        value: |_, s| s.batch_failures as f64,
+    },
+    PerComponent {
+        name: "berth_call_seconds_total",
+        kind: "counter",
+        help: "Wall time spent in calls.",
+        value: |_, s| s.busy_ns as f64 / 1e9,
+    },
+    PerComponent {
+        name: "berth_in_flight",
+        kind: "gauge",
+        help: "Calls running now.",
+        value: |_, s| s.in_flight as f64,
+    },
+    PerComponent {
+        name: "berth_serving",
+        kind: "gauge",
+        help: "1 while the component takes messages, 0 while quarantined or suspended.",
+        value: |r, _| f64::from(u8::from(r.breaker.is_serving())),
+    },
+    PerComponent {
+        name: "berth_swaps_total",
+        kind: "counter",
+        help: "Version switches: swaps and rollbacks.",
+        value: |r, _| r.versions.status().swaps as f64,
+    },
+];
+
+/// A family with one sample per transport.
+struct PerTransport {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&TransportStatus) -> f64,
+}
+
+const PER_TRANSPORT: &[PerTransport] = &[
+    PerTransport {
+        name: "berth_transport_connected",
+        kind: "gauge",
+        help: "1 while the broker connection is up.",
+        value: |t| f64::from(u8::from(t.connected)),
+    },
+    PerTransport {
+        name: "berth_slow_consumer_events_total",
+        kind: "counter",
+        help: "Times the broker client reported dropping messages for a slow consumer.",
+        value: |t| t.slow_consumer_events as f64,
+    },
+    PerTransport {
+        name: "berth_transport_reconnects_total",
+        kind: "counter",
+        help: "Times the broker connection was lost and made again.",
+        value: |t| t.reconnects as f64,
+    },
+];
+
+/// The exposition text for one scrape.
+pub fn render(app: &App) -> String {
+    let mut out = String::new();
+    let components: Vec<(&Route, String, StatsSnapshot)> = app
+        .routes
+        .iter()
+        .map(|r| (&**r, component_labels(&app.name, &r.name), r.stats.snapshot()))
+        .collect();
+    for family in PER_COMPONENT {
+        header(&mut out, family.name, family.kind, family.help);
+        for (route, labels, snapshot) in &components {
+            sample(&mut out, family.name, labels, (family.value)(route, snapshot));
+        }
+    }
+    let name = "berth_messages_received_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Messages taken from each of the component's subscriptions.",
+    );
+    for (route, labels, _) in &components {
+        for (subject, n) in route.received() {
+            let labels = format!("{labels},subscription=\"{}\"", escape(subject));
+            sample(&mut out, name, &labels, n as f64);
+        }
+    }
+    let name = "berth_errors_by_kind_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Calls that ended with an error, by kind (handler, timeout, trap, ...).",
+    );
+    for (route, labels, _) in &components {
+        for (kind, n) in route.stats.errors_by_kind() {
+            let labels = format!("{labels},kind=\"{}\"", kind.as_str());
+            sample(&mut out, name, &labels, n as f64);
+        }
+    }
+    histogram(&mut out, &components);
+    let transports = app.transport_status();
+    for family in PER_TRANSPORT {
+        header(&mut out, family.name, family.kind, family.help);
+        for t in &transports {
+            let labels = format!("service=\"{}\",transport=\"{}\"", escape(&app.name), t.kind);
+            sample(&mut out, family.name, &labels, (family.value)(t));
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
+    let _ = writeln!(out, "{name}{{{labels}}} {value}");
+}
+
+fn component_labels(service: &str, component: &str) -> String {
+    format!("service=\"{}\",component=\"{}\"", escape(service), escape(component))
+}
+
+/// `berth_call_duration_seconds`: a histogram per component.
+fn histogram(out: &mut String, components: &[(&Route, String, StatsSnapshot)]) {
+    let name = "berth_call_duration_seconds";
+    header(out, name, "histogram", "Wall time of calls into the component.");
+    for (route, labels, snapshot) in components {
+        let counts = route.stats.latency_cumulative();
+        let bounds = LATENCY_BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(std::iter::once("+Inf".to_owned()));
+        for (le, n) in bounds.zip(&counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", snapshot.busy_ns as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped, as the format asks.
+fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
+    }
+}

@@ -1,0 +1,102 @@
+//! The control plane: how operators and tools reach a running host. HTTP
+//! (health, status, metrics, operator actions, ingress), the broker's
+//! health and admin subjects, the NATS service API, and watch mode. Every
+//! way in calls the app layer's operator actions ([`crate::app::ops`]) and
+//! passes the one authorization rule ([`auth`]).
+//!
+//! [`start`] is a host with its broker-side control plane; [`run`] is
+//! `berth run`: that, plus HTTP and watch mode, until a shutdown signal or
+//! a drain.
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Host;
+use crate::core::limits::DEFAULT_GRACE;
+use crate::manifest::Manifest;
+
+pub mod admin;
+mod answer;
+pub mod auth;
+pub mod health;
+pub mod http;
+pub mod metrics;
+mod service;
+pub mod watch;
+
+use auth::Auth;
+
+/// Starts the host and what answers for it on the broker: health on every
+/// transport, the NATS service API, and broker admin if the manifest turns
+/// it on. A failure of either stops the start.
+pub async fn start(manifest: &Manifest) -> Result<Host> {
+    let host = Host::start(manifest).await?;
+    let app = host.app();
+    let (tasks, stop) = (host.tasks(), host.stopping());
+    let auth = Auth::new(manifest.host.admin_token.clone());
+    let answering = async {
+        health::start(&app, manifest.host.telestion, tasks, &stop)
+            .await
+            .context("answering health requests on the broker")?;
+        service::start(&app, tasks, &stop)
+            .await
+            .context("answering the NATS service API")?;
+        if manifest.host.admin {
+            admin::start(&app, &auth, tasks, &stop)
+                .await
+                .context("answering admin commands on the broker")?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = answering.await {
+        stop.cancel();
+        return Err(e);
+    }
+
+    Ok(host)
+}
+
+/// `berth run`: starts the host, serves HTTP if configured, watches the
+/// component files if asked, and on `shutdown` (or a drain) stops taking
+/// work and lets in-flight calls finish.
+pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let host = start(&manifest).await?;
+    let app = host.app();
+    let http_stop = CancellationToken::new();
+    let http = match manifest.host.http {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
+            tracing::info!(%addr, "HTTP admin and ingress listening");
+            let auth = Auth::new(manifest.host.admin_token.clone());
+            Some(tokio::spawn(http::serve(
+                listener,
+                app.clone(),
+                auth,
+                http_stop.clone(),
+            )))
+        }
+        None => None,
+    };
+    let watching = manifest
+        .host
+        .watch
+        .then(|| watch::spawn(app.clone(), http_stop.clone()));
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: finishing in-flight calls"),
+        () = app.drain.cancelled() => tracing::info!("draining (admin command): finishing in-flight calls"),
+    }
+    if let Some(watching) = watching {
+        watching.abort();
+    }
+    host.shutdown(DEFAULT_GRACE).await;
+    http_stop.cancel();
+    if let Some(http) = http {
+        http.await.context("HTTP server task failed")??;
+    }
+    Ok(())
+}

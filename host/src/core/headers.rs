@@ -1,0 +1,43 @@
+//! Every header name Berth reads or writes, in one place.
+//!
+//! A header crosses layers (the router sets one, a transport carries it, a
+//! guest or an operator reads it), so its spelling must not drift between
+//! them. Names are matched case-insensitively wherever they are read
+//! ([`crate::core::message::Message::header`]).
+
+/// An error reply's message (the NATS service convention).
+pub const ERROR: &str = "Nats-Service-Error";
+/// An error reply's code (the NATS service convention).
+pub const ERROR_CODE: &str = "Nats-Service-Error-Code";
+/// An error reply's [`ErrorKind`](crate::core::error::ErrorKind), so errors
+/// the host made survive the trip.
+pub const ERROR_KIND: &str = "Berth-Error-Kind";
+
+/// On a reply: the component that answered (`[host] reply_headers`).
+pub const COMPONENT: &str = "Berth-Component";
+/// On a reply: the content hash of the version that answered.
+pub const VERSION: &str = "Berth-Version";
+
+/// On every delivery from a broker that redelivers: which delivery of the
+/// message this is (1, 2, ...), the same on AMQP and JetStream.
+pub const ATTEMPT: &str = "berth-attempt";
+/// On a dead-lettered message: why it failed.
+pub const DEAD_LETTER_REASON: &str = "berth-error";
+/// On a dead-lettered or re-sent message: the subject it was first
+/// published to (a retry or a dead letter is routed by another name).
+pub const ORIGINAL_SUBJECT: &str = "berth-subject";
+/// On an AMQP dead letter: the exchange it was first published to.
+pub const ORIGINAL_EXCHANGE: &str = "berth-exchange";
+
+/// An admin command's token, on the broker.
+pub const ADMIN_TOKEN: &str = "berth-admin-token";
+/// A swap's new `[components.config]`, as a JSON object, over HTTP.
+pub const SWAP_CONFIG: &str = "berth-config";
+
+/// W3C Trace Context: the caller's span.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C Trace Context: vendor state, passed on unchanged.
+pub const TRACESTATE: &str = "tracestate";
+
+/// The body's media type, as on HTTP and AMQP.
+pub const CONTENT_TYPE: &str = "content-type";
