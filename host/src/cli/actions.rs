@@ -2,7 +2,7 @@
 //! HTTP or NATS and printing the answers.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -153,6 +153,30 @@ pub(super) fn read_body(body: Option<String>) -> Result<Vec<u8>> {
         Some(b) => b.as_bytes().to_vec(),
         None => Vec::new(),
     })
+}
+
+/// `berth swap`: uploads the new version to the host's HTTP API.
+pub(super) async fn swap(
+    url: &str,
+    name: &str,
+    wasm: &Path,
+    label: Option<String>,
+    config: Option<String>,
+    token: Option<String>,
+) -> Result<ExitCode> {
+    let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let url = format!("{}/v1/components/{name}", url.trim_end_matches('/'));
+    let mut request = reqwest::Client::new().put(&url).body(bytes);
+    if let Some(label) = label {
+        request = request.query(&[("label", label)]);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(config) = config {
+        request = request.header(crate::core::headers::SWAP_CONFIG, config);
+    }
+    send(request, &url).await
 }
 
 /// Prints one line per component of a running host.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::manifest::Manifest;
@@ -14,7 +14,7 @@ pub mod allocator;
 pub mod conformance;
 pub mod discovery;
 
-use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status};
+use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status, swap};
 
 /// Run message backends compiled to WebAssembly components.
 #[derive(Debug, Parser)]
@@ -253,21 +253,7 @@ impl Cli {
                 config,
                 url,
                 token,
-            } => {
-                let bytes = std::fs::read(&wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-                let url = format!("{}/v1/components/{name}", url.trim_end_matches('/'));
-                let mut request = reqwest::Client::new().put(&url).body(bytes);
-                if let Some(label) = label {
-                    request = request.query(&[("label", label)]);
-                }
-                if let Some(token) = token {
-                    request = request.bearer_auth(token);
-                }
-                if let Some(config) = config {
-                    request = request.header(crate::core::headers::SWAP_CONFIG, config);
-                }
-                send(request, &url).await
-            }
+            } => swap(&url, &name, &wasm, label, config, token).await,
             Command::Status { url } => status(&url).await,
             Command::Admin {
                 service,

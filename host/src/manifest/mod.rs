@@ -6,18 +6,18 @@
 //! (`SERVICE_NAME`, `DATA_DIR`, `NATS_URL`, `AMQP_URL` ...) override the file,
 //! Telestion style, so one manifest serves every deployment.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_BATCH, MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
-use crate::core::subject::Pattern;
+use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_MEMORY_BYTES};
 
 mod subscribe;
 mod transports;
+mod validate;
 
 pub use subscribe::SubscribeConfig;
 pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
@@ -292,137 +292,6 @@ impl Manifest {
         if let Some(url) = var("AMQP_URL") {
             self.transports.amqp.get_or_insert_with(AmqpConfig::default).url = url;
         }
-    }
-
-    /// Checks what the types cannot: unique names, valid patterns, sane
-    /// limits, files that exist. Errors name the component and the field.
-    pub fn validate(&self) -> Result<()> {
-        ensure!(!self.host.name.trim().is_empty(), "[host] name must not be empty");
-        if let Some(nats) = &self.transports.nats {
-            let ways = [
-                nats.user.is_some() || nats.password.is_some(),
-                nats.token.is_some(),
-                nats.credentials.is_some(),
-            ];
-            ensure!(
-                ways.iter().filter(|w| **w).count() <= 1,
-                "[transports.nats]: use one of user/password, token or credentials, not several"
-            );
-            ensure!(
-                nats.user.is_some() == nats.password.is_some(),
-                "[transports.nats]: user and password go together"
-            );
-        }
-        if let Some(amqp) = &self.transports.amqp {
-            ensure!(
-                !amqp.exchange.is_empty(),
-                "[transports.amqp] exchange must not be empty"
-            );
-            ensure!(
-                amqp.prefetch != Some(0),
-                "[transports.amqp] prefetch must be at least 1"
-            );
-        }
-        let mut names = HashSet::new();
-        for c in &self.components {
-            let at = || format!("component `{}`", c.name);
-            ensure!(
-                !c.name.is_empty()
-                    && c.name
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
-                "component name `{}` must be non-empty letters, digits, `-` or `_`",
-                c.name
-            );
-            ensure!(
-                names.insert(c.name.as_str()),
-                "component name `{}` is used twice",
-                c.name
-            );
-            for s in &c.subscribe {
-                Pattern::parse(&s.subject).with_context(|| format!("{}: subscribe", at()))?;
-                if s.broadcast && s.group.is_some() {
-                    bail!(
-                        "{}: subscription `{}` sets both `group` and `broadcast`",
-                        at(),
-                        s.subject
-                    );
-                }
-                match &s.stream {
-                    Some(stream) => {
-                        let transport = s.transport.unwrap_or(self.host.transport);
-                        ensure!(
-                            transport == TransportKind::Nats,
-                            "{}: subscription `{}` names stream `{stream}`, a NATS JetStream feature, but uses the {transport} transport",
-                            at(),
-                            s.subject
-                        );
-                        for (what, name) in [("stream", Some(stream)), ("durable", s.durable.as_ref())] {
-                            if let Some(name) = name {
-                                ensure!(
-                                    !name.is_empty() && !name.contains(['.', '*', '>', ' ', '\t']),
-                                    "{}: subscription `{}`: {what} name `{name}` must be non-empty, without `.`, `*`, `>` or spaces",
-                                    at(),
-                                    s.subject
-                                );
-                            }
-                        }
-                        if let Some(dead_letter) = &s.dead_letter {
-                            crate::core::subject::validate_subject(dead_letter)
-                                .with_context(|| format!("{}: subscription `{}`: dead_letter", at(), s.subject))?;
-                        }
-                        ensure!(
-                            !s.broadcast,
-                            "{}: subscription `{}`: a JetStream durable consumer cannot be `broadcast`",
-                            at(),
-                            s.subject
-                        );
-                    }
-                    None => ensure!(
-                        s.durable.is_none() && s.dead_letter.is_none(),
-                        "{}: subscription `{}` sets `durable`/`dead_letter`, which need `stream`",
-                        at(),
-                        s.subject
-                    ),
-                }
-            }
-            for p in c.publish.iter().chain(&c.request) {
-                Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
-            }
-            ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
-            ensure!(
-                (1..=MAX_BATCH).contains(&c.max_batch),
-                "{}: max_batch must be between 1 and {MAX_BATCH}",
-                at()
-            );
-            ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
-            ensure!(c.max_deliver >= 1, "{}: max_deliver must be at least 1", at());
-            let ceiling = MAX_PER_COMPONENT;
-
-            ensure!(
-                (1..=ceiling).contains(&c.max_instances) && (1..=ceiling).contains(&c.max_tables),
-                "{}: max_instances and max_tables must be between 1 and {ceiling}",
-                at()
-            );
-            ensure!(c.max_message_kb >= 1, "{}: max_message_kb must be at least 1", at());
-            ensure!(
-                c.max_hostcall_kb >= c.max_message_kb,
-                "{}: max_hostcall_kb must be at least max_message_kb, or the component could not send its largest message",
-                at()
-            );
-            ensure!(
-                (1..=MAX_MEMORY_MB).contains(&c.memory_mb),
-                "{}: memory_mb must be between 1 and {MAX_MEMORY_MB}",
-                at()
-            );
-            ensure!(
-                c.wasm.is_file(),
-                "{}: wasm file {} does not exist",
-                at(),
-                c.wasm.display()
-            );
-        }
-        Ok(())
     }
 }
 

@@ -23,7 +23,8 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{NatsTransport, from_nats, header_value, to_nats_headers};
+use super::convert::{header_value, to_nats_headers};
+use super::{NatsTransport, from_nats};
 use crate::core::headers;
 use crate::core::message::Message;
 use crate::transport::retry::{self, FIRST_BACKOFF, MAX_BACKOFF, Next};

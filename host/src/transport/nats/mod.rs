@@ -12,20 +12,25 @@
 //! pulls from. When the router does not keep up, async-nats buffers and
 //! finally drops messages as a slow consumer; that is logged, never hidden.
 
+mod acker;
+mod convert;
 pub mod jetstream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_nats::header::{HeaderMap, HeaderName, HeaderValue};
 use async_nats::{ConnectErrorKind, RequestErrorKind};
 use async_trait::async_trait;
 
 use crate::core::message::{Headers, Message};
+
+pub use self::acker::NatsAcker;
+pub(crate) use self::convert::from_nats;
+use self::convert::to_nats_headers;
 use crate::core::subject::{Pattern, validate_subject};
 use crate::manifest::NatsConfig;
-use crate::transport::{AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use crate::transport::{AnyAcker, Delivery, SubscribeOptions, Subscription, Transport, TransportError};
 
 /// How long connecting may take before the start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -157,57 +162,6 @@ impl NatsTransport {
     }
 }
 
-/// NATS headers from ours. A name must be printable ASCII without `:` and
-/// a value must not break the line; anything else is refused here with an
-/// error naming it (async-nats would panic on it).
-pub(super) fn to_nats_headers(headers: &Headers) -> Result<HeaderMap, TransportError> {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let name: HeaderName = name.parse().map_err(|_| {
-            TransportError::Unsupported(format!(
-                "header name `{}` cannot travel on NATS: use printable ASCII without `:`",
-                name.escape_debug()
-            ))
-        })?;
-        let value: HeaderValue = value.parse().map_err(|_| {
-            TransportError::Unsupported(format!(
-                "the value of header `{name}` cannot travel on NATS: it contains a line break"
-            ))
-        })?;
-        map.append(name, value);
-    }
-    Ok(map)
-}
-
-/// `text` as a header value: line breaks become spaces (an error message
-/// may have several lines; a NATS header has one).
-pub(super) fn header_value(text: &str) -> HeaderValue {
-    text.replace(['\r', '\n'], " ").parse().unwrap_or_default()
-}
-
-pub(crate) fn from_nats(message: async_nats::Message) -> Message {
-    // Most messages have no header block: no iterator chain for them
-    // (~100 instructions per message, callgrind).
-    let headers = match &message.headers {
-        None => Vec::new(),
-        Some(map) => map
-            .iter()
-            .flat_map(|(name, values)| {
-                let name: &str = name.as_ref();
-                values.iter().map(move |v| (name.to_owned(), v.as_str().to_owned()))
-            })
-            .collect(),
-    };
-    // (`as_str().to_owned()`, not `to_string()`: no formatter per message.)
-    Message {
-        subject: message.subject.as_str().to_owned(),
-        body: message.payload,
-        headers,
-        reply_to: message.reply.map(|r| r.as_str().to_owned()),
-        correlation_id: None,
-    }
-}
-
 impl NatsTransport {
     /// Sends a message whose subject was checked (or, for a reply, came
     /// from the server).
@@ -331,80 +285,5 @@ impl Transport for NatsTransport {
                 _ => TransportError::Broker(anyhow::anyhow!("NATS request to `{subject}` failed: {e}")),
             }),
         }
-    }
-}
-
-/// Replies go to the request's inbox; core NATS has nothing to settle.
-/// Held by the router as itself, not through [`Acker`] (see
-/// [`AnyAcker`]).
-pub struct NatsAcker {
-    transport: NatsTransport,
-    /// The inbox as the server sent it: a reply goes there without its
-    /// subject being copied back out of a `String` (the reply's subject is
-    /// this inbox anyway).
-    inbox: Option<async_nats::Subject>,
-}
-
-impl NatsAcker {
-    pub(super) async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
-        // Taken, not cloned: a delivery has one reply (a clone costs
-        // atomic operations). Not a request: whoever replies names the
-        // subject.
-        let to = self.inbox.take().unwrap_or_else(|| reply.subject.into());
-        self.transport.publish_to(to, None, &reply.headers, reply.body).await
-    }
-
-    /// Core NATS is at-most-once: nothing to ack, and a failed message
-    /// cannot be given back, which is said rather than hidden.
-    pub(super) fn settle(self, settlement: Settlement) {
-        match settlement {
-            Settlement::Ack => {}
-            Settlement::Release => tracing::warn!(
-                "event not handled before shutdown is dropped: core NATS keeps nothing to give it back to"
-            ),
-            Settlement::Retry(reason) => {
-                tracing::warn!(%reason, "core NATS cannot redeliver; the failed event is dropped (use JetStream for at-least-once)")
-            }
-            Settlement::Reject(reason) => {
-                tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped")
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&str, &str)]) -> Headers {
-        pairs.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
-    }
-
-    #[test]
-    fn headers_convert_in_order_with_repeats() {
-        let map = to_nats_headers(&headers(&[("a", "1"), ("b", "2"), ("a", "3")])).expect("valid headers");
-        let a: Vec<&str> = map.get_all("a").map(|v| v.as_str()).collect();
-        assert_eq!(a, ["1", "3"]);
-        assert_eq!(map.get("b").map(|v| v.as_str()), Some("2"));
-    }
-
-    #[test]
-    fn headers_nats_cannot_carry_are_refused_by_name_not_panicked_on() {
-        for (name, value, says) in [
-            ("bad name", "v", "header name `bad name`"),
-            ("a:b", "v", "header name `a:b`"),
-            ("ok", "two\nlines", "header `ok`"),
-            ("ok", "carriage\rreturn", "header `ok`"),
-        ] {
-            match to_nats_headers(&headers(&[(name, value)])) {
-                Err(TransportError::Unsupported(message)) => assert!(message.contains(says), "{message}"),
-                other => panic!("{name:?}={value:?}: expected a refusal, got {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn multi_line_text_becomes_one_header_line() {
-        assert_eq!(header_value("failed:\r\n  at line 3").as_str(), "failed:    at line 3");
     }
 }
