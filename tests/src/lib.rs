@@ -140,3 +140,28 @@ fn leb128(mut n: usize) -> Vec<u8> {
         out.push(byte | 0x80);
     }
 }
+
+/// The machine's NATS server (with JetStream), which the broker tests share.
+pub const NATS: &str = "127.0.0.1:4222";
+
+/// A client of [`NATS`]; fails (never skips) with how to start the server
+/// when it is not running.
+pub async fn nats_client() -> async_nats::Client {
+    match async_nats::connect(NATS).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "NATS is not reachable on {NATS} ({e}). Start it (with JetStream) with:\n  start-stop-daemon --start --oknodo \
+             --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+        ),
+    }
+}
+
+/// A name no other test or test run uses: `tag`, the process id and the
+/// time (also valid as a subject token and a stream name).
+pub fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{tag}{}n{nanos}", std::process::id())
+}

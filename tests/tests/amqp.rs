@@ -333,18 +333,3 @@ async fn a_broadcast_subscription_reaches_every_host() {
     // but the exchanges.
     rabbit.cleanup(&[]).await;
 }
-
-#[tokio::test]
-async fn the_host_answers_its_health_subject_over_amqp() {
-    let rabbit = Rabbit::new().await;
-    let service = rabbit.service();
-    let _t = host(&rabbit, &service).await;
-    let reply = rabbit.call(&format!("berth.health.{service}"), b"", &[]).await;
-    let health: serde_json::Value = serde_json::from_slice(&reply.data).expect("JSON");
-    assert_eq!(health["status"], "ok");
-    assert_eq!(health["transports"][0]["kind"], "amqp");
-    assert_eq!(health["components"].as_array().map(Vec::len), Some(2));
-    rabbit
-        .cleanup(&[&format!("{service}.echo"), &format!("{service}.probe")])
-        .await;
-}

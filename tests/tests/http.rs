@@ -1,5 +1,6 @@
 //! The HTTP API against a host on the in-memory transport: replies, errors
-//! mapped to HTTP status with JSON bodies, publish, health and components.
+//! mapped to HTTP status with JSON bodies, publish, and metrics (health:
+//! health.rs; operator actions: operator.rs).
 
 use std::time::Duration;
 
@@ -72,35 +73,6 @@ async fn request_errors_and_publish_over_http() {
         .expect("in time")
         .expect("delivery");
     assert_eq!(got.message.body, "by hand");
-}
-
-#[tokio::test]
-async fn health_and_components() {
-    let t = start(MANIFEST).await.expect("start");
-    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
-    let health: Value = reqwest::get(format!("{base}/health"))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(health["status"], "ok");
-    assert_eq!(health["name"], "web");
-    let list: Value = reqwest::get(format!("{base}/v1/components"))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    let names: Vec<&str> = list["components"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["greeter", "probe"]);
-    let version = list["components"][0]["version"].as_str().expect("version");
-    assert_eq!(version.len(), 64, "sha-256 hex");
 }
 
 #[tokio::test]

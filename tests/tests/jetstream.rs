@@ -3,31 +3,10 @@
 //! dead-lettering after `max_deliver`. Each test has its own stream and
 //! subjects, and deletes the stream at the end.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use berth_tests::{TestHost, start};
+use berth_tests::{NATS, TestHost, start};
 use futures_util::StreamExt;
-
-const NATS: &str = "127.0.0.1:4222";
-
-async fn client() -> async_nats::Client {
-    match async_nats::connect(NATS).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "NATS is not reachable on {NATS} ({e}). Start it (with JetStream) with:\n  start-stop-daemon --start --oknodo \
-             --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
-        ),
-    }
-}
-
-/// A token no other test run uses (also valid as a stream name).
-fn unique() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("t{}n{nanos}", std::process::id())
-}
 
 async fn host(u: &str, subject: &str, max_deliver: u32) -> TestHost {
     start(&format!(
@@ -63,8 +42,8 @@ async fn delete_stream(nats: &async_nats::Client, name: &str) {
 
 #[tokio::test]
 async fn a_message_that_fails_twice_succeeds_on_its_third_delivery() {
-    let nats = client().await;
-    let u = unique();
+    let nats = berth_tests::nats_client().await;
+    let u = berth_tests::unique("t");
     let subject = format!("probe.flaky3.{u}");
     let t = host(&u, &subject, 5).await;
     let mut seen = nats.subscribe(format!("probe.seen.{u}")).await.expect("subscribe");
@@ -89,8 +68,8 @@ async fn a_message_that_fails_twice_succeeds_on_its_third_delivery() {
 
 #[tokio::test]
 async fn a_message_that_always_fails_lands_in_the_dead_letter_subject_after_max_deliver() {
-    let nats = client().await;
-    let u = unique();
+    let nats = berth_tests::nats_client().await;
+    let u = berth_tests::unique("t");
     let subject = format!("probe.fail.{u}");
     let t = host(&u, &subject, 3).await;
     let mut dead = nats.subscribe(format!("dead.{u}")).await.expect("subscribe");
@@ -123,7 +102,7 @@ async fn a_message_that_always_fails_lands_in_the_dead_letter_subject_after_max_
     // A rejected event (4xx) is dead-lettered on its first delivery.
     drop(t);
     let reject = format!("probe.reject.{u}");
-    let u2 = unique();
+    let u2 = berth_tests::unique("t");
     let t = start(&format!(
         r#"
         [host]

@@ -265,18 +265,6 @@ async fn concurrency_limit_is_respected() {
 }
 
 #[tokio::test]
-async fn the_host_answers_its_health_subject_on_the_memory_transport() {
-    let t = berth_tests::start(
-        "[host]\nname = \"svc-a\"\n[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n",
-    )
-    .await
-    .expect("start");
-    let health: serde_json::Value = serde_json::from_str(&t.ask("berth.health.svc-a", "").await).expect("JSON");
-    assert_eq!(health["status"], "ok");
-    assert_eq!(health["components"][0]["name"], "echo");
-}
-
-#[tokio::test]
 async fn traceparent_is_carried_onto_the_guests_publishes_and_requests() {
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let t = start(

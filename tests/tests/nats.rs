@@ -3,34 +3,12 @@
 //! convention, queue groups across hosts, guests' publishes, no responders,
 //! and a clear error for a server that is not there.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use berth::transport::TransportError;
 use berth::{CallError, ErrorKind};
-use berth_tests::{TestHost, start};
+use berth_tests::{NATS, TestHost, start};
 use futures_util::StreamExt;
-
-const NATS: &str = "127.0.0.1:4222";
-
-/// Fails (never skips) with how to start NATS when it is not running.
-async fn client() -> async_nats::Client {
-    match async_nats::connect(NATS).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "NATS is not reachable on {NATS} ({e}). Start it with:\n  start-stop-daemon --start --oknodo --background \
-             --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
-        ),
-    }
-}
-
-/// A subject prefix no other test run uses.
-fn prefix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("t{}n{nanos}", std::process::id())
-}
 
 async fn host(prefix: &str, service: &str) -> TestHost {
     start(&format!(
@@ -64,8 +42,8 @@ fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn echo_over_nats_round_trips_binary_bodies_and_headers() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let _host = host(&p, &format!("{p}svc")).await;
     let body: Vec<u8> = (0..=255u8).chain([0xff, 0xfe]).collect();
     let mut headers = async_nats::HeaderMap::new();
@@ -87,8 +65,8 @@ async fn echo_over_nats_round_trips_binary_bodies_and_headers() {
 
 #[tokio::test]
 async fn handler_errors_follow_the_nats_service_convention() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let _host = host(&p, &format!("{p}svc")).await;
     let reply = nats
         .request(format!("greet.{p}.x"), "{not json".into())
@@ -127,16 +105,16 @@ async fn greet_and_see_the_event(nats: &async_nats::Client, p: &str) {
 
 #[tokio::test]
 async fn guest_publishes_go_out_over_nats() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let _host = host(&p, &format!("{p}svc")).await;
     greet_and_see_the_event(&nats, &p).await;
 }
 
 #[tokio::test]
 async fn queue_group_spreads_requests_across_two_hosts() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let service = format!("{p}svc");
     let (a, b) = (host(&p, &service).await, host(&p, &service).await);
     for i in 0..40 {
@@ -154,8 +132,8 @@ async fn queue_group_spreads_requests_across_two_hosts() {
 
 #[tokio::test]
 async fn request_to_an_unserved_subject_is_no_responders() {
-    let _nats = client().await;
-    let p = prefix();
+    let _nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let t = host(&p, &format!("{p}svc")).await;
     let err = t
         .request(&format!("{p}.nobody"), "")
@@ -213,107 +191,9 @@ async fn token_auth_connects_and_a_wrong_token_fails_the_start_clearly() {
 }
 
 #[tokio::test]
-async fn health_is_503_while_the_broker_is_down() {
-    let server = berth_tests::nats_server::NatsServer::start(&[]);
-    let t = start(&format!(
-        "[host]\ntransport = \"nats\"\n[transports.nats]\nurl = \"{}\"\n\
-         [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n",
-        server.url()
-    ))
-    .await
-    .expect("start");
-    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
-    let health = || async { reqwest::get(format!("{base}/health")).await.expect("health") };
-    assert_eq!(health().await.status(), 200);
-    let listed: serde_json::Value = reqwest::get(format!("{base}/v1/components"))
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(listed["transports"][0]["kind"], "nats");
-    assert_eq!(listed["transports"][0]["slow_consumer_events"], 0);
-
-    drop(server); // the broker goes away
-    // The client notices the closed socket at once; ask until it has (bounded).
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let down = loop {
-        let response = health().await;
-        if response.status() == 503 {
-            break response.json::<serde_json::Value>().await.expect("JSON");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "health stayed 200 with the broker down"
-        );
-        tokio::task::yield_now().await;
-    };
-    assert_eq!(down["status"], "unavailable");
-    assert_eq!(down["transports"][0]["connected"], false);
-    drop(_stop);
-}
-
-#[tokio::test]
-async fn the_host_answers_health_and_the_nats_service_protocol() {
-    let nats = client().await;
-    let p = prefix();
-    let t = start(&format!(
-        "[host]\nname = \"{p}svc\"\ntransport = \"nats\"\ntelestion = true\n\
-         [[components]]\nname = \"{p}echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.echo.>\"]\nlabel = \"1.2.3\"\n"
-    ))
-    .await
-    .expect("start");
-    assert_eq!(t.ask(&format!("{p}.echo.x"), "counted").await, "counted");
-
-    let health = nats
-        .request(format!("berth.health.{p}svc"), "".into())
-        .await
-        .expect("health answers");
-    let health: serde_json::Value = serde_json::from_slice(&health.payload).expect("JSON");
-    assert_eq!(health["status"], "ok");
-    assert_eq!(health["name"], format!("{p}svc"));
-    assert_eq!(health["components"][0]["name"], format!("{p}echo"));
-    // Telestion mode: other hosts may answer too; any answer must be a health document.
-    let telestion = nats
-        .request("__telestion__/health", "".into())
-        .await
-        .expect("telestion health answers");
-    let telestion: serde_json::Value = serde_json::from_slice(&telestion.payload).expect("JSON");
-    assert!(telestion["status"].is_string());
-
-    let ping = nats
-        .request(format!("$SRV.PING.{p}echo"), "".into())
-        .await
-        .expect("ping");
-    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).expect("JSON");
-    assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
-    assert_eq!(ping["version"], "1.2.3");
-    let id = ping["id"].as_str().expect("id").to_owned();
-    let info = nats
-        .request(format!("$SRV.INFO.{p}echo.{id}"), "".into())
-        .await
-        .expect("info");
-    let info: serde_json::Value = serde_json::from_slice(&info.payload).expect("JSON");
-    assert_eq!(info["type"], "io.nats.micro.v1.info_response");
-    assert_eq!(info["endpoints"][0]["subject"], format!("{p}.echo.>"));
-    let stats = nats
-        .request(format!("$SRV.STATS.{p}echo"), "".into())
-        .await
-        .expect("stats");
-    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).expect("JSON");
-    assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
-    assert_eq!(stats["endpoints"][0]["num_requests"], 1);
-    assert!(
-        stats["endpoints"][0]["processing_time"]
-            .as_u64()
-            .is_some_and(|ns| ns > 0)
-    );
-}
-
-#[tokio::test]
 async fn discovery_lists_every_host_and_drops_one_that_stopped() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     let manifest = |service: &str| {
         format!(
             "[host]\nname = \"{service}\"\ntransport = \"nats\"\n\
@@ -352,8 +232,8 @@ async fn discovery_lists_every_host_and_drops_one_that_stopped() {
 
 #[tokio::test]
 async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
-    let nats = client().await;
-    let p = prefix();
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
     // The host's default transport is memory; the greeter subscribes on
     // NATS, so its publishes go out on NATS too.
     let t = start(&format!(
@@ -378,40 +258,4 @@ async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
     assert_eq!(t.ask("echo.local", "on memory").await, "on memory");
     greet_and_see_the_event(&nats, &p).await;
     assert_eq!(t.host.app().transports.len(), 2, "memory and NATS side by side");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_answers_within_half_a_second_while_every_slot_is_busy() {
-    let client = client().await;
-    let (p, service) = (prefix(), format!("busy{}", prefix()));
-    let t = start(&format!(
-        "[host]\nname = \"{service}\"\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://{NATS}\"\n\
-         [[components]]\nname = \"probe\"\nwasm = \"{{probe}}\"\nsubscribe = [\"probe.sleep\"]\nmax_concurrency = 2\n"
-    ))
-    .await
-    .expect("start");
-    let route = t.host.route("probe").expect("probe").clone();
-    // Four 2-second calls: two run, two wait.
-    let _busy: Vec<_> = (0..4)
-        .map(|_| {
-            let client = client.clone();
-            tokio::spawn(async move { client.request("probe.sleep", "2000".into()).await })
-        })
-        .collect();
-    assert!(
-        route
-            .stats
-            .wait_until(Duration::from_secs(10), |s| s.in_flight == 2)
-            .await,
-        "both slots busy ({p})"
-    );
-    let started = std::time::Instant::now();
-    let reply = client
-        .request(format!("berth.health.{service}"), "".into())
-        .await
-        .expect("health answers");
-    let took = started.elapsed();
-    let health: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
-    assert_eq!(health["components"][0]["stats"]["in_flight"], 2);
-    assert!(took < Duration::from_millis(500), "health took {took:?} while busy");
 }

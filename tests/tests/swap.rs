@@ -282,34 +282,6 @@ async fn a_version_that_traps_on_every_message_is_rolled_back() {
 }
 
 #[tokio::test]
-async fn watch_mode_swaps_in_a_rebuilt_file() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("svc.wasm");
-    std::fs::copy(PROBE, &file).expect("copy");
-    let t = start(&MEMORY.replace("{probe}", &file.display().to_string()))
-        .await
-        .expect("start");
-    let route = t.host.route("svc").expect("route").clone();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let _watch = berth::control::watch::spawn(t.host.app(), stop.clone());
-    let mut switches = route.versions.switches();
-    let rebuilt = relabel(PROBE, "rebuilt");
-    // Write it the way a build does: a new file moved over the old one.
-    let tmp = dir.path().join("svc.wasm.tmp");
-    std::fs::write(&tmp, &rebuilt).expect("write");
-    std::fs::rename(&tmp, &file).expect("rename");
-    tokio::time::timeout(Duration::from_secs(10), switches.changed())
-        .await
-        .expect("watch swapped it")
-        .expect("open");
-    let reply = t.request("probe.count", "").await.expect("reply");
-    let active = route.versions.active();
-    assert_eq!(active.label.as_deref(), Some("watch"));
-    assert_eq!(reply.header(VERSION_HEADER), Some(active.hash.as_str()));
-    stop.cancel();
-}
-
-#[tokio::test]
 async fn swap_over_http_reports_the_new_version_and_refuses_bad_ones() {
     let t = start(MEMORY).await.expect("start");
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
@@ -387,32 +359,4 @@ async fn swaps_of_one_component_wait_for_each_other_but_not_for_other_components
     drop(held);
     let report = same.await.expect("then it goes through");
     assert_eq!(report.label.as_deref(), Some("v2"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn health_says_swapping_while_a_new_version_loads_and_serving_after() {
-    let t = start("[[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\n")
-        .await
-        .expect("start");
-    let shared = t.host.app();
-    let state = |shared: &berth::app::App| shared.components()[0]["state"]["state"].clone();
-    assert_eq!(state(&shared), "serving");
-    // A new hash is compiled, not taken from the cache: long enough to see.
-    let swapping = tokio::spawn({
-        let shared = shared.clone();
-        async move { shared.swap("probe", swap(&relabel(PROBE, "loading"), "2")).await }
-    });
-    let mut seen = false;
-    while !swapping.is_finished() {
-        if state(&shared) == "swapping" {
-            seen = true;
-            // Health stays ok: the old version serves meanwhile.
-            assert!(shared.health().0, "healthy while swapping");
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    swapping.await.expect("task").expect("swap");
-    assert!(seen, "the state said `swapping` while the new version loaded");
-    assert_eq!(state(&shared), "serving");
 }

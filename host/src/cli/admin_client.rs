@@ -11,9 +11,15 @@ use crate::control::admin::{host_subject, service_subject};
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::headers::ADMIN_TOKEN;
 
+/// How long the first answer may take: a swap compiles its new version
+/// before it answers. Nobody listening is known at once (the server's "no
+/// responders"), so this is only waited out for a host that is there.
+const FIRST_ANSWER: Duration = Duration::from_secs(60);
+
 /// Sends `command` over NATS to every host of `service`, or to the one
-/// with id `host`, and returns each host's answer, waiting until `quiet`
-/// passes without a new one.
+/// with id `host`, and returns each host's answer: the first as soon as it
+/// comes (up to [`FIRST_ANSWER`]), then more until `quiet` passes without
+/// a new one.
 pub async fn ask(
     client: &async_nats::Client,
     service: &str,
@@ -44,11 +50,13 @@ pub async fn ask(
         .with_context(|| format!("sending the command to {subject}"))?;
     client.flush().await.context("flushing the command")?;
     let mut out = Vec::new();
-    while let Ok(Some(answer)) = tokio::time::timeout(quiet, answers.next()).await {
+    let mut wait = FIRST_ANSWER;
+    while let Ok(Some(answer)) = tokio::time::timeout(wait, answers.next()).await {
         // The server's "no responders" status: nobody listens (admin off).
         if answer.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            continue;
+            break;
         }
+        wait = quiet;
         let message = crate::transport::nats::from_nats(answer);
         out.push(match CallError::from_reply(&message) {
             Some(e) => Err(e),

@@ -1,35 +1,24 @@
-//! Admin commands over NATS (`[host] admin = true`): token checks, info,
+//! Operator actions, the ways operators reach them, and the one
+//! authorization rule: over NATS (`[host] admin = true`) token checks, info,
 //! suspend and resume, concurrency, swap, addressing one host, and a host
-//! without admin not answering. `drain` is tested on the `berth` process
-//! in host/tests/cli.rs.
+//! without admin not answering; over HTTP suspend and resume, the token, and
+//! a non-loopback listener without one. Swaps over HTTP are in swap.rs,
+//! `drain` on the `berth` process in host/tests/cli.rs.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use berth::Message;
 use berth::cli::admin_client::ask;
-use berth_tests::start;
+use berth_tests::{NATS, start};
 use serde_json::{Value, json};
 
-const NATS: &str = "127.0.0.1:4222";
+fn hostile(extra: &str) -> String {
+    format!(
+        "[[components]]\nname = \"hostile\"\nwasm = \"{{hostile}}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\nmax_concurrency = 1\n{extra}\n"
+    )
+}
 const TOKEN: &str = "s3cret";
 const QUIET: Duration = Duration::from_millis(300);
-
-async fn client() -> async_nats::Client {
-    match async_nats::connect(NATS).await {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "NATS is not reachable on {NATS} ({e}). Start it with:\n  start-stop-daemon --start --oknodo --background \
-             --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
-        ),
-    }
-}
-
-fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{tag}{}n{nanos}", std::process::id())
-}
 
 fn manifest(service: &str, prefix: &str, admin: bool) -> String {
     format!(
@@ -71,8 +60,8 @@ async fn refusal(client: &async_nats::Client, service: &str, command: Value, tok
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_over_nats_change_the_host() {
-    let client = client().await;
-    let service = unique("admin");
+    let client = berth_tests::nats_client().await;
+    let service = berth_tests::unique("admin");
     // The probe guest routes `probe.*`, so it subscribes `probe.>`, in a
     // queue group of its own service.
     let t = start(&manifest(&service, "probe", true)).await.expect("start");
@@ -224,11 +213,123 @@ async fn admin_commands_over_nats_change_the_host() {
 
 #[tokio::test]
 async fn a_host_without_admin_does_not_answer() {
-    let client = client().await;
-    let (service, prefix) = (unique("quiet"), unique("q"));
+    let client = berth_tests::nats_client().await;
+    let (service, prefix) = (berth_tests::unique("quiet"), berth_tests::unique("q"));
     let _t = start(&manifest(&service, &prefix, false)).await.expect("start");
     let answers = ask(&client, &service, None, &json!({"command": "info"}), Some(TOKEN), QUIET)
         .await
         .expect("ask");
     assert!(answers.is_empty(), "admin is off by default");
+}
+
+#[tokio::test]
+async fn suspend_stops_and_resume_restarts_a_component() {
+    let t = start(&hostile("")).await.expect("start");
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    let suspended = http
+        .post(format!("{base}/v1/components/hostile/suspend"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(suspended.status(), 200);
+    let err = t
+        .host
+        .transport()
+        .request(Message::new("hostile.ok", ""), Duration::from_millis(200))
+        .await
+        .expect_err("suspended: nobody handles it in time");
+    assert!(
+        matches!(err, berth::transport::TransportError::Timeout { .. }),
+        "{err:?}"
+    );
+    let missing = http
+        .post(format!("{base}/v1/components/nope/resume"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(missing.status(), 404);
+    http.post(format!("{base}/v1/components/hostile/resume"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(t.ask("hostile.ok", "").await, "fine");
+}
+
+#[tokio::test]
+async fn admin_calls_need_the_token_when_one_is_set() {
+    let t = start(&format!("[host]\nadmin_token = \"s3cret\"\n{}", hostile("")))
+        .await
+        .expect("start");
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/v1/components/hostile/suspend");
+    assert_eq!(http.post(&url).send().await.expect("send").status(), 401);
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("wrong")
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    assert_eq!(
+        http.post(&url)
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_admin_calls_are_refused_off_loopback() {
+    let t = start(&hostile("")).await.expect("start");
+    // Listening on every interface makes the listener non-loopback; the
+    // test still only connects through 127.0.0.1.
+    let (base, _guard) = t.serve_http("0.0.0.0:0").await;
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/v1/components/hostile/suspend"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        t.host.route("hostile").expect("route").breaker.status().state,
+        "serving"
+    );
+}
+
+#[tokio::test]
+async fn concurrency_and_drain_over_http_answer_as_over_the_broker() {
+    let t = start(&hostile("")).await.expect("start");
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    let post = |path: &str| http.post(format!("{base}{path}")).send();
+    let set: Value = post("/v1/components/hostile/concurrency?value=3")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(set["component"]["max_concurrency"], 3, "{set}");
+    assert_eq!(set["host"], t.host.app().id.as_str());
+    assert_eq!(t.host.route("hostile").expect("route").concurrency(), 3);
+    let zero = post("/v1/components/hostile/concurrency?value=0").await.expect("send");
+    assert_eq!(zero.status(), 400);
+    let ghost = post("/v1/components/ghost/concurrency?value=2").await.expect("send");
+    assert_eq!(ghost.status(), 404);
+    let body: Value = ghost.json().await.expect("JSON");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("ghost")), "{body}");
+
+    assert!(!t.host.app().drain.is_cancelled());
+    let drained: Value = post("/v1/drain").await.expect("send").json().await.expect("JSON");
+    assert_eq!(drained["draining"], true);
+    assert!(
+        t.host.app().drain.is_cancelled(),
+        "berth run now shuts down as on SIGTERM"
+    );
 }
