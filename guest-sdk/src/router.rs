@@ -77,7 +77,7 @@ impl Router {
 ///
 /// Runs for every message, so it walks the bytes itself: in wasm,
 /// `str::split`'s searcher cost four times the rest of routing a message
-/// (callgrind of the echo guest, BENCHMARKS.md "Session 11").
+/// (callgrind of the echo guest, BENCHMARKS.md "Instructions per message").
 pub fn matches(pattern: &str, subject: &str) -> bool {
     let (mut pattern, mut subject) = (Some(pattern), Some(subject));
     while let Some(token) = next_token(&mut pattern) {

@@ -6,7 +6,7 @@
 //! costs one call into the guest's allocator for every string and list in
 //! every message (four per message, even for empty headers), and lifting
 //! the answers back costs as much again. For a cheap handler that was half
-//! of what a batched message cost (BENCHMARKS.md, session 9). One byte
+//! of what a batched message cost (BENCHMARKS.md, "Batches"). One byte
 //! buffer each way is one allocation and one copy per batch.
 //!
 //! The host and the Rust SDK both use this crate, so the layout is written

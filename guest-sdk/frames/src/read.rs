@@ -163,7 +163,7 @@ impl<'a> Reader<'a> {
 /// `str::from_utf8`. In a guest (wasm32, where `from_utf8`'s word is four
 /// bytes and a string's start is rarely aligned) `from_utf8` alone cost
 /// ~400 instructions per message, a sixth of the echo guest's work
-/// (callgrind, BENCHMARKS.md "Session 11").
+/// (callgrind, BENCHMARKS.md "Instructions per message").
 #[allow(unsafe_code)] // one unchecked conversion, of bytes checked to be ASCII just before
 pub(crate) fn text(bytes: &[u8]) -> Option<&str> {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;

@@ -13,7 +13,7 @@
 //! (a 40-byte `Box` goes to the 48-byte class), over-allocates with a
 //! larger block and an offset. Under NATS load that was two allocations
 //! per message, ~320 instructions of the host's ~9,200 per message
-//! (callgrind, BENCHMARKS.md "Session 11"). Rust's own `System` allocator
+//! (callgrind, BENCHMARKS.md "Instructions per message"). Rust's own `System` allocator
 //! draws the same line: an alignment plain `malloc` already guarantees goes
 //! to plain `malloc`.
 

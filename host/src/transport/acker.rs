@@ -43,7 +43,8 @@ pub trait Acker: Send {
 /// the router's own future instead of as a boxed future of its own, and
 /// the acker itself is not boxed. Under NATS load that was three
 /// allocations and a ~1 KB copy per message (callgrind, BENCHMARKS.md
-/// "Session 11"). Every other transport's goes through the trait.
+/// "Instructions per message"). Every other transport's goes through the
+/// trait.
 pub enum AnyAcker {
     /// Core NATS: replies to the request's inbox, settles nothing.
     Nats(NatsAcker),
