@@ -259,3 +259,57 @@ async fn memory_and_nats_side_by_side_outbound_follows_the_subscription() {
     greet_and_see_the_event(&nats, &p).await;
     assert_eq!(t.host.app().transports.len(), 2, "memory and NATS side by side");
 }
+
+#[tokio::test]
+async fn an_error_whose_message_spans_lines_reaches_the_nats_caller() {
+    use berth::router::{self, Route};
+    use berth::transport::{SubscribeOptions, Transport};
+    let nats = berth_tests::nats_client().await;
+    let subject = format!("{}.multiline", berth_tests::unique("t"));
+    let config = berth::manifest::NatsConfig {
+        url: format!("nats://{NATS}"),
+        ..Default::default()
+    };
+    let transport = berth::transport::nats::NatsTransport::connect(&config)
+        .await
+        .expect("connect");
+    let subscription = transport
+        .subscribe(SubscribeOptions {
+            pattern: subject.clone(),
+            capacity: 4,
+            ..Default::default()
+        })
+        .await
+        .expect("subscribe");
+    let failing = berth::NativeHandler(|_: berth::Message| {
+        Err(CallError::new(ErrorKind::Handler, "first line\r\nsecond line\nthird"))
+    });
+    let route = Route::native("multiline", &[subject.as_str()], 4, std::sync::Arc::new(failing));
+    let (tasks, stop) = (
+        tokio_util::task::TaskTracker::new(),
+        tokio_util::sync::CancellationToken::new(),
+    );
+    router::serve(
+        std::sync::Arc::new(route),
+        0,
+        transport.kind(),
+        subscription,
+        &tasks,
+        stop.clone(),
+    );
+
+    let reply = tokio::time::timeout(Duration::from_secs(5), nats.request(subject, "".into()))
+        .await
+        .expect("answered at once, not left to time out")
+        .expect("reply");
+    assert_eq!(
+        header(&reply, "Nats-Service-Error"),
+        Some("first line  second line third")
+    );
+    let body: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    assert_eq!(
+        body["message"], "first line\r\nsecond line\nthird",
+        "the body keeps every line"
+    );
+    stop.cancel();
+}

@@ -197,3 +197,43 @@ async fn shutdown_lets_in_flight_calls_finish() {
     let reply = call.await.expect("task").expect("reply");
     assert_eq!(reply.body, "slept");
 }
+
+#[tokio::test]
+async fn a_guest_granted_everything_still_cannot_reach_the_platforms_subjects() {
+    let t = start(&probe("publish = [\">\"]\nrequest = [\">\"]"))
+        .await
+        .expect("start");
+    let transport = t.host.transport();
+    let publish = |to: &'static str| {
+        let transport = transport.clone();
+        async move {
+            transport
+                .request(
+                    Message::new("probe.publish", "x").with_header("to", to),
+                    Duration::from_secs(5),
+                )
+                .await
+                .expect("reply")
+        }
+    };
+    assert_eq!(publish("orders.new").await.body, "published", "`>` grants the rest");
+    for subject in [
+        "berth.admin.svc",
+        "berth.health.svc",
+        "$SRV.INFO",
+        "$JS.API.STREAM.DELETE.ORDERS",
+        "$KV.bucket.key",
+        "$SYS.REQ.SERVER.PING",
+        "_INBOX.someone.else",
+    ] {
+        let error = CallError::from_reply(&publish(subject).await).expect("refused");
+        assert_eq!(error.code, 403, "publish to {subject}");
+        assert!(error.message.contains("platform"), "{}", error.message);
+        assert_eq!(
+            t.ask("probe.request", subject).await,
+            "error ErrorKind::Forbidden 403",
+            "request to {subject}"
+        );
+    }
+    assert_eq!(t.host.route("probe").expect("route").stats.snapshot().forbidden, 14);
+}

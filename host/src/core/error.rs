@@ -172,9 +172,13 @@ impl CallError {
 
     /// The reply message that carries this error to whoever sent `request`.
     /// `None` when the request expects no reply.
+    ///
+    /// A header holds one line, so the message's line breaks become spaces
+    /// there (a broker would refuse the reply otherwise, and the caller
+    /// would wait for its timeout); the body keeps the whole text.
     pub fn to_reply(&self, request: &Message) -> Option<Message> {
         let headers = vec![
-            (ERROR_HEADER.to_owned(), self.message.clone()),
+            (ERROR_HEADER.to_owned(), self.message.replace(['\r', '\n'], " ")),
             (ERROR_CODE_HEADER.to_owned(), self.code.to_string()),
             (ERROR_KIND_HEADER.to_owned(), self.kind.as_str().to_owned()),
             ("content-type".to_owned(), "application/json".to_owned()),
@@ -255,6 +259,14 @@ mod tests {
         assert_eq!(reply.header(ERROR_CODE_HEADER), Some("404"));
         let back = CallError::from_reply(&reply).expect("is an error");
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn a_message_of_several_lines_fits_a_header_and_survives_in_the_body() {
+        let e = CallError::new(ErrorKind::Trap, "failed:\r\n  at line 3\nand more");
+        let reply = e.to_reply(&request()).expect("reply");
+        assert_eq!(reply.header(ERROR_HEADER), Some("failed:    at line 3 and more"));
+        assert_eq!(CallError::from_reply(&reply).expect("error").message, e.message);
     }
 
     #[test]

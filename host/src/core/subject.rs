@@ -100,6 +100,18 @@ impl fmt::Display for Pattern {
     }
 }
 
+/// Subject prefixes the platform keeps for itself: Berth's own health,
+/// admin and dead letters; the NATS service API, JetStream's and KV's APIs
+/// and the server's system account; and reply inboxes, which belong to
+/// whoever is waiting on them.
+pub const PLATFORM_PREFIXES: [&str; 6] = ["berth.", "$SRV.", "$JS.", "$KV.", "$SYS.", "_INBOX."];
+
+/// Whether `subject` (or pattern) is one of the platform's: no grant
+/// reaches it, whatever its pattern, and no ingress sends to it.
+pub fn is_platform(subject: &str) -> bool {
+    PLATFORM_PREFIXES.iter().any(|p| subject.starts_with(p))
+}
+
 /// Checks that `subject` is concrete (no wildcards) and well formed.
 pub fn validate_subject(subject: &str) -> Result<(), SubjectError> {
     for t in tokens(subject)? {
@@ -172,6 +184,23 @@ mod tests {
             Err(SubjectError::WildcardInSubject(_))
         ));
         assert!(matches!(validate_subject("a."), Err(SubjectError::EmptyToken(_))));
+    }
+
+    #[test]
+    fn platform_subjects_are_known_by_prefix() {
+        for s in [
+            "berth.admin.x",
+            "$SRV.INFO",
+            "$JS.API.STREAM.DELETE.S",
+            "$KV.b.k",
+            "$SYS.REQ.X",
+            "_INBOX.abc",
+        ] {
+            assert!(is_platform(s), "{s}");
+        }
+        for s in ["berthx.a", "orders.berth.x", "$js.api", "JS.API", "inbox.x"] {
+            assert!(!is_platform(s), "{s}");
+        }
     }
 
     #[test]

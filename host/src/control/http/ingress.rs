@@ -13,8 +13,9 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Deserialize;
 
 use super::Api;
-use crate::core::error::CallError;
+use crate::core::error::{CallError, ErrorKind};
 use crate::core::message::Message;
+use crate::core::subject::is_platform;
 
 /// Default wait for a reply to `POST /v1/request/...`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -47,6 +48,9 @@ pub(super) async fn request(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = platform(&subject) {
+        return refused;
+    }
     let timeout = params
         .timeout_ms
         .map_or(DEFAULT_REQUEST_TIMEOUT, Duration::from_millis)
@@ -83,10 +87,24 @@ pub(super) async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refused) = platform(&subject) {
+        return refused;
+    }
     match api.app.transport.publish(to_message(subject, &headers, body)).await {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(e) => error_response(&CallError::from(e)),
     }
+}
+
+/// The ingress is for the components' subjects: the platform's own (admin,
+/// health, the broker's APIs, others' inboxes) have their own ways in, and
+/// the operator actions their authorization rule.
+fn platform(subject: &str) -> Option<Response> {
+    is_platform(subject).then(|| {
+        tracing::warn!(subject, "HTTP ingress to a platform subject refused");
+        let message = format!("`{subject}` is one of the platform's subjects, which the HTTP ingress does not reach");
+        error_response(&CallError::new(ErrorKind::Forbidden, message))
+    })
 }
 
 fn to_message(subject: String, headers: &HeaderMap, body: Bytes) -> Message {
