@@ -251,7 +251,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
     std::fs::write(
         &manifest,
         format!(
-            "[host]\nname = \"{service}\"\ntransport = \"nats\"\nadmin = true\nhttp = \"127.0.0.1:{port}\"\n\
+            "[host]\nname = \"{service}\"\ntransport = \"nats\"\nadmin = true\nadmin_token = \"s3cret\"\nhttp = \"127.0.0.1:{port}\"\n\
              [transports.nats]\nurl = \"nats://127.0.0.1:4222\"\n\
              [[components]]\nname = \"echo\"\nwasm = \"{}\"\nsubscribe = [\"{service}.echo.>\"]\n\
              [[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.sleep\"]\n",
@@ -267,6 +267,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
             .arg("admin")
             .arg(&service)
             .args(args)
+            .env("BERTH_ADMIN_TOKEN", "s3cret")
             .output()
             .expect("berth admin")
     };

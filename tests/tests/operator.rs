@@ -333,3 +333,71 @@ async fn concurrency_and_drain_over_http_answer_as_over_the_broker() {
         "berth run now shuts down as on SIGTERM"
     );
 }
+
+#[tokio::test]
+async fn refused_operator_calls_are_counted_in_the_metrics() {
+    let t = start(&format!(
+        "[host]\nname = \"counted\"\nadmin_token = \"s3cret\"\n{}",
+        hostile("")
+    ))
+    .await
+    .expect("start");
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    for token in [None, Some("wrong")] {
+        let mut call = http.post(format!("{base}/v1/components/hostile/suspend"));
+        if let Some(token) = token {
+            call = call.bearer_auth(token);
+        }
+        assert_eq!(call.send().await.expect("send").status(), 401);
+    }
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("berth_operator_refusals_total{service=\"counted\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_page_on_another_site_cannot_steer_the_host() {
+    let t = start(&hostile("")).await.expect("start");
+    let (base, _guard) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/v1/components/hostile/suspend");
+    // What a browser sends for a form or fetch() with text/plain: no
+    // preflight, but an Origin.
+    let cross = http
+        .post(&url)
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(cross.status(), 403);
+    // A name that resolves to this machine but is not its own (DNS rebinding).
+    let rebound = http
+        .post(&url)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(rebound.status(), 403);
+    assert_eq!(
+        t.host.route("hostile").expect("route").breaker.status().state,
+        "serving",
+        "neither got through"
+    );
+    let own = http
+        .post(&url)
+        .header("origin", base.as_str())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(own.status(), 200, "the listener's own origin may");
+}

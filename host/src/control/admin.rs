@@ -107,11 +107,14 @@ pub(super) async fn start(app: &Arc<App>, auth: &Auth, tasks: &TaskTracker, stop
 
 async fn answer(app: &App, auth: &Auth, message: &Message) -> Result<Value, CallError> {
     let how = format!("the `{ADMIN_TOKEN}` header");
-    auth.check(Reach::Broker, message.header(ADMIN_TOKEN), &how)
-        .map_err(|e| {
-            tracing::warn!(subject = %message.subject, reason = %e, "admin command refused");
-            refuse(e.code(), e.to_string())
-        })?;
+    let caller = format!(
+        "{} on `{}`, answer to `{}`",
+        message.subject,
+        app.transport.kind(),
+        message.reply_to.as_deref().unwrap_or("nobody")
+    );
+    auth.check(Reach::Broker, message.header(ADMIN_TOKEN), &how, &caller)
+        .map_err(|e| refuse(e.code(), e.to_string()))?;
     let command: Command =
         serde_json::from_slice(&message.body).map_err(|e| refuse(400, format!("not an admin command: {e}")))?;
     tracing::info!(?command, "admin command");

@@ -5,10 +5,14 @@
 //! is an attack surface. With `[host] admin_token` (or
 //! `BERTH_ADMIN_TOKEN`) set, a caller must present that token: missing or
 //! wrong is 401. Without a token, only a caller that can reach nothing but
-//! this machine is trusted: an HTTP listener on a loopback address. An
-//! HTTP listener on any other address refuses every operator action (403);
-//! the broker is trusted as today's deployments configure it, and the host
-//! says loudly at start that anyone on it can steer the host.
+//! this machine is trusted: an HTTP listener on a loopback address. Every
+//! other way in refuses every operator action (403): an HTTP listener on
+//! another address, and the broker, where anyone with a connection could
+//! otherwise steer the host (the manifest refuses `admin = true` without a
+//! token, so this is a second line). Every refusal is logged and counted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How a caller reaches the host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,21 +46,45 @@ impl Denied {
     }
 }
 
-/// The rule, with the host's token.
+/// The rule, with the host's token. Cheap to clone; clones share the
+/// count of refusals.
 #[derive(Clone, Debug, Default)]
 pub struct Auth {
     token: Option<String>,
+    /// Operator calls refused, on every way in, for `/metrics`.
+    refused: Arc<AtomicU64>,
 }
 
 impl Auth {
     /// The rule for a host whose admin token is `token`.
     pub fn new(token: Option<String>) -> Self {
-        Self { token }
+        Self {
+            token,
+            refused: Arc::default(),
+        }
+    }
+
+    /// Operator calls refused so far.
+    pub fn refusals(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// Whether a caller that came by `reach` presenting `given` may act.
-    /// `how` says how to present a token on that way in, for the refusal.
-    pub fn check(&self, reach: Reach, given: Option<&str>, how: &str) -> Result<(), Denied> {
+    /// `how` says how to present a token on that way in, for the refusal;
+    /// `caller` is what is known of who asked, for the log.
+    pub fn check(&self, reach: Reach, given: Option<&str>, how: &str, caller: &str) -> Result<(), Denied> {
+        self.verdict(reach, given, how).map_err(|e| self.deny(reach, caller, e))
+    }
+
+    /// Logs and counts a refusal decided on this way in (a cross-origin
+    /// call, say), as [`Auth::check`] does its own.
+    pub fn deny(&self, reach: Reach, caller: &str, denied: Denied) -> Denied {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(?reach, caller, reason = %denied, "operator call refused");
+        denied
+    }
+
+    fn verdict(&self, reach: Reach, given: Option<&str>, how: &str) -> Result<(), Denied> {
         match (&self.token, reach) {
             (Some(want), _) => match given {
                 Some(got) if constant_time_eq(want.as_bytes(), got.as_bytes()) => Ok(()),
@@ -65,9 +93,12 @@ impl Auth {
                     "operator actions need the admin token as {how}"
                 ))),
             },
-            (None, Reach::Loopback | Reach::Broker) => Ok(()),
+            (None, Reach::Loopback) => Ok(()),
             (None, Reach::Network) => Err(Denied::Forbidden(
                 "operator actions need [host] admin_token (or BERTH_ADMIN_TOKEN) on a non-loopback listener".into(),
+            )),
+            (None, Reach::Broker) => Err(Denied::Forbidden(
+                "operator actions over the broker need [host] admin_token (or BERTH_ADMIN_TOKEN)".into(),
             )),
         }
     }
@@ -82,9 +113,9 @@ impl Auth {
             (None, Reach::Network) => {
                 tracing::warn!("no admin token set and the listener is not loopback: operator actions are refused")
             }
-            (None, Reach::Broker) => tracing::warn!(
-                "no admin token set: anyone who can publish on the broker can steer this host; set [host] admin_token"
-            ),
+            (None, Reach::Broker) => {
+                tracing::warn!("no admin token set: operator actions over the broker are refused")
+            }
         }
     }
 }
@@ -107,18 +138,31 @@ mod tests {
     fn one_rule_for_every_way_in() {
         let with = Auth::new(Some("s3cret".into()));
         for reach in [Reach::Loopback, Reach::Network, Reach::Broker] {
-            assert_eq!(with.check(reach, Some("s3cret"), "x"), Ok(()));
-            assert_eq!(with.check(reach, None, "x").map_err(|e| e.code()), Err(401));
-            assert_eq!(with.check(reach, Some("s3cre"), "x").map_err(|e| e.code()), Err(401));
-            assert_eq!(with.check(reach, Some("s3cret!"), "x").map_err(|e| e.code()), Err(401));
+            assert_eq!(with.check(reach, Some("s3cret"), "x", "t"), Ok(()));
+            assert_eq!(with.check(reach, None, "x", "t").map_err(|e| e.code()), Err(401));
+            assert_eq!(
+                with.check(reach, Some("s3cre"), "x", "t").map_err(|e| e.code()),
+                Err(401)
+            );
+            assert_eq!(
+                with.check(reach, Some("s3cret!"), "x", "t").map_err(|e| e.code()),
+                Err(401)
+            );
         }
+        assert_eq!(with.refusals(), 9, "every refusal counted");
         let without = Auth::default();
-        assert_eq!(without.check(Reach::Loopback, None, "x"), Ok(()));
-        assert_eq!(without.check(Reach::Broker, None, "x"), Ok(()));
+        assert_eq!(without.check(Reach::Loopback, None, "x", "t"), Ok(()));
         assert_eq!(
-            without.check(Reach::Network, Some("any"), "x").map_err(|e| e.code()),
+            without.check(Reach::Broker, None, "x", "t").map_err(|e| e.code()),
             Err(403)
         );
+        assert_eq!(
+            without
+                .check(Reach::Network, Some("any"), "x", "t")
+                .map_err(|e| e.code()),
+            Err(403)
+        );
+        assert_eq!(without.refusals(), 2);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::fmt::Write;
 
+use super::auth::Auth;
 use crate::app::App;
 use crate::router::Route;
 use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
@@ -125,8 +126,9 @@ const PER_TRANSPORT: &[PerTransport] = &[
     },
 ];
 
-/// The exposition text for one scrape.
-pub fn render(app: &App) -> String {
+/// The exposition text for one scrape; `auth` counts the refused operator
+/// calls.
+pub fn render(app: &App, auth: &Auth) -> String {
     let mut out = String::new();
     let components: Vec<(&Route, String, StatsSnapshot)> = app
         .routes
@@ -166,6 +168,19 @@ pub fn render(app: &App) -> String {
         }
     }
     histogram(&mut out, &components);
+    let name = "berth_operator_refusals_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "Operator calls refused by the authorization rule, on every way in.",
+    );
+    sample(
+        &mut out,
+        name,
+        &format!("service=\"{}\"", escape(&app.name)),
+        auth.refusals() as f64,
+    );
     let transports = app.transport_status();
     for family in PER_TRANSPORT {
         header(&mut out, family.name, family.kind, family.help);

@@ -33,10 +33,14 @@ use auth::Auth;
 /// transport, the NATS service API, and broker admin if the manifest turns
 /// it on. A failure of either stops the start.
 pub async fn start(manifest: &Manifest) -> Result<Host> {
+    start_with(manifest, &Auth::new(manifest.host.admin_token.clone())).await
+}
+
+/// As [`start`], with broker admin under `auth`, which HTTP then shares.
+async fn start_with(manifest: &Manifest, auth: &Auth) -> Result<Host> {
     let host = Host::start(manifest).await?;
     let app = host.app();
     let (tasks, stop) = (host.tasks(), host.stopping());
-    let auth = Auth::new(manifest.host.admin_token.clone());
     let answering = async {
         health::start(&app, manifest.host.telestion, tasks, &stop)
             .await
@@ -45,7 +49,7 @@ pub async fn start(manifest: &Manifest) -> Result<Host> {
             .await
             .context("answering the NATS service API")?;
         if manifest.host.admin {
-            admin::start(&app, &auth, tasks, &stop)
+            admin::start(&app, auth, tasks, &stop)
                 .await
                 .context("answering admin commands on the broker")?;
         }
@@ -55,7 +59,6 @@ pub async fn start(manifest: &Manifest) -> Result<Host> {
         stop.cancel();
         return Err(e);
     }
-
     Ok(host)
 }
 
@@ -63,7 +66,8 @@ pub async fn start(manifest: &Manifest) -> Result<Host> {
 /// component files if asked, and on `shutdown` (or a drain) stops taking
 /// work and lets in-flight calls finish.
 pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let host = start(&manifest).await?;
+    let auth = Auth::new(manifest.host.admin_token.clone());
+    let host = start_with(&manifest, &auth).await?;
     let app = host.app();
     let http_stop = CancellationToken::new();
     let http = match manifest.host.http {
@@ -72,11 +76,11 @@ pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Resu
                 .await
                 .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
             tracing::info!(%addr, "HTTP admin and ingress listening");
-            let auth = Auth::new(manifest.host.admin_token.clone());
+            let options = http::Options::new(&manifest.host, auth.clone());
             Some(tokio::spawn(http::serve(
                 listener,
                 app.clone(),
-                auth,
+                options,
                 http_stop.clone(),
             )))
         }
