@@ -14,6 +14,11 @@ static ALLOCATOR: berth::cli::allocator::Allocator = berth::cli::allocator::Allo
 async fn main() -> ExitCode {
     let cli = berth::cli::Cli::parse();
     berth::cli::install_logging(cli.log_format);
+    // Every HTTP client and broker connection holds a file descriptor; the
+    // soft limit is often 1,024 while the hard one is far higher.
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the limit of open files");
+    }
     match cli.execute().await {
         Ok(code) => code,
         Err(e) => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use berth::control::auth::Auth;
+use berth::control::http::Options;
 use berth::manifest::Manifest;
 use berth::transport::TransportError;
 use berth::{Host, Message};
@@ -25,8 +26,8 @@ pub struct TestHost {
     pub host: Host,
     /// Compile cache and component folders; removed on drop.
     pub data_dir: TempDir,
-    /// The manifest's admin token, for the HTTP API.
-    admin_token: Option<String>,
+    /// The manifest's `[host]`, for the HTTP API's options.
+    host_config: berth::manifest::HostConfig,
 }
 
 /// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{probe}` in manifest text
@@ -57,7 +58,7 @@ pub async fn start(text: &str) -> Result<TestHost> {
     Ok(TestHost {
         host,
         data_dir,
-        admin_token: manifest.host.admin_token,
+        host_config: manifest.host,
     })
 }
 
@@ -69,11 +70,11 @@ impl TestHost {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = CancellationToken::new();
-        let auth = Auth::new(self.admin_token.clone());
+        let options = Options::new(&self.host_config, Auth::new(self.host_config.admin_token.clone()));
         tokio::spawn(berth::control::http::serve(
             listener,
             self.host.app(),
-            auth,
+            options,
             stop.clone(),
         ));
         (format!("http://127.0.0.1:{port}"), stop.drop_guard())

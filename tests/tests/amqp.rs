@@ -236,7 +236,7 @@ async fn a_wrong_url_or_bad_credentials_fail_the_start_clearly() {
     for (url, expect) in [
         ("amqp://guest:wrong@127.0.0.1:5672/%2f", "cannot connect to AMQP"),
         ("amqp://guest:guest@127.0.0.1:1/%2f", "cannot connect to AMQP"),
-        ("not-a-url", "cannot connect to AMQP"),
+        ("not-a-url", "is not a valid URL"),
     ] {
         let text = manifest(&rabbit, "svc").replace(AMQP_URL, url);
         let err = match start(&text).await {

@@ -175,7 +175,7 @@ async fn instance_and_table_limits_are_per_component() {
         .map(|e| format!("{e:#}"))
         .unwrap_or_default();
     assert!(
-        err.contains("max_instances and max_tables must be between 1 and 100"),
+        err.contains("max_instances = 1000") && err.contains("must be between 1 and 100"),
         "{err}"
     );
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,8 +28,9 @@ impl Host {
     pub async fn start(manifest: &Manifest) -> Result<Self> {
         let kind = manifest.host.transport;
         let (transports, outbound) = connect_all(manifest).await?;
+        let cache = writable(&manifest.host.data_dir.join("cache"))?;
         let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
-        let runtime = Runtime::new(CompileCache::new(manifest.host.data_dir.join("cache")), fuel)?;
+        let runtime = Runtime::new(CompileCache::new(cache), fuel)?;
         let loader = Loader::new(runtime, outbound, manifest);
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
@@ -62,6 +64,18 @@ impl Host {
 }
 
 type Transports = HashMap<TransportKind, Arc<dyn Transport>>;
+
+/// `dir`, made if missing, once a file could be written in it: a data
+/// folder the host cannot write would lose the compile cache and every
+/// component's files, so it stops the start instead.
+fn writable(dir: &Path) -> Result<PathBuf> {
+    let fail = || format!("DATA_DIR: {} is not a folder this host can write to", dir.display());
+    std::fs::create_dir_all(dir).with_context(fail)?;
+    let probe = dir.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(fail)?;
+    std::fs::remove_file(&probe).with_context(fail)?;
+    Ok(dir.to_path_buf())
+}
 
 /// Every transport a component subscribes or sends on, connected before
 /// anything loads, so a broker that is not there stops the start before

@@ -76,18 +76,58 @@ fn max_batch_defaults_to_32_and_zero_is_refused_by_name() {
     assert_eq!(m.components[0].max_batch, 32);
     for bad in ["0", "1025"] {
         let text = format!("[[components]]\nname = \"a\"\nwasm = \"x\"\nmax_batch = {bad}\n");
-        let err = format!(
-            "{:#}",
-            Manifest::parse(&text)
-                .expect("parses")
-                .validate()
-                .expect_err("out of range")
-        );
+        let err = format!("{:#}", Manifest::parse(&text).expect_err("out of range"));
         assert!(
-            err.contains("component `a`") && err.contains("max_batch must be between 1 and 1024"),
+            err.contains("max_batch = ") && err.contains("line 4") && err.contains("must be between 1 and 1024"),
             "{err}"
         );
     }
+}
+
+#[test]
+fn numbers_out_of_range_are_refused_with_key_and_line_not_panicked_on() {
+    for (key, value) in [
+        ("max_concurrency", "9223372036854775807"),
+        ("max_concurrency", "0"),
+        ("timeout_ms", "9223372036854775807"),
+        ("quarantine_ms", "9223372036854775807"),
+        ("probation_ms", "9223372036854775807"),
+        ("memory_mb", "4096"),
+        ("max_message_kb", "-1"),
+        ("max_deliver", "0"),
+        ("fuel", "0"),
+    ] {
+        let text = format!("[[components]]\nname = \"a\"\nwasm = \"x\"\n{key} = {value}\n");
+        let err = format!("{:#}", Manifest::parse(&text).expect_err(key));
+        assert!(err.contains(key) && err.contains("line 4"), "{key} = {value}: {err}");
+    }
+    for (key, value) in [("http_max_connections", "0"), ("http_header_timeout_ms", "5"), ("max_component_mb", "0")] {
+        let text = format!("[host]\n{key} = {value}\n");
+        let err = format!("{:#}", Manifest::parse(&text).expect_err(key));
+        assert!(err.contains(key) && err.contains("line 2"), "{key} = {value}: {err}");
+    }
+}
+
+#[test]
+fn names_urls_and_files_that_would_be_misread_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = dir.path().join("a.wasm");
+    std::fs::write(&wasm, b"\0asm").expect("write");
+    let component = |extra: &str| format!("[[components]]\nname = \"a\"\nwasm = \"{}\"\n{extra}", wasm.display());
+    let refused = |text: &str, says: &str| {
+        let err = format!("{:#}", Manifest::parse(text).and_then(|m| m.validate()).expect_err(text));
+        assert!(err.contains(says), "{text}: {err}");
+    };
+    assert!(Manifest::parse(&component("")).and_then(|m| m.validate()).is_ok());
+    refused(&format!("[host]\nname = \"*\"\n{}", component("")), "[host] name");
+    refused(&format!("[host]\nname = \"a.b\"\n{}", component("")), "[host] name");
+    refused("[[components]]\nname = \">\"\nwasm = \"x\"\n", "component name");
+    refused("[transports.amqp]\nurl = \"amqp://\\u0000\"\n", "not a valid URL");
+    refused("[transports.nats]\nurl = \"nats://\"\n", "not a valid URL");
+    let folder = format!("[[components]]\nname = \"a\"\nwasm = \"{}\"\n", dir.path().display());
+    refused(&folder, "is a folder");
+    refused("[[components]]\nname = \"a\"\nwasm = \"/dev/zero\"\n", "not a regular file");
+    refused("[[components]]\nname = \"a\"\nwasm = \"/nonexistent/a.wasm\"\n", "does not exist");
 }
 
 #[test]
@@ -99,4 +139,16 @@ fn a_dead_letter_subject_with_a_wildcard_is_named() {
         Manifest::parse(text).expect("parses").validate().expect_err("bad")
     );
     assert!(err.contains("dead_letter") && err.contains("dead.*"), "{err}");
+}
+
+#[test]
+fn admin_over_the_broker_needs_a_token() {
+    let text = "[host]\nadmin = true\n";
+    let err = format!(
+        "{:#}",
+        Manifest::parse(text).and_then(|m| m.validate()).expect_err("refused")
+    );
+    assert!(err.contains("admin_token") && err.contains("steer"), "{err}");
+    let with = Manifest::parse("[host]\nadmin = true\nadmin_token = \"t\"\n").expect("parses");
+    assert!(with.validate().is_ok());
 }

@@ -4,16 +4,27 @@
 
 use std::collections::HashSet;
 
+use std::path::Path;
+
 use anyhow::{Context, Result, bail, ensure};
 
-use super::{ComponentConfig, MAX_MEMORY_MB, Manifest, SubscribeConfig, TransportKind};
-use crate::core::limits::{MAX_BATCH, MAX_PER_COMPONENT};
+use super::{ComponentConfig, Manifest, SubscribeConfig, TransportKind};
 use crate::core::subject::{Pattern, validate_subject};
 
 impl Manifest {
     /// Checks what the types cannot; see the module docs.
     pub fn validate(&self) -> Result<()> {
-        ensure!(!self.host.name.trim().is_empty(), "[host] name must not be empty");
+        ensure!(
+            is_name(&self.host.name),
+            "[host] name `{}` (or SERVICE_NAME) must be letters, digits, `-` and `_`: it is a token of \
+             the service's subjects, where `*`, `>` or `.` would reach other services",
+            self.host.name.escape_debug()
+        );
+        ensure!(
+            !self.host.admin || self.host.admin_token.is_some(),
+            "[host] admin = true lets whoever can publish on the broker steer this host: \
+             set [host] admin_token (or BERTH_ADMIN_TOKEN) as well"
+        );
         self.validate_transports()?;
         let mut names = HashSet::new();
         for c in &self.components {
@@ -29,6 +40,10 @@ impl Manifest {
 
     fn validate_transports(&self) -> Result<()> {
         if let Some(nats) = &self.transports.nats {
+            for server in nats.url.split(',') {
+                url(server.trim(), &["nats", "tls", "ws", "wss"], true)
+                    .with_context(|| format!("[transports.nats] url (or NATS_URL) `{}`", nats.url.escape_debug()))?;
+            }
             let ways = [
                 nats.user.is_some() || nats.password.is_some(),
                 nats.token.is_some(),
@@ -44,6 +59,12 @@ impl Manifest {
             );
         }
         if let Some(amqp) = &self.transports.amqp {
+            url(&amqp.url, &["amqp", "amqps"], false).with_context(|| {
+                format!(
+                    "[transports.amqp] url (or AMQP_URL) `{}`",
+                    redact(&amqp.url).escape_debug()
+                )
+            })?;
             ensure!(
                 !amqp.exchange.is_empty(),
                 "[transports.amqp] exchange must not be empty"
@@ -59,12 +80,9 @@ impl Manifest {
     fn validate_component(&self, c: &ComponentConfig) -> Result<()> {
         let at = || format!("component `{}`", c.name);
         ensure!(
-            !c.name.is_empty()
-                && c.name
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+            is_name(&c.name),
             "component name `{}` must be non-empty letters, digits, `-` or `_`",
-            c.name
+            c.name.escape_debug()
         );
         for s in &c.subscribe {
             Pattern::parse(&s.subject).with_context(|| format!("{}: subscribe", at()))?;
@@ -74,37 +92,12 @@ impl Manifest {
         for p in c.publish.iter().chain(&c.request) {
             Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
         }
-        ensure!(c.max_concurrency >= 1, "{}: max_concurrency must be at least 1", at());
-        ensure!(
-            (1..=MAX_BATCH).contains(&c.max_batch),
-            "{}: max_batch must be between 1 and {MAX_BATCH}",
-            at()
-        );
-        ensure!(c.timeout_ms >= 1, "{}: timeout_ms must be at least 1", at());
-        ensure!(c.max_deliver >= 1, "{}: max_deliver must be at least 1", at());
-        let ceiling = MAX_PER_COMPONENT;
-        ensure!(
-            (1..=ceiling).contains(&c.max_instances) && (1..=ceiling).contains(&c.max_tables),
-            "{}: max_instances and max_tables must be between 1 and {ceiling}",
-            at()
-        );
-        ensure!(c.max_message_kb >= 1, "{}: max_message_kb must be at least 1", at());
         ensure!(
             c.max_hostcall_kb >= c.max_message_kb,
             "{}: max_hostcall_kb must be at least max_message_kb, or the component could not send its largest message",
             at()
         );
-        ensure!(
-            (1..=MAX_MEMORY_MB).contains(&c.memory_mb),
-            "{}: memory_mb must be between 1 and {MAX_MEMORY_MB}",
-            at()
-        );
-        ensure!(
-            c.wasm.is_file(),
-            "{}: wasm file {} does not exist",
-            at(),
-            c.wasm.display()
-        );
+        wasm_file(&c.wasm).with_context(at)?;
         Ok(())
     }
 
@@ -138,5 +131,118 @@ impl Manifest {
         }
         ensure!(!s.broadcast, "a JetStream durable consumer cannot be `broadcast`");
         Ok(())
+    }
+}
+
+/// A service or component name: a token of subjects and queue groups.
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `text` is `[<scheme>://][user[:password]@]<host>[:<port>][/...]` with
+/// one of `schemes` (the first is assumed when it is left out, if
+/// `implied`): nothing a client would quietly replace by its default.
+fn url(text: &str, schemes: &[&str], implied: bool) -> Result<()> {
+    ensure!(
+        !text.chars().any(|c| c.is_control() || c.is_whitespace()),
+        "is not a valid URL: it contains a control character or a space"
+    );
+    let rest = match text.split_once("://") {
+        Some((scheme, rest)) => {
+            ensure!(
+                schemes.contains(&scheme),
+                "is not a valid URL here: the scheme must be one of {}",
+                schemes.join(", ")
+            );
+            rest
+        }
+        None if implied => text,
+        None => bail!("is not a valid URL: expected {}://host[:port]", schemes[0]),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, after)) => (host, after.strip_prefix(':')),
+            None => bail!("is not a valid URL: `[` without `]`"),
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    ensure!(!host.is_empty(), "is not a valid URL: it names no host");
+    if let Some(port) = port {
+        ensure!(
+            port.parse::<u16>().is_ok(),
+            "is not a valid URL: port `{port}` is not a number up to 65535"
+        );
+    }
+    Ok(())
+}
+
+/// The URL without its password, for an error message.
+fn redact(url: &str) -> String {
+    match url
+        .split_once("://")
+        .and_then(|(s, rest)| Some((s, rest.split_once('@')?)))
+    {
+        Some((scheme, (_, host))) => format!("{scheme}://…@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// The component's file is there and is a file, not a folder or a device.
+fn wasm_file(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("wasm file {} does not exist", path.display()))?;
+    ensure!(
+        !meta.is_dir(),
+        "wasm file {} is a folder, not a component",
+        path.display()
+    );
+    ensure!(meta.is_file(), "wasm file {} is not a regular file", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_a_client_would_misread_are_refused() {
+        for good in [
+            "nats://127.0.0.1:4222",
+            "tls://user:pw@host",
+            "nats://[::1]:4222",
+            "nats://h/",
+            "h:4222",
+        ] {
+            assert!(url(good, &["nats", "tls"], true).is_ok(), "{good}");
+        }
+        assert!(url("h:4222", &["amqp"], false).is_err(), "AMQP names its scheme");
+        for (bad, says) in [
+            ("amqp://\u{0}", "control character"),
+            ("127.0.0.1:99999", "port"),
+            ("http://h", "scheme"),
+            ("nats://", "no host"),
+            ("nats://:4222", "no host"),
+            ("nats://h:99999", "port"),
+            ("nats://h :1", "space"),
+        ] {
+            let err = format!("{:#}", url(bad, &["nats", "tls"], !bad.contains("://")).expect_err(bad));
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        assert_eq!(redact("amqp://guest:secret@h:5672/%2f"), "amqp://…@h:5672/%2f");
+    }
+
+    #[test]
+    fn names_are_tokens() {
+        assert!(is_name("orders-2_b"));
+        for bad in ["", "*", ">", "a.b", "a b", "ä"] {
+            assert!(!is_name(bad), "{bad}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //!   `POST /v1/publish/{subject}`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 use axum::Router;
@@ -25,9 +26,40 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{Auth, Reach};
 use crate::app::App;
+use crate::manifest::HostConfig;
 
 mod ingress;
 mod operator;
+mod server;
+
+pub use server::Limits;
+
+/// How the HTTP API is served: who may steer the host, and the limits on
+/// connections and uploads.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The authorization rule for operator calls.
+    pub auth: Auth,
+    /// Connection cap and header deadline.
+    pub limits: Limits,
+    /// Largest component a swap may upload.
+    pub max_component_bytes: usize,
+}
+
+impl Options {
+    /// What the manifest's `[host]` asks for, with `auth` (shared with the
+    /// broker's admin, so refusals are counted together).
+    pub fn new(host: &HostConfig, auth: Auth) -> Self {
+        Self {
+            auth,
+            limits: Limits {
+                max_connections: host.http_max_connections,
+                header_timeout: Duration::from_millis(host.http_header_timeout_ms),
+            },
+            max_component_bytes: host.max_component_mb as usize * 1024 * 1024,
+        }
+    }
+}
 
 /// What every handler can see.
 #[derive(Clone)]
@@ -39,27 +71,28 @@ struct Api {
 }
 
 /// Serves the API on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, app: Arc<App>, auth: Auth, stop: CancellationToken) -> Result<()> {
+pub async fn serve(listener: TcpListener, app: Arc<App>, options: Options, stop: CancellationToken) -> Result<()> {
     let loopback = listener.local_addr()?.ip().is_loopback();
-    let router = router(app, auth, loopback);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await?;
-    Ok(())
+    let limits = options.limits;
+    server::serve(listener, router(app, options, loopback), limits, stop).await
 }
 
 /// The API's routes; `loopback` says whether the listener is only reachable
 /// from this machine, which the authorization rule weighs when no token is
 /// set.
-pub fn router(app: Arc<App>, auth: Auth, loopback: bool) -> Router {
+pub fn router(app: Arc<App>, options: Options, loopback: bool) -> Router {
     let reach = if loopback { Reach::Loopback } else { Reach::Network };
-    auth.announce(reach);
-    let api = Api { app, auth, reach };
+    options.auth.announce(reach);
+    let api = Api {
+        app,
+        auth: options.auth,
+        reach,
+    };
     Router::new()
         .route("/health", get(health))
         .route("/v1/components", get(components))
         .route("/metrics", get(metrics))
-        .merge(operator::routes(api.clone()))
+        .merge(operator::routes(api.clone(), options.max_component_bytes))
         .route("/v1/request/{subject}", post(ingress::request))
         .route("/v1/publish/{subject}", post(ingress::publish))
         .with_state(api)
@@ -76,7 +109,7 @@ async fn health(State(api): State<Api>) -> Response {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = super::metrics::render(&api.app);
+    let text = super::metrics::render(&api.app, &api.auth);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -105,7 +105,16 @@ impl NatsTransport {
                 ))
             })?;
         }
-        let client = options.connect(config.url.as_str()).await.map_err(|e| {
+        // Several servers (a cluster) are written comma-separated, as NATS
+        // tools take them; the client tries them in turn and reconnects to
+        // whichever is up.
+        let servers = config
+            .url
+            .split(',')
+            .map(|s| s.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TransportError::Broker(anyhow::anyhow!("`{}` is not a valid NATS URL: {e}", config.url)))?;
+        let client = options.connect(servers).await.map_err(|e| {
             let why = match e.kind() {
                 ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => "bad credentials",
                 ConnectErrorKind::ServerParse => "not a valid NATS URL",
