@@ -313,3 +313,15 @@ async fn an_error_whose_message_spans_lines_reaches_the_nats_caller() {
     );
     stop.cancel();
 }
+
+#[tokio::test]
+async fn several_servers_in_the_url_are_tried_in_turn() {
+    let p = berth_tests::unique("t");
+    let t = start(&format!(
+        "[host]\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://127.0.0.1:1, nats://{NATS}\"\n\
+         [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.echo.>\"]\n"
+    ))
+    .await
+    .expect("the second server takes the connection");
+    assert_eq!(t.ask(&format!("{p}.echo.x"), "through the list").await, "through the list");
+}
