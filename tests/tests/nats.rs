@@ -323,5 +323,8 @@ async fn several_servers_in_the_url_are_tried_in_turn() {
     ))
     .await
     .expect("the second server takes the connection");
-    assert_eq!(t.ask(&format!("{p}.echo.x"), "through the list").await, "through the list");
+    assert_eq!(
+        t.ask(&format!("{p}.echo.x"), "through the list").await,
+        "through the list"
+    );
 }

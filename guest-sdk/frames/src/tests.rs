@@ -209,3 +209,44 @@ fn a_huge_header_count_is_refused_before_allocating() {
         "more headers than the frame holds"
     );
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Reads every message or outcome a frame holds, as the host and the
+    /// SDK do; what matters is that it ends, with a value or an error.
+    fn read_all(bytes: &[u8]) {
+        if let Ok(mut r) = Reader::batch(bytes) {
+            while let Some(Ok(_)) = r.message() {}
+            let _ = r.finish();
+        }
+        if let Ok(mut r) = Reader::outcomes(bytes) {
+            while let Some(Ok(_)) = r.outcome() {}
+            let _ = r.finish();
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic_the_reader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            read_all(&bytes);
+        }
+
+        #[test]
+        fn damaged_frames_never_panic_the_reader(
+            at in any::<prop::sample::Index>(),
+            with in proptest::collection::vec(any::<u8>(), 0..16),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            for sample in [sample_batch(), sample_outcomes()] {
+                let mut bytes = sample.clone();
+                let i = at.index(bytes.len());
+                bytes.splice(i..(i + with.len()).min(bytes.len()), with.iter().copied());
+                read_all(&bytes);
+                read_all(&sample[..cut.index(sample.len() + 1)]);
+            }
+        }
+    }
+}

@@ -207,4 +207,22 @@ mod tests {
     fn amqp_translation() {
         assert_eq!(p("orders.*.>").to_amqp(), "orders.*.#");
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_text_is_a_pattern_or_a_reason(text in "\\PC{0,24}|[a-z.*> ]{0,24}", subject in "[a-z.*>]{0,16}") {
+                if let Ok(p) = Pattern::parse(&text) {
+                    let _ = p.matches(&subject);
+                    let _ = p.to_amqp();
+                }
+                let _ = validate_subject(&text);
+                let _ = is_platform(&text);
+            }
+        }
+    }
 }

@@ -101,7 +101,11 @@ fn numbers_out_of_range_are_refused_with_key_and_line_not_panicked_on() {
         let err = format!("{:#}", Manifest::parse(&text).expect_err(key));
         assert!(err.contains(key) && err.contains("line 4"), "{key} = {value}: {err}");
     }
-    for (key, value) in [("http_max_connections", "0"), ("http_header_timeout_ms", "5"), ("max_component_mb", "0")] {
+    for (key, value) in [
+        ("http_max_connections", "0"),
+        ("http_header_timeout_ms", "5"),
+        ("max_component_mb", "0"),
+    ] {
         let text = format!("[host]\n{key} = {value}\n");
         let err = format!("{:#}", Manifest::parse(&text).expect_err(key));
         assert!(err.contains(key) && err.contains("line 2"), "{key} = {value}: {err}");
@@ -115,7 +119,10 @@ fn names_urls_and_files_that_would_be_misread_are_refused() {
     std::fs::write(&wasm, b"\0asm").expect("write");
     let component = |extra: &str| format!("[[components]]\nname = \"a\"\nwasm = \"{}\"\n{extra}", wasm.display());
     let refused = |text: &str, says: &str| {
-        let err = format!("{:#}", Manifest::parse(text).and_then(|m| m.validate()).expect_err(text));
+        let err = format!(
+            "{:#}",
+            Manifest::parse(text).and_then(|m| m.validate()).expect_err(text)
+        );
         assert!(err.contains(says), "{text}: {err}");
     };
     assert!(Manifest::parse(&component("")).and_then(|m| m.validate()).is_ok());
@@ -126,8 +133,14 @@ fn names_urls_and_files_that_would_be_misread_are_refused() {
     refused("[transports.nats]\nurl = \"nats://\"\n", "not a valid URL");
     let folder = format!("[[components]]\nname = \"a\"\nwasm = \"{}\"\n", dir.path().display());
     refused(&folder, "is a folder");
-    refused("[[components]]\nname = \"a\"\nwasm = \"/dev/zero\"\n", "not a regular file");
-    refused("[[components]]\nname = \"a\"\nwasm = \"/nonexistent/a.wasm\"\n", "does not exist");
+    refused(
+        "[[components]]\nname = \"a\"\nwasm = \"/dev/zero\"\n",
+        "not a regular file",
+    );
+    refused(
+        "[[components]]\nname = \"a\"\nwasm = \"/nonexistent/a.wasm\"\n",
+        "does not exist",
+    );
 }
 
 #[test]
@@ -151,4 +164,92 @@ fn admin_over_the_broker_needs_a_token() {
     assert!(err.contains("admin_token") && err.contains("steer"), "{err}");
     let with = Manifest::parse("[host]\nadmin = true\nadmin_token = \"t\"\n").expect("parses");
     assert!(with.validate().is_ok());
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A manifest that uses most keys, for the mutations to damage.
+    const FULL: &str = r#"
+[host]
+name = "orders"
+transport = "memory"
+http = "127.0.0.1:8080"
+data_dir = "./data"
+admin = true
+admin_token = "t"
+http_max_connections = 10
+[transports.nats]
+url = "nats://127.0.0.1:4222, nats://127.0.0.1:4223"
+[transports.amqp]
+url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+exchange = "berth"
+prefetch = 64
+[[components]]
+name = "echo"
+wasm = "echo.wasm"
+subscribe = ["echo.>", { subject = "a.*", group = "g" }, { subject = "s.>", stream = "S", transport = "nats" }]
+publish = ["events.>"]
+request = []
+max_concurrency = 64
+max_batch = 32
+timeout_ms = 1000
+memory_mb = 64
+fuel = 1000
+max_deliver = 2
+quarantine_ms = 10000
+[components.env]
+A = "b"
+[components.config]
+greeting = "hello"
+"#;
+
+    /// What a mutation puts in: TOML's own punctuation, numbers at and past
+    /// every bound, names with wildcards, odd characters.
+    fn splice() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("=".to_owned()),
+            Just("\"".to_owned()),
+            Just("[".to_owned()),
+            Just("]]".to_owned()),
+            Just("\n".to_owned()),
+            Just("-1".to_owned()),
+            Just("0".to_owned()),
+            Just("9223372036854775807".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("1e308".to_owned()),
+            Just("\"*\"".to_owned()),
+            Just("\">\"".to_owned()),
+            Just("\"amqp://\\u0000\"".to_owned()),
+            Just("{ subject = \"\" }".to_owned()),
+            "[ -~]{0,12}",
+            "\\PC{0,4}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_mutated_manifest_panics(
+            at in any::<prop::sample::Index>(),
+            len in 0usize..24,
+            with in splice(),
+        ) {
+            let mut text = FULL.to_owned();
+            let mut start = at.index(text.len());
+            while !text.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + len).min(text.len());
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.replace_range(start..end, &with);
+            let _ = Manifest::parse(&text).and_then(|mut m| {
+                m.apply_env(|_| None);
+                m.validate()
+            });
+        }
+    }
 }

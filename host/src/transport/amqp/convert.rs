@@ -239,4 +239,24 @@ mod tests {
         assert!(e.to_string().contains("amqp-priority"), "{e}");
         assert!(short(&long, "routing key").is_err());
     }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_message_converts_or_is_refused(
+                name in "\\PC{0,300}|[ -~]{0,12}",
+                value in "\\PC{0,24}|[0-9a-z-]{0,8}",
+                subject in "\\PC{0,300}",
+            ) {
+                let message = Message::new(subject, "x").with_header(name, value);
+                if let Ok(props) = properties(&message, TRANSIENT) {
+                    let _ = to_message(&message.subject, "x", false, &props, Vec::new());
+                }
+            }
+        }
+    }
 }

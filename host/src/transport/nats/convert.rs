@@ -13,7 +13,8 @@ use crate::transport::TransportError;
 pub(super) fn to_nats_headers(headers: &Headers) -> Result<HeaderMap, TransportError> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
-        let name: HeaderName = name.parse().map_err(|_| {
+        let parsed = (!name.is_empty()).then(|| name.parse::<HeaderName>().ok()).flatten();
+        let name: HeaderName = parsed.ok_or_else(|| {
             TransportError::Unsupported(format!(
                 "header name `{}` cannot travel on NATS: use printable ASCII without `:`",
                 name.escape_debug()
@@ -92,5 +93,23 @@ mod tests {
     #[test]
     fn multi_line_text_becomes_one_header_line() {
         assert_eq!(header_value("failed:\r\n  at line 3").as_str(), "failed:    at line 3");
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #[test]
+            fn any_header_converts_or_is_refused_by_name(name in "\\PC{0,12}|[ -~]{0,12}", value in "\\PC{0,24}|[\\x00-\\x7f]{0,24}") {
+                let headers = vec![(name.clone(), value.clone())];
+                if let Ok(map) = to_nats_headers(&headers) {
+                    prop_assert!(!name.is_empty());
+                    prop_assert_eq!(map.get(name.as_str()).map(|v| v.as_str()), Some(value.as_str()));
+                }
+                let _ = header_value(&value);
+            }
+        }
     }
 }
