@@ -334,6 +334,21 @@ impl Manifest {
                 c.wasm = base.join(&c.wasm);
             }
         }
+        if let Some(nats) = &mut self.transports.nats {
+            for file in [
+                &mut nats.credentials,
+                &mut nats.tls_ca,
+                &mut nats.tls_cert,
+                &mut nats.tls_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
     }
 
     /// Applies environment overrides, read through `var` so tests need not

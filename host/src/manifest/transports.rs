@@ -53,6 +53,22 @@ pub struct NatsConfig {
     pub token: Option<String>,
     /// Credentials file (JWT and NKey seed); `NATS_CREDS` overrides.
     pub credentials: Option<PathBuf>,
+    /// PEM file of the CA that signed the server's certificate: TLS is then
+    /// required, and a server it did not sign is refused.
+    pub tls_ca: Option<PathBuf>,
+    /// PEM certificate this host presents, for servers that verify clients
+    /// (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl NatsConfig {
+    /// Whether the connection must be encrypted: a `tls://` server or any
+    /// TLS file given.
+    pub fn requires_tls(&self) -> bool {
+        self.url.split(',').any(|u| u.trim().starts_with("tls://")) || self.tls_ca.is_some() || self.tls_cert.is_some()
+    }
 }
 
 impl Default for NatsConfig {
@@ -63,6 +79,9 @@ impl Default for NatsConfig {
             password: None,
             token: None,
             credentials: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }

@@ -57,6 +57,23 @@ impl Manifest {
                 nats.user.is_some() == nats.password.is_some(),
                 "[transports.nats]: user and password go together"
             );
+            ensure!(
+                nats.tls_cert.is_some() == nats.tls_key.is_some(),
+                "[transports.nats]: tls_cert and tls_key go together"
+            );
+            for (key, file) in [
+                ("tls_ca", &nats.tls_ca),
+                ("tls_cert", &nats.tls_cert),
+                ("tls_key", &nats.tls_key),
+            ] {
+                if let Some(file) = file {
+                    ensure!(
+                        file.is_file(),
+                        "[transports.nats] {key}: {} is not a file",
+                        file.display()
+                    );
+                }
+            }
         }
         if let Some(amqp) = &self.transports.amqp {
             url(&amqp.url, &["amqp", "amqps"], false).with_context(|| {

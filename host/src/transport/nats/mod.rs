@@ -105,6 +105,13 @@ impl NatsTransport {
                 ))
             })?;
         }
+        if let Some(ca) = &config.tls_ca {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        options = options.require_tls(config.requires_tls());
         // Several servers (a cluster) are written comma-separated, as NATS
         // tools take them; the client tries them in turn and reconnects to
         // whichever is up.
@@ -119,6 +126,12 @@ impl NatsTransport {
                 ConnectErrorKind::Authentication | ConnectErrorKind::AuthorizationViolation => "bad credentials",
                 ConnectErrorKind::ServerParse => "not a valid NATS URL",
                 ConnectErrorKind::TimedOut => "timed out",
+                ConnectErrorKind::Tls => "TLS failed: check tls_ca, tls_cert and tls_key",
+                // A handshake that failed on the certificate reaches us as
+                // an I/O error; its text is all that tells it apart.
+                _ if e.to_string().contains("certificate") => {
+                    "TLS failed: the server's certificate is not signed by tls_ca, or it refused ours"
+                }
                 _ => "server not reachable",
             };
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
