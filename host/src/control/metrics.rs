@@ -119,6 +119,12 @@ const PER_TRANSPORT: &[PerTransport] = &[
         value: |t| t.slow_consumer_events as f64,
     },
     PerTransport {
+        name: "berth_transport_malformed_total",
+        kind: "counter",
+        help: "Messages from the broker dropped because they could not be read; the connection stayed up.",
+        value: |t| t.malformed as f64,
+    },
+    PerTransport {
         name: "berth_transport_reconnects_total",
         kind: "counter",
         help: "Times the broker connection was lost and made again.",

@@ -187,6 +187,10 @@ pub struct TransportStatus {
     pub slow_consumer_events: u64,
     /// Times the connection was lost and made again.
     pub reconnects: u64,
+    /// Messages from the broker dropped because they could not be read
+    /// (NATS: a subject or header that is not UTF-8); the connection
+    /// stays up.
+    pub malformed: u64,
 }
 
 /// A message broker, seen from the host.
@@ -202,6 +206,7 @@ pub trait Transport: Send + Sync + 'static {
             connected: true,
             slow_consumer_events: 0,
             reconnects: 0,
+            malformed: 0,
         }
     }
 

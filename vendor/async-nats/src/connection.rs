@@ -177,9 +177,13 @@ impl Connection {
         }
 
         if self.read_buf.starts_with(b"MSG ") {
-            let line = str::from_utf8(&self.read_buf[4..len])
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            let mut args = line.split(' ').filter(|s| !s.is_empty());
+            // The control line is split as bytes: only the sid and the
+            // length must be text to know where the frame ends, so a
+            // subject or reply that is not UTF-8 costs this message (it is
+            // reported as malformed), not the connection.
+            let mut args = self.read_buf[4..len]
+                .split(|b| *b == b' ')
+                .filter(|s| !s.is_empty());
 
             // Parse the operation syntax: MSG <subject> <sid> [reply-to] <#bytes>
             let (subject, sid, reply_to, payload_len) = match (
@@ -203,14 +207,10 @@ impl Connection {
                 }
             };
 
-            let sid = sid
-                .parse::<u64>()
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            let sid: u64 = ascii_number(sid, "sid after MSG")?;
 
             // Parse the number of payload bytes.
-            let payload_len = payload_len
-                .parse::<usize>()
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
+            let payload_len: usize = ascii_number(payload_len, "number of bytes after MSG")?;
 
             // Return early without advancing if there is not enough data read the entire
             // message
@@ -218,16 +218,29 @@ impl Connection {
                 return Ok(None);
             }
 
-            let length = payload_len
-                + reply_to.as_ref().map(|reply| reply.len()).unwrap_or(0)
-                + subject.len();
+            let length =
+                payload_len + reply_to.map(|reply| reply.len()).unwrap_or(0) + subject.len();
 
-            let subject = Subject::from(subject);
-            let reply = reply_to.map(Subject::from);
+            let names = match (str::from_utf8(subject), reply_to.map(str::from_utf8)) {
+                (Ok(subject), None) => Ok((Subject::from(subject), None)),
+                (Ok(subject), Some(Ok(reply))) => Ok((Subject::from(subject), Some(Subject::from(reply)))),
+                (Err(_), _) => Err("its subject is not UTF-8"),
+                (_, Some(Err(_))) => Err("its reply subject is not UTF-8"),
+            };
 
             self.read_buf.advance(len + 2);
             let payload = self.read_buf.split_to(payload_len).freeze();
             self.read_buf.advance(2);
+
+            let (subject, reply) = match names {
+                Ok(names) => names,
+                Err(reason) => {
+                    return Ok(Some(ServerOp::Malformed {
+                        sid,
+                        reason: reason.to_owned(),
+                    }))
+                }
+            };
 
             trace!(
                 subject = %subject,
@@ -250,10 +263,10 @@ impl Connection {
         }
 
         if self.read_buf.starts_with(b"HMSG ") {
-            // Extract whitespace-delimited arguments that come after "HMSG".
-            let line = std::str::from_utf8(&self.read_buf[5..len])
-                .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-            let mut args = line.split_whitespace().filter(|s| !s.is_empty());
+            // Split as bytes, as for MSG above.
+            let mut args = self.read_buf[5..len]
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|s| !s.is_empty());
 
             // <subject> <sid> [reply-to] <# header bytes><# total bytes>
             let (subject, sid, reply_to, header_len, total_len) = match (
@@ -283,36 +296,10 @@ impl Connection {
                 }
             };
 
-            // Convert the slice into a subject
-            let subject = Subject::from(subject);
-
-            // Parse the subject ID.
-            let sid = sid.parse::<u64>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse sid argument after HMSG",
-                )
-            })?;
-
-            // Convert the slice into a subject.
-            let reply = reply_to.map(Subject::from);
-
-            // Parse the number of payload bytes.
-            let header_len = header_len.parse::<usize>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse the number of header bytes argument after \
-                     HMSG",
-                )
-            })?;
-
-            // Parse the number of payload bytes.
-            let total_len = total_len.parse::<usize>().map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "cannot parse the number of bytes argument after HMSG",
-                )
-            })?;
+            let sid: u64 = ascii_number(sid, "sid argument after HMSG")?;
+            let header_len: usize =
+                ascii_number(header_len, "number of header bytes argument after HMSG")?;
+            let total_len: usize = ascii_number(total_len, "number of bytes argument after HMSG")?;
 
             if total_len < header_len {
                 return Err(io::Error::new(
@@ -326,73 +313,26 @@ impl Connection {
                 return Ok(None);
             }
 
+            let length = reply_to.map_or(0, |reply| reply.len()) + subject.len() + total_len;
+            let names = match (str::from_utf8(subject), reply_to.map(str::from_utf8)) {
+                (Ok(subject), None) => Ok((Subject::from(subject), None)),
+                (Ok(subject), Some(Ok(reply))) => Ok((Subject::from(subject), Some(Subject::from(reply)))),
+                (Err(_), _) => Err("its subject is not UTF-8".to_owned()),
+                (_, Some(Err(_))) => Err("its reply subject is not UTF-8".to_owned()),
+            };
+
             self.read_buf.advance(len + 2);
             let header = self.read_buf.split_to(header_len);
             let payload = self.read_buf.split_to(total_len - header_len).freeze();
             self.read_buf.advance(2);
 
-            let mut lines = std::str::from_utf8(&header)
-                .map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "header isn't valid utf-8")
-                })?
-                .lines()
-                .peekable();
-            let version_line = lines.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-            })?;
-
-            let version_line_suffix = version_line
-                .strip_prefix("NATS/1.0")
-                .map(str::trim)
-                .ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "header version line does not begin with `NATS/1.0`",
-                    )
-                })?;
-
-            let (status, description) = version_line_suffix
-                .split_once(' ')
-                .map(|(status, description)| (status.trim(), description.trim()))
-                .unwrap_or((version_line_suffix, ""));
-            let status = if !status.is_empty() {
-                Some(
-                    status
-                        .parse::<StatusCode>()
-                        .map_err(|_| std::io::Error::other("could not parse status parameter"))?,
-                )
-            } else {
-                None
+            // The frame is consumed: whatever is wrong inside it now costs
+            // this message only.
+            let parsed = names.and_then(|names| parse_header_block(&header).map(|block| (names, block)));
+            let ((subject, reply), (status, description, headers)) = match parsed {
+                Ok(parsed) => parsed,
+                Err(reason) => return Ok(Some(ServerOp::Malformed { sid, reason })),
             };
-            let description = if !description.is_empty() {
-                Some(description.to_owned())
-            } else {
-                None
-            };
-
-            let mut headers = HeaderMap::new();
-            while let Some(line) = lines.next() {
-                if line.is_empty() {
-                    continue;
-                }
-
-                let (name, value) = line.split_once(':').ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "no header version line found")
-                })?;
-
-                let name = HeaderName::from_str(name)
-                    .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))?;
-
-                // Read the header value, which might have been split into multiple lines
-                // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
-                let mut value = value.trim_start().to_owned();
-                while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
-                    value.push_str(v);
-                }
-                value.truncate(value.trim_end().len());
-
-                headers.append(name, value.into_header_value());
-            }
 
             trace!(
                 subject = %subject,
@@ -406,7 +346,7 @@ impl Connection {
             );
 
             return Ok(Some(ServerOp::Message {
-                length: reply.as_ref().map_or(0, |reply| reply.len()) + subject.len() + total_len,
+                length,
                 sid,
                 reply,
                 subject,
@@ -860,6 +800,78 @@ where
             .poll_close_unpin(cx)
             .map_err(std::io::Error::other)
     }
+}
+
+
+/// A number in a control line, which must be ASCII digits.
+fn ascii_number<T: FromStr>(bytes: &[u8], what: &str) -> Result<T, io::Error> {
+    str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("cannot parse the {what}")))
+}
+
+/// A message's header block: `NATS/1.0 [status [description]]` and then
+/// `name: value` lines, a value continued on lines that start with
+/// whitespace. An error says what is wrong with it.
+fn parse_header_block(
+    header: &[u8],
+) -> Result<(Option<StatusCode>, Option<String>, HeaderMap), String> {
+    let mut lines = str::from_utf8(header)
+        .map_err(|_| "its header isn't valid utf-8".to_owned())?
+        .lines()
+        .peekable();
+    let version_line = lines
+        .next()
+        .ok_or_else(|| "it has no header version line".to_owned())?;
+
+    let version_line_suffix = version_line
+        .strip_prefix("NATS/1.0")
+        .map(str::trim)
+        .ok_or_else(|| "its header version line does not begin with `NATS/1.0`".to_owned())?;
+
+    let (status, description) = version_line_suffix
+        .split_once(' ')
+        .map(|(status, description)| (status.trim(), description.trim()))
+        .unwrap_or((version_line_suffix, ""));
+    let status = if !status.is_empty() {
+        Some(
+            status
+                .parse::<StatusCode>()
+                .map_err(|_| format!("its status `{status}` is not a number"))?,
+        )
+    } else {
+        None
+    };
+    let description = if !description.is_empty() {
+        Some(description.to_owned())
+    } else {
+        None
+    };
+
+    let mut headers = HeaderMap::new();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            continue;
+        }
+
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| "a header line has no `:`".to_owned())?;
+
+        let name = HeaderName::from_str(name).map_err(|err| format!("header name: {err}"))?;
+
+        // Read the header value, which might have been split into multiple lines
+        // `trim_start` and `trim_end` do the same job as doing `value.trim().to_owned()` at the end, but without a reallocation
+        let mut value = value.trim_start().to_owned();
+        while let Some(v) = lines.next_if(|s| s.starts_with(char::is_whitespace)) {
+            value.push_str(v);
+        }
+        value.truncate(value.trim_end().len());
+
+        headers.append(name, value.into_header_value());
+    }
+    Ok((status, description, headers))
 }
 
 #[cfg(test)]

@@ -199,7 +199,7 @@ use thiserror::Error;
 use futures_util::stream::Stream;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use core::fmt;
 use std::collections::HashMap;
@@ -369,6 +369,13 @@ pub(crate) enum ServerOp {
         status: Option<StatusCode>,
         description: Option<String>,
         length: usize,
+    },
+    /// A message for subscription `sid` that could not be read (a subject
+    /// or header that is not UTF-8, a header line without a colon): it is
+    /// dropped and reported, and the connection goes on.
+    Malformed {
+        sid: u64,
+        reason: String,
     },
 }
 
@@ -804,6 +811,15 @@ impl ConnectionHandler {
                         }
                     }
                 }
+            }
+            ServerOp::Malformed { sid, reason } => {
+                warn!(sid, %reason, "dropped a malformed message");
+                self.connector
+                    .events_tx
+                    .try_send(Event::ClientError(ClientError::Other(format!(
+                        "dropped a malformed message for subscription {sid}: {reason}"
+                    ))))
+                    .ok();
             }
             // TODO: we should probably update advertised server list here too.
             ServerOp::Info(info) => {

@@ -324,6 +324,7 @@ impl Transport for AmqpTransport {
             connected: self.inner.link.is_connected(),
             slow_consumer_events: 0,
             reconnects: self.inner.link.reconnects(),
+            malformed: 0,
         }
     }
 

@@ -17,7 +17,7 @@ mod convert;
 pub mod jetstream;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::{ConnectErrorKind, RequestErrorKind};
@@ -45,20 +45,61 @@ pub struct NatsTransport {
 
 struct Shared {
     client: async_nats::Client,
-    /// Slow-consumer events the client reported: messages were dropped.
-    slow_consumers: Arc<AtomicU64>,
+    /// What the connection went through, counted from the client's events.
+    events: Arc<Events>,
+}
+
+/// The client's connection events, counted for health and metrics.
+#[derive(Default)]
+struct Events {
+    /// Slow-consumer events: messages were dropped.
+    slow_consumers: AtomicU64,
     /// Connections made again after a loss.
-    reconnects: Arc<AtomicU64>,
+    reconnects: AtomicU64,
+    /// Messages dropped because they could not be read (a subject or
+    /// header that is not UTF-8, a header line without a colon); the
+    /// connection stayed up.
+    malformed: AtomicU64,
+    /// Set between a disconnect and the next connect.
+    lost: AtomicBool,
+}
+
+/// How the (patched) client reports a message it dropped unread.
+const MALFORMED: &str = "dropped a malformed message";
+
+impl Events {
+    fn observe(&self, event: async_nats::Event) {
+        match event {
+            async_nats::Event::SlowConsumer(sid) => {
+                self.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+            }
+            async_nats::Event::Disconnected => {
+                self.lost.store(true, Ordering::Relaxed);
+                tracing::warn!("NATS disconnected; reconnecting")
+            }
+            async_nats::Event::Connected => {
+                // Only a connection after a loss is a reconnect.
+                if self.lost.swap(false, Ordering::Relaxed) {
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                tracing::info!("NATS connected")
+            }
+            async_nats::Event::ClientError(async_nats::ClientError::Other(text)) if text.contains(MALFORMED) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(reason = %text, "NATS message from the broker dropped unread")
+            }
+            other => tracing::info!(event = %other, "NATS event"),
+        }
+    }
 }
 
 impl NatsTransport {
     /// Connects, failing fast with a clear error on a wrong URL, a server
     /// that is not there, or bad credentials.
     pub async fn connect(config: &NatsConfig) -> Result<Self, TransportError> {
-        let slow_consumers = Arc::new(AtomicU64::new(0));
-        let reconnects = Arc::new(AtomicU64::new(0));
-        let counter = slow_consumers.clone();
-        let (reconnected, lost) = (reconnects.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let events = Arc::new(Events::default());
+        let observer = events.clone();
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(CONNECT_TIMEOUT)
             .name("berth")
@@ -66,30 +107,8 @@ impl NatsTransport {
             // (stricter than the client), or came from the server.
             .skip_subject_validation(true)
             .event_callback(move |event| {
-                let (counter, reconnected, lost) = (counter.clone(), reconnected.clone(), lost.clone());
-                async move {
-                    match event {
-                        async_nats::Event::SlowConsumer(sid) => {
-                            counter.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(
-                                subscription = sid,
-                                "NATS slow consumer: the server or client dropped messages"
-                            )
-                        }
-                        async_nats::Event::Disconnected => {
-                            lost.store(true, Ordering::Relaxed);
-                            tracing::warn!("NATS disconnected; reconnecting")
-                        }
-                        async_nats::Event::Connected => {
-                            // Only a connection after a loss is a reconnect.
-                            if lost.swap(false, Ordering::Relaxed) {
-                                reconnected.fetch_add(1, Ordering::Relaxed);
-                            }
-                            tracing::info!("NATS connected")
-                        }
-                        other => tracing::info!(event = %other, "NATS event"),
-                    }
-                }
+                observer.observe(event);
+                std::future::ready(())
             });
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
             options = options.user_and_password(user.clone(), password.clone());
@@ -137,11 +156,7 @@ impl NatsTransport {
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
         Ok(Self {
-            shared: Arc::new(Shared {
-                client,
-                slow_consumers,
-                reconnects,
-            }),
+            shared: Arc::new(Shared { client, events }),
         })
     }
 
@@ -233,8 +248,9 @@ impl Transport for NatsTransport {
         crate::transport::TransportStatus {
             kind: "nats",
             connected: self.shared.client.connection_state() == async_nats::connection::State::Connected,
-            slow_consumer_events: self.shared.slow_consumers.load(Ordering::Relaxed),
-            reconnects: self.shared.reconnects.load(Ordering::Relaxed),
+            slow_consumer_events: self.shared.events.slow_consumers.load(Ordering::Relaxed),
+            reconnects: self.shared.events.reconnects.load(Ordering::Relaxed),
+            malformed: self.shared.events.malformed.load(Ordering::Relaxed),
         }
     }
 
