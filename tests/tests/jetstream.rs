@@ -153,3 +153,36 @@ async fn a_stream_on_a_transport_without_jetstream_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_ack_wait_follows_the_call_timeout_or_the_manifest_and_the_server_never_drops_a_message() {
+    let nats = berth_tests::nats_client().await;
+    let js = async_nats::jetstream::new(nats.clone());
+    let (u1, u2) = (berth_tests::unique("t"), berth_tests::unique("u"));
+    let component = |u: &str, options: &str, extra: &str| {
+        format!(
+            "[[components]]\nname = \"p{u}\"\nwasm = \"{{probe}}\"\n\
+             subscribe = [{{ subject = \"probe.event.{u}\", stream = \"{u}\", durable = \"d{u}\"{options} }}]\n{extra}\n"
+        )
+    };
+    let _t = start(&format!(
+        "[host]\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://{NATS}\"\n{}{}",
+        component(&u1, "", "timeout_ms = 2000"),
+        component(&u2, ", ack_wait_ms = 750", "")
+    ))
+    .await
+    .expect("start");
+    for (u, ack_wait) in [(&u1, Duration::from_secs(5)), (&u2, Duration::from_millis(750))] {
+        let mut stream = js.get_stream(u.as_str()).await.expect("stream");
+        let consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(&format!("d{u}")).await.expect("consumer");
+        let config = &consumer.cached_info().config;
+        assert_eq!(config.ack_wait, ack_wait, "{u}");
+        assert_eq!(
+            config.max_deliver, -1,
+            "Berth dead-letters; the server gives nothing up"
+        );
+        let _ = stream.info().await;
+        delete_stream(&nats, u).await;
+    }
+}

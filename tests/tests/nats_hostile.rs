@@ -27,14 +27,30 @@ fn hpub(block: &[u8]) -> Vec<u8> {
 fn frames() -> Vec<(&'static str, Vec<u8>, bool)> {
     vec![
         ("a subject that is not UTF-8", b"PUB h.\xff 2\r\nhi\r\n".to_vec(), false),
-        ("a reply that is not UTF-8", b"PUB h.bad _INBOX.\xff 2\r\nhi\r\n".to_vec(), false),
+        (
+            "a reply that is not UTF-8",
+            b"PUB h.bad _INBOX.\xff 2\r\nhi\r\n".to_vec(),
+            false,
+        ),
         ("a header line without a colon", hpub(b"NATS/1.0\r\nnocolon\r\n"), false),
-        ("a header value that is not UTF-8", hpub(b"NATS/1.0\r\na: \xff\xfe\r\n"), false),
+        (
+            "a header value that is not UTF-8",
+            hpub(b"NATS/1.0\r\na: \xff\xfe\r\n"),
+            false,
+        ),
         ("a header name with a space", hpub(b"NATS/1.0\r\na b: v\r\n"), false),
-        ("a header name that is not ASCII", hpub("NATS/1.0\r\né: v\r\n".as_bytes()), false),
+        (
+            "a header name that is not ASCII",
+            hpub("NATS/1.0\r\né: v\r\n".as_bytes()),
+            false,
+        ),
         ("a version line that is not NATS/1.0", hpub(b"XXXX/1.0\r\n"), false),
         ("a status that is not a number", hpub(b"NATS/1.0 abc\r\n"), false),
-        ("a carriage return inside a header value", hpub(b"NATS/1.0\r\na: x\ry\r\n"), true),
+        (
+            "a carriage return inside a header value",
+            hpub(b"NATS/1.0\r\na: x\ry\r\n"),
+            true,
+        ),
     ]
 }
 
@@ -105,5 +121,8 @@ async fn unreadable_messages_are_dropped_and_counted_and_the_connection_stays() 
     assert_eq!(status().malformed, unreadable, "each unreadable message counted once");
     assert_eq!(status().reconnects, 0, "no message cost the connection");
     let events = t.host.route("echo").expect("route").stats.snapshot().requests;
-    assert!(events >= frames.len() as u64 + 1, "every request was answered ({events})");
+    assert!(
+        events >= frames.len() as u64 + 1,
+        "every request was answered ({events})"
+    );
 }

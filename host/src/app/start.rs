@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -168,6 +169,10 @@ fn subscribe_options(service: &str, config: &ComponentConfig, sub: &SubscribeCon
                 .replace(['.', '*', '>', ' '], "_")
         });
         StreamOptions {
+            ack_wait: sub.ack_wait_ms.map_or_else(
+                || Duration::from_millis(config.timeout_ms.saturating_mul(2)) + Duration::from_secs(1),
+                Duration::from_millis,
+            ),
             stream: stream.clone(),
             dead_letter: sub
                 .dead_letter

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
 use super::TransportKind;
+use super::bounds::{HOUR_MS, within_opt};
 
 /// One subscription: a bare pattern, or a table with options.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,10 @@ pub struct SubscribeConfig {
     /// Where JetStream messages that failed for good are republished;
     /// `berth.dead.<durable>` when absent.
     pub dead_letter: Option<String>,
+    /// How long JetStream waits for a message's ack before it delivers the
+    /// message again; twice the component's `timeout_ms` and a second when
+    /// absent.
+    pub ack_wait_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +46,8 @@ struct SubscribeTable {
     stream: Option<String>,
     durable: Option<String>,
     dead_letter: Option<String>,
+    #[serde(default, deserialize_with = "within_opt::<_, _, 100, HOUR_MS>")]
+    ack_wait_ms: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for SubscribeConfig {
@@ -51,7 +58,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
         impl<'de> Visitor<'de> for V {
             type Value = SubscribeConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter }")
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(SubscribeConfig {
@@ -62,6 +69,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     stream: None,
                     durable: None,
                     dead_letter: None,
+                    ack_wait_ms: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -74,6 +82,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     stream: t.stream,
                     durable: t.durable,
                     dead_letter: t.dead_letter,
+                    ack_wait_ms: t.ack_wait_ms,
                 })
             }
         }

@@ -125,8 +125,8 @@ impl Manifest {
         }
         let Some(stream) = &s.stream else {
             ensure!(
-                s.durable.is_none() && s.dead_letter.is_none(),
-                "sets `durable`/`dead_letter`, which need `stream`"
+                s.durable.is_none() && s.dead_letter.is_none() && s.ack_wait_ms.is_none(),
+                "sets `durable`, `dead_letter` or `ack_wait_ms`, which need `stream`"
             );
             return Ok(());
         };

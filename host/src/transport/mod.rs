@@ -125,6 +125,10 @@ pub struct StreamOptions {
     pub durable: String,
     /// Where messages that failed for good are republished.
     pub dead_letter: String,
+    /// How long the broker waits for an ack before it delivers a message
+    /// again: after a host dies or a connection drops, its messages wait
+    /// this long.
+    pub ack_wait: Duration,
 }
 
 /// A stream of deliveries; dropping it unsubscribes.

@@ -14,7 +14,10 @@
 //! The guest sees `berth-attempt` (the delivery count), as on AMQP. If
 //! the connection drops, the pull is started again once the client has
 //! reconnected; messages that were in flight are redelivered by the server
-//! after their ack wait.
+//! after their ack wait (the subscription's, from the manifest or the
+//! call timeout). The server's own `max_deliver` is off: it would drop a
+//! message silently that was redelivered for waiting too long, where
+//! Berth dead-letters with a reason.
 
 use std::time::Duration;
 
@@ -31,10 +34,6 @@ use crate::transport::retry::{self, FIRST_BACKOFF, MAX_BACKOFF, Next};
 use crate::transport::{
     AbortOnDrop, Acker, AnyAcker, Delivery, Settlement, StreamOptions, SubscribeOptions, Subscription, TransportError,
 };
-
-/// How long the server waits for an ack before redelivering: longer than
-/// any call may take.
-const ACK_WAIT: Duration = Duration::from_secs(30);
 
 fn broker(what: &str, e: impl std::fmt::Display) -> TransportError {
     TransportError::Broker(anyhow::anyhow!("JetStream: {what}: {e}"))
@@ -64,8 +63,13 @@ pub(super) async fn subscribe(
                 durable_name: Some(stream.durable.clone()),
                 filter_subject: options.pattern.clone(),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_deliver: i64::from(options.max_deliver.max(1)),
+                ack_wait: stream.ack_wait,
+                // The server never gives a message up on its own: a message
+                // redelivered after its ack wait (a host that died, a call
+                // that was still queued) would otherwise be dropped
+                // silently once it reached max_deliver. Berth counts the
+                // deliveries and dead-letters with the reason instead.
+                max_deliver: -1,
                 max_ack_pending: capacity as i64,
                 ..Default::default()
             },

@@ -72,7 +72,10 @@ impl Events {
         match event {
             async_nats::Event::SlowConsumer(sid) => {
                 self.slow_consumers.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(subscription = sid, "NATS slow consumer: the server or client dropped messages")
+                tracing::warn!(
+                    subscription = sid,
+                    "NATS slow consumer: the server or client dropped messages"
+                )
             }
             async_nats::Event::Disconnected => {
                 self.lost.store(true, Ordering::Relaxed);
