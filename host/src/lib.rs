@@ -15,30 +15,42 @@
 //!   └──────── transport ◄── grants ◄─────────┘
 //! ```
 //!
-//! - [`core`]: the types every layer speaks — [`core::message`],
-//!   [`core::error`], [`core::subject`], [`core::headers`] (every header
-//!   name), [`core::limits`] (bounds several layers share),
-//!   [`core::trace`], and the two joining traits: [`core::handler`] (what
-//!   the router calls) and [`core::outbound`] (where a component's messages
-//!   go).
-//! - [`manifest`]: `berth.toml`, parsed and validated.
-//! - [`transport`]: the `Transport` trait; [`transport::memory`] (the
-//!   embedded default), [`transport::nats`] (with [`transport::nats::jetstream`]),
-//!   [`transport::amqp`]; [`transport::retry`], the one retry and
-//!   dead-letter policy.
-//! - [`runtime`]: the wasmtime engine, compile cache, components and their
-//!   instances, host imports, [`runtime::grants`]. Beside the transports:
-//!   neither imports the other.
-//! - [`router`]: subscriptions to calls — [`router::serve`],
-//!   `dispatch`, [`router::quarantine`], [`router::versions`],
-//!   [`router::stats`].
-//! - [`app`]: the running host — [`app::Host::start`], shutdown, the
-//!   loader, and every operator action once ([`app::ops`], `swap`).
-//! - [`control`]: how operators reach it — [`control::http`],
-//!   [`control::admin`] (over the broker), [`control::health`], the NATS
-//!   service API, [`control::metrics`], [`control::watch`], and the one
-//!   authorization rule, [`control::auth`]; [`control::run`] is `berth run`.
-//! - [`cli`]: the `berth` command and what only it uses:
+//! Every module, layer by layer (a private module in `code`):
+//!
+//! - [`core`] — the types every layer speaks; imports no other Berth
+//!   module. [`core::message`], [`core::error`] (the one error shape and
+//!   its wire form), [`core::subject`] (patterns, the platform's subjects),
+//!   [`core::headers`] (every header name), [`core::limits`] (bounds
+//!   several layers share), [`core::trace`] (W3C trace context), and the
+//!   two traits that join the layers: [`core::handler`] (what the router
+//!   calls) and [`core::outbound`] (where a component's messages go).
+//! - [`manifest`] — `berth.toml`: the tables, `subscribe` entries,
+//!   `[transports]`, `bounds` (numbers checked as they are read) and
+//!   `validate` (what the types cannot check).
+//! - [`transport`] — the `Transport` trait, [`transport::Delivery`] and its
+//!   `acker`, and [`transport::retry`] (the one retry and dead-letter
+//!   policy); [`transport::memory`] (the embedded default);
+//!   [`transport::nats`] (`convert`, `acker`, [`transport::nats::jetstream`]);
+//!   [`transport::amqp`] (`link`, `convert`, `delivery`, `acks`,
+//!   `replies`).
+//! - [`runtime`] — beside the transports, neither importing the other: the
+//!   wasmtime engine ([`runtime`] itself), [`runtime::cache`],
+//!   [`runtime::component`] (instances and calls), `batch`, `bindings`,
+//!   `state` (the host imports), [`runtime::grants`],
+//!   [`runtime::counters`], [`runtime::inspect`] (`berth check`),
+//!   `log_stream`, `throttle` (demoting a guest that computes too long).
+//! - [`router`] — subscriptions to calls: [`router::serve`], `dispatch`,
+//!   [`router::quarantine`], [`router::versions`], [`router::stats`].
+//! - [`app`] — the running host: `start`, `loader`, shutdown
+//!   ([`app::Host`]), and every operator action once ([`app::ops`],
+//!   `swap`).
+//! - [`control`] — how operators reach the host: [`control::http`]
+//!   (`server`: connections; `operator`: the actions; `ingress`: requests
+//!   and publishes), [`control::admin`] (over the broker), `answer` (the
+//!   broker answerers' loop), [`control::health`], `service` (the NATS
+//!   service API), [`control::metrics`], [`control::watch`], the one
+//!   authorization rule [`control::auth`]; [`control::run`] is `berth run`.
+//! - [`cli`] — the `berth` command (`actions`) and what only it uses:
 //!   [`cli::admin_client`], [`cli::discovery`], [`cli::conformance`],
 //!   [`cli::allocator`] (the binary's global allocator).
 

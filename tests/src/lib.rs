@@ -15,8 +15,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub mod bench;
+pub mod certs;
 pub mod nats_server;
 pub mod polyglot;
+pub mod rabbit_server;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 

@@ -121,8 +121,5 @@ async fn unreadable_messages_are_dropped_and_counted_and_the_connection_stays() 
     assert_eq!(status().malformed, unreadable, "each unreadable message counted once");
     assert_eq!(status().reconnects, 0, "no message cost the connection");
     let events = t.host.route("echo").expect("route").stats.snapshot().requests;
-    assert!(
-        events > frames.len() as u64,
-        "every request was answered ({events})"
-    );
+    assert!(events > frames.len() as u64, "every request was answered ({events})");
 }

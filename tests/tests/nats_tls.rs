@@ -3,42 +3,14 @@
 //! connects, another CA fails the start with a clear error, and a server
 //! that verifies its clients takes the certificate the manifest names.
 
+use berth_tests::certs::{ca, signed_by};
 use berth_tests::nats_server::NatsServer;
 use berth_tests::start;
-use rcgen::{BasicConstraints, Certificate, CertificateParams, DnType, IsCa, KeyPair, SanType};
 use tempfile::TempDir;
 
-/// A certificate and its key.
-struct Pair {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-fn ca(name: &str) -> Pair {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed");
-    Pair { cert, key }
-}
-
-fn signed_by(issuer: &Pair) -> Pair {
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    let key = KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, &issuer.cert, &issuer.key).expect("signed");
-    Pair { cert, key }
-}
-
-/// Writes `pair` as `<name>.pem` and `<name>-key.pem`; returns both paths.
-fn write(dir: &TempDir, name: &str, pair: &Pair) -> (String, String) {
-    let cert = dir.path().join(format!("{name}.pem"));
-    let key = dir.path().join(format!("{name}-key.pem"));
-    std::fs::write(&cert, pair.cert.pem()).expect("write cert");
-    std::fs::write(&key, pair.key.serialize_pem()).expect("write key");
+/// Writes `pair` as `<name>.pem` and `<name>-key.pem`; returns both paths as text.
+fn write(dir: &TempDir, name: &str, pair: &berth_tests::certs::Pair) -> (String, String) {
+    let (cert, key) = berth_tests::certs::write(dir, name, pair);
     (cert.display().to_string(), key.display().to_string())
 }
 

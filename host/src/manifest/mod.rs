@@ -334,19 +334,18 @@ impl Manifest {
                 c.wasm = base.join(&c.wasm);
             }
         }
-        if let Some(nats) = &mut self.transports.nats {
-            for file in [
+        let nats = self.transports.nats.as_mut().into_iter().flat_map(|nats| {
+            [
                 &mut nats.credentials,
                 &mut nats.tls_ca,
                 &mut nats.tls_cert,
                 &mut nats.tls_key,
             ]
-            .into_iter()
-            .flatten()
-            {
-                if file.is_relative() {
-                    *file = base.join(&*file);
-                }
+        });
+        let amqp = self.transports.amqp.as_mut().map(|amqp| &mut amqp.tls_ca);
+        for file in nats.chain(amqp).flatten() {
+            if file.is_relative() {
+                *file = base.join(&*file);
             }
         }
     }

@@ -107,6 +107,9 @@ pub struct AmqpConfig {
     /// Queue bound to `<exchange>.dlx` that keeps dead-lettered messages;
     /// `<exchange>.dead` when absent.
     pub dead_letter_queue: Option<String>,
+    /// PEM file of the CA that signed the broker's certificate, for an
+    /// `amqps://` url whose broker the system's CAs do not vouch for.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for AmqpConfig {
@@ -116,6 +119,7 @@ impl Default for AmqpConfig {
             exchange: default_exchange(),
             prefetch: None,
             dead_letter_queue: None,
+            tls_ca: None,
         }
     }
 }

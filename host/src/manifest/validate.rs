@@ -76,6 +76,13 @@ impl Manifest {
             }
         }
         if let Some(amqp) = &self.transports.amqp {
+            if let Some(ca) = &amqp.tls_ca {
+                ensure!(ca.is_file(), "[transports.amqp] tls_ca: {} is not a file", ca.display());
+                ensure!(
+                    amqp.url.starts_with("amqps://"),
+                    "[transports.amqp] tls_ca is for an amqps:// url"
+                );
+            }
             url(&amqp.url, &["amqp", "amqps"], false).with_context(|| {
                 format!(
                     "[transports.amqp] url (or AMQP_URL) `{}`",

@@ -42,6 +42,8 @@ struct State {
 /// The shared connection of one AMQP transport.
 pub(super) struct Link {
     url: String,
+    /// The CA that signed an `amqps://` broker's certificate, as PEM.
+    tls_ca: Option<String>,
     state: Mutex<State>,
     /// The current connection, readable without the lock (for status).
     current: std::sync::Mutex<Option<Arc<Connection>>>,
@@ -57,10 +59,17 @@ impl Link {
 
     /// Connects once, failing with a clear error (a wrong URL, nothing
     /// listening, bad credentials) instead of retrying: used at start.
-    pub async fn connect(url: &str) -> Result<Self, TransportError> {
-        let connection = Arc::new(open(url).await?);
+    pub async fn connect(url: &str, tls_ca: Option<&std::path::Path>) -> Result<Self, TransportError> {
+        let tls_ca = match tls_ca {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                TransportError::Broker(anyhow::anyhow!("cannot read AMQP tls_ca {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let connection = Arc::new(open(url, tls_ca.as_deref()).await?);
         Ok(Self {
             url: url.to_owned(),
+            tls_ca,
             current: std::sync::Mutex::new(Some(connection.clone())),
             reconnects: std::sync::atomic::AtomicU64::new(0),
             state: Mutex::new(State {
@@ -117,7 +126,7 @@ impl Link {
                 connection: connection.clone(),
             });
         }
-        let connection = Arc::new(open(&self.url).await?);
+        let connection = Arc::new(open(&self.url, self.tls_ca.as_deref()).await?);
         state.generation += 1;
         state.connection = Some(connection.clone());
         state.publisher = None;
@@ -133,11 +142,17 @@ impl Link {
     }
 }
 
-async fn open(url: &str) -> Result<Connection, TransportError> {
+async fn open(url: &str, tls_ca: Option<&str>) -> Result<Connection, TransportError> {
     let properties = ConnectionProperties::default().with_connection_name("berth".into());
     let fail =
         |why: String| TransportError::Broker(anyhow::anyhow!("cannot connect to AMQP at {}: {why}", redact(url)));
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties)).await {
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: tls_ca.map(str::to_owned),
+    };
+    let runtime = lapin::runtime::default_runtime().map_err(|e| fail(explain(&e)))?;
+    let connecting = Connection::connect_with_config(url, properties, tls, runtime);
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(e)) => Err(fail(explain(&e))),
         Err(_) => Err(fail(format!("no answer within {CONNECT_TIMEOUT:?}"))),

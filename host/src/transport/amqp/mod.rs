@@ -82,7 +82,7 @@ impl AmqpTransport {
     /// queue. A wrong URL, a broker that is not there or bad credentials
     /// fail here with a clear error.
     pub async fn connect(config: &AmqpConfig) -> Result<Self, TransportError> {
-        let link = Link::connect(&config.url).await?;
+        let link = Link::connect(&config.url, config.tls_ca.as_deref()).await?;
         let transport = Self {
             inner: Arc::new(Inner {
                 link,
