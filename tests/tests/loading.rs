@@ -179,3 +179,22 @@ async fn instance_and_table_limits_are_per_component() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_data_dir_the_host_cannot_write_stops_the_start() {
+    let file = tempfile::NamedTempFile::new().expect("file");
+    let (mut manifest, _dir) =
+        berth_tests::manifest("[[components]]\nname = \"echo\"\nwasm = \"{echo}\"\nsubscribe = [\"echo.>\"]\n")
+            .expect("manifest");
+    // A file where the folder should be: no compile cache, no component
+    // folders could be made in it.
+    manifest.host.data_dir = file.path().to_path_buf();
+    let err = match berth::Host::start(&manifest).await {
+        Ok(_) => panic!("a host must not start without a writable DATA_DIR"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        err.contains("DATA_DIR") && err.contains("is not a folder this host can write to"),
+        "{err}"
+    );
+}
