@@ -18,7 +18,7 @@ const FIRST_ANSWER: Duration = Duration::from_secs(60);
 
 /// Sends `command` over NATS to every host of `service`, or to the one
 /// with id `host`, and returns each host's answer: the first as soon as it
-/// comes (up to [`FIRST_ANSWER`]), then more until `quiet` passes without
+/// comes (up to a minute), then more until `quiet` passes without
 /// a new one.
 pub async fn ask(
     client: &async_nats::Client,

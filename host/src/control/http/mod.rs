@@ -4,10 +4,10 @@
 //!   every transport is connected and some component serves, else 503.
 //! - `GET /v1/components`: components with versions and counters.
 //! - `GET /metrics`: the same counters for Prometheus.
-//! - Operator actions ([`operator`]): `PUT /v1/components/{name}` (swap),
+//! - Operator actions (`operator`): `PUT /v1/components/{name}` (swap),
 //!   `POST /v1/components/{name}/suspend`, `/resume`,
 //!   `/concurrency?value=N`, and `POST /v1/drain`.
-//! - Ingress ([`ingress`]): `POST /v1/request/{subject}` and
+//! - Ingress (`ingress`): `POST /v1/request/{subject}` and
 //!   `POST /v1/publish/{subject}`.
 
 use std::sync::Arc;
