@@ -192,7 +192,11 @@ impl Route {
             tracing::warn!(component = %self.name, %reason, "rolled back");
             // The breaker judged the failed version; the old one starts clean.
             self.breaker.resume();
-        } else {
+        } else if outcome.is_ok() || self.versions.is_active(version) {
+            // A failure of a version no longer serving (a call still in
+            // flight when it was rolled back or swapped out) says nothing
+            // of the one that serves now. Successes are never stale in a
+            // way that matters, so they skip the check.
             self.breaker.record(outcome, &self.name);
         }
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
@@ -228,5 +232,30 @@ mod tests {
             r.weigh(Duration::from_micros(3));
         }
         assert!(r.runs_inline(), "cheap again, but not back on the loop");
+    }
+
+    #[test]
+    fn a_rolled_back_version_s_late_failures_do_not_quarantine_the_restored_one() {
+        let r = route(|_| Ok(Reply::default()));
+        let good = r.versions.active();
+        let failing = Arc::new(NativeHandler(|_: Message| -> Result<Reply, CallError> { Ok(Reply::default()) }));
+        r.versions.install(Version::new(failing, "bad".to_owned(), None, InstanceMode::Pooled));
+        let bad = r.versions.active();
+        let trap = CallError::new(crate::core::error::ErrorKind::Trap, "boom");
+        // Under load the bad version has many calls in flight: three roll
+        // it back, the rest end after the rollback.
+        for _ in 0..3 {
+            r.record(&bad, true, Err(&trap), Duration::from_micros(5));
+        }
+        assert!(Arc::ptr_eq(&r.versions.active(), &good), "rolled back");
+        for _ in 0..20 {
+            r.record(&bad, true, Err(&trap), Duration::from_micros(5));
+        }
+        assert_eq!(r.breaker.status().state, "serving", "the restored version serves at once");
+        // Its own failures still count.
+        for _ in 0..5 {
+            r.record(&good, true, Err(&trap), Duration::from_micros(5));
+        }
+        assert_eq!(r.breaker.status().state, "quarantined");
     }
 }

@@ -178,6 +178,11 @@ impl Versions {
         Some(reason)
     }
 
+    /// Whether `version` is the one serving now.
+    pub fn is_active(&self, version: &Arc<Version>) -> bool {
+        Arc::ptr_eq(&self.active.load(), version)
+    }
+
     /// Waits for switches (swaps and rollbacks) past `seen`.
     pub fn switches(&self) -> watch::Receiver<u64> {
         self.switches.subscribe()
