@@ -65,6 +65,16 @@ async fn health_and_components() {
         .expect("json");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["name"], "web");
+    assert_eq!(health["errors"], 0, "Telestion's error count, at the top level");
+    let failed = t.request("probe.error", "500").await.expect("reply");
+    assert!(berth::CallError::from_reply(&failed).is_some());
+    let health: Value = reqwest::get(format!("{base}/health"))
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["errors"], 1, "every component's failed calls");
     let list: Value = reqwest::get(format!("{base}/v1/components"))
         .await
         .expect("get")
@@ -150,6 +160,10 @@ async fn the_host_answers_health_and_the_nats_service_protocol() {
         .expect("telestion health answers");
     let telestion: serde_json::Value = serde_json::from_slice(&telestion.payload).expect("JSON");
     assert!(telestion["status"].is_string());
+    assert!(
+        telestion["name"].is_string() && telestion["errors"].is_u64(),
+        "Telestion's name and error count: {telestion}"
+    );
 
     let ping = nats
         .request(format!("$SRV.PING.{p}echo"), "".into())

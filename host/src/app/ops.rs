@@ -53,10 +53,13 @@ impl App {
         let transports = self.transport_status();
         let connected = transports.iter().all(|t| t.connected);
         let healthy = connected && (serving || self.routes.is_empty());
+        // Telestion's health check reads `name` and `errors` at the top.
+        let errors: u64 = self.routes.iter().map(|r| r.stats.snapshot().errors).sum();
         let body = json!({
             "status": if healthy { "ok" } else { "unavailable" },
             "transports": transports,
             "name": self.name,
+            "errors": errors,
             "id": self.id,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_s": self.started.elapsed().as_secs_f64(),

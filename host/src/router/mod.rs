@@ -238,8 +238,11 @@ mod tests {
     fn a_rolled_back_version_s_late_failures_do_not_quarantine_the_restored_one() {
         let r = route(|_| Ok(Reply::default()));
         let good = r.versions.active();
-        let failing = Arc::new(NativeHandler(|_: Message| -> Result<Reply, CallError> { Ok(Reply::default()) }));
-        r.versions.install(Version::new(failing, "bad".to_owned(), None, InstanceMode::Pooled));
+        let failing = Arc::new(NativeHandler(|_: Message| -> Result<Reply, CallError> {
+            Ok(Reply::default())
+        }));
+        r.versions
+            .install(Version::new(failing, "bad".to_owned(), None, InstanceMode::Pooled));
         let bad = r.versions.active();
         let trap = CallError::new(crate::core::error::ErrorKind::Trap, "boom");
         // Under load the bad version has many calls in flight: three roll
@@ -251,7 +254,11 @@ mod tests {
         for _ in 0..20 {
             r.record(&bad, true, Err(&trap), Duration::from_micros(5));
         }
-        assert_eq!(r.breaker.status().state, "serving", "the restored version serves at once");
+        assert_eq!(
+            r.breaker.status().state,
+            "serving",
+            "the restored version serves at once"
+        );
         // Its own failures still count.
         for _ in 0..5 {
             r.record(&good, true, Err(&trap), Duration::from_micros(5));
