@@ -328,3 +328,33 @@ async fn several_servers_in_the_url_are_tried_in_turn() {
         "through the list"
     );
 }
+
+#[tokio::test]
+async fn a_suspended_component_on_core_nats_answers_503_at_once_and_serves_again_on_resume() {
+    let nats = berth_tests::nats_client().await;
+    let p = berth_tests::unique("t");
+    let t = host(&p, &format!("{p}svc")).await;
+    let route = t.host.route("echo").expect("echo").clone();
+    route.breaker.suspend("for maintenance");
+    let started = std::time::Instant::now();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(5),
+        nats.request(format!("{p}.echo.x"), "held?".into()),
+    )
+    .await
+    .expect("answered before the caller's timeout")
+    .expect("reply");
+    assert!(started.elapsed() < Duration::from_secs(1), "answered at once");
+    assert_eq!(header(&reply, "Nats-Service-Error-Code"), Some("503"));
+    let message = header(&reply, "Nats-Service-Error").unwrap_or_default();
+    assert!(
+        message.contains("suspended") && message.contains("for maintenance"),
+        "{message}"
+    );
+    route.breaker.resume();
+    let reply = nats
+        .request(format!("{p}.echo.x"), "served".into())
+        .await
+        .expect("reply");
+    assert_eq!(reply.payload, "served");
+}

@@ -286,6 +286,19 @@ impl Breaker {
         self.changed.notify_waiters();
     }
 
+    /// Why a message that cannot wait is refused now, if the component
+    /// takes none: suspended, or quarantined and still cooling down. `None`
+    /// once a trial call may go, or while serving.
+    pub fn refusal(&self) -> Option<String> {
+        let inner = self.lock();
+        let why = inner.reason.as_deref().unwrap_or("no reason given");
+        match inner.state {
+            State::Suspended => Some(format!("suspended ({why})")),
+            State::Open { until, .. } if Instant::now() < until => Some(format!("quarantined ({why})")),
+            _ => None,
+        }
+    }
+
     /// Whether the component takes messages: not quarantined, not
     /// suspended (a probe counts as taking them).
     pub fn is_serving(&self) -> bool {

@@ -111,7 +111,7 @@ pub fn serve(
         // Whatever is queued but not started is handed back: requests get a
         // clear error, events go back to the broker.
         while let Some(d) = subscription.try_next() {
-            refuse(d, &route.name).await;
+            refuse(d, &route.name, SHUTTING_DOWN).await;
         }
         while waiting.next().await.is_some() {}
     });
@@ -177,10 +177,23 @@ async fn pull(
         permit = route.limit.clone().acquire_owned() => permit.ok()?,
         _ = stop.cancelled() => return None,
     };
-    let delivery = tokio::select! {
-        biased;
-        d = subscription.next() => d?,
-        _ = stop.cancelled() => return None,
+    let delivery = loop {
+        let delivery = tokio::select! {
+            biased;
+            d = subscription.next() => d?,
+            _ = stop.cancelled() => return None,
+        };
+        // A request no broker keeps (core NATS: its caller waits, nothing
+        // is redelivered) is answered at once while the component takes
+        // nothing, instead of at its caller's timeout. Events still wait.
+        if delivery.message.reply_to.is_some()
+            && !delivery.acker.kept_by_broker()
+            && let Some(why) = route.breaker.refusal()
+        {
+            refuse(delivery, &route.name, &format!("is {why}")).await;
+            continue;
+        }
+        break delivery;
     };
     // A quarantined or suspended component takes nothing: this one
     // delivery waits unsettled (on a broker: unacked, so it is not lost if
@@ -189,7 +202,7 @@ async fn pull(
         biased;
         _ = route.breaker.admit() => {}
         _ = stop.cancelled() => {
-            refuse(delivery, &route.name).await;
+            refuse(delivery, &route.name, SHUTTING_DOWN).await;
             return None;
         }
     }
@@ -199,7 +212,7 @@ async fn pull(
     if let Some(pause) = route.breaker.backoff() {
         tokio::select! {
             _ = stop.cancelled() => {
-                refuse(delivery, &route.name).await;
+                refuse(delivery, &route.name, SHUTTING_DOWN).await;
                 return None;
             }
             _ = tokio::time::sleep(pause) => {}
@@ -235,12 +248,14 @@ impl Future for Guarded {
     }
 }
 
-async fn refuse(delivery: Delivery, component: &str) {
+/// Why a delivery is refused at a stop.
+const SHUTTING_DOWN: &str = "is shutting down";
+
+/// Answers a request with `overloaded` (503) saying why, or gives an event
+/// back to the broker.
+async fn refuse(delivery: Delivery, component: &str, why: &str) {
     let Delivery { message, mut acker } = delivery;
-    let error = CallError::new(
-        ErrorKind::Overloaded,
-        format!("component `{component}` is shutting down"),
-    );
+    let error = CallError::new(ErrorKind::Overloaded, format!("component `{component}` {why}"));
     // A request is answered (and so done); an event goes back to the broker.
     let settlement = match error.to_reply(&message) {
         Some(reply) => match acker.reply(reply).await {

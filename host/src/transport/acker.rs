@@ -34,6 +34,13 @@ pub trait Acker: Send {
     fn waits_for_broker(&self) -> bool {
         false
     }
+    /// Whether the broker keeps the message while it is unsettled (and
+    /// gives it to another consumer if this one goes away). Where it does
+    /// not (core NATS), a request the component cannot take now is better
+    /// answered at once than left to its caller's timeout.
+    fn kept_by_broker(&self) -> bool {
+        true
+    }
 }
 
 /// A delivery's [`Acker`], as the router holds it.
@@ -82,6 +89,14 @@ impl AnyAcker {
         match self {
             Self::Nats(_) => false,
             Self::Boxed(acker) => acker.waits_for_broker(),
+        }
+    }
+
+    /// See [`Acker::kept_by_broker`].
+    pub fn kept_by_broker(&self) -> bool {
+        match self {
+            Self::Nats(_) => false,
+            Self::Boxed(acker) => acker.kept_by_broker(),
         }
     }
 }
