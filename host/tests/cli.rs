@@ -31,6 +31,27 @@ fn check_says_whether_a_component_fits() {
 }
 
 #[test]
+fn check_judges_a_python_component_as_its_manifest_would() {
+    let wasm = berth_tests::polyglot::build(berth_tests::polyglot::Language::Python, "conformance")
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let refused = Command::new(BERTH).arg("check").arg(&wasm).output().expect("run");
+    assert_eq!(refused.status.code(), Some(1), "componentize-py imports wasi:sockets");
+    let out = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        out.contains("--link-unused-sockets"),
+        "says how to check it as configured: {out}"
+    );
+    let fits = Command::new(BERTH)
+        .arg("check")
+        .arg(&wasm)
+        .arg("--link-unused-sockets")
+        .output()
+        .expect("run");
+    let out = String::from_utf8_lossy(&fits.stdout);
+    assert!(fits.status.success() && out.contains("ok: fits"), "{out}");
+}
+
+#[test]
 fn run_with_a_bad_manifest_exits_non_zero_naming_the_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
     let manifest = dir.path().join("berth.toml");

@@ -142,13 +142,13 @@ async fn component_importing_wasi_http_is_refused_naming_it() {
 #[tokio::test]
 async fn check_reports_what_is_wrong() {
     let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled(), false).expect("runtime");
-    let good = runtime.inspect(&std::fs::read(PROBE).expect("probe.wasm"));
+    let good = runtime.inspect(&std::fs::read(PROBE).expect("probe.wasm"), false);
     assert!(good.fits(), "{good}");
     assert!(
         good.exports.iter().any(|e| e == "berth:backend/handler@0.1.0"),
         "{good}"
     );
-    let bad = runtime.inspect(&wat::parse_str("(component)").expect("wat"));
+    let bad = runtime.inspect(&wat::parse_str("(component)").expect("wat"), false);
     assert!(!bad.fits());
     assert!(bad.to_string().contains("problem:"), "{bad}");
 }

@@ -104,9 +104,9 @@ pub(super) fn require_env(manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn check(wasm: &PathBuf) -> Result<ExitCode> {
+pub(super) fn check(wasm: &PathBuf, link_unused_sockets: bool) -> Result<ExitCode> {
     let bytes = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
-    let report = Runtime::new(CompileCache::disabled(), false)?.inspect(&bytes);
+    let report = Runtime::new(CompileCache::disabled(), false)?.inspect(&bytes, link_unused_sockets);
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}: {report}", wasm.display())?;
     Ok(if report.fits() {

@@ -129,6 +129,10 @@ pub enum Command {
     Check {
         /// The component file.
         wasm: PathBuf,
+        /// Judge it as a component whose manifest sets
+        /// `link_unused_sockets = true` (Python components need it).
+        #[arg(long)]
+        link_unused_sockets: bool,
     },
     /// Check that a component keeps the conformance contract
     /// (docs/conformance.md): one PASS/FAIL line per check, non-zero exit
@@ -275,7 +279,10 @@ impl Cli {
                 .await
             }
             Command::Services { nats_url, quiet_ms } => services(&nats_url, quiet_ms).await,
-            Command::Check { wasm } => check(&wasm),
+            Command::Check {
+                wasm,
+                link_unused_sockets,
+            } => check(&wasm, link_unused_sockets),
             Command::Conformance {
                 wasm,
                 transport,

@@ -48,7 +48,7 @@ impl fmt::Display for Report {
     }
 }
 
-pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8]) -> Report {
+pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8], link_unused_sockets: bool) -> Report {
     let component = match Component::new(engine, bytes) {
         Ok(c) => c,
         Err(e) => {
@@ -64,8 +64,10 @@ pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8])
         exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
         problems: Vec::new(),
     };
-    if let Err(e) = super::component::refuse_sockets(engine, &component) {
-        report.problems.push(e.to_string());
+    if !link_unused_sockets && let Err(e) = super::component::refuse_sockets(engine, &component) {
+        report.problems.push(format!(
+            "{e} (berth check --link-unused-sockets checks it as a component with link_unused_sockets = true)"
+        ));
     }
     if let Err(e) = super::component::link(linker, &component) {
         report.problems.push(e.to_string());

@@ -119,8 +119,10 @@ impl Runtime {
 
     /// Compiles `bytes` and describes what it imports and exports and
     /// whether it fits the contract, without instantiating it.
-    pub fn inspect(&self, bytes: &[u8]) -> inspect::Report {
-        inspect::inspect(&self.inner.engine, &self.inner.linker, bytes)
+    /// `link_unused_sockets` judges it as a component whose manifest sets
+    /// it (toolchains such as componentize-py import `wasi:sockets`).
+    pub fn inspect(&self, bytes: &[u8], link_unused_sockets: bool) -> inspect::Report {
+        inspect::inspect(&self.inner.engine, &self.inner.linker, bytes, link_unused_sockets)
     }
 
     /// Compiles (or loads from cache), links, pre-instantiates and
