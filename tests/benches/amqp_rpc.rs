@@ -233,7 +233,11 @@ async fn serve_host_only() {
         ..Default::default()
     };
     let amqp = berth::transport::amqp::AmqpTransport::connect(&config).await.unwrap();
-    rpc::serve_host_only(amqp, "host-only.>", "berth-bench.host-only").await;
+    let (pattern, group) = ("host-only.>", "berth-bench.host-only");
+    let subscription = berth::transport::Transport::subscribe(&amqp, rpc::host_only_options(pattern, group))
+        .await
+        .unwrap();
+    rpc::serve_host_only("amqp", subscription, pattern).await;
 }
 
 /// The load generator: `in_flight` loops, each waiting for its reply.

@@ -85,7 +85,12 @@ async fn serve_host_only() {
         ..Default::default()
     };
     let nats = berth::transport::nats::NatsTransport::connect(&config).await.unwrap();
-    rpc::serve_host_only(nats, "bench.host-only.>", "berth-bench.host-only").await;
+    let (pattern, group) = ("bench.host-only.>", "berth-bench.host-only");
+    let subscription = nats
+        .subscribe_core(rpc::host_only_options(pattern, group))
+        .await
+        .unwrap();
+    rpc::serve_host_only("nats", subscription, pattern).await;
 }
 
 /// One request, as the load generator sends it.

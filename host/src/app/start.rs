@@ -46,14 +46,14 @@ impl Host {
                 }
             }
         }
-        let default = transports[&kind].clone();
+        let default = transports[&kind].any.clone();
         let app = Arc::new(App {
             name: manifest.host.name.clone(),
             id: instance_id(&manifest.host.name),
             started: Instant::now(),
             routes,
             transports: std::iter::once(default.clone())
-                .chain(transports.into_iter().filter(|(k, _)| *k != kind).map(|(_, t)| t))
+                .chain(transports.into_iter().filter(|(k, _)| *k != kind).map(|(_, t)| t.any))
                 .collect(),
             transport: default,
             drain: CancellationToken::new(),
@@ -64,7 +64,17 @@ impl Host {
     }
 }
 
-type Transports = HashMap<TransportKind, Arc<dyn Transport>>;
+/// A connected transport as the app layer holds it: behind the trait, and
+/// NATS also as itself, so that the router serves its core subscriptions
+/// with their acker unboxed (see [`crate::transport::Settle`]). This layer
+/// chose the concrete transports; it is the one place that knows them.
+#[derive(Clone)]
+struct Connected {
+    any: Arc<dyn Transport>,
+    nats: Option<NatsTransport>,
+}
+
+type Transports = HashMap<TransportKind, Connected>;
 
 /// `dir`, made if missing, once a file could be written in it: a data
 /// folder the host cannot write would lose the compile cache and every
@@ -95,25 +105,29 @@ async fn connect_all(manifest: &Manifest) -> Result<(Transports, HashMap<String,
             }
         }
         let out = config.outbound.or(first).unwrap_or(kind);
-        outbound.insert(config.name.clone(), Arc::new(Sender(transports[&out].clone())));
+        outbound.insert(config.name.clone(), Arc::new(Sender(transports[&out].any.clone())));
     }
     Ok((transports, outbound))
 }
 
-async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Arc<dyn Transport>> {
+async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Connected> {
+    let other = |any: Arc<dyn Transport>| Connected { any, nats: None };
     match kind {
-        TransportKind::Memory => Ok(Arc::new(MemoryTransport::default())),
+        TransportKind::Memory => Ok(other(Arc::new(MemoryTransport::default()))),
         TransportKind::Nats => {
             let config = manifest.transports.nats.clone().unwrap_or_default();
             let nats = NatsTransport::connect(&config).await?;
             tracing::info!(url = %config.url, max_payload = nats.max_payload(), "connected to NATS");
-            Ok(Arc::new(nats))
+            Ok(Connected {
+                any: Arc::new(nats.clone()),
+                nats: Some(nats),
+            })
         }
         TransportKind::Amqp => {
             let config = manifest.transports.amqp.clone().unwrap_or_default();
             let amqp = AmqpTransport::connect(&config).await?;
             tracing::info!(exchange = %config.exchange, "connected to AMQP");
-            Ok(Arc::new(amqp))
+            Ok(other(Arc::new(amqp)))
         }
     }
 }
@@ -131,23 +145,24 @@ async fn serve_component(
     for (index, sub) in config.subscribe.iter().enumerate() {
         let kind = sub.transport.unwrap_or(manifest.host.transport);
         let transport = &transports[&kind];
-        let subscription = transport
-            .subscribe(subscribe_options(&manifest.host.name, config, sub))
-            .await
-            .with_context(|| {
-                format!(
-                    "component `{}`: subscribing to `{}` on {kind}",
-                    config.name, sub.subject
-                )
-            })?;
-        router::serve(
-            route.clone(),
-            index,
-            transport.kind(),
-            subscription,
-            tasks,
-            stop.clone(),
-        );
+        let options = subscribe_options(&manifest.host.name, config, sub);
+        let at = || {
+            format!(
+                "component `{}`: subscribing to `{}` on {kind}",
+                config.name, sub.subject
+            )
+        };
+        let (route, stop) = (route.clone(), stop.clone());
+        match (&transport.nats, &options.stream) {
+            (Some(nats), None) => {
+                let subscription = nats.subscribe_core(options).await.with_context(at)?;
+                router::serve(route, index, "nats", subscription, tasks, stop);
+            }
+            _ => {
+                let subscription = transport.any.subscribe(options).await.with_context(at)?;
+                router::serve(route, index, transport.any.kind(), subscription, tasks, stop);
+            }
+        }
     }
     Ok(route)
 }

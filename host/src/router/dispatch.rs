@@ -12,7 +12,7 @@ use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
 use crate::core::message::Message;
 use crate::router::versions::Version;
-use crate::transport::{AnyAcker, Delivery, Settlement};
+use crate::transport::{Delivery, Settle, Settlement};
 
 /// Runs one delivery's call and settles it, in a `berth.handle` span.
 ///
@@ -20,10 +20,10 @@ use crate::transport::{AnyAcker, Delivery, Settlement};
 /// INFO the log subscriber formats its fields for every message, which
 /// cost ~15% of the host's CPU under load (BENCHMARKS.md). Warnings about
 /// one message therefore name the component and subject themselves.
-pub(super) async fn dispatch(
+pub(super) async fn dispatch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
-    delivery: Delivery,
+    delivery: Delivery<A>,
     _permit: OwnedSemaphorePermit,
 ) {
     let span = tracing::debug_span!(
@@ -68,10 +68,10 @@ pub(super) async fn dispatch(
 /// batch's wall time as its latency (that is how long its sender waited).
 /// The batch is weighed once, at its per-message share, in deciding whether
 /// the component's calls stay on the loop.
-pub(super) async fn dispatch_batch(
+pub(super) async fn dispatch_batch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
-    batch: Vec<(Delivery, OwnedSemaphorePermit)>,
+    batch: Vec<(Delivery<A>, OwnedSemaphorePermit)>,
 ) {
     let span = tracing::debug_span!(
         "berth.handle_batch",
@@ -152,11 +152,11 @@ fn envelope(message: &Message) -> Message {
 /// Records a finished call, sends a request's reply (or its error) and
 /// settles the delivery: acked only once the reply is handed to the
 /// broker; a failed event by its error's disposition.
-async fn conclude(
+async fn conclude<A: Settle>(
     route: &Route,
     version: &Arc<Version>,
     envelope: Message,
-    mut acker: AnyAcker,
+    mut acker: A,
     outcome: Result<Option<Reply>, CallError>,
     elapsed: Duration,
 ) {
@@ -202,7 +202,7 @@ async fn conclude(
     settle(acker, settlement, &route.name).await;
 }
 
-pub(super) async fn settle(acker: AnyAcker, settlement: Settlement, component: &str) {
+pub(super) async fn settle<A: Settle>(acker: A, settlement: Settlement, component: &str) {
     if let Err(e) = acker.settle(settlement).await {
         tracing::warn!(component, error = %e, "could not settle delivery; the broker will redeliver it");
     }

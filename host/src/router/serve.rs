@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use super::Route;
 use super::dispatch::{dispatch, dispatch_batch, settle};
 use crate::core::error::{CallError, ErrorKind};
-use crate::transport::{Delivery, Settlement, Subscription};
+use crate::transport::{Delivery, Settle, Settlement, Subscription};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::OwnedSemaphorePermit;
@@ -37,11 +37,11 @@ use tokio_util::task::TaskTracker;
 /// cancelled or the transport closes. The spawned task and every call it
 /// starts are tracked by `tasks`, so shutdown can wait for in-flight calls;
 /// calls waiting on the loop are finished by the loop before it ends.
-pub fn serve(
+pub fn serve<A: Settle>(
     route: Arc<Route>,
     index: usize,
     transport: &'static str,
-    mut subscription: Subscription,
+    mut subscription: Subscription<A>,
     tasks: &TaskTracker,
     stop: CancellationToken,
 ) {
@@ -126,7 +126,10 @@ pub fn serve(
 /// backoff's: together most of a kilobyte written and moved per message).
 /// It spends the task's cooperative budget like an await would, so a loop
 /// that always finds work still yields to the other tasks on its thread.
-async fn try_pull(route: &Route, subscription: &mut Subscription) -> Option<(Delivery, OwnedSemaphorePermit)> {
+async fn try_pull<A: Settle>(
+    route: &Route,
+    subscription: &mut Subscription<A>,
+) -> Option<(Delivery<A>, OwnedSemaphorePermit)> {
     tokio::task::coop::consume_budget().await;
     if !route.breaker.is_clear() {
         return None;
@@ -139,7 +142,10 @@ async fn try_pull(route: &Route, subscription: &mut Subscription) -> Option<(Del
 /// More deliveries that are already queued, with their permits, to share
 /// one call with the one just pulled: `None` unless the active version
 /// takes batches and at least one more delivery is ready. Never waits.
-fn gather(route: &Route, subscription: &mut Subscription) -> Option<Vec<(Delivery, OwnedSemaphorePermit)>> {
+fn gather<A: Settle>(
+    route: &Route,
+    subscription: &mut Subscription<A>,
+) -> Option<Vec<(Delivery<A>, OwnedSemaphorePermit)>> {
     // A component on trial after a quarantine takes one message at a time.
     if !route.breaker.is_clear() {
         return None;
@@ -165,11 +171,11 @@ fn gather(route: &Route, subscription: &mut Subscription) -> Option<Vec<(Deliver
 /// Cancel-safe where the loop drops it: at the permit or while waiting for
 /// a delivery (a subscription's `next` loses nothing when dropped). Once a
 /// delivery is pulled, a stop refuses it rather than dropping it.
-async fn pull(
+async fn pull<A: Settle>(
     route: &Route,
-    subscription: &mut Subscription,
+    subscription: &mut Subscription<A>,
     stop: &CancellationToken,
-) -> Option<(Delivery, OwnedSemaphorePermit)> {
+) -> Option<(Delivery<A>, OwnedSemaphorePermit)> {
     // `biased`, work first: polling `stop` registers a waiter under a
     // lock, which costs more per message than the rest of the loop.
     let permit = tokio::select! {
@@ -253,7 +259,7 @@ const SHUTTING_DOWN: &str = "is shutting down";
 
 /// Answers a request with `overloaded` (503) saying why, or gives an event
 /// back to the broker.
-async fn refuse(delivery: Delivery, component: &str, why: &str) {
+async fn refuse<A: Settle>(delivery: Delivery<A>, component: &str, why: &str) {
     let Delivery { message, mut acker } = delivery;
     let error = CallError::new(ErrorKind::Overloaded, format!("component `{component}` {why}"));
     // A request is answered (and so done); an event goes back to the broker.

@@ -1,9 +1,10 @@
 //! The broker side of one delivery: how to reply to it and settle it.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 
 use super::TransportError;
-use super::nats::NatsAcker;
 use crate::core::message::Message;
 
 /// What to do with a delivery once its call is over.
@@ -43,60 +44,36 @@ pub trait Acker: Send {
     }
 }
 
-/// A delivery's [`Acker`], as the router holds it.
-///
-/// Core NATS's, the transport that carries the most messages per second,
-/// is held as itself: its reply, an async-nats publish, then runs inside
-/// the router's own future instead of as a boxed future of its own, and
-/// the acker itself is not boxed. Under NATS load that was three
-/// allocations and a ~1 KB copy per message (callgrind, BENCHMARKS.md
-/// "Instructions per message"). Every other transport's goes through the
-/// trait.
-pub enum AnyAcker {
-    /// Core NATS: replies to the request's inbox, settles nothing.
-    Nats(NatsAcker),
-    /// Any other transport's.
-    Boxed(Box<dyn Acker>),
+/// How the router replies to and settles a delivery, whatever the acker's
+/// type. The router is generic over it, so an acker held as its own type
+/// (core NATS's, see `app`'s start) runs its reply inside the router's own
+/// future, with no box and no allocation, while every other transport's
+/// comes as a `Box<dyn Acker>`.
+pub trait Settle: Send + Sized + 'static {
+    /// Sends a reply (addressed to the request's `reply_to`).
+    fn reply(&mut self, reply: Message) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Acks, requeues or dead-letters the delivery.
+    fn settle(self, settlement: Settlement) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// See [`Acker::waits_for_broker`].
+    fn waits_for_broker(&self) -> bool;
+    /// See [`Acker::kept_by_broker`].
+    fn kept_by_broker(&self) -> bool;
 }
 
-impl AnyAcker {
-    /// Holds `acker` behind the trait.
-    pub fn boxed(acker: impl Acker + 'static) -> Self {
-        Self::Boxed(Box::new(acker))
+impl Settle for Box<dyn Acker> {
+    fn reply(&mut self, reply: Message) -> impl Future<Output = Result<(), TransportError>> + Send {
+        Acker::reply(self.as_mut(), reply)
     }
 
-    /// Sends a reply (addressed to the request's `reply_to`).
-    pub async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
-        match self {
-            Self::Nats(acker) => acker.reply(reply).await,
-            Self::Boxed(acker) => acker.reply(reply).await,
-        }
+    fn settle(self, settlement: Settlement) -> impl Future<Output = Result<(), TransportError>> + Send {
+        Acker::settle(self, settlement)
     }
 
-    /// Acks, requeues or dead-letters the delivery.
-    pub async fn settle(self, settlement: Settlement) -> Result<(), TransportError> {
-        match self {
-            Self::Nats(acker) => {
-                acker.settle(settlement);
-                Ok(())
-            }
-            Self::Boxed(acker) => acker.settle(settlement).await,
-        }
+    fn waits_for_broker(&self) -> bool {
+        self.as_ref().waits_for_broker()
     }
 
-    /// See [`Acker::waits_for_broker`].
-    pub fn waits_for_broker(&self) -> bool {
-        match self {
-            Self::Nats(_) => false,
-            Self::Boxed(acker) => acker.waits_for_broker(),
-        }
-    }
-
-    /// See [`Acker::kept_by_broker`].
-    pub fn kept_by_broker(&self) -> bool {
-        match self {
-            Self::Nats(_) => false,
-            Self::Boxed(acker) => acker.kept_by_broker(),
-        }
+    fn kept_by_broker(&self) -> bool {
+        self.as_ref().kept_by_broker()
     }
 }

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Acker, AnyAcker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
+use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::core::message::Message;
 use crate::core::subject::{Pattern, validate_subject};
 
@@ -140,7 +140,7 @@ impl Bus {
     fn delivery(self: &Arc<Self>, message: Message) -> Delivery {
         Delivery {
             message,
-            acker: AnyAcker::boxed(MemoryAcker {
+            acker: Box::new(MemoryAcker {
                 bus: Arc::downgrade(self),
             }),
         }

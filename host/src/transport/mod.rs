@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 
-pub use acker::{Acker, AnyAcker, Settlement};
+pub use acker::{Acker, Settle, Settlement};
 
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::DEFAULT_MAX_DELIVER;
@@ -137,15 +137,22 @@ pub struct StreamOptions {
 /// stream mapped straight into deliveries: the latter saves a task and a
 /// cross-thread wake-up per message where the client already buffers and
 /// bounds (core NATS).
-pub struct Subscription {
-    deliveries: Pin<Box<dyn Stream<Item = Delivery> + Send>>,
+///
+/// `A` is its deliveries' acker: `Box<dyn Acker>` through the
+/// [`Transport`] trait; a transport's own type where the app layer asks
+/// the concrete transport (see [`Settle`]).
+pub struct Subscription<A = Box<dyn Acker>> {
+    deliveries: Pin<Box<dyn Stream<Item = Delivery<A>> + Send>>,
     /// Held for its `Drop`: removes the subscription at the broker.
     _guard: Box<dyn Send + Sync>,
 }
 
-impl Subscription {
+impl<A: 'static> Subscription<A> {
     /// Wraps a bounded receiver and whatever undoes the subscription.
-    pub fn new(mut receiver: mpsc::Receiver<Delivery>, guard: impl Send + Sync + 'static) -> Self {
+    pub fn new(mut receiver: mpsc::Receiver<Delivery<A>>, guard: impl Send + Sync + 'static) -> Self
+    where
+        A: Send,
+    {
         Self {
             deliveries: Box::pin(futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))),
             _guard: Box::new(guard),
@@ -153,7 +160,7 @@ impl Subscription {
     }
 
     /// Wraps a stream that unsubscribes when dropped.
-    pub fn from_stream(deliveries: impl Stream<Item = Delivery> + Send + 'static) -> Self {
+    pub fn from_stream(deliveries: impl Stream<Item = Delivery<A>> + Send + 'static) -> Self {
         Self {
             deliveries: Box::pin(deliveries),
             _guard: Box::new(()),
@@ -161,22 +168,37 @@ impl Subscription {
     }
 
     /// The next delivery; `None` once the transport has closed.
-    pub async fn next(&mut self) -> Option<Delivery> {
+    pub async fn next(&mut self) -> Option<Delivery<A>> {
         self.deliveries.next().await
     }
 
     /// A delivery that is already queued, without waiting.
-    pub fn try_next(&mut self) -> Option<Delivery> {
+    pub fn try_next(&mut self) -> Option<Delivery<A>> {
         self.deliveries.next().now_or_never().flatten()
+    }
+
+    /// The same deliveries with their ackers behind the [`Acker`] trait,
+    /// for whoever takes any transport's subscription.
+    pub fn boxed(self) -> Subscription
+    where
+        A: Acker + 'static,
+    {
+        Subscription {
+            deliveries: Box::pin(self.deliveries.map(|d| Delivery {
+                message: d.message,
+                acker: Box::new(d.acker) as Box<dyn Acker>,
+            })),
+            _guard: self._guard,
+        }
     }
 }
 
 /// One incoming message and its handle at the broker.
-pub struct Delivery {
+pub struct Delivery<A = Box<dyn Acker>> {
     /// The message itself.
     pub message: Message,
     /// Replies to and settles this delivery.
-    pub acker: AnyAcker,
+    pub acker: A,
 }
 
 /// What health and status output say about a transport.

@@ -272,19 +272,15 @@ pub fn print(rows: &[Row]) {
 
 /// Berth's own path (its transport, the router, settling) with a native
 /// Rust echo handler where the wasm guest would be: what the host costs
-/// apart from the wasm call. Serves `pattern` in queue group `group`
-/// (on AMQP: the queue) until the process is killed.
-pub async fn serve_host_only(transport: impl berth::transport::Transport, pattern: &str, group: &str) {
+/// apart from the wasm call. Serves `subscription` (for `pattern`) until
+/// the process is killed; on NATS a core subscription with its acker as
+/// itself, as the host serves one.
+pub async fn serve_host_only<A: berth::transport::Settle>(
+    kind: &'static str,
+    subscription: berth::transport::Subscription<A>,
+    pattern: &str,
+) {
     use berth::router::{self, Route};
-    let subscription = transport
-        .subscribe(berth::transport::SubscribeOptions {
-            pattern: pattern.to_owned(),
-            group: Some(group.to_owned()),
-            capacity: 256,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     let echo = berth::NativeHandler(|m: berth::Message| {
         Ok(berth::Reply {
             body: m.body,
@@ -294,9 +290,19 @@ pub async fn serve_host_only(transport: impl berth::transport::Transport, patter
     let route = Route::native("echo", &[pattern], 256, Arc::new(echo)).without_reply_headers();
     let tasks = tokio_util::task::TaskTracker::new();
     let stop = tokio_util::sync::CancellationToken::new();
-    router::serve(Arc::new(route), 0, transport.kind(), subscription, &tasks, stop);
+    router::serve(Arc::new(route), 0, kind, subscription, &tasks, stop);
     println!("ready");
     std::future::pending::<()>().await;
+}
+
+/// The subscription options the host-only responders share with Berth's.
+pub fn host_only_options(pattern: &str, group: &str) -> berth::transport::SubscribeOptions {
+    berth::transport::SubscribeOptions {
+        pattern: pattern.to_owned(),
+        group: Some(group.to_owned()),
+        capacity: 256,
+        ..Default::default()
+    }
 }
 
 /// Handles the child-process modes of a bench binary: `--serve native`,

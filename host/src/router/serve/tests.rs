@@ -99,7 +99,7 @@ async fn a_loop_with_work_queued_still_yields_to_its_neighbours() {
     };
     let deliveries = (0..QUEUED).map(|_| Delivery {
         message: Message::new("r.event", "x"),
-        acker: crate::transport::AnyAcker::boxed(Nothing),
+        acker: Box::new(Nothing) as Box<dyn crate::transport::Acker>,
     });
     let sub = Subscription::from_stream(futures_util::stream::iter(deliveries));
     let (tasks, stop) = (TaskTracker::new(), CancellationToken::new());
@@ -363,7 +363,7 @@ async fn a_batch_sends_its_replies_side_by_side() {
             message.reply_to = Some(format!("inbox.{i}"));
             let delivery = Delivery {
                 message,
-                acker: crate::transport::AnyAcker::boxed(Together(together.clone())),
+                acker: Box::new(Together(together.clone())) as Box<dyn crate::transport::Acker>,
             };
             let permit = route.limit.clone().try_acquire_owned().expect("a permit");
             (delivery, permit)

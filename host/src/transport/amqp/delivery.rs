@@ -29,7 +29,7 @@ use super::convert::{self, TRANSIENT};
 use crate::core::headers::{ATTEMPT, DEAD_LETTER_REASON, ORIGINAL_EXCHANGE, ORIGINAL_SUBJECT};
 use crate::core::message::Message;
 use crate::transport::retry::{self, Next};
-use crate::transport::{Acker, AnyAcker, Delivery, Settlement, TransportError};
+use crate::transport::{Acker, Delivery, Settlement, TransportError};
 
 /// Where a delivery came from.
 pub(super) struct Origin<'a> {
@@ -83,7 +83,7 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     };
     Delivery {
         message,
-        acker: AnyAcker::boxed(acker),
+        acker: Box::new(acker),
     }
 }
 

@@ -1,13 +1,20 @@
 //! The acker of a core NATS delivery: a reply goes to the request's inbox,
 //! and there is nothing to settle.
+//!
+//! It implements [`Settle`] itself, so the router, which the app layer
+//! hands core NATS subscriptions as this type, runs its reply (an
+//! async-nats publish) inside its own future: no box for the acker or
+//! its futures, on the transport that carries the most messages per
+//! second. Behind the [`Acker`] trait it serves whoever takes any
+//! transport's subscription.
+
+use async_trait::async_trait;
 
 use super::NatsTransport;
 use crate::core::message::Message;
-use crate::transport::{Settlement, TransportError};
+use crate::transport::{Acker, Settle, Settlement, TransportError};
 
 /// Replies go to the request's inbox; core NATS has nothing to settle.
-/// Held by the router as itself, not through [`Acker`](crate::transport::Acker) (see
-/// [`AnyAcker`](crate::transport::AnyAcker)).
 pub struct NatsAcker {
     pub(super) transport: NatsTransport,
     /// The inbox as the server sent it: a reply goes there without its
@@ -17,7 +24,7 @@ pub struct NatsAcker {
 }
 
 impl NatsAcker {
-    pub(crate) async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+    async fn send_reply(&mut self, reply: Message) -> Result<(), TransportError> {
         // Taken, not cloned: a delivery has one reply (a clone costs
         // atomic operations). Not a request: whoever replies names the
         // subject.
@@ -27,7 +34,7 @@ impl NatsAcker {
 
     /// Core NATS is at-most-once: nothing to ack, and a failed message
     /// cannot be given back, which is said rather than hidden.
-    pub(crate) fn settle(self, settlement: Settlement) {
+    fn conclude(settlement: Settlement) {
         match settlement {
             Settlement::Ack => {}
             Settlement::Release => tracing::warn!(
@@ -40,5 +47,41 @@ impl NatsAcker {
                 tracing::warn!(%reason, "core NATS has no dead-letter queue; the rejected event is dropped")
             }
         }
+    }
+}
+
+impl Settle for NatsAcker {
+    async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+        self.send_reply(reply).await
+    }
+
+    async fn settle(self, settlement: Settlement) -> Result<(), TransportError> {
+        Self::conclude(settlement);
+        Ok(())
+    }
+
+    fn waits_for_broker(&self) -> bool {
+        false
+    }
+
+    /// Nobody keeps a core NATS message: its requester waits for it.
+    fn kept_by_broker(&self) -> bool {
+        false
+    }
+}
+
+#[async_trait]
+impl Acker for NatsAcker {
+    async fn reply(&mut self, reply: Message) -> Result<(), TransportError> {
+        self.send_reply(reply).await
+    }
+
+    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+        Self::conclude(settlement);
+        Ok(())
+    }
+
+    fn kept_by_broker(&self) -> bool {
+        false
     }
 }

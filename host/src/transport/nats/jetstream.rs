@@ -32,7 +32,7 @@ use crate::core::headers;
 use crate::core::message::Message;
 use crate::transport::retry::{self, FIRST_BACKOFF, MAX_BACKOFF, Next};
 use crate::transport::{
-    AbortOnDrop, Acker, AnyAcker, Delivery, Settlement, StreamOptions, SubscribeOptions, Subscription, TransportError,
+    AbortOnDrop, Acker, Delivery, Settlement, StreamOptions, SubscribeOptions, Subscription, TransportError,
 };
 
 fn broker(what: &str, e: impl std::fmt::Display) -> TransportError {
@@ -150,7 +150,7 @@ fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: 
         .headers
         .push((headers::ATTEMPT.to_owned(), delivered.to_string()));
     Delivery {
-        acker: AnyAcker::boxed(JsAcker {
+        acker: Box::new(JsAcker {
             transport: transport.clone(),
             acker,
             delivered,

@@ -30,7 +30,7 @@ pub(crate) use self::convert::from_nats;
 use self::convert::to_nats_headers;
 use crate::core::subject::{Pattern, validate_subject};
 use crate::manifest::NatsConfig;
-use crate::transport::{AnyAcker, Delivery, SubscribeOptions, Subscription, Transport, TransportError};
+use crate::transport::{Delivery, SubscribeOptions, Subscription, Transport, TransportError};
 
 /// How long connecting may take before the start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -241,27 +241,13 @@ impl NatsTransport {
     }
 }
 
-#[async_trait]
-impl Transport for NatsTransport {
-    fn kind(&self) -> &'static str {
-        "nats"
-    }
-
-    fn status(&self) -> crate::transport::TransportStatus {
-        crate::transport::TransportStatus {
-            kind: "nats",
-            connected: self.shared.client.connection_state() == async_nats::connection::State::Connected,
-            slow_consumer_events: self.shared.events.slow_consumers.load(Ordering::Relaxed),
-            reconnects: self.shared.events.reconnects.load(Ordering::Relaxed),
-            malformed: self.shared.events.malformed.load(Ordering::Relaxed),
-        }
-    }
-
-    async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+impl NatsTransport {
+    /// A core NATS subscription whose deliveries carry [`NatsAcker`] as
+    /// itself: the app layer hands it to the router, which then replies
+    /// without a box (see [`crate::transport::Settle`]). `options.stream`
+    /// is not read here; [`Transport::subscribe`] takes JetStream.
+    pub async fn subscribe_core(&self, options: SubscribeOptions) -> Result<Subscription<NatsAcker>, TransportError> {
         Pattern::parse(&options.pattern)?;
-        if let Some(stream) = &options.stream {
-            return jetstream::subscribe(self, &options, stream).await;
-        }
         let subscribed = match options.group {
             Some(group) => self.shared.client.queue_subscribe(options.pattern.clone(), group).await,
             None => self.shared.client.subscribe(options.pattern.clone()).await,
@@ -289,13 +275,38 @@ impl Transport for NatsTransport {
                 message.reply_to = inbox.as_ref().map(|r| r.as_str().to_owned());
                 Delivery {
                     message,
-                    acker: AnyAcker::Nats(NatsAcker {
+                    acker: NatsAcker {
                         transport: transport.clone(),
                         inbox,
-                    }),
+                    },
                 }
             },
         )))
+    }
+}
+
+#[async_trait]
+impl Transport for NatsTransport {
+    fn kind(&self) -> &'static str {
+        "nats"
+    }
+
+    fn status(&self) -> crate::transport::TransportStatus {
+        crate::transport::TransportStatus {
+            kind: "nats",
+            connected: self.shared.client.connection_state() == async_nats::connection::State::Connected,
+            slow_consumer_events: self.shared.events.slow_consumers.load(Ordering::Relaxed),
+            reconnects: self.shared.events.reconnects.load(Ordering::Relaxed),
+            malformed: self.shared.events.malformed.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn subscribe(&self, options: SubscribeOptions) -> Result<Subscription, TransportError> {
+        if let Some(stream) = &options.stream {
+            Pattern::parse(&options.pattern)?;
+            return jetstream::subscribe(self, &options, stream).await;
+        }
+        Ok(self.subscribe_core(options).await?.boxed())
     }
 
     async fn publish(&self, message: Message) -> Result<(), TransportError> {
