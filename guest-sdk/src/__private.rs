@@ -9,7 +9,8 @@ use crate::{Config, Error, IntoRouter, Message, Reply, Router};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "batched-backend",
+        world: "stateful-backend",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_berth_backend",
         default_bindings_module: "berth_sdk::__private::bindings",

@@ -26,12 +26,14 @@
 //! - [`error`]: [`Error`] and its constructors (`not_found`, `bad_request` ...).
 //! - [`config`]: the manifest's `[components.config]` table.
 //! - [`host`]: `publish`, `request` and `log` through the host.
+//! - [`kv`]: state, in the buckets the manifest grants.
 
 extern crate self as berth_sdk;
 
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod kv;
 pub mod message;
 pub mod router;
 

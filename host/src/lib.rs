@@ -22,21 +22,27 @@
 //!   its wire form), [`core::subject`] (patterns, the platform's subjects),
 //!   [`core::headers`] (every header name), [`core::limits`] (bounds
 //!   several layers share), [`core::trace`] (W3C trace context), and the
-//!   two traits that join the layers: [`core::handler`] (what the router
-//!   calls) and [`core::outbound`] (where a component's messages go).
+//!   traits that join the layers: [`core::handler`] (what the router
+//!   calls), [`core::outbound`] (where a component's messages go) and
+//!   [`core::keyvalue`] (where its state lives).
 //! - [`manifest`] — `berth.toml`: the tables, `subscribe` entries,
 //!   `[transports]`, `bounds` (numbers checked as they are read) and
-//!   `validate` (what the types cannot check).
+//!   `validate` (what the types cannot check), `keyvalue` (the buckets).
 //! - [`transport`] — the `Transport` trait, [`transport::Delivery`] and its
 //!   `acker`, and [`transport::retry`] (the one retry and dead-letter
 //!   policy); [`transport::memory`] (the embedded default);
 //!   [`transport::nats`] (`convert`, `acker`, [`transport::nats::jetstream`]);
 //!   [`transport::amqp`] (`link`, `convert`, `delivery`, `acks`,
 //!   `replies`).
+//! - [`keyvalue`] — beside the transports: the buckets of `[keyvalue.*]`
+//!   on their backends ([`keyvalue::embedded`], [`keyvalue::nats`],
+//!   [`keyvalue::redis`]), behind [`keyvalue::guarded`] (limits, counts)
+//!   with [`keyvalue::changes`] (the change feed).
 //! - [`runtime`] — beside the transports, neither importing the other: the
 //!   wasmtime engine ([`runtime`] itself), [`runtime::cache`],
 //!   [`runtime::component`] (instances and calls), `batch`, `bindings`,
-//!   `state` (the host imports), [`runtime::grants`],
+//!   `state` (the host imports), `keyvalue` (the `wasi:keyvalue`
+//!   imports), [`runtime::grants`],
 //!   [`runtime::counters`], [`runtime::inspect`] (`berth check`),
 //!   `log_stream`, `throttle` (demoting a guest that computes too long).
 //! - [`router`] — subscriptions to calls: [`router::serve`], `dispatch`,
@@ -58,6 +64,7 @@ pub mod app;
 pub mod cli;
 pub mod control;
 pub mod core;
+pub mod keyvalue;
 pub mod manifest;
 pub mod router;
 pub mod runtime;

@@ -36,5 +36,6 @@ pub fn environment(bus: &MemoryTransport) -> Arc<Environment> {
         max_message_bytes: 1 << 20,
         data_dir: None,
         counters: Default::default(),
+        keyvalue: Default::default(),
     })
 }

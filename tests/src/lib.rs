@@ -19,6 +19,7 @@ pub mod certs;
 pub mod nats_server;
 pub mod polyglot;
 pub mod rabbit_server;
+pub mod redis_server;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
@@ -32,12 +33,13 @@ pub struct TestHost {
     host_config: berth::manifest::HostConfig,
 }
 
-/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{probe}` in manifest text
-/// with the paths of the built guests.
+/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{keeper}`, `{probe}` in
+/// manifest text with the paths of the built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
         .replace("{greeter}", GREETER)
         .replace("{hostile}", HOSTILE)
+        .replace("{keeper}", KEEPER)
         .replace("{probe}", PROBE)
 }
 
@@ -156,6 +158,19 @@ pub async fn nats_client() -> async_nats::Client {
             "NATS is not reachable on {NATS} ({e}). Start it (with JetStream) with:\n  start-stop-daemon --start --oknodo \
              --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
         ),
+    }
+}
+
+/// The machine's Redis server, which the key-value tests share.
+pub const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// Fails (never skips) with how to start Redis when it is not running on
+/// [`REDIS`].
+pub fn require_redis() {
+    if std::net::TcpStream::connect("127.0.0.1:6379").is_err() {
+        panic!(
+            "Redis is not reachable on 127.0.0.1:6379. Start it with:\n  redis-server --daemonize yes --port 6379 --save ''"
+        );
     }
 }
 

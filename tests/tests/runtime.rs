@@ -168,6 +168,7 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         max_message_bytes: 1 << 20,
         data_dir: None,
         counters: Default::default(),
+        keyvalue: Default::default(),
     });
     for expected in [Source::Compiled, Source::Cached] {
         let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");

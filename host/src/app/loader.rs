@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::core::keyvalue::Bucket;
 use crate::core::limits::MAX_GUEST_REQUEST_TIMEOUT;
 use crate::core::outbound::Outbound;
+use crate::keyvalue::Buckets;
 use crate::manifest::{ComponentConfig, Manifest};
 use crate::router::quarantine::Policy;
 use crate::router::stats::Stats;
@@ -30,13 +32,21 @@ pub(super) struct Loader {
     pub(super) configs: Vec<ComponentConfig>,
     /// `[host] reply_headers`.
     reply_headers: bool,
+    /// Every `[keyvalue.*]` bucket; each component gets those it is granted.
+    pub(super) buckets: Buckets,
 }
 
 impl Loader {
-    pub(super) fn new(runtime: Runtime, outbound: HashMap<String, Arc<dyn Outbound>>, manifest: &Manifest) -> Self {
+    pub(super) fn new(
+        runtime: Runtime,
+        outbound: HashMap<String, Arc<dyn Outbound>>,
+        buckets: Buckets,
+        manifest: &Manifest,
+    ) -> Self {
         Self {
             runtime,
             outbound,
+            buckets,
             data_dir: manifest.host.data_dir.clone(),
             configs: manifest.components.clone(),
             reply_headers: manifest.host.reply_headers,
@@ -127,7 +137,25 @@ impl Loader {
             max_message_bytes: config.max_message_kb as usize * 1024,
             data_dir,
             counters: stats.runtime(),
+            keyvalue: self.granted_buckets(config)?,
         })
+    }
+
+    /// The buckets `config` grants, by name.
+    fn granted_buckets(&self, config: &ComponentConfig) -> Result<HashMap<String, Arc<dyn Bucket>>> {
+        config
+            .keyvalue
+            .iter()
+            .map(|name| {
+                let bucket = self.buckets.get(name).with_context(|| {
+                    format!(
+                        "component `{}`: keyvalue grants `{name}`, which is not a [keyvalue] table",
+                        config.name
+                    )
+                })?;
+                Ok((name.clone(), bucket.clone() as Arc<dyn Bucket>))
+            })
+            .collect()
     }
 }
 

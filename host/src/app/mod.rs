@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::keyvalue::Buckets;
 use crate::router::Route;
 use crate::transport::{Transport, TransportStatus};
 
@@ -57,6 +58,11 @@ impl App {
     /// Each transport's connection state and counters.
     pub fn transport_status(&self) -> Vec<TransportStatus> {
         self.transports.iter().map(|t| t.status()).collect()
+    }
+
+    /// Every key-value bucket, for metrics.
+    pub fn buckets(&self) -> &Buckets {
+        &self.loader.buckets
     }
 
     /// Each component's name and wasm file, for watch mode.

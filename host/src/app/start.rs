@@ -15,7 +15,8 @@ use tokio_util::task::TaskTracker;
 
 use super::{App, Host, Loader, instance_id};
 use crate::core::outbound::Outbound;
-use crate::manifest::{ComponentConfig, Manifest, SubscribeConfig, TransportKind};
+use crate::keyvalue::Buckets;
+use crate::manifest::{ComponentConfig, KvBackend, Manifest, SubscribeConfig, TransportKind};
 use crate::router::{self, Route};
 use crate::runtime::{CompileCache, Runtime};
 use crate::transport::amqp::AmqpTransport;
@@ -30,9 +31,12 @@ impl Host {
         let kind = manifest.host.transport;
         let (transports, outbound) = connect_all(manifest).await?;
         let cache = writable(&manifest.host.data_dir.join("cache"))?;
+        let nats = transports.get(&TransportKind::Nats).and_then(|t| t.nats.as_ref());
+        let feeds: Arc<dyn Outbound> = Arc::new(Sender(transports[&kind].any.clone()));
+        let buckets = Buckets::open(manifest, nats.map(NatsTransport::client), feeds).await?;
         let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
         let runtime = Runtime::new(CompileCache::new(cache), fuel)?;
-        let loader = Loader::new(runtime, outbound, manifest);
+        let loader = Loader::new(runtime, outbound, buckets, manifest);
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
         let mut routes = Vec::new();
@@ -95,6 +99,10 @@ async fn connect_all(manifest: &Manifest) -> Result<(Transports, HashMap<String,
     let kind = manifest.host.transport;
     let mut transports = Transports::new();
     transports.insert(kind, connect(kind, manifest).await?);
+    let kv_on_nats = manifest.keyvalue.values().any(|kv| kv.backend == KvBackend::Nats);
+    if kv_on_nats && !transports.contains_key(&TransportKind::Nats) {
+        transports.insert(TransportKind::Nats, connect(TransportKind::Nats, manifest).await?);
+    }
     let mut outbound: HashMap<String, Arc<dyn Outbound>> = HashMap::new();
     for config in &manifest.components {
         let first = config.subscribe.first().and_then(|s| s.transport);

@@ -41,3 +41,7 @@ pub const TRACESTATE: &str = "tracestate";
 
 /// The body's media type, as on HTTP and AMQP.
 pub const CONTENT_TYPE: &str = "content-type";
+
+/// Names the bucket of a key-value change message, so a consumer can
+/// route it without parsing the body.
+pub const KV_BUCKET: &str = "Berth-KV-Bucket";

@@ -1,12 +1,14 @@
 //! The types every layer speaks: messages, errors, subjects, header names,
-//! shared limits, trace context, and the two traits that join the layers
+//! shared limits, trace context, and the traits that join the layers
 //! ([`handler::Handler`], what the router calls; [`outbound::Outbound`],
-//! where a component's messages go). Nothing here imports another Berth
+//! where a component's messages go; [`keyvalue::Bucket`], where its state
+//! lives). Nothing here imports another Berth
 //! module.
 
 pub mod error;
 pub mod handler;
 pub mod headers;
+pub mod keyvalue;
 pub mod limits;
 pub mod message;
 pub mod outbound;

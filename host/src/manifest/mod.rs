@@ -17,10 +17,12 @@ use self::bounds::{DAY_MS, HOUR_MS, within, within_opt};
 use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_BATCH, MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 
 mod bounds;
+mod keyvalue;
 mod subscribe;
 mod transports;
 mod validate;
 
+pub use keyvalue::{DEFAULT_REDIS_URL, KeyValueConfig, KvBackend};
 pub use subscribe::SubscribeConfig;
 pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
 
@@ -34,6 +36,9 @@ pub struct Manifest {
     /// Broker connections, by transport.
     #[serde(default)]
     pub transports: TransportsConfig,
+    /// Key-value buckets, by the name components open them with.
+    #[serde(default)]
+    pub keyvalue: BTreeMap<String, KeyValueConfig>,
     /// The components to run.
     #[serde(default)]
     pub components: Vec<ComponentConfig>,
@@ -151,6 +156,9 @@ pub struct ComponentConfig {
     /// Subject patterns it may send requests to. Deny by default.
     #[serde(default)]
     pub request: Vec<String>,
+    /// Buckets (`[keyvalue.<name>]`) it may open. Deny by default.
+    #[serde(default)]
+    pub keyvalue: Vec<String>,
     /// Most calls in flight at once; the router stops pulling beyond it.
     #[serde(
         default = "default_concurrency",
@@ -374,6 +382,11 @@ impl Manifest {
         }
         if let Some(url) = var("AMQP_URL") {
             self.transports.amqp.get_or_insert_with(AmqpConfig::default).url = url;
+        }
+        if let Some(url) = var("REDIS_URL") {
+            for kv in self.keyvalue.values_mut().filter(|kv| kv.backend == KvBackend::Redis) {
+                kv.url = Some(url.clone());
+            }
         }
     }
 }

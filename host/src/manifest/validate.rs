@@ -26,6 +26,7 @@ impl Manifest {
              set [host] admin_token (or BERTH_ADMIN_TOKEN) as well"
         );
         self.validate_transports()?;
+        self.validate_keyvalue()?;
         let mut names = HashSet::new();
         for c in &self.components {
             ensure!(

@@ -10,21 +10,25 @@ use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
 use crate::core::message::Message;
 
-// The world with the optional batch export: a component is linked against
-// its imports (the same as `backend`'s) and its two exports are looked up
-// one by one, so one without `batch-handler` fits as well.
+// The widest world: every import a Berth component may use (`backend`'s
+// and the key-value ones) and the optional batch export. A component is
+// linked against the imports it has, and its exports are looked up one by
+// one, so one without `batch-handler` fits as well.
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "batched-backend",
+    world: "stateful-backend",
     imports: {
         "berth:backend/host.log": trappable,
         default: async | trappable,
     },
     exports: { default: async },
+    with: { "wasi:keyvalue/store.bucket": super::keyvalue::OpenBucket },
 });
 
+pub use self::berth::backend::keyvalue_cas;
 pub use self::berth::backend::types as wit;
 pub use self::exports::berth::backend::{batch_handler, handler};
+pub use self::wasi::keyvalue as wasi_keyvalue;
 
 impl From<Message> for wit::Message {
     fn from(m: Message) -> Self {

@@ -12,6 +12,7 @@ pub mod component;
 pub mod counters;
 pub mod grants;
 pub mod inspect;
+mod keyvalue;
 mod log_stream;
 mod state;
 mod throttle;
@@ -97,7 +98,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
-        bindings::BatchedBackend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        bindings::StatefulBackend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;
 

@@ -6,6 +6,7 @@
 //! outbound call against the component's grants before it reaches a
 //! transport.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use super::grants::{Grants, Operation};
 use super::log_stream::{LogStream, Stream};
 
 use crate::core::error::{CallError, ErrorKind};
+use crate::core::keyvalue::Bucket;
 use crate::core::message::Message;
 use crate::core::outbound::Outbound;
 
@@ -41,19 +43,22 @@ pub struct Environment {
     pub data_dir: Option<PathBuf>,
     /// What the runtime counts for the component's stats.
     pub counters: Arc<Counters>,
+    /// The buckets its manifest entry grants, by the name it opens them
+    /// with; `open` of any other is `access-denied`.
+    pub keyvalue: HashMap<String, Arc<dyn Bucket>>,
 }
 
 /// The data of one wasmtime `Store`.
 pub struct CallState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     /// Memory and table limits; installed with `Store::limiter`.
     pub(crate) limits: StoreLimits,
     /// Epoch ticks the current call has run through; see `throttle`.
     pub(crate) ticks: u32,
     /// Trace context of the current call, put on its outbound messages.
     pub(crate) trace: Option<crate::core::trace::Context>,
-    env: Arc<Environment>,
+    pub(super) env: Arc<Environment>,
 }
 
 impl CallState {

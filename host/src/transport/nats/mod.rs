@@ -192,7 +192,7 @@ impl NatsTransport {
     }
 
     /// The client, for JetStream.
-    pub(super) fn client(&self) -> &async_nats::Client {
+    pub fn client(&self) -> &async_nats::Client {
         &self.shared.client
     }
 

@@ -74,10 +74,12 @@ pub struct Tier {
     /// File Storage being used for Stream Message storage
     pub storage: u64,
     // Number of bytes reserved for memory usage by
-    // this account on the server
+    // this account on the server (absent before nats-server 2.10)
+    #[serde(default)]
     pub reserved_memory: u64,
     // Number of bytes reserved for disk usage by this
-    // account on the server
+    // account on the server (absent before nats-server 2.10)
+    #[serde(default)]
     pub reserved_storage: u64,
     /// Number of active Streams
     pub streams: usize,
@@ -94,10 +96,12 @@ pub struct Account {
     /// File Storage being used for Stream Message storage
     pub storage: u64,
     // Number of bytes reserved for memory usage by
-    // this account on the server
+    // this account on the server (absent before nats-server 2.10)
+    #[serde(default)]
     pub reserved_memory: u64,
     // Number of bytes reserved for disk usage by this
-    // account on the server
+    // account on the server (absent before nats-server 2.10)
+    #[serde(default)]
     pub reserved_storage: u64,
     /// Number of active Streams
     pub streams: usize,

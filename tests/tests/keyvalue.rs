@@ -1,0 +1,340 @@
+//! State through `wasi:keyvalue`: every operation on every backend
+//! (embedded, NATS KV, Redis: real servers), compare-and-swap, grants,
+//! atomic counters across two hosts, state across restarts and swaps, and
+//! a backend that goes away.
+
+use std::time::Duration;
+
+use berth::app::SwapRequest;
+use berth::core::error::CallError;
+use berth::{Host, Message};
+use berth_tests::nats_server::free_port;
+use berth_tests::redis_server::RedisServer;
+use berth_tests::{KEEPER, nats_client, relabel, require_redis, start, unique};
+use serde_json::{Value, json};
+
+/// A host running `keeper` with one bucket `b` on `backend` (its name on
+/// the backend made unique), on the given transport.
+fn manifest(transport: &str, backend: &str, bucket: &str, extra: &str) -> String {
+    let nats = if transport == "nats" || backend == "nats" {
+        "[transports.nats]\nurl = \"127.0.0.1:4222\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[host]\ntransport = \"{transport}\"\n{nats}\
+         [keyvalue.b]\nbackend = \"{backend}\"\nbucket = \"{bucket}\"\n{extra}\n\
+         [[components]]\nname = \"keeper\"\nwasm = \"{{keeper}}\"\nsubscribe = [\"kv.>\"]\nkeyvalue = [\"b\"]\n\
+         timeout_ms = 30000\nmax_concurrency = 256\n"
+    )
+}
+
+/// Calls `kv.<op>` with `args` (and `bucket`: "b" unless given) and returns
+/// the JSON answer, or the error.
+async fn kv(host: &Host, op: &str, args: Value) -> Result<Value, CallError> {
+    let mut args = args;
+    if args.get("bucket").is_none() {
+        args["bucket"] = json!("b");
+    }
+    let reply = host
+        .transport()
+        .request(
+            Message::new(format!("kv.{op}"), args.to_string()),
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("the transport delivers");
+    if let Some(e) = CallError::from_reply(&reply) {
+        return Err(e);
+    }
+    Ok(serde_json::from_slice(&reply.body).expect("JSON answer"))
+}
+
+async fn ok(t: &Host, op: &str, args: Value) -> Value {
+    kv(t, op, args.clone())
+        .await
+        .unwrap_or_else(|e| panic!("kv.{op} {args} failed: {e}"))
+}
+
+/// Every operation of `store`, `atomics`, `batch` and `keyvalue-cas`, with
+/// the answers a caller relies on.
+async fn every_operation(t: &Host) {
+    assert_eq!(ok(t, "get", json!({"key": "a"})).await, Value::Null);
+    assert_eq!(ok(t, "exists", json!({"key": "a"})).await, json!(false));
+    ok(t, "set", json!({"key": "a", "value": "one"})).await;
+    assert_eq!(ok(t, "get", json!({"key": "a"})).await, json!("one"));
+    assert_eq!(ok(t, "exists", json!({"key": "a"})).await, json!(true));
+    ok(t, "delete", json!({"key": "a"})).await;
+    assert_eq!(ok(t, "get", json!({"key": "a"})).await, Value::Null);
+    ok(t, "delete", json!({"key": "never-set"})).await;
+
+    assert_eq!(ok(t, "increment", json!({"key": "n", "delta": 5})).await, json!(5));
+    assert_eq!(ok(t, "increment", json!({"key": "n", "delta": 2})).await, json!(7));
+    assert_eq!(ok(t, "get", json!({"key": "n"})).await, json!("7"));
+    ok(t, "set", json!({"key": "word", "value": "seven"})).await;
+    let e = kv(t, "increment", json!({"key": "word", "delta": 1}))
+        .await
+        .expect_err("not a number");
+    assert!(e.message.contains("not a decimal number"), "{e}");
+
+    // Compare-and-swap: the revision moves on every write; a stale one loses.
+    let created = ok(t, "set-if", json!({"key": "c", "value": "v1", "revision": 0})).await;
+    assert!(created.is_u64(), "created with a revision: {created}");
+    let first = ok(t, "get-versioned", json!({"key": "c"})).await;
+    assert_eq!(first["value"], "v1");
+    let rev = first["revision"].as_u64().expect("revision");
+    assert_eq!(
+        ok(t, "set-if", json!({"key": "c", "value": "v1", "revision": 0})).await,
+        Value::Null
+    );
+    let second = ok(t, "set-if", json!({"key": "c", "value": "v2", "revision": rev})).await;
+    assert!(second.as_u64().is_some_and(|r| r != rev), "{second}");
+    assert_eq!(
+        ok(t, "set-if", json!({"key": "c", "value": "v3", "revision": rev})).await,
+        Value::Null
+    );
+    assert_eq!(ok(t, "get", json!({"key": "c"})).await, json!("v2"));
+    assert_eq!(
+        ok(t, "add", json!({"key": "cas-counter", "delta": 3})).await,
+        json!("3")
+    );
+
+    // Batches, and keys over more than one page (1,000 a page).
+    let many: Vec<String> = (0..1100).map(|i| format!("many-{i:04}")).collect();
+    ok(t, "set-many", json!({"keys": many, "value": "x"})).await;
+    let got = ok(t, "get-many", json!({"keys": ["many-0000", "absent", "many-1099"]})).await;
+    assert_eq!(got, json!(["x", null, "x"]));
+    let keys = ok(t, "keys", json!({})).await;
+    let keys: Vec<&str> = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("many-")).count(),
+        1100,
+        "every key, paged"
+    );
+    for k in ["n", "word", "c", "cas-counter"] {
+        assert!(keys.contains(&k), "{k} listed");
+    }
+    ok(t, "delete-many", json!({"keys": many})).await;
+    let keys = ok(t, "keys", json!({})).await;
+    assert!(!keys.to_string().contains("many-"), "deleted: {keys}");
+}
+
+#[tokio::test]
+async fn every_operation_on_the_embedded_backend() {
+    let t = start(&manifest("memory", "embedded", "b", "")).await.expect("start");
+    every_operation(&t.host).await;
+}
+
+#[tokio::test]
+async fn every_operation_on_nats_kv() {
+    let t = start(&manifest("memory", "nats", &unique("kv"), ""))
+        .await
+        .expect("start");
+    every_operation(&t.host).await;
+}
+
+#[tokio::test]
+async fn every_operation_on_redis() {
+    require_redis();
+    let t = start(&manifest("memory", "redis", &unique("kv"), ""))
+        .await
+        .expect("start");
+    every_operation(&t.host).await;
+}
+
+#[tokio::test]
+async fn a_bucket_not_granted_is_refused() {
+    let text = "[keyvalue.mine]\n[keyvalue.theirs]\n\
+                [[components]]\nname = \"keeper\"\nwasm = \"{keeper}\"\nsubscribe = [\"kv.>\"]\nkeyvalue = [\"mine\"]\n";
+    let t = start(text).await.expect("start");
+    ok(&t.host, "set", json!({"bucket": "mine", "key": "k", "value": "v"})).await;
+    for bucket in ["theirs", "nowhere"] {
+        let e = kv(&t.host, "get", json!({"bucket": bucket, "key": "k"}))
+            .await
+            .expect_err("refused");
+        assert_eq!(e.code, 403, "{e}");
+        assert!(e.message.contains("not granted"), "{e}");
+    }
+    let forbidden = t.host.route("keeper").expect("route").stats.snapshot().forbidden;
+    assert_eq!(forbidden, 2, "each refusal is counted");
+
+    let unknown = text.replace("keyvalue = [\"mine\"]", "keyvalue = [\"mine\", \"typo\"]");
+    let Err(e) = berth_tests::manifest(&unknown) else {
+        panic!("a grant of an unknown bucket is refused")
+    };
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("`typo`") && e.contains("the buckets are: mine, theirs"),
+        "{e}"
+    );
+}
+
+/// Two hosts on one NATS KV bucket see each other's writes, and 1,000
+/// increments from both at once (256 in flight on each) sum exactly:
+/// `increment` is a revision-checked write, retried on conflict.
+#[tokio::test]
+async fn two_hosts_on_one_nats_bucket_count_exactly() {
+    let bucket = unique("shared");
+    let a = start(&manifest("memory", "nats", &bucket, "")).await.expect("host a");
+    let b = start(&manifest("memory", "nats", &bucket, "")).await.expect("host b");
+    let (a, b) = (&a.host, &b.host);
+    ok(a, "set", json!({"key": "greeting", "value": "from a"})).await;
+    assert_eq!(ok(b, "get", json!({"key": "greeting"})).await, json!("from a"));
+
+    let hits = async |t: &Host, n: usize, op: &str| {
+        let calls = (0..n).map(|_| kv(t, op, json!({"key": "hits", "delta": 1})));
+        futures_util::future::join_all(calls).await
+    };
+    let (ra, rb) = tokio::join!(hits(a, 500, "increment"), hits(b, 500, "increment"));
+    let failed: Vec<_> = ra.iter().chain(&rb).filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} increments failed, first: {}",
+        failed.len(),
+        failed[0]
+    );
+    assert_eq!(ok(a, "get", json!({"key": "hits"})).await, json!("1000"));
+
+    // The same through the SDK's compare-and-swap loop (`update`).
+    let (ra, rb) = tokio::join!(hits(a, 100, "add"), hits(b, 100, "add"));
+    let failed: Vec<_> = ra.iter().chain(&rb).filter_map(|r| r.as_ref().err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} updates failed, first: {}",
+        failed.len(),
+        failed[0]
+    );
+    assert_eq!(ok(a, "get", json!({"key": "hits"})).await, json!("1200"));
+}
+
+/// The same count on Redis (`INCRBY`) and on the embedded file.
+#[tokio::test]
+async fn concurrent_increments_sum_exactly_on_redis_and_embedded() {
+    require_redis();
+    for backend in ["redis", "embedded"] {
+        let t = start(&manifest("memory", backend, &unique("count"), ""))
+            .await
+            .expect("start");
+        let t = &t.host;
+        let calls = (0..1000).map(|_| kv(t, "increment", json!({"key": "hits", "delta": 1})));
+        let results = futures_util::future::join_all(calls).await;
+        assert!(results.iter().all(Result::is_ok), "{backend}: every increment answered");
+        assert_eq!(ok(t, "get", json!({"key": "hits"})).await, json!("1000"), "{backend}");
+        let adds = (0..100).map(|_| kv(t, "add", json!({"key": "cas", "delta": 1})));
+        let results = futures_util::future::join_all(adds).await;
+        assert!(
+            results.iter().all(Result::is_ok),
+            "{backend}: every CAS update answered"
+        );
+        assert_eq!(ok(t, "get", json!({"key": "cas"})).await, json!("100"), "{backend}");
+    }
+}
+
+/// What a host wrote is there after a swap and after a restart on the same
+/// data folder; `fresh` instances share the bucket.
+#[tokio::test]
+async fn state_survives_swap_and_restart() {
+    let text = format!("{}instance_mode = \"fresh\"\n", manifest("memory", "embedded", "b", ""));
+    let (m, _data) = berth_tests::manifest(&text).expect("manifest");
+    let host = berth::control::start(&m).await.expect("start");
+    ok(&host, "set", json!({"key": "kept", "value": "yes"})).await;
+    let swap = SwapRequest {
+        wasm: relabel(KEEPER, "v2").into(),
+        label: None,
+        config: None,
+    };
+    host.swap("keeper", swap).await.expect("swap");
+    assert_eq!(
+        ok(&host, "get", json!({"key": "kept"})).await,
+        json!("yes"),
+        "after the swap"
+    );
+    assert!(host.shutdown(Duration::from_secs(5)).await, "drained");
+
+    let host = berth::control::start(&m)
+        .await
+        .expect("restart on the same data folder");
+    assert_eq!(
+        ok(&host, "get", json!({"key": "kept"})).await,
+        json!("yes"),
+        "after the restart"
+    );
+}
+
+/// A Redis server that goes away: calls fail fast with `unavailable` (503,
+/// retried for an event), and work again when it is back.
+#[tokio::test]
+async fn a_redis_that_goes_away_is_unavailable_quickly() {
+    let port = free_port();
+    let server = RedisServer::start(port);
+    let extra = format!("url = \"{}\"", server.url());
+    let t = start(&manifest("memory", "redis", "down", &extra))
+        .await
+        .expect("start");
+    let t = &t.host;
+    ok(t, "set", json!({"key": "k", "value": "v"})).await;
+    server.kill();
+    let started = std::time::Instant::now();
+    let e = kv(t, "get", json!({"key": "k"})).await.expect_err("down");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(e.code, 503, "{e}");
+    assert!(e.message.contains("unavailable"), "{e}");
+    let _server = RedisServer::start(port);
+    let mut tries = 0;
+    while kv(t, "set", json!({"key": "k", "value": "again"})).await.is_err() {
+        tries += 1;
+        assert!(tries < 50, "Redis is back but calls still fail");
+    }
+    assert_eq!(ok(t, "get", json!({"key": "k"})).await, json!("again"));
+}
+
+/// Starting with a backend that is not there fails, naming the bucket.
+#[tokio::test]
+async fn a_missing_backend_stops_the_start() {
+    let text = manifest("memory", "redis", "x", "url = \"redis://127.0.0.1:1\"");
+    let e = start(&text).await.err().expect("refused");
+    let e = format!("{e:#}");
+    assert!(e.contains("[keyvalue.b]") && e.contains("127.0.0.1:1"), "{e}");
+}
+
+/// Changes as messages: a set and a delete through Berth reach a plain
+/// NATS client subscribed to `<changes>.>`, as JSON with the value.
+#[tokio::test]
+async fn changes_reach_a_plain_nats_client() {
+    let changes = unique("orders.changes");
+    let extra = format!("changes = \"{changes}\"");
+    let t = start(&manifest("nats", "embedded", "b", &extra)).await.expect("start");
+    let t = &t.host;
+    let client = nats_client().await;
+    let mut feed = client.subscribe(format!("{changes}.>")).await.expect("subscribe");
+    client.flush().await.expect("flush");
+    ok(t, "set", json!({"key": "order.1", "value": "{\"qty\":2}"})).await;
+    ok(t, "delete", json!({"key": "order.1"})).await;
+    let mut next = async || {
+        use futures_util::StreamExt;
+        tokio::time::timeout(Duration::from_secs(5), feed.next())
+            .await
+            .expect("a change in time")
+            .expect("feed open")
+    };
+    let set = next().await;
+    assert_eq!(set.subject.as_str(), format!("{changes}.order%2E1.set"));
+    let body: Value = serde_json::from_slice(&set.payload).expect("JSON");
+    assert_eq!(body["key"], "order.1");
+    assert_eq!(body["type"], "set");
+    assert_eq!(body["value"], "{\"qty\":2}");
+    assert!(body["revision"].as_u64().is_some_and(|r| r > 0), "{body}");
+    let delete = next().await;
+    assert_eq!(delete.subject.as_str(), format!("{changes}.order%2E1.delete"));
+    let body: Value = serde_json::from_slice(&delete.payload).expect("JSON");
+    assert_eq!(body["type"], "delete");
+}
