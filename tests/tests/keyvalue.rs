@@ -128,6 +128,30 @@ async fn every_operation(t: &Host) {
 async fn every_operation_on_the_embedded_backend() {
     let t = start(&manifest("memory", "embedded", "b", "")).await.expect("start");
     every_operation(&t.host).await;
+
+    // Every call is counted per bucket and operation.
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let labels = r#"service="berth",bucket="b",backend="embedded""#;
+    for (line, value) in [
+        (format!(r#"berth_kv_calls_total{{{labels},op="increment"}}"#), "3"),
+        (format!(r#"berth_kv_errors_total{{{labels},op="increment"}}"#), "1"),
+        (format!(r#"berth_kv_calls_total{{{labels},op="set_many"}}"#), "1"),
+    ] {
+        assert!(
+            text.contains(&format!("{line} {value}\n")),
+            "{line} {value} in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains(&format!(r#"berth_kv_seconds_total{{{labels},op="get"}}"#)),
+        "{text}"
+    );
 }
 
 #[tokio::test]

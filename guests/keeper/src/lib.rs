@@ -1,7 +1,9 @@
-//! A key-value test guest: each request `kv.<op>` carries JSON
+//! A key-value test guest: each request `<prefix>.<op>` carries JSON
 //! `{"bucket", "key", "value", "delta", "revision", "keys"}` and answers
 //! JSON, so tests drive every `wasi:keyvalue` call from outside. The event
-//! `kv.count` increments `count` in the bucket named by the body.
+//! `<prefix>.count` increments `count` in the bucket named by the body.
+//! The prefix is the config's `prefix`, `kv` by default, so tests on a
+//! shared broker do not answer each other.
 
 use berth_sdk::kv::Bucket;
 use berth_sdk::{Config, Error, Message, Reply, Router};
@@ -70,15 +72,16 @@ fn call(op: &str, call: &Call) -> Result<Value, Error> {
     })
 }
 
-fn routes(_: &Config) -> Router {
+fn routes(config: &Config) -> Router {
+    let prefix = config.get_str("prefix").unwrap_or("kv");
     Router::new()
-        .request("kv.*", |msg: &Message| {
-            let op = msg.subject.rsplit('.').next().unwrap_or_default();
-            Reply::json(&call(op, &msg.json()?)?)
-        })
-        .event("kv.count", |msg: &Message| {
+        .event(&format!("{prefix}.count"), |msg: &Message| {
             Bucket::open(msg.text()?)?.increment("count", 1)?;
             Ok(())
+        })
+        .request(&format!("{prefix}.*"), |msg: &Message| {
+            let op = msg.subject.rsplit('.').next().unwrap_or_default();
+            Reply::json(&call(op, &msg.json()?)?)
         })
 }
 

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use super::auth::Auth;
 use crate::app::App;
+use crate::keyvalue::guarded::{Op, OpStats};
 use crate::router::Route;
 use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
 use crate::transport::TransportStatus;
@@ -195,7 +196,66 @@ pub fn render(app: &App, auth: &Auth) -> String {
             sample(&mut out, family.name, &labels, (family.value)(t));
         }
     }
+    keyvalue(&mut out, app);
     out
+}
+
+/// A family with one sample per bucket and operation.
+struct PerBucketOp {
+    name: &'static str,
+    help: &'static str,
+    value: fn(&OpStats) -> f64,
+}
+
+const PER_BUCKET_OP: &[PerBucketOp] = &[
+    PerBucketOp {
+        name: "berth_kv_calls_total",
+        help: "Key-value calls components made, by bucket and operation.",
+        value: |s| s.calls as f64,
+    },
+    PerBucketOp {
+        name: "berth_kv_errors_total",
+        help: "Key-value calls that failed, by bucket and operation.",
+        value: |s| s.errors as f64,
+    },
+    PerBucketOp {
+        name: "berth_kv_seconds_total",
+        help: "Wall time spent in key-value calls, by bucket and operation.",
+        value: |s| s.seconds,
+    },
+];
+
+/// The key-value families; nothing when the host has no bucket.
+fn keyvalue(out: &mut String, app: &App) {
+    let buckets: Vec<_> = app.buckets().iter().collect();
+    if buckets.is_empty() {
+        return;
+    }
+    let stats: Vec<(String, Vec<(Op, OpStats)>)> = buckets
+        .iter()
+        .map(|b| {
+            let labels = format!(
+                "service=\"{}\",bucket=\"{}\",backend=\"{}\"",
+                escape(&app.name),
+                escape(&b.name),
+                b.backend
+            );
+            (labels, b.stats().collect())
+        })
+        .collect();
+    for family in PER_BUCKET_OP {
+        header(out, family.name, "counter", family.help);
+        for (labels, ops) in &stats {
+            for (op, s) in ops {
+                sample(
+                    out,
+                    family.name,
+                    &format!("{labels},op=\"{}\"", op.name()),
+                    (family.value)(s),
+                );
+            }
+        }
+    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
