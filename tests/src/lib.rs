@@ -33,14 +33,15 @@ pub struct TestHost {
     host_config: berth::manifest::HostConfig,
 }
 
-/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{keeper}`, `{probe}` in
-/// manifest text with the paths of the built guests.
+/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{keeper}`, `{probe}`,
+/// `{watcher}` in manifest text with the paths of the built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
         .replace("{greeter}", GREETER)
         .replace("{hostile}", HOSTILE)
         .replace("{keeper}", KEEPER)
         .replace("{probe}", PROBE)
+        .replace("{watcher}", WATCHER)
 }
 
 /// Parses and validates manifest text the way `berth run` does (guest

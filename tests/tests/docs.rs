@@ -72,5 +72,5 @@ fn the_keyvalue_guide_is_true() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 3, "{doc}: every block checked");
+    assert_eq!(checked, 4, "{doc}: every block checked");
 }

@@ -19,7 +19,7 @@ use crate::router::stats::Stats;
 use crate::router::versions::{Probation, Version};
 use crate::router::{Route, RouteInfo};
 use crate::runtime::grants::Grants;
-use crate::runtime::{Environment, Runtime, Settings, Source};
+use crate::runtime::{Environment, Runtime, Settings, Source, WasmHandler};
 
 /// What loading a component needs.
 pub(super) struct Loader {
@@ -34,6 +34,8 @@ pub(super) struct Loader {
     reply_headers: bool,
     /// Every `[keyvalue.*]` bucket; each component gets those it is granted.
     pub(super) buckets: Buckets,
+    /// Each bucket's change subject, for those that have one.
+    changes: HashMap<String, String>,
 }
 
 impl Loader {
@@ -47,6 +49,11 @@ impl Loader {
             runtime,
             outbound,
             buckets,
+            changes: manifest
+                .keyvalue
+                .iter()
+                .filter_map(|(name, kv)| Some((name.clone(), kv.changes.clone()?)))
+                .collect(),
             data_dir: manifest.host.data_dir.clone(),
             configs: manifest.components.clone(),
             reply_headers: manifest.host.reply_headers,
@@ -58,18 +65,23 @@ impl Loader {
         self.configs.iter().map(|c| (c.name.clone(), c.wasm.clone())).collect()
     }
 
-    /// Loads a component's first version and makes its route.
-    pub(super) async fn route(&self, config: &ComponentConfig) -> Result<Route> {
+    /// Loads a component's first version and makes its route. Returns
+    /// too the change feeds it watches (see [`Loader::watched`]), whose
+    /// subscriptions follow the manifest's in the route's subjects.
+    pub(super) async fn route(&self, config: &ComponentConfig) -> Result<(Route, Vec<String>)> {
         let at = || format!("component `{}` ({})", config.name, config.wasm.display());
         let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
         let stats = Arc::new(Stats::default());
-        let (first, _) = self
-            .version(config, &bytes, &stats, config.label.clone())
-            .await
-            .with_context(at)?;
+        let (handler, _) = self.load(config, &bytes, &stats).await.with_context(at)?;
+        let watched = match handler.watches() {
+            true => self.watched(config)?,
+            false => Vec::new(),
+        };
+        let first = wrap(handler, config.label.clone());
+        let subscribed = config.subscribe.iter().map(|s| s.subject.clone());
         let info = RouteInfo {
             name: config.name.clone(),
-            subjects: config.subscribe.iter().map(|s| s.subject.clone()).collect(),
+            subjects: subscribed.chain(watched.iter().cloned()).collect(),
             max_concurrency: config.max_concurrency,
             policy: Policy {
                 threshold: if config.quarantine_after == 0 {
@@ -86,7 +98,31 @@ impl Loader {
             },
             reply_headers: self.reply_headers,
         };
-        Ok(Route::new(info, first, stats))
+        Ok((Route::new(info, first, stats), watched))
+    }
+
+    /// The change feeds a component that exports `wasi:keyvalue/watcher`
+    /// is subscribed to: `<changes>.>` of each bucket it is granted that
+    /// has one. One that watches nothing is refused: its watcher would
+    /// never be called.
+    fn watched(&self, config: &ComponentConfig) -> Result<Vec<String>> {
+        let feeds: Vec<String> = config
+            .keyvalue
+            .iter()
+            .filter_map(|bucket| Some(format!("{}.>", self.changes.get(bucket)?)))
+            .collect();
+        anyhow::ensure!(
+            !feeds.is_empty(),
+            "component `{}` exports wasi:keyvalue/watcher, but none of the buckets it is granted ({}) has a \
+             `changes` subject, so no change would reach it: set `changes = \"<subject>\"` on the [keyvalue] \
+             tables it watches",
+            config.name,
+            match config.keyvalue.is_empty() {
+                true => "none".to_owned(),
+                false => config.keyvalue.join(", "),
+            }
+        );
+        Ok(feeds)
     }
 
     /// Compiles (or takes from the cache), links and initialises one
@@ -98,6 +134,11 @@ impl Loader {
         stats: &Stats,
         label: Option<String>,
     ) -> Result<(Version, Source)> {
+        let (handler, source) = self.load(config, bytes, stats).await?;
+        Ok((wrap(handler, label), source))
+    }
+
+    async fn load(&self, config: &ComponentConfig, bytes: &[u8], stats: &Stats) -> Result<(WasmHandler, Source)> {
         let env = Arc::new(self.environment(config, stats)?);
         let started = Instant::now();
         let (handler, source) = self.runtime.load(bytes, settings(config)?, env).await?;
@@ -108,8 +149,7 @@ impl Loader {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "component loaded"
         );
-        let (hash, mode) = (handler.version().to_owned(), handler.mode());
-        Ok((Version::new(Arc::new(handler), hash, label, mode), source))
+        Ok((handler, source))
     }
 
     /// Who the component is to its host imports: grants, outbound
@@ -157,6 +197,12 @@ impl Loader {
             })
             .collect()
     }
+}
+
+/// A loaded component as the router serves it.
+fn wrap(handler: WasmHandler, label: Option<String>) -> Version {
+    let (hash, mode) = (handler.version().to_owned(), handler.mode());
+    Version::new(Arc::new(handler), hash, label, mode)
 }
 
 /// The runtime's limits for a component, from its manifest entry.

@@ -149,7 +149,8 @@ async fn serve_component(
     tasks: &TaskTracker,
     stop: &CancellationToken,
 ) -> Result<Arc<Route>> {
-    let route = Arc::new(loader.route(config).await?);
+    let (route, watched) = loader.route(config).await?;
+    let route = Arc::new(route);
     for (index, sub) in config.subscribe.iter().enumerate() {
         let kind = sub.transport.unwrap_or(manifest.host.transport);
         let transport = &transports[&kind];
@@ -171,6 +172,30 @@ async fn serve_component(
                 router::serve(route, index, transport.any.kind(), subscription, tasks, stop);
             }
         }
+    }
+    // Change feeds are published on the default transport; a queue group
+    // per component, so one host of the service takes each change.
+    let kind = manifest.host.transport;
+    let transport = &transports[&kind].any;
+    for (offset, feed) in watched.into_iter().enumerate() {
+        let options = SubscribeOptions {
+            pattern: feed,
+            group: Some(format!("{}.{}.watch", manifest.host.name, config.name)),
+            capacity: config.max_concurrency,
+            max_deliver: config.max_deliver,
+            stream: None,
+        };
+        let at = || format!("component `{}`: watching `{}` on {kind}", config.name, options.pattern);
+        let subscription = transport.subscribe(options.clone()).await.with_context(at)?;
+        let index = config.subscribe.len() + offset;
+        router::serve(
+            route.clone(),
+            index,
+            transport.kind(),
+            subscription,
+            tasks,
+            stop.clone(),
+        );
     }
     Ok(route)
 }

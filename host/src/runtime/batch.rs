@@ -35,10 +35,12 @@ pub type Outcome = Result<Option<Reply>, CallError>;
 
 impl WasmHandler {
     /// Most messages this component takes in one call: 1 unless it exports
-    /// `batch-handler`, runs pooled and its manifest allows more.
+    /// `batch-handler`, runs pooled and its manifest allows more. A
+    /// component that watches buckets is not batched: a change must reach
+    /// its watcher, not its batch handler.
     pub fn batch_limit(&self) -> usize {
-        match (&self.exports.batch, self.mode()) {
-            (Some(_), InstanceMode::Pooled) => self.settings.max_batch.max(1),
+        match (&self.exports.batch, &self.exports.watcher, self.mode()) {
+            (Some(_), None, InstanceMode::Pooled) => self.settings.max_batch.max(1),
             _ => 1,
         }
     }

@@ -11,12 +11,13 @@ use crate::core::handler::Reply;
 use crate::core::message::Message;
 
 // The widest world: every import a Berth component may use (`backend`'s
-// and the key-value ones) and the optional batch export. A component is
-// linked against the imports it has, and its exports are looked up one by
-// one, so one without `batch-handler` fits as well.
+// and the key-value ones) and every optional export (batches, the
+// key-value watcher). A component is linked against the imports it has,
+// and its exports are looked up one by one, so one without the optional
+// ones fits as well.
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "stateful-backend",
+    world: "platform",
     imports: {
         "berth:backend/host.log": trappable,
         default: async | trappable,
@@ -28,6 +29,7 @@ wasmtime::component::bindgen!({
 pub use self::berth::backend::keyvalue_cas;
 pub use self::berth::backend::types as wit;
 pub use self::exports::berth::backend::{batch_handler, handler};
+pub use self::exports::wasi::keyvalue::watcher;
 pub use self::wasi::keyvalue as wasi_keyvalue;
 
 impl From<Message> for wit::Message {

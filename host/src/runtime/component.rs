@@ -20,7 +20,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
 
-use super::bindings::{batch_handler, handler, wit};
+use super::bindings::{batch_handler, handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::state::{CallState, Environment};
 use crate::core::error::{CallError, Disposition, ErrorKind};
@@ -100,16 +100,20 @@ pub struct WasmHandler {
 
 /// Where a component's exports are, found once at load.
 pub(super) struct Exports {
-    handler: handler::GuestIndices,
+    /// `None` for a component that only watches buckets.
+    handler: Option<handler::GuestIndices>,
     /// `None` if it does not export `batch-handler`.
     pub(super) batch: Option<batch_handler::GuestIndices>,
+    /// `None` if it does not export `wasi:keyvalue/watcher`.
+    pub(super) watcher: Option<watcher::GuestIndices>,
 }
 
 /// A live instance and its store.
 pub(super) struct Instance {
     pub(super) store: Store<CallState>,
-    handler: handler::Guest,
+    handler: Option<handler::Guest>,
     pub(super) batch: Option<batch_handler::Guest>,
+    pub(super) watcher: Option<watcher::Guest>,
 }
 
 pub(super) enum Call {
@@ -180,11 +184,14 @@ impl WasmHandler {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(|e| self.wasm_error(&e))?;
-            let handler = self
-                .exports
-                .handler
-                .load(&mut store, &instance)
-                .map_err(|e| self.wasm_error(&e))?;
+            let handler = match &self.exports.handler {
+                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| self.wasm_error(&e))?),
+                None => None,
+            };
+            let watcher = match &self.exports.watcher {
+                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| self.wasm_error(&e))?),
+                None => None,
+            };
             // Its type is checked here, at the first instance (made at load).
             let batch = match &self.exports.batch {
                 Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
@@ -198,17 +205,25 @@ impl WasmHandler {
                 })?),
                 None => None,
             };
-            let init = handler
-                .call_init(&mut store, &self.settings.config_json)
-                .await
-                .map_err(|e| self.wasm_error(&e))?;
-            Ok::<_, CallError>((handler, batch, init))
+            let init = match &handler {
+                Some(handler) => handler
+                    .call_init(&mut store, &self.settings.config_json)
+                    .await
+                    .map_err(|e| self.wasm_error(&e))?,
+                None => Ok(()),
+            };
+            Ok::<_, CallError>((handler, batch, watcher, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
-            Ok(Ok((_, _, Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, Ok(())))) => Ok(Instance { store, handler, batch }),
+            Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
+            Ok(Ok((handler, batch, watcher, Ok(())))) => Ok(Instance {
+                store,
+                handler,
+                batch,
+                watcher,
+            }),
         }
     }
 
@@ -279,16 +294,19 @@ impl WasmHandler {
                 Call::Request(m) | Call::Event(m) => crate::core::trace::Context::child_of(&m.headers),
             };
             let mut instance = self.ready_instance(trace).await?;
-            let handler = &instance.handler;
-            let result = match &call {
-                Call::Request(m) => handler
+            let result = match (&call, &instance.handler) {
+                (Call::Event(m), _) if instance.watcher.is_some() && super::watch::is_change(m) => {
+                    self.call_watcher(&mut instance, m).await.map(|r| r.map(|()| None))
+                }
+                (Call::Request(m), Some(handler)) => handler
                     .call_handle_request(&mut instance.store, m)
                     .await
-                    .map(|r| r.map(Some)),
-                Call::Event(m) => handler
+                    .map(|r| r.map(Some).map_err(CallError::from)),
+                (Call::Event(m), Some(handler)) => handler
                     .call_handle_event(&mut instance.store, m)
                     .await
-                    .map(|r| r.map(|()| None)),
+                    .map(|r| r.map(|()| None).map_err(CallError::from)),
+                (Call::Request(m) | Call::Event(m), None) => Ok(Err(self.watcher_only(&m.subject))),
             };
             match result {
                 Err(trap) => Err(self.wasm_error(&trap)),
@@ -300,7 +318,7 @@ impl WasmHandler {
                         Ok(Some(reply)) if reply.body.len() > self.env.max_message_bytes => {
                             Err(self.too_large("reply", reply.body.len()))
                         }
-                        other => other.map_err(CallError::from),
+                        other => other,
                     }
                 }
             }
@@ -377,6 +395,12 @@ pub(super) fn refuse_sockets(engine: &Engine, component: &Component) -> Result<(
 /// The optional export that takes several messages in one call.
 pub(super) const BATCH_EXPORT: &str = "berth:backend/batch-handler@0.1.0";
 
+/// The export that handles messages; optional only beside [`WATCHER_EXPORT`].
+const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
+
+/// The optional export told of changes to the component's buckets.
+pub(super) const WATCHER_EXPORT: &str = "wasi:keyvalue/watcher@0.2.0-draft";
+
 /// Links a component against the host and finds its exports; errors name
 /// the missing import or export. `batch-handler` is optional, but one that
 /// is there must be whole.
@@ -387,12 +411,28 @@ pub(super) fn link(
     let pre = linker
         .instantiate_pre(component)
         .map_err(|e| LoadError::Link(e.into()))?;
-    let handler = handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?;
+    let watcher = match component.get_export_index(None, WATCHER_EXPORT) {
+        Some(_) => Some(watcher::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
+    // A component that only watches buckets need not handle messages.
+    let handler = match (handler::GuestIndices::new(&pre), &watcher) {
+        (Ok(handler), _) => Some(handler),
+        (Err(_), Some(_)) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
+        (Err(e), _) => return Err(LoadError::Contract(e.into())),
+    };
     let batch = match component.get_export_index(None, BATCH_EXPORT) {
         Some(_) => Some(batch_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
-    Ok((pre, Exports { handler, batch }))
+    Ok((
+        pre,
+        Exports {
+            handler,
+            batch,
+            watcher,
+        },
+    ))
 }
 
 #[async_trait::async_trait]

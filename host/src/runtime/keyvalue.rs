@@ -28,6 +28,13 @@ pub struct OpenBucket {
     bucket: Arc<dyn Bucket>,
 }
 
+impl OpenBucket {
+    /// A handle on `bucket`, for the watcher's calls.
+    pub(super) fn new(bucket: Arc<dyn Bucket>) -> Self {
+        Self { bucket }
+    }
+}
+
 type Answer<T> = wasmtime::Result<Result<T, store::Error>>;
 
 fn other(e: KvError) -> store::Error {

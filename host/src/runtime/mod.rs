@@ -16,6 +16,7 @@ mod keyvalue;
 mod log_stream;
 mod state;
 mod throttle;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,7 +99,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
-        bindings::StatefulBackend::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        bindings::Platform::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;
 
