@@ -31,7 +31,7 @@ use crate::__private::bindings::wasi::keyvalue::{atomics, batch, store};
 use crate::Error;
 
 /// Most tries of [`Bucket::update`] before it gives up with 409.
-pub const UPDATE_TRIES: u32 = 100;
+pub const UPDATE_TRIES: u32 = 1000;
 
 /// An open bucket.
 pub struct Bucket {

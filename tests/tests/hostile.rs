@@ -174,6 +174,7 @@ async fn every_attack_is_contained_and_the_neighbour_keeps_serving() {
     assert_eq!(failed, 0, "the neighbour never failed ({answered} answered)");
     let hostile = t.host.route("hostile").expect("route").stats.snapshot();
     assert_eq!(hostile.forbidden, 1, "the forbidden publish was counted");
+    assert!(hostile.demotions >= 1, "the endless loop was slowed down");
 }
 
 #[tokio::test]

@@ -163,6 +163,15 @@ async fn every_operation_on_nats_kv() {
         .await
         .expect("start");
     every_operation(&t.host).await;
+
+    // A call that waits on 200 round trips (10 ms and more) computes for
+    // well under the 2 ms grace: it is not slowed down as a long
+    // computation is.
+    let demotions = || t.host.route("keeper").expect("route").stats.snapshot().demotions;
+    let before = demotions();
+    let many = ok(&t.host, "bench-get", json!({"key": "c", "count": 200})).await;
+    assert_eq!(many, json!(200));
+    assert_eq!(demotions(), before, "waiting in the host does not count as computing");
 }
 
 #[tokio::test]

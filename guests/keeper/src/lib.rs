@@ -23,6 +23,9 @@ struct Call {
     revision: u64,
     #[serde(default)]
     keys: Vec<String>,
+    /// How many times `bench-get` and `bench-set` repeat their operation.
+    #[serde(default)]
+    count: u32,
 }
 
 fn text(bytes: Option<Vec<u8>>) -> Value {
@@ -60,6 +63,22 @@ fn call(op: &str, call: &Call) -> Result<Value, Error> {
             None => Value::Null,
         },
         "set-if" => json!(bucket.set_if(&call.key, value(), call.revision)?),
+        // `count` gets or sets of one key in one call, for the benchmark:
+        // the cost measured is the key-value call, not the message's.
+        "bench-get" => {
+            let mut found = 0;
+            for _ in 0..call.count {
+                found += usize::from(bucket.get(&call.key)?.is_some());
+            }
+            json!(found)
+        }
+        "bench-set" => {
+            let value = value().into_bytes();
+            for _ in 0..call.count {
+                bucket.set(&call.key, &value)?;
+            }
+            Value::Null
+        }
         // A counter kept with compare-and-swap instead of `increment`.
         "add" => {
             let sum = bucket.update(&call.key, |old| {

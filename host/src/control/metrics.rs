@@ -73,6 +73,12 @@ const PER_COMPONENT: &[PerComponent] = &[
         value: |_, s| s.batch_failures as f64,
     },
     PerComponent {
+        name: "berth_demotions_total",
+        kind: "counter",
+        help: "Calls slowed to a tenth of a core for computing too long without returning.",
+        value: |_, s| s.demotions as f64,
+    },
+    PerComponent {
         name: "berth_call_seconds_total",
         kind: "counter",
         help: "Wall time spent in calls.",

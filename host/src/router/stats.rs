@@ -63,6 +63,8 @@ pub struct StatsSnapshot {
     /// Batches that failed as a whole (a trap, the deadline), whose
     /// messages then ran one call each.
     pub batch_failures: u64,
+    /// Calls slowed down for computing too long without returning.
+    pub demotions: u64,
 }
 
 impl Stats {
@@ -80,6 +82,7 @@ impl Stats {
             batches: runtime.batches,
             batched: runtime.batched,
             batch_failures: runtime.batch_failures,
+            demotions: runtime.demotions,
         }
     }
 

@@ -176,7 +176,12 @@ impl WasmHandler {
         store.limiter(|s| &mut s.limits);
         store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
         self.refuel(&mut store);
-        store.epoch_deadline_callback(|mut ctx| Ok(super::throttle::on_tick(&mut ctx.data_mut().ticks)));
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            Ok(super::throttle::on_tick(&mut state.clock, || {
+                state.env.counters.demoted()
+            }))
+        });
         store.set_epoch_deadline(1);
         let work = async {
             let instance = self
@@ -273,7 +278,7 @@ impl WasmHandler {
         };
         self.refuel(&mut instance.store);
         let state = instance.store.data_mut();
-        state.ticks = 0;
+        state.clock.restart();
         state.trace = trace;
         instance.store.set_epoch_deadline(1);
         Ok(instance)

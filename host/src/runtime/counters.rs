@@ -11,6 +11,7 @@ pub struct Counters {
     batches: AtomicU64,
     batched: AtomicU64,
     batch_failures: AtomicU64,
+    demotions: AtomicU64,
 }
 
 /// A point-in-time copy of [`Counters`].
@@ -24,6 +25,8 @@ pub struct CountersSnapshot {
     pub batched: u64,
     /// Batches that failed as a whole and ran one call per message.
     pub batch_failures: u64,
+    /// Calls slowed down for computing too long (see `throttle`).
+    pub demotions: u64,
 }
 
 impl Counters {
@@ -46,6 +49,11 @@ impl Counters {
         }
     }
 
+    /// A call computed past its grace and was slowed down.
+    pub fn demoted(&self) {
+        self.demotions.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Current values.
     pub fn snapshot(&self) -> CountersSnapshot {
         CountersSnapshot {
@@ -53,6 +61,7 @@ impl Counters {
             batches: self.batches.load(Ordering::Relaxed),
             batched: self.batched.load(Ordering::Relaxed),
             batch_failures: self.batch_failures.load(Ordering::Relaxed),
+            demotions: self.demotions.load(Ordering::Relaxed),
         }
     }
 }

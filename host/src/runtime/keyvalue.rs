@@ -67,28 +67,39 @@ impl store::Host for CallState {
 impl store::HostBucket for CallState {
     async fn get(&mut self, handle: Resource<OpenBucket>, key: String) -> Answer<Option<Vec<u8>>> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.get(&key).await.map(|v| v.map(Vec::from)).map_err(other))
+        Ok(self
+            .clock
+            .wait(bucket.get(&key))
+            .await
+            .map(|v| v.map(Vec::from))
+            .map_err(other))
     }
 
     async fn set(&mut self, handle: Resource<OpenBucket>, key: String, value: Vec<u8>) -> Answer<()> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.set(&key, Bytes::from(value)).await.map(drop).map_err(other))
+        Ok(self
+            .clock
+            .wait(bucket.set(&key, Bytes::from(value)))
+            .await
+            .map(drop)
+            .map_err(other))
     }
 
     async fn delete(&mut self, handle: Resource<OpenBucket>, key: String) -> Answer<()> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.delete(&key).await.map_err(other))
+        Ok(self.clock.wait(bucket.delete(&key)).await.map_err(other))
     }
 
     async fn exists(&mut self, handle: Resource<OpenBucket>, key: String) -> Answer<bool> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.exists(&key).await.map_err(other))
+        Ok(self.clock.wait(bucket.exists(&key)).await.map_err(other))
     }
 
     async fn list_keys(&mut self, handle: Resource<OpenBucket>, cursor: Option<u64>) -> Answer<store::KeyResponse> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket
-            .list_keys(cursor)
+        Ok(self
+            .clock
+            .wait(bucket.list_keys(cursor))
             .await
             .map(|page| store::KeyResponse {
                 keys: page.keys,
@@ -106,7 +117,7 @@ impl store::HostBucket for CallState {
 impl atomics::Host for CallState {
     async fn increment(&mut self, handle: Resource<OpenBucket>, key: String, delta: u64) -> Answer<u64> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.increment(&key, delta).await.map_err(other))
+        Ok(self.clock.wait(bucket.increment(&key, delta)).await.map_err(other))
     }
 }
 
@@ -117,8 +128,9 @@ impl batch::Host for CallState {
         keys: Vec<String>,
     ) -> Answer<Vec<Option<(String, Vec<u8>)>>> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket
-            .get_many(&keys)
+        Ok(self
+            .clock
+            .wait(bucket.get_many(&keys))
             .await
             .map(|values| {
                 keys.into_iter()
@@ -132,20 +144,21 @@ impl batch::Host for CallState {
     async fn set_many(&mut self, handle: Resource<OpenBucket>, pairs: Vec<(String, Vec<u8>)>) -> Answer<()> {
         let bucket = self.bucket(&handle)?;
         let pairs = pairs.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect();
-        Ok(bucket.set_many(pairs).await.map(drop).map_err(other))
+        Ok(self.clock.wait(bucket.set_many(pairs)).await.map(drop).map_err(other))
     }
 
     async fn delete_many(&mut self, handle: Resource<OpenBucket>, keys: Vec<String>) -> Answer<()> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.delete_many(&keys).await.map_err(other))
+        Ok(self.clock.wait(bucket.delete_many(&keys)).await.map_err(other))
     }
 }
 
 impl keyvalue_cas::Host for CallState {
     async fn get(&mut self, handle: Resource<OpenBucket>, key: String) -> Answer<Option<keyvalue_cas::Versioned>> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket
-            .get_versioned(&key)
+        Ok(self
+            .clock
+            .wait(bucket.get_versioned(&key))
             .await
             .map(|v| {
                 v.map(|v| keyvalue_cas::Versioned {
@@ -164,6 +177,10 @@ impl keyvalue_cas::Host for CallState {
         revision: u64,
     ) -> Answer<Option<u64>> {
         let bucket = self.bucket(&handle)?;
-        Ok(bucket.set_if(&key, Bytes::from(value), revision).await.map_err(other))
+        Ok(self
+            .clock
+            .wait(bucket.set_if(&key, Bytes::from(value), revision))
+            .await
+            .map_err(other))
     }
 }

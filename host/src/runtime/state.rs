@@ -19,6 +19,7 @@ use super::bindings::{berth::backend::host, wit};
 use super::counters::Counters;
 use super::grants::{Grants, Operation};
 use super::log_stream::{LogStream, Stream};
+use super::throttle::CallClock;
 
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::keyvalue::Bucket;
@@ -54,8 +55,8 @@ pub struct CallState {
     pub(super) table: ResourceTable,
     /// Memory and table limits; installed with `Store::limiter`.
     pub(crate) limits: StoreLimits,
-    /// Epoch ticks the current call has run through; see `throttle`.
-    pub(crate) ticks: u32,
+    /// How long the current call has computed; see `throttle`.
+    pub(crate) clock: CallClock,
     /// Trace context of the current call, put on its outbound messages.
     pub(crate) trace: Option<crate::core::trace::Context>,
     pub(super) env: Arc<Environment>,
@@ -84,7 +85,7 @@ impl CallState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
-            ticks: 0,
+            clock: CallClock::default(),
             trace: None,
             env,
         })
@@ -137,7 +138,8 @@ impl host::Host for CallState {
         if let Some(trace) = &self.trace {
             trace.inject(&mut msg.headers);
         }
-        Ok(self.env.outbound.publish(msg).await.map_err(Into::into))
+        let sent = self.clock.wait(self.env.outbound.publish(msg)).await;
+        Ok(sent.map_err(Into::into))
     }
 
     async fn request(
@@ -153,7 +155,7 @@ impl host::Host for CallState {
         if let Some(trace) = &self.trace {
             trace.inject(&mut msg.headers);
         }
-        let reply = match self.env.outbound.request(msg, timeout).await {
+        let reply = match self.clock.wait(self.env.outbound.request(msg, timeout)).await {
             Ok(reply) => reply,
             Err(e) => return Ok(Err(e.into())),
         };
