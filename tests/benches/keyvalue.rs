@@ -9,17 +9,25 @@
 //! transport; each request asks it for `OPS_PER_CALL` gets (or sets) of one
 //! key, and 64 such requests are in flight, so 64 key-value calls are in
 //! flight from the guest at any time and the cost of the message that
-//! carries them is spread over 50 operations. Native: 64 tasks in the same
+//! carries them is spread over 10 operations. Native: 64 tasks in the same
 //! process, each making the same number of calls in a row with the client
 //! Berth itself uses (redis's `ConnectionManager`, async-nats's KV
 //! `Store`). Rounds alternate, Berth then native; each figure is the median
 //! of `ROUNDS` (`BERTH_BENCH_ROUNDS=N` to change).
+//!
+//! `BERTH_BENCH_ONLY_BERTH=1` leaves the native rounds out (to profile
+//! Berth's side alone).
 //!
 //! Embedded has no native twin: its figures are Berth's ops/s and the p99
 //! of single-operation requests at 64 in flight, with `set` durable before
 //! it returns (fsync on every commit, commits grouped).
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
+
+// The `berth` binary's allocator (set there), and the process's CPU time.
+#[allow(dead_code)]
+#[path = "support/rpc.rs"]
+mod rpc;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -30,9 +38,9 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 const IN_FLIGHT: usize = 64;
-const OPS_PER_CALL: u32 = 50;
+const OPS_PER_CALL: u32 = 10;
 /// Calls per round: 64,000 operations.
-const CALLS: usize = 1280;
+const CALLS: usize = 6400;
 const ROUNDS: usize = 5;
 const KEY: &str = "bench-key";
 
@@ -53,20 +61,31 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Operations per second of `CALLS` calls of `call`, 64 in flight, each
-/// making `OPS_PER_CALL` operations.
-async fn ops_per_second<F, Fut>(call: F) -> f64
+/// One round: operations per second, and this process's CPU time per
+/// operation in µs (the load, the client and, for Berth, the host).
+struct Round {
+    ops: f64,
+    cpu_us: f64,
+}
+
+/// `CALLS` calls of `call`, 64 in flight, each making `OPS_PER_CALL`
+/// operations.
+async fn ops_per_second<F, Fut>(call: F) -> Round
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), rpc::cpu_seconds(std::process::id()));
     futures_util::stream::iter(0..CALLS)
         .map(|_| call())
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<()>>()
         .await;
-    (CALLS as f64 * f64::from(OPS_PER_CALL)) / started.elapsed().as_secs_f64()
+    let ops = CALLS as f64 * f64::from(OPS_PER_CALL);
+    Round {
+        ops: ops / started.elapsed().as_secs_f64(),
+        cpu_us: (rpc::cpu_seconds(std::process::id()) - cpu) * 1e6 / ops,
+    }
 }
 
 fn manifest(backend: &str, bucket: &str) -> String {
@@ -96,8 +115,9 @@ async fn guest_call(host: &berth::Host, op: &str) {
     );
 }
 
-/// The median ops/s of Berth's guest and of `native`, rounds alternating.
-async fn compare<N, NF>(host: &berth::Host, op: &str, native: N) -> (f64, f64)
+/// Medians of Berth's guest and of `native`, rounds alternating: ops/s
+/// and CPU µs per op of each.
+async fn compare<N, NF>(host: &berth::Host, op: &str, native: N) -> [(f64, f64); 2]
 where
     N: Fn() -> NF,
     NF: Future<Output = ()>,
@@ -105,16 +125,23 @@ where
     let (mut berth, mut direct) = (Vec::new(), Vec::new());
     for _ in 0..rounds() {
         berth.push(ops_per_second(|| guest_call(host, op)).await);
-        direct.push(ops_per_second(&native).await);
+        if std::env::var_os("BERTH_BENCH_ONLY_BERTH").is_none() {
+            direct.push(ops_per_second(&native).await);
+        }
     }
-    (median(berth), median(direct))
+    let medians = |rounds: Vec<Round>| {
+        if rounds.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        let cpu = median(rounds.iter().map(|r| r.cpu_us).collect());
+        (median(rounds.into_iter().map(|r| r.ops).collect()), cpu)
+    };
+    [medians(berth), medians(direct)]
 }
 
-fn row(backend: &str, op: &str, (berth, native): (f64, f64)) {
+fn row(backend: &str, op: &str, [(berth, berth_cpu), (native, native_cpu)]: [(f64, f64); 2]) {
     println!(
-        "| {backend} | {op} | {:.0} | {:.0} | {:.2} |",
-        berth,
-        native,
+        "| {backend} | {op} | {berth:.0} | {native:.0} | {:.2} | {berth_cpu:.1} | {native_cpu:.1} |",
         berth / native
     );
 }
@@ -183,7 +210,7 @@ async fn embedded() {
         let mut ops = Vec::new();
         let mut p99 = Vec::new();
         for _ in 0..rounds() {
-            ops.push(ops_per_second(|| guest_call(&t.host, op)).await);
+            ops.push(ops_per_second(|| guest_call(&t.host, op)).await.ops);
             let body = json!({"bucket": "b", "key": KEY, "value": value()}).to_string();
             let mut latencies: Vec<f64> = futures_util::stream::iter(0..CALLS * 4)
                 .map(|_| {
@@ -214,8 +241,8 @@ async fn main() {
         return; // `cargo test` runs bench targets without --bench: nothing to check here
     }
     berth_tests::require_redis();
-    println!("| backend | op | Berth + wasm ops/s | native ops/s | ratio |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| backend | op | Berth + wasm ops/s | native ops/s | ratio | Berth CPU µs/op | native CPU µs/op |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     redis().await;
     nats().await;
     println!();

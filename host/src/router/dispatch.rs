@@ -8,6 +8,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::Route;
+use super::busy::{Busy, Measured};
 use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
 use crate::core::message::Message;
@@ -48,12 +49,19 @@ pub(super) async fn dispatch<A: Settle>(
     let started = Instant::now();
     async {
         let envelope = envelope(&message);
-        let outcome = match message.reply_to {
-            Some(_) => version.handler.handle_request(message).await.map(Some),
-            None => version.handler.handle_event(message).await.map(|()| None),
+        let call = async {
+            match message.reply_to {
+                Some(_) => version.handler.handle_request(message).await.map(Some),
+                None => version.handler.handle_event(message).await.map(|()| None),
+            }
         };
-        let elapsed = started.elapsed();
-        route.weigh(elapsed);
+        let Measured {
+            output: outcome,
+            busy,
+            finished,
+        } = Busy::new(call, started).await;
+        let elapsed = finished - started;
+        route.weigh(busy);
         conclude(&route, &version, envelope, acker, outcome, elapsed).await;
     }
     .instrument(span)
@@ -92,9 +100,14 @@ pub(super) async fn dispatch_batch<A: Settle>(
     let version = route.versions.active();
     let started = Instant::now();
     async {
-        let outcomes = version.handler.handle_batch(&messages).await;
-        let elapsed = started.elapsed();
-        route.weigh(elapsed / count.max(1) as u32);
+        let call = version.handler.handle_batch(&messages);
+        let Measured {
+            output: outcomes,
+            busy,
+            finished,
+        } = Busy::new(call, started).await;
+        let elapsed = finished - started;
+        route.weigh(busy / count.max(1) as u32);
         // A handler that answers fewer messages than it was given (a bug)
         // leaves none unsettled.
         let outcomes = outcomes.into_iter().chain(std::iter::repeat_with(|| {

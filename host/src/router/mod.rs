@@ -6,6 +6,7 @@
 //! never before: acked when it succeeded (and its reply was sent),
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
+mod busy;
 mod dispatch;
 pub mod quarantine;
 mod serve;
@@ -28,9 +29,9 @@ use quarantine::{Breaker, Policy};
 use stats::Stats;
 use versions::{Probation, Version, Versions};
 
-/// A component whose calls take longer than this (a moving average) runs
-/// each call in a task of its own; below it, calls start on the
-/// subscription's loop.
+/// A component whose calls are busy longer than this (a moving average of
+/// the time inside their polls; see `busy`) runs each call in a task of
+/// its own; below it, calls start on the subscription's loop.
 pub const INLINE_BUDGET: Duration = Duration::from_micros(50);
 
 /// One call counts at most this much in the average, so that a cheap call
@@ -139,7 +140,7 @@ impl Route {
         tracing::info!(component = %self.name, from = old, to = value, "concurrency changed");
     }
 
-    /// Feeds a call's wall time into the average that decides where its
+    /// Feeds a call's busy time into the average that decides where its
     /// successors start: once per call, a batch's as its per-message share.
     /// Once per message instead, one slow batch (its instance's first call,
     /// or one the kernel preempted) would count as many outliers as it had

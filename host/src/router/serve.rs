@@ -12,7 +12,8 @@
 //! of confirms) then wakes one task, not one per message: each wake-up
 //! from another thread costs a futex or eventfd round trip, which on the
 //! AMQP path was most of the host's CPU per message. A component whose
-//! calls take longer than [`INLINE_BUDGET`](super::INLINE_BUDGET) gets a
+//! calls are busy longer than [`INLINE_BUDGET`](super::INLINE_BUDGET) (time
+//! computing, not waiting; see [`super::busy`]) gets a
 //! task per call instead, so its calls use every core and do not hold up
 //! the loop.
 
