@@ -9,7 +9,7 @@ use crate::{Config, Error, IntoRouter, Message, Reply, Router};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "stateful-backend",
+        world: "stateful-batched-backend",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_berth_backend",

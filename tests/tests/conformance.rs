@@ -1,11 +1,12 @@
 //! The conformance suite (docs/conformance.md) against the guest written in
-//! each language, on the in-memory transport and on NATS. The command's
-//! output and exit codes are tested in host/tests/cli.rs.
+//! each language, on the in-memory transport with the embedded key-value
+//! store and on NATS with NATS KV. The command's output and exit codes are
+//! tested in host/tests/cli.rs.
 
 use std::path::PathBuf;
 
 use berth::cli::conformance::{Options, run};
-use berth::manifest::TransportKind;
+use berth::manifest::{KvBackend, TransportKind};
 use berth_tests::polyglot::{self, Language};
 use tokio::sync::OnceCell;
 
@@ -22,6 +23,10 @@ async fn check(wasm: PathBuf, transport: TransportKind) {
         nats_url: std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
         amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
         data_dir: cache_dir(),
+        keyvalue: match transport {
+            TransportKind::Nats => KvBackend::Nats,
+            _ => KvBackend::Embedded,
+        },
     };
     let outcomes = match run(&options).await {
         Ok(o) => o,
@@ -34,7 +39,7 @@ async fn check(wasm: PathBuf, transport: TransportKind) {
         .iter()
         .filter_map(|o| o.result.as_ref().err().map(|why| format!("{}: {why}", o.name)))
         .collect();
-    assert_eq!(outcomes.len(), 15, "every check ran");
+    assert_eq!(outcomes.len(), 22, "every check ran");
     assert!(
         failures.is_empty(),
         "{} on {transport}:\n{}",

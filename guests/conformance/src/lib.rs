@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use berth_sdk::kv::Bucket;
 use berth_sdk::{Config, Error, Message, Reply, Router, publish, publish_message, request};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,20 @@ struct Sum {
 #[derive(Serialize)]
 struct Total {
     sum: i64,
+}
+
+/// The body of `kv-set` and `kv-cas`.
+#[derive(Deserialize)]
+struct Entry {
+    key: String,
+    value: String,
+    #[serde(default)]
+    revision: u64,
+}
+
+/// The bucket the key-value checks use.
+fn state() -> Result<Bucket, Error> {
+    Bucket::open("state")
 }
 
 /// `P` of a `P.in.<name>` subject: every subject the guest sends to is
@@ -51,6 +66,33 @@ fn routes(config: &Config) -> Router {
             Ok(Reply::new(Vec::new()))
         })
         .event("*.in.event", |msg| publish(&format!("{}.out.event", prefix(msg)), msg.body.clone()))
+        .request("*.in.kv-set", |msg| {
+            let Entry { key, value, .. } = msg.json()?;
+            state()?.set(&key, value)?;
+            Ok(Reply::new(Vec::new()))
+        })
+        .request("*.in.kv-get", |msg| match state()?.get(msg.text()?)? {
+            Some(value) => Ok(Reply::new(value)),
+            None => Err(Error::not_found(format!("no key `{}`", msg.text()?))),
+        })
+        .request("*.in.kv-delete", |msg| {
+            state()?.delete(msg.text()?)?;
+            Ok(Reply::new(Vec::new()))
+        })
+        .request("*.in.kv-increment", |msg| {
+            Ok(Reply::new(state()?.increment(msg.text()?, 1)?.to_string()))
+        })
+        .request("*.in.kv-cas", |msg| {
+            let Entry { key, value, revision } = msg.json()?;
+            Reply::json(&serde_json::json!({ "revision": state()?.set_if(&key, value, revision)? }))
+        })
+        .request("*.in.kv-revision", |msg| {
+            let key: String = msg.json()?;
+            let revision = state()?.get_versioned(&key)?.map(|v| v.revision);
+            Reply::json(&serde_json::json!({ "revision": revision }))
+        })
+        .request("*.in.kv-keys", |_| Reply::json(&state()?.keys()?))
+        .request("*.in.kv-denied", |_| Bucket::open("other").map(|_| Reply::new(Vec::new())))
 }
 
 berth_sdk::export!(routes);

@@ -152,6 +152,9 @@ pub enum Command {
         /// Compile cache folder, kept between runs.
         #[arg(long, env = "DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Where the key-value checks' bucket lives (nats: on --nats-url).
+        #[arg(long, value_enum, default_value_t = crate::manifest::KvBackend::Embedded)]
+        keyvalue: crate::manifest::KvBackend,
     },
     /// Send a request through a running host and print the reply body.
     Request {
@@ -289,6 +292,7 @@ impl Cli {
                 nats_url,
                 amqp_url,
                 data_dir,
+                keyvalue,
             } => {
                 let options = crate::cli::conformance::Options {
                     wasm,
@@ -296,6 +300,7 @@ impl Cli {
                     nats_url,
                     amqp_url,
                     data_dir: data_dir.unwrap_or_else(|| std::env::temp_dir().join("berth-conformance")),
+                    keyvalue,
                 };
                 conformance(&options).await
             }

@@ -16,9 +16,11 @@
 //! redb's page cache, a few microseconds, far less than handing them to a
 //! blocking thread would cost.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::mpsc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -33,6 +35,10 @@ use crate::core::keyvalue::{Bucket, KEYS_PER_PAGE, KeyPage, KvError, Versioned, 
 
 /// Each bucket's last revision.
 const REVISIONS: TableDefinition<&str, u64> = TableDefinition::new("berth/revisions");
+
+/// The files open in this process, so that two hosts of one process (a
+/// test, `berth conformance` runs side by side) share one.
+static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<EmbeddedStore>>>> = LazyLock::new(Mutex::default);
 
 /// How long opening the file waits for a host that is closing it.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -74,12 +80,25 @@ enum Written {
 }
 
 impl EmbeddedStore {
-    /// Opens (or makes) `path`. A second host on the same file is refused
-    /// here, by redb's file lock, with the path in the error.
+    /// Opens (or makes) `path`. Hosts of one process on the same file
+    /// share it; a host of another process is refused, by redb's file
+    /// lock, with the path in the error.
     pub fn open(path: &Path) -> anyhow::Result<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut open = OPEN.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, store| store.strong_count() > 0);
+        if let Some(store) = open.get(&key).and_then(Weak::upgrade) {
+            return Ok(store);
+        }
+        let store = Self::create(path)?;
+        open.insert(key, Arc::downgrade(&store));
+        Ok(store)
+    }
+
+    fn create(path: &Path) -> anyhow::Result<Arc<Self>> {
         let db = Arc::new(create(path)?);
         let (writes, queue) = mpsc::channel();
         let writer = db.clone();

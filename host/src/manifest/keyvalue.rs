@@ -9,7 +9,7 @@ use super::Manifest;
 use super::bounds::{within, within_opt};
 
 /// Where a bucket's data lives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum KvBackend {
     /// A file under `DATA_DIR`; no server needed.

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
-use crate::manifest::{Manifest, TransportKind};
+use crate::manifest::{KvBackend, Manifest, TransportKind};
+
+mod keyvalue;
 use crate::transport::{Settlement, SubscribeOptions, Subscription, Transport};
 use crate::{CallError, ErrorKind, Host, Message};
 
@@ -33,9 +35,12 @@ pub struct Options {
     pub nats_url: String,
     /// AMQP broker, for `amqp`.
     pub amqp_url: String,
-    /// Compile cache; kept between runs because Python and JavaScript
-    /// components take seconds to compile.
+    /// Compile cache and the embedded bucket; kept between runs because
+    /// Python and JavaScript components take seconds to compile.
     pub data_dir: PathBuf,
+    /// Where the bucket `state` of the key-value checks lives (NATS KV
+    /// uses `nats_url`).
+    pub keyvalue: KvBackend,
 }
 
 /// One check's outcome.
@@ -81,7 +86,7 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>> {
 type Check = for<'a> fn(&'a Checks) -> futures_util::future::BoxFuture<'a, Result<(), String>>;
 
 /// The checks, in the order they run and print.
-const CHECKS: [(&str, Check); 15] = [
+const CHECKS: [(&str, Check); 22] = [
     ("echo: text body", |c| {
         Box::pin(c.echo(Bytes::from_static(b"hello, berth")))
     }),
@@ -111,6 +116,19 @@ const CHECKS: [(&str, Check); 15] = [
     }),
     ("event: handled, publishes", |c| Box::pin(c.event())),
     ("unknown subject: unhandled 404", |c| Box::pin(c.unhandled())),
+    ("keyvalue: a value set is read back", |c| Box::pin(c.kv_round_trip())),
+    ("keyvalue: a missing key is 404", |c| Box::pin(c.kv_missing())),
+    ("keyvalue: delete removes the key", |c| Box::pin(c.kv_delete())),
+    ("keyvalue: concurrent increments all count", |c| {
+        Box::pin(c.kv_increment())
+    }),
+    ("keyvalue: compare-and-swap refuses a stale revision", |c| {
+        Box::pin(c.kv_cas())
+    }),
+    ("keyvalue: keys lists every key set", |c| Box::pin(c.kv_keys())),
+    ("keyvalue: a bucket not granted is refused with 403", |c| {
+        Box::pin(c.kv_denied())
+    }),
 ];
 
 /// What the checks share.
@@ -370,8 +388,10 @@ fn manifest(options: &Options, prefix: &str, greeting: &str) -> Result<Manifest>
     let text = format!(
         "[host]\nname = \"conformance\"\ntransport = \"{transport}\"\ndata_dir = {data}\n\
          [transports.nats]\nurl = {nats}\n[transports.amqp]\nurl = {amqp}\n\
+         [keyvalue.state]\nbackend = \"{keyvalue}\"\nbucket = {bucket}\n[keyvalue.other]\n\
          [[components]]\nname = \"conformance\"\nwasm = {wasm}\nsubscribe = [{sub}]\n\
-         publish = [{publish}]\nrequest = [{request}]\nlink_unused_sockets = true\ntimeout_ms = 5000\n\
+         publish = [{publish}]\nrequest = [{request}]\nkeyvalue = [\"state\"]\n\
+         link_unused_sockets = true\ntimeout_ms = 5000\n\
          [components.config]\ngreeting = {greeting}\n",
         transport = options.transport,
         data = path(&options.data_dir),
@@ -382,6 +402,9 @@ fn manifest(options: &Options, prefix: &str, greeting: &str) -> Result<Manifest>
         publish = s(&format!("{prefix}.out.>")),
         request = s(&format!("{prefix}.upstream")),
         greeting = s(greeting),
+        keyvalue = options.keyvalue,
+        // A bucket of this run's own, so runs never see each other's keys.
+        bucket = s(&prefix.replace('-', "_")),
     );
     let manifest = Manifest::parse(&text)?;
     manifest.validate()?;
