@@ -1,6 +1,7 @@
 // The conformance contract (docs/conformance.md) in JavaScript.
 
-import { BerthError, Router, jsonBody, publish, reply, replyJson, request } from "../../../guest-sdk/javascript/berth.js";
+import { BerthError, Router, jsonBody, publish, reply, replyJson, request, text } from "../../../guest-sdk/javascript/berth.js";
+import { openBucket } from "../../../guest-sdk/javascript/berth-kv.js";
 
 /** `P` of `P.in.<name>`: every subject this guest sends to is under it. */
 const prefix = (msg) => msg.subject.split(".")[0];
@@ -27,4 +28,29 @@ export const handler = new Router()
     return reply();
   })
   .event("*.in.event", (msg) => publish(`${prefix(msg)}.out.event`, msg.body))
+  .request("*.in.kv-set", (msg) => {
+    const { key, value } = jsonBody(msg);
+    openBucket("state").set(key, value);
+    return reply();
+  })
+  .request("*.in.kv-get", (msg) => {
+    const value = openBucket("state").get(text(msg));
+    if (value === undefined) throw BerthError.notFound(`no key \`${text(msg)}\``);
+    return reply(value);
+  })
+  .request("*.in.kv-delete", (msg) => {
+    openBucket("state").delete(text(msg));
+    return reply();
+  })
+  .request("*.in.kv-increment", (msg) => reply(String(openBucket("state").increment(text(msg)))))
+  .request("*.in.kv-cas", (msg) => {
+    const { key, value, revision = 0 } = jsonBody(msg);
+    return replyJson({ revision: openBucket("state").setIf(key, value, revision) ?? null });
+  })
+  .request("*.in.kv-revision", (msg) => replyJson({ revision: openBucket("state").getVersioned(jsonBody(msg))?.revision ?? null }))
+  .request("*.in.kv-keys", () => replyJson(openBucket("state").keys()))
+  .request("*.in.kv-denied", () => {
+    openBucket("other");
+    return reply();
+  })
   .handler();

@@ -1,6 +1,7 @@
 """The conformance contract (docs/conformance.md) in Python."""
 
 import berth
+import berth_kv
 
 router = berth.Router()
 settings = {}
@@ -57,6 +58,56 @@ def forbidden(msg):
 @router.event("*.in.event")
 def event(msg):
     berth.publish(f"{prefix(msg)}.out.event", msg.body)
+
+
+@router.request("*.in.kv-set")
+def kv_set(msg):
+    entry = berth.json_body(msg)
+    berth_kv.open("state").set(entry["key"], entry["value"])
+    return berth.reply()
+
+
+@router.request("*.in.kv-get")
+def kv_get(msg):
+    value = berth_kv.open("state").get(berth.text(msg))
+    if value is None:
+        raise berth.Error.not_found(f"no key `{berth.text(msg)}`")
+    return berth.reply(value)
+
+
+@router.request("*.in.kv-delete")
+def kv_delete(msg):
+    berth_kv.open("state").delete(berth.text(msg))
+    return berth.reply()
+
+
+@router.request("*.in.kv-increment")
+def kv_increment(msg):
+    return berth.reply(str(berth_kv.open("state").increment(berth.text(msg))).encode())
+
+
+@router.request("*.in.kv-cas")
+def kv_cas(msg):
+    entry = berth.json_body(msg)
+    revision = berth_kv.open("state").set_if(entry["key"], entry["value"], entry.get("revision", 0))
+    return berth.reply_json({"revision": revision})
+
+
+@router.request("*.in.kv-revision")
+def kv_revision(msg):
+    found = berth_kv.open("state").get_versioned(berth.json_body(msg))
+    return berth.reply_json({"revision": None if found is None else found[1]})
+
+
+@router.request("*.in.kv-keys")
+def kv_keys(msg):
+    return berth.reply_json(berth_kv.open("state").keys())
+
+
+@router.request("*.in.kv-denied")
+def kv_denied(msg):
+    berth_kv.open("other")
+    return berth.reply()
 
 
 Handler = router.handler()
