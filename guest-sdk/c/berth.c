@@ -44,8 +44,8 @@ static void fail_n(berth_error_t *err, berth_backend_types_error_kind_t kind, ui
                    const char *message, size_t message_len, const char *data) {
     err->kind = kind;
     err->code = code;
-    backend_string_dup(&err->name, name);
-    backend_string_dup_n(&err->message, message, message_len);
+    stateful_backend_string_dup(&err->name, name);
+    stateful_backend_string_dup_n(&err->message, message, message_len);
     err->data.is_some = data != NULL;
     if (data) {
         size_t n = strlen(data);
@@ -74,11 +74,11 @@ static bool unhandled(const berth_message_t *msg, berth_error_t *err, bool retry
     return false;
 }
 
-/* The exports wit-bindgen declares in backend.h. */
+/* The exports wit-bindgen declares in stateful_backend.h. */
 
-bool exports_berth_backend_handler_init(backend_string_t *config, berth_error_t *err) {
+bool exports_berth_backend_handler_init(stateful_backend_string_t *config, berth_error_t *err) {
     bool ok = berth_setup((const char *)config->ptr, config->len, err);
-    backend_string_free(config);
+    stateful_backend_string_free(config);
     return ok;
 }
 
@@ -125,9 +125,9 @@ void berth_reply_text(berth_reply_t *reply, const char *text) {
 static void push_header(berth_headers_t *headers, const uint8_t *name, size_t name_len, const uint8_t *value,
                         size_t value_len) {
     headers->ptr = realloc(headers->ptr, (headers->len + 1) * sizeof *headers->ptr);
-    backend_tuple2_string_string_t *h = &headers->ptr[headers->len++];
-    backend_string_dup_n(&h->f0, (const char *)name, name_len);
-    backend_string_dup_n(&h->f1, (const char *)value, value_len);
+    stateful_backend_tuple2_string_string_t *h = &headers->ptr[headers->len++];
+    stateful_backend_string_dup_n(&h->f0, (const char *)name, name_len);
+    stateful_backend_string_dup_n(&h->f1, (const char *)value, value_len);
 }
 
 void berth_add_header(berth_headers_t *headers, const char *name, const char *value) {

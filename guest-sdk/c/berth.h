@@ -1,7 +1,8 @@
 /*
  * Berth for C guests: routing by subject, replies, errors with codes, and
  * a small JSON reader, over the bindings wit-bindgen generates from
- * Berth's WIT (backend.h). Build with `berth-cc` (docs/c.md).
+ * Berth's WIT (stateful_backend.h: world `stateful-backend`). Build with
+ * `berth-cc` (docs/c.md).
  *
  * An app defines berth_setup(), registers routes there, and writes
  * handlers that fill a reply or an error:
@@ -26,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "backend.h"
+#include "stateful_backend.h"
 
 typedef berth_backend_types_message_t berth_message_t;
 typedef berth_backend_types_reply_t berth_reply_t;
@@ -70,5 +71,33 @@ void berth_message_free(berth_message_t *msg);
 int berth_json_int(const uint8_t *json, size_t len, const char *key, int64_t *out);
 /* `*out` is a NUL-terminated copy to free(); escapes \" \\ \/ \b \f \n \r \t are decoded. */
 int berth_json_string(const uint8_t *json, size_t len, const char *key, char **out);
+
+/* State: the buckets the manifest grants (docs/keyvalue.md), through wasi:keyvalue and Berth's
+ * compare-and-swap. Every call fills `err` on failure, as the Rust SDK's errors: 403 for a bucket
+ * not granted, 503 when the backend is unavailable (an event is then retried), 500 otherwise. */
+typedef struct berth_bucket_t {
+    wasi_keyvalue_store_own_bucket_t handle;
+    char name[65];
+} berth_bucket_t;
+
+bool berth_kv_open(const char *name, berth_bucket_t *bucket, berth_error_t *err);
+void berth_kv_close(berth_bucket_t *bucket);
+/* 1 found (`*value` is malloc'd, `*len` its size), 0 not set, -1 error. */
+int berth_kv_get(berth_bucket_t *bucket, const char *key, uint8_t **value, size_t *len, berth_error_t *err);
+bool berth_kv_set(berth_bucket_t *bucket, const char *key, const uint8_t *value, size_t len, berth_error_t *err);
+bool berth_kv_delete(berth_bucket_t *bucket, const char *key, berth_error_t *err);
+/* 1 set, 0 not set, -1 error. */
+int berth_kv_exists(berth_bucket_t *bucket, const char *key, berth_error_t *err);
+/* Adds `delta` to the decimal counter at `key` (0 if unset), atomically. */
+bool berth_kv_increment(berth_bucket_t *bucket, const char *key, uint64_t delta, uint64_t *sum, berth_error_t *err);
+/* Calls `each` for every key, page after page; the key is not NUL-terminated. */
+bool berth_kv_keys(berth_bucket_t *bucket, void (*each)(const uint8_t *key, size_t len, void *ctx), void *ctx,
+                   berth_error_t *err);
+/* The key's revision: 1 found, 0 not set, -1 error. */
+int berth_kv_revision(berth_bucket_t *bucket, const char *key, uint64_t *revision, berth_error_t *err);
+/* Sets `key` if its revision is still `revision` (0: if unset): 1 set (`*new_revision`), 0 another write
+ * came first, -1 error. */
+int berth_kv_set_if(berth_bucket_t *bucket, const char *key, const uint8_t *value, size_t len, uint64_t revision,
+                    uint64_t *new_revision, berth_error_t *err);
 
 #endif

@@ -15,7 +15,7 @@ field by field. This module does that once::
 
     Handler = router.handler()                # the export componentize-py looks for
 
-Build: ``componentize-py -d wit -w backend componentize -p guest-sdk/python -p . app -o app.wasm``.
+Build: ``componentize-py -d wit -w stateful-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
 """
 
 import json as _json

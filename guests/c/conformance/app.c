@@ -79,6 +79,162 @@ static bool event(const berth_message_t *msg, berth_error_t *err) {
     return ok;
 }
 
+/* The body as a NUL-terminated string (a JSON string's quotes removed); free() it. */
+static char *body_text(const berth_message_t *msg) {
+    const uint8_t *p = msg->body.ptr;
+    size_t n = msg->body.len;
+    if (n >= 2 && p[0] == '"' && p[n - 1] == '"') {
+        p++;
+        n -= 2;
+    }
+    char *text = malloc(n + 1);
+    memcpy(text, p, n);
+    text[n] = 0;
+    return text;
+}
+
+static bool state(berth_bucket_t *bucket, berth_error_t *err) {
+    return berth_kv_open("state", bucket, err);
+}
+
+static bool kv_set(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    char *key = NULL, *value = NULL;
+    berth_bucket_t bucket;
+    bool ok = berth_json_string(msg->body.ptr, msg->body.len, "key", &key) == 1 &&
+              berth_json_string(msg->body.ptr, msg->body.len, "value", &value) == 1;
+    if (!ok)
+        ok = berth_fail(err, 400, "Bad Request", "expected {\"key\": string, \"value\": string}", NULL);
+    else if ((ok = state(&bucket, err))) {
+        ok = berth_kv_set(&bucket, key, (const uint8_t *)value, strlen(value), err);
+        berth_kv_close(&bucket);
+    }
+    free(key);
+    free(value);
+    return ok;
+}
+
+static bool kv_get(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!state(&bucket, err)) return false;
+    char *key = body_text(msg);
+    uint8_t *value;
+    size_t len;
+    int found = berth_kv_get(&bucket, key, &value, &len, err);
+    berth_kv_close(&bucket);
+    if (found == 1) {
+        berth_reply_bytes(reply, value, len);
+        free(value);
+    } else if (found == 0) {
+        berth_fail(err, 404, "Not Found", "no such key", NULL);
+    }
+    free(key);
+    return found == 1;
+}
+
+static bool kv_delete(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!state(&bucket, err)) return false;
+    char *key = body_text(msg);
+    bool ok = berth_kv_delete(&bucket, key, err);
+    berth_kv_close(&bucket);
+    free(key);
+    return ok;
+}
+
+static bool kv_increment(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!state(&bucket, err)) return false;
+    char *key = body_text(msg);
+    uint64_t sum;
+    bool ok = berth_kv_increment(&bucket, key, 1, &sum, err);
+    berth_kv_close(&bucket);
+    free(key);
+    if (ok) {
+        char text[32];
+        snprintf(text, sizeof text, "%llu", (unsigned long long)sum);
+        berth_reply_text(reply, text);
+    }
+    return ok;
+}
+
+static bool kv_cas(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    char *key = NULL, *value = NULL;
+    int64_t revision = 0;
+    berth_bucket_t bucket;
+    bool ok = berth_json_string(msg->body.ptr, msg->body.len, "key", &key) == 1 &&
+              berth_json_string(msg->body.ptr, msg->body.len, "value", &value) == 1 &&
+              berth_json_int(msg->body.ptr, msg->body.len, "revision", &revision) >= 0;
+    if (!ok)
+        ok = berth_fail(err, 400, "Bad Request", "expected {\"key\", \"value\", \"revision\"}", NULL);
+    else if ((ok = state(&bucket, err))) {
+        uint64_t now;
+        int set = berth_kv_set_if(&bucket, key, (const uint8_t *)value, strlen(value), (uint64_t)revision, &now, err);
+        berth_kv_close(&bucket);
+        ok = set >= 0;
+        char text[48];
+        if (set == 1) snprintf(text, sizeof text, "{\"revision\":%llu}", (unsigned long long)now);
+        else snprintf(text, sizeof text, "{\"revision\":null}");
+        if (ok) berth_reply_text(reply, text);
+    }
+    free(key);
+    free(value);
+    return ok;
+}
+
+static bool kv_revision(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!state(&bucket, err)) return false;
+    char *key = body_text(msg);
+    uint64_t revision;
+    int found = berth_kv_revision(&bucket, key, &revision, err);
+    berth_kv_close(&bucket);
+    free(key);
+    char text[48];
+    if (found == 1) snprintf(text, sizeof text, "{\"revision\":%llu}", (unsigned long long)revision);
+    else snprintf(text, sizeof text, "{\"revision\":null}");
+    if (found >= 0) berth_reply_text(reply, text);
+    return found >= 0;
+}
+
+/* Appends `"key",` to a growing JSON array. */
+struct keys { char *json; size_t len; };
+
+static void add_key(const uint8_t *key, size_t len, void *ctx) {
+    struct keys *k = ctx;
+    k->json = realloc(k->json, k->len + len * 2 + 4);
+    k->json[k->len++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] == '"' || key[i] == '\\') k->json[k->len++] = '\\';
+        k->json[k->len++] = (char)key[i];
+    }
+    k->json[k->len++] = '"';
+    k->json[k->len++] = ',';
+}
+
+static bool kv_keys(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!state(&bucket, err)) return false;
+    struct keys k = {malloc(2), 1};
+    k.json[0] = '[';
+    bool ok = berth_kv_keys(&bucket, add_key, &k, err);
+    berth_kv_close(&bucket);
+    if (ok) {
+        k.json = realloc(k.json, k.len + 2);
+        if (k.json[k.len - 1] == ',') k.len--;
+        k.json[k.len++] = ']';
+        berth_reply_bytes(reply, (const uint8_t *)k.json, k.len);
+    }
+    free(k.json);
+    return ok;
+}
+
+static bool kv_denied(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    berth_bucket_t bucket;
+    if (!berth_kv_open("other", &bucket, err)) return false;
+    berth_kv_close(&bucket);
+    return true;
+}
+
 bool berth_setup(const char *json, size_t len, berth_error_t *err) {
     if (berth_json_string((const uint8_t *)json, len, "greeting", &greeting) != 1) greeting = "";
     berth_on_request("*.in.echo", echo);
@@ -89,5 +245,13 @@ bool berth_setup(const char *json, size_t len, berth_error_t *err) {
     berth_on_request("*.in.call", call);
     berth_on_request("*.in.forbidden", forbidden);
     berth_on_event("*.in.event", event);
+    berth_on_request("*.in.kv-set", kv_set);
+    berth_on_request("*.in.kv-get", kv_get);
+    berth_on_request("*.in.kv-delete", kv_delete);
+    berth_on_request("*.in.kv-increment", kv_increment);
+    berth_on_request("*.in.kv-cas", kv_cas);
+    berth_on_request("*.in.kv-revision", kv_revision);
+    berth_on_request("*.in.kv-keys", kv_keys);
+    berth_on_request("*.in.kv-denied", kv_denied);
     return true;
 }

@@ -62,7 +62,7 @@ pub fn build(args: &Build) -> Result<()> {
     let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
-        .context("the compiled module carries no Berth component type (was backend_component_type.o linked?)")?
+        .context("the compiled module carries no Berth component type (was stateful_backend_component_type.o linked?)")?
         .adapter(
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
@@ -74,14 +74,17 @@ pub fn build(args: &Build) -> Result<()> {
     std::fs::write(&args.output, component).with_context(|| format!("writing {}", args.output.display()))
 }
 
-/// Writes `backend.h`, `backend.c` and `backend_component_type.o` for the
-/// `backend` world into `out`.
-fn bindings(wit: &Path, out: &Path) -> Result<()> {
+/// The world C guests are built for: `backend` and the key-value imports.
+const WORLD: &str = "stateful-backend";
+
+/// Writes `stateful_backend.h`, `stateful_backend.c` and
+/// `stateful_backend_component_type.o` for [`WORLD`] into `out`.
+pub fn bindings(wit: &Path, out: &Path) -> Result<()> {
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
         .push_path(wit)
         .with_context(|| format!("reading the WIT in {}", wit.display()))?;
-    let world = resolve.select_world(&[package], Some("backend"))?;
+    let world = resolve.select_world(&[package], Some(WORLD))?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()
@@ -109,10 +112,11 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .arg("-I")
         .arg(&sdk)
         .args(&args.flags)
-        .arg(bindings.join("backend.c"))
-        .arg(bindings.join("backend_component_type.o"))
+        .arg(bindings.join("stateful_backend.c"))
+        .arg(bindings.join("stateful_backend_component_type.o"))
         .arg(sdk.join("berth.c"))
         .arg(sdk.join("json.c"))
+        .arg(sdk.join("kv.c"))
         .args(&args.sources)
         .arg("-o")
         .arg(core)
