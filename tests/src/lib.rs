@@ -162,6 +162,20 @@ pub async fn nats_client() -> async_nats::Client {
     }
 }
 
+/// Waits until something listens on 127.0.0.1:`port` (a private server a
+/// test started: it has no "ready" signal but its port); panics naming
+/// `what` after `within`.
+pub fn wait_for_port(port: u16, within: Duration, what: &str) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < within,
+            "{what} did not listen on {port} within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The machine's Redis server, which the key-value tests share.
 pub const REDIS: &str = "redis://127.0.0.1:6379";
 

@@ -3,7 +3,7 @@
 //! store, so the shared server on 4222 is never touched.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running private server; killed on drop.
 pub struct NatsServer {
@@ -40,15 +40,7 @@ impl NatsServer {
             .unwrap_or_else(|e| {
                 panic!("cannot run nats-server ({e}); it comes with the machine's NATS: apt-get install nats-server")
             });
-        // The process has no "ready" signal but its port.
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "private nats-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_for_port(port, Duration::from_secs(10), "private nats-server");
         Self {
             child,
             port,

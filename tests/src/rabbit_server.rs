@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::nats_server::free_port;
 
@@ -58,15 +58,11 @@ impl RabbitServer {
             .unwrap_or_else(|e| {
                 panic!("cannot run rabbitmq-server ({e}); it comes with the machine's RabbitMQ: apt-get install rabbitmq-server")
             });
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "private RabbitMQ node {node} did not listen on {tls_port} within 60 s (logs: {})",
-                dir.path().join("log").display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let what = format!(
+            "private RabbitMQ node {node} (logs: {})",
+            dir.path().join("log").display()
+        );
+        crate::wait_for_port(tls_port, Duration::from_secs(60), &what);
         Self {
             child,
             tls_port,

@@ -3,7 +3,7 @@
 //! touched.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running private server; killed on drop.
 pub struct RedisServer {
@@ -31,15 +31,7 @@ impl RedisServer {
             .unwrap_or_else(|e| {
                 panic!("cannot run redis-server ({e}); it comes with the machine's Redis: apt-get install redis-server")
             });
-        // The process has no "ready" signal but its port.
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "private redis-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_for_port(port, Duration::from_secs(10), "private redis-server");
         Self { child, port }
     }
 
