@@ -40,13 +40,16 @@
 //!   with [`keyvalue::changes`] (the change feed).
 //! - [`runtime`] — beside the transports, neither importing the other: the
 //!   wasmtime engine ([`runtime`] itself), [`runtime::cache`],
-//!   [`runtime::component`] (instances and calls), `batch`, `bindings`,
+//!   [`runtime::component`] (instances and calls), `link` (linking and
+//!   the exports a component may have), `batch`, `watch` (the key-value
+//!   watcher export), `bindings`,
 //!   `state` (the host imports), `keyvalue` (the `wasi:keyvalue`
 //!   imports), [`runtime::grants`],
 //!   [`runtime::counters`], [`runtime::inspect`] (`berth check`),
 //!   `log_stream`, `throttle` (demoting a guest that computes too long).
 //! - [`router`] — subscriptions to calls: [`router::serve`], `dispatch`,
-//!   [`router::quarantine`], [`router::versions`], [`router::stats`].
+//!   `busy` (time in a call's polls), [`router::quarantine`],
+//!   [`router::versions`], [`router::stats`].
 //! - [`app`] — the running host: `start`, `loader`, shutdown
 //!   ([`app::Host`]), and every operator action once ([`app::ops`],
 //!   `swap`).

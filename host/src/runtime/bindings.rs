@@ -4,10 +4,13 @@
 
 #![allow(missing_docs)]
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
+use crate::core::keyvalue::Bucket;
 use crate::core::message::Message;
 
 // The widest world: every import a Berth component may use (`backend`'s
@@ -23,10 +26,14 @@ wasmtime::component::bindgen!({
         default: async | trappable,
     },
     exports: { default: async },
-    with: { "wasi:keyvalue/store.bucket": super::keyvalue::OpenBucket },
+    with: { "wasi:keyvalue/store.bucket": OpenBucket },
 });
 
 pub use self::berth::backend::keyvalue_cas;
+/// A bucket a guest has opened: the host's side of the resource
+/// `wasi:keyvalue/store.bucket`.
+pub struct OpenBucket(pub Arc<dyn Bucket>);
+
 pub use self::berth::backend::types as wit;
 pub use self::exports::berth::backend::{batch_handler, handler};
 pub use self::exports::wasi::keyvalue::watcher;

@@ -6,7 +6,7 @@ use std::fmt;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
-use super::component::LoadError;
+use super::link::LoadError;
 use super::state::CallState;
 
 /// The result of inspecting one component.
@@ -64,12 +64,12 @@ pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8],
         exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
         problems: Vec::new(),
     };
-    if !link_unused_sockets && let Err(e) = super::component::refuse_sockets(engine, &component) {
+    if !link_unused_sockets && let Err(e) = super::link::refuse_sockets(engine, &component) {
         report.problems.push(format!(
             "{e} (berth check --link-unused-sockets checks it as a component with link_unused_sockets = true)"
         ));
     }
-    if let Err(e) = super::component::link(linker, &component) {
+    if let Err(e) = super::link::link(linker, &component) {
         report.problems.push(e.to_string());
     }
     report

@@ -18,22 +18,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use wasmtime::component::Resource;
 
-use super::bindings::keyvalue_cas;
 use super::bindings::wasi_keyvalue::{atomics, batch, store};
+use super::bindings::{OpenBucket, keyvalue_cas};
 use super::state::CallState;
 use crate::core::keyvalue::{Bucket, KvError};
-
-/// A bucket a guest has opened: the resource behind `store.bucket`.
-pub struct OpenBucket {
-    bucket: Arc<dyn Bucket>,
-}
-
-impl OpenBucket {
-    /// A handle on `bucket`, for the watcher's calls.
-    pub(super) fn new(bucket: Arc<dyn Bucket>) -> Self {
-        Self { bucket }
-    }
-}
 
 type Answer<T> = wasmtime::Result<Result<T, store::Error>>;
 
@@ -44,7 +32,7 @@ fn other(e: KvError) -> store::Error {
 impl CallState {
     /// The bucket behind a guest's handle.
     fn bucket(&self, handle: &Resource<OpenBucket>) -> wasmtime::Result<Arc<dyn Bucket>> {
-        Ok(self.table.get(handle)?.bucket.clone())
+        Ok(self.table.get(handle)?.0.clone())
     }
 }
 
@@ -60,7 +48,7 @@ impl store::Host for CallState {
             return Ok(Err(store::Error::AccessDenied));
         };
         let bucket = bucket.clone();
-        Ok(Ok(self.table.push(OpenBucket { bucket })?))
+        Ok(Ok(self.table.push(OpenBucket(bucket))?))
     }
 }
 

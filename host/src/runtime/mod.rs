@@ -13,6 +13,7 @@ pub mod counters;
 pub mod grants;
 pub mod inspect;
 mod keyvalue;
+mod link;
 mod log_stream;
 mod state;
 mod throttle;
@@ -29,7 +30,8 @@ use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 
 pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
-pub use component::{LoadError, Settings, WasmHandler};
+pub use component::{Settings, WasmHandler};
+pub use link::LoadError;
 pub use state::Environment;
 
 use state::CallState;

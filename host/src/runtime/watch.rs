@@ -12,11 +12,10 @@ use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 
+use super::bindings::OpenBucket;
 use super::bindings::wit;
 use super::component::{Instance, WasmHandler};
-use super::keyvalue::OpenBucket;
 use crate::core::error::{CallError, Disposition, ErrorKind};
-use crate::core::headers::KV_BUCKET;
 
 /// A change message's body, as the keyvalue layer's feed writes it.
 #[derive(Deserialize)]
@@ -27,14 +26,6 @@ struct Change {
     kind: String,
     value: Option<String>,
     value_base64: Option<String>,
-}
-
-/// Whether `message` is a key-value change (it carries the bucket header).
-pub(super) fn is_change(message: &wit::Message) -> bool {
-    message
-        .headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case(KV_BUCKET))
 }
 
 impl WasmHandler {
@@ -81,7 +72,7 @@ impl WasmHandler {
                 ));
             }
         };
-        let handle = instance.store.data_mut().table.push(OpenBucket::new(bucket))?;
+        let handle = instance.store.data_mut().table.push(OpenBucket(bucket))?;
         let store = &mut instance.store;
         match value {
             Some(value) => watcher.call_on_set(store, handle, &change.key, &value).await?,
