@@ -465,3 +465,53 @@ async fn a_watcher_with_nothing_to_watch_is_refused() {
         "{e}"
     );
 }
+
+/// An event whose store is down fails with `unavailable` (503, retry) and
+/// is redelivered until the store is back: not lost, counted once.
+#[tokio::test]
+async fn an_event_whose_store_is_down_is_retried_until_it_is_back() {
+    let port = free_port();
+    let server = RedisServer::start(port);
+    let u = unique("kvev");
+    let text = format!(
+        "[host]\nname = \"{u}\"\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://{nats}\"\n\
+         [keyvalue.b]\nbackend = \"redis\"\nurl = \"{url}\"\n\
+         [[components]]\nname = \"keeper\"\nwasm = \"{{keeper}}\"\n\
+         subscribe = [{{ subject = \"{u}.count\", stream = \"{u}\" }}]\nkeyvalue = [\"b\"]\nmax_deliver = 50\n\
+         [components.config]\nprefix = \"{u}\"\n",
+        nats = berth_tests::NATS,
+        url = server.url(),
+    );
+    let t = start(&text).await.expect("start");
+    server.kill();
+    let js = async_nats::jetstream::new(nats_client().await);
+    js.publish(format!("{u}.count"), "b".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let stats = &t.host.route("keeper").expect("route").stats;
+    assert!(
+        stats.wait_until(Duration::from_secs(10), |s| s.errors >= 1).await,
+        "the event failed while Redis was down: {:?}",
+        stats.snapshot()
+    );
+    let server = RedisServer::start(port);
+    assert!(
+        stats.wait_until(Duration::from_secs(20), |s| s.events > s.errors).await,
+        "redelivered until it succeeded: {:?}",
+        stats.snapshot()
+    );
+    let mut redis = redis::Client::open(server.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let count: Option<String> = redis::cmd("GET")
+        .arg("b:count")
+        .query_async(&mut redis)
+        .await
+        .expect("GET");
+    assert_eq!(count.as_deref(), Some("1"), "counted once, when Redis was back");
+    let _ = js.delete_stream(&u).await;
+}
