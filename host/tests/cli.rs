@@ -28,6 +28,10 @@ fn check_says_whether_a_component_fits() {
     assert_eq!(bad.status.code(), Some(1));
     let out = String::from_utf8_lossy(&bad.stdout);
     assert!(out.contains("not a valid wasm component"), "{out}");
+    assert!(
+        out.contains(r#"not a WebAssembly file (it starts with "not wasm")"#),
+        "{out}"
+    );
 }
 
 #[test]

@@ -77,6 +77,7 @@ async fn core_module_is_not_a_component() {
     let module = wat::parse_str("(module (func (export \"run\")))").expect("wat");
     let text = start_error(&module).await;
     assert!(text.contains("not a valid wasm component"), "{text}");
+    assert!(text.contains("a core WebAssembly module, not a component"), "{text}");
 }
 
 #[tokio::test]

@@ -22,7 +22,7 @@ use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Tra
 
 use super::bindings::{batch_handler, handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
-use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets};
+use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
 use super::state::{CallState, Environment};
 use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::{Handler, Reply};
@@ -98,6 +98,7 @@ impl WasmHandler {
         settings: Settings,
         env: Arc<Environment>,
     ) -> Result<(Self, Source), LoadError> {
+        sniff(bytes)?;
         let version = content_hash(bytes);
         let (component, source) = cache.load(engine, bytes, &version).map_err(LoadError::Invalid)?;
         if !settings.link_unused_sockets {

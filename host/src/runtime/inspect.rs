@@ -49,11 +49,13 @@ impl fmt::Display for Report {
 }
 
 pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8], link_unused_sockets: bool) -> Report {
-    let component = match Component::new(engine, bytes) {
+    let component = match super::link::sniff(bytes)
+        .and_then(|()| Component::new(engine, bytes).map_err(|e| LoadError::Invalid(e.into())))
+    {
         Ok(c) => c,
         Err(e) => {
             return Report {
-                problems: vec![LoadError::Invalid(e.into()).to_string()],
+                problems: vec![e.to_string()],
                 ..Report::default()
             };
         }

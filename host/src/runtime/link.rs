@@ -104,3 +104,55 @@ pub(super) fn link(
         },
     ))
 }
+
+/// What the first eight bytes say a file is, before anything compiles it:
+/// a file that is not wasm at all, or a core module where a component was
+/// wanted, gets an error that says so instead of a parser's report on its
+/// magic number.
+pub(super) fn sniff(bytes: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    let invalid = |why: String| Err(LoadError::Invalid(anyhow::anyhow!(why)));
+    if !bytes.starts_with(MAGIC) {
+        return invalid(format!("not a WebAssembly file (it starts with {})", preview(bytes)));
+    }
+    // After the magic: a core module's version is 1; a component's is
+    // 0x0d with layer 1.
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return invalid(
+            "it is a core WebAssembly module, not a component: build for wasm32-wasip2 \
+             (or wrap it with `wasm-tools component new`)"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// The first bytes of a file, as text if they are printable, else in hex.
+fn preview(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(8)];
+    if head.is_empty() {
+        return "nothing: it is empty".to_owned();
+    }
+    match std::str::from_utf8(head) {
+        Ok(text) if text.chars().all(|c| !c.is_control()) => format!("{text:?}"),
+        _ => head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(bytes: &[u8]) -> String {
+        sniff(bytes).err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn files_that_are_not_components_say_what_they_are() {
+        assert!(why(b"not wasm at all").contains(r#"not a WebAssembly file (it starts with "not wasm")"#));
+        assert!(why(b"\x7fELF\x02\x01\x01\x00").contains("7f 45 4c 46"));
+        assert!(why(b"").contains("it is empty"));
+        assert!(why(b"\0asm\x01\0\0\0").contains("core WebAssembly module, not a component"));
+        assert!(sniff(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}
