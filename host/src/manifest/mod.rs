@@ -19,6 +19,7 @@ use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_BATCH, MAX_MEMO
 mod bounds;
 mod keyvalue;
 mod subscribe;
+mod suggest;
 mod transports;
 mod validate;
 
@@ -327,9 +328,13 @@ impl Manifest {
         Ok(manifest)
     }
 
-    /// Parses manifest text; the error names the offending key and line.
+    /// Parses manifest text; the error names the offending key and line,
+    /// and for an unknown key the known one nearest to it.
     pub fn parse(text: &str) -> Result<Self> {
-        Ok(toml::from_str(text)?)
+        toml::from_str(text).map_err(|e| match suggest::nearest_key(e.message()) {
+            Some(key) => anyhow::anyhow!("{e}did you mean `{key}`?"),
+            None => e.into(),
+        })
     }
 
     /// Makes relative `wasm` and `data_dir` paths relative to `base`.

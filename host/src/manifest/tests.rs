@@ -16,6 +16,7 @@ fn unknown_key_is_named_with_its_line() {
     let text = format!("{err:#}");
     assert!(text.contains("nmae"), "{text}");
     assert!(text.contains("line 3"), "{text}");
+    assert!(text.contains("did you mean `name`?"), "{text}");
 }
 
 #[test]
