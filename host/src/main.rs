@@ -10,8 +10,36 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: berth::cli::allocator::Allocator = berth::cli::allocator::Allocator;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    quiet_library_backtraces();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Errors made inside libraries (a wasm trap is one, made by wasmtime)
+/// capture a backtrace of the host when `RUST_BACKTRACE` is set, unless
+/// `RUST_LIB_BACKTRACE` says otherwise: ~45 KB of host frames per trap,
+/// and the time to take them, for every guest that traps. A guest's fault
+/// is reported by its own message, so library backtraces are off unless
+/// the operator asks for them with `RUST_LIB_BACKTRACE=1`. Panics of the
+/// host itself still print theirs under `RUST_BACKTRACE`.
+fn quiet_library_backtraces() {
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: called first thing in `main`, before the runtime or any
+        // other thread exists, so nothing reads the environment meanwhile.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("RUST_LIB_BACKTRACE", "0");
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     let cli = berth::cli::Cli::parse();
     berth::cli::install_logging(cli.log_format);
     // Every HTTP client and broker connection holds a file descriptor; the

@@ -340,3 +340,35 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
         "a drained host exits 0"
     );
 }
+
+/// A trap is one short log line whatever `RUST_BACKTRACE` says: no host
+/// backtrace is captured or printed for it (one was ~45 KB per trap).
+#[test]
+fn a_trap_logs_one_short_line_even_with_rust_backtrace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\nhttp = \"127.0.0.1:{port}\"\n\
+             [[components]]\nname = \"hostile\"\nwasm = \"{}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\n",
+            berth_tests::HOSTILE
+        ),
+    )
+    .expect("write");
+    let host = Host::run_with(&manifest, &[("RUST_BACKTRACE", "1")]);
+    host.wait_for("HTTP admin and ingress listening");
+    let url = format!("http://127.0.0.1:{port}");
+    let trapped = Command::new(BERTH)
+        .args(["request", "hostile.panic", "--url", &url])
+        .output()
+        .expect("berth request");
+    assert!(!trapped.status.success());
+    host.signal("-TERM");
+    // Everything logged from the trap to the end of the drain.
+    let logged = host.lines_until("all in-flight calls finished").join("\n");
+    assert!(logged.contains("component trapped"), "{logged}");
+    assert!(logged.len() < 4000, "{} bytes logged:\n{logged}", logged.len());
+    assert!(!logged.to_lowercase().contains("stack backtrace"), "{logged}");
+}

@@ -335,7 +335,8 @@ impl WasmHandler {
             Some(trap) => trap.to_string(),
             None => format!("{:#}", error.root_cause()),
         };
-        tracing::warn!(component = %self.env.name, error = %format!("{error:?}"), "component trapped");
+        // `{:#}`: the chain of causes on one line, never a captured backtrace.
+        tracing::warn!(component = %self.env.name, error = %format!("{error:#}"), "component trapped");
         CallError::new(
             ErrorKind::Trap,
             format!(

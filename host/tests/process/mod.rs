@@ -19,9 +19,15 @@ pub struct Host {
 
 impl Host {
     pub fn run(manifest: &std::path::Path) -> Self {
+        Self::run_with(manifest, &[])
+    }
+
+    /// [`Host::run`] with more environment variables.
+    pub fn run_with(manifest: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BERTH)
             .arg("run")
             .arg(manifest)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stderr(Stdio::piped())
@@ -41,12 +47,34 @@ impl Host {
 
     /// Waits for the next log line containing `needle` (30 s at most).
     pub fn wait_for(&self, needle: &str) {
+        self.line_with(needle);
+    }
+
+    /// Every log line up to and including the next one containing
+    /// `needle` (30 s at most).
+    pub fn lines_until(&self, needle: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no log line `{needle}` in time; got:\n{}", lines.join("\n")));
+            let done = line.contains(needle);
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// The next log line containing `needle` (30 s at most), whole.
+    pub fn line_with(&self, needle: &str) -> String {
         loop {
             let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
                 panic!("no log line `{needle}` in time (is the broker running? nats-server on 4222, RabbitMQ on 5672)")
             });
             if line.contains(needle) {
-                return;
+                return line;
             }
         }
     }
