@@ -101,23 +101,29 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-#[test]
-fn run_serves_and_drains_on_sigterm() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `berth run` of one component `name` subscribed to `<name>.>`, with HTTP
+/// on a free port, once it listens; and its URL. Sockets are linked, as a
+/// Python or JavaScript guest needs (every address stays denied).
+fn serve_http(dir: &std::path::Path, name: &str, wasm: &str, env: &[(&str, &str)]) -> (Host, String) {
     let port = free_port();
-    let manifest = dir.path().join("berth.toml");
+    let manifest = dir.join("berth.toml");
     std::fs::write(
         &manifest,
         format!(
             "[host]\nhttp = \"127.0.0.1:{port}\"\n\
-             [[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.>\"]\n",
-            berth_tests::PROBE
+             [[components]]\nname = \"{name}\"\nwasm = \"{wasm}\"\nsubscribe = [\"{name}.>\"]\nlink_unused_sockets = true\n"
         ),
     )
     .expect("write");
-    let host = Host::run(&manifest);
+    let host = Host::run_with(&manifest, env);
     host.wait_for("HTTP admin and ingress listening");
-    let url = format!("http://127.0.0.1:{port}");
+    (host, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn run_serves_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (host, url) = serve_http(dir.path(), "probe", berth_tests::PROBE, &[]);
 
     let echo = Command::new(BERTH)
         .args(["request", "probe.count", "--url", &url])
@@ -346,20 +352,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
 #[test]
 fn a_trap_logs_one_short_line_even_with_rust_backtrace() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let manifest = dir.path().join("berth.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n\
-             [[components]]\nname = \"hostile\"\nwasm = \"{}\"\nsubscribe = [\"hostile.>\"]\nlink_unused_sockets = true\n",
-            berth_tests::HOSTILE
-        ),
-    )
-    .expect("write");
-    let host = Host::run_with(&manifest, &[("RUST_BACKTRACE", "1")]);
-    host.wait_for("HTTP admin and ingress listening");
-    let url = format!("http://127.0.0.1:{port}");
+    let (host, url) = serve_http(dir.path(), "hostile", berth_tests::HOSTILE, &[("RUST_BACKTRACE", "1")]);
     let trapped = Command::new(BERTH)
         .args(["request", "hostile.panic", "--url", &url])
         .output()

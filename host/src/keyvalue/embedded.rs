@@ -93,13 +93,13 @@ impl EmbeddedStore {
         if let Some(store) = open.get(&key).and_then(Weak::upgrade) {
             return Ok(store);
         }
-        let store = Self::create(path)?;
+        let store = Self::start(path)?;
         open.insert(key, Arc::downgrade(&store));
         Ok(store)
     }
 
-    fn create(path: &Path) -> anyhow::Result<Arc<Self>> {
-        let db = Arc::new(create(path)?);
+    fn start(path: &Path) -> anyhow::Result<Arc<Self>> {
+        let db = Arc::new(open_file(path)?);
         let (writes, queue) = mpsc::channel();
         let writer = db.clone();
         std::thread::Builder::new()
@@ -120,7 +120,7 @@ impl EmbeddedStore {
 
 /// Opens the file, waiting up to [`LOCK_WAIT`] for a host that is still
 /// closing it (a restart) before saying another one holds it.
-fn create(path: &Path) -> anyhow::Result<Database> {
+fn open_file(path: &Path) -> anyhow::Result<Database> {
     let started = Instant::now();
     loop {
         match Database::create(path) {
