@@ -139,11 +139,20 @@ async fn the_host_answers_health_and_the_nats_service_protocol() {
     let p = berth_tests::unique("t");
     let t = start(&format!(
         "[host]\nname = \"{p}svc\"\ntransport = \"nats\"\ntelestion = true\n\
-         [[components]]\nname = \"{p}echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.echo.>\"]\nlabel = \"1.2.3\"\n"
+         [[components]]\nname = \"{p}echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"{p}.echo.>\", \"{p}.again.*\"]\nlabel = \"1.2.3\"\n\
+         [[components]]\nname = \"{p}probe\"\nwasm = \"{{probe}}\"\nsubscribe = [\"{p}.nowhere\"]\n"
     ))
     .await
     .expect("start");
     assert_eq!(t.ask(&format!("{p}.echo.x"), "counted").await, "counted");
+    for n in 0..3 {
+        assert_eq!(t.ask(&format!("{p}.again.{n}"), "again").await, "again");
+    }
+    // The probe has no route for this subject: each call fails as unhandled.
+    for _ in 0..2 {
+        let reply = t.request(&format!("{p}.nowhere"), "?").await.expect("a reply");
+        assert!(berth::CallError::from_reply(&reply).is_some(), "an error reply");
+    }
 
     let health = nats
         .request(format!("berth.health.{p}svc"), "".into())
@@ -165,33 +174,58 @@ async fn the_host_answers_health_and_the_nats_service_protocol() {
         "Telestion's name and error count: {telestion}"
     );
 
-    let ping = nats
-        .request(format!("$SRV.PING.{p}echo"), "".into())
-        .await
-        .expect("ping");
-    let ping: serde_json::Value = serde_json::from_slice(&ping.payload).expect("JSON");
-    assert_eq!(ping["type"], "io.nats.micro.v1.ping_response");
+    let ask = async |subject: String, schema: &str| -> Value {
+        let reply = nats.request(subject.clone(), "".into()).await.expect(&subject);
+        let v: Value = serde_json::from_slice(&reply.payload).expect("JSON");
+        micro_schema_holds(schema, &v);
+        v
+    };
+    let ping = ask(format!("$SRV.PING.{p}echo"), "ping_response").await;
     assert_eq!(ping["version"], "1.2.3");
     let id = ping["id"].as_str().expect("id").to_owned();
-    let info = nats
-        .request(format!("$SRV.INFO.{p}echo.{id}"), "".into())
-        .await
-        .expect("info");
-    let info: serde_json::Value = serde_json::from_slice(&info.payload).expect("JSON");
-    assert_eq!(info["type"], "io.nats.micro.v1.info_response");
+    let info = ask(format!("$SRV.INFO.{p}echo.{id}"), "info_response").await;
     assert_eq!(info["endpoints"][0]["subject"], format!("{p}.echo.>"));
-    let stats = nats
-        .request(format!("$SRV.STATS.{p}echo"), "".into())
-        .await
-        .expect("stats");
-    let stats: serde_json::Value = serde_json::from_slice(&stats.payload).expect("JSON");
-    assert_eq!(stats["type"], "io.nats.micro.v1.stats_response");
-    assert_eq!(stats["endpoints"][0]["num_requests"], 1);
-    assert!(
-        stats["endpoints"][0]["processing_time"]
-            .as_u64()
-            .is_some_and(|ns| ns > 0)
+    assert_eq!(info["endpoints"][0]["name"], format!("{p}-echo-all"));
+    assert_eq!(info["endpoints"][1]["name"], format!("{p}-again-any"));
+
+    let stats = ask(format!("$SRV.STATS.{p}echo"), "stats_response").await;
+    let endpoints = stats["endpoints"].as_array().expect("endpoints");
+    let counts: Vec<_> = endpoints
+        .iter()
+        .map(|e| (&e["num_requests"], &e["num_errors"]))
+        .collect();
+    assert_eq!(counts, [(&1.into(), &0.into()), (&3.into(), &0.into())], "{stats}");
+    for e in endpoints {
+        assert!(e["processing_time"].as_u64().is_some_and(|ns| ns > 0), "{e}");
+        assert!(e["average_processing_time"].as_u64().is_some_and(|ns| ns > 0), "{e}");
+        assert!(e.get("data").is_none(), "no `data: null`: {e}");
+    }
+    let failing = ask(format!("$SRV.STATS.{p}probe"), "stats_response").await;
+    let endpoint = &failing["endpoints"][0];
+    assert_eq!(
+        (&endpoint["num_requests"], &endpoint["num_errors"]),
+        (&2.into(), &2.into())
     );
+    assert!(
+        endpoint["last_error"].as_str().is_some_and(|e| e.contains("unhandled")),
+        "the last error is kept: {endpoint}"
+    );
+}
+
+/// `value` is what the NATS service API's JSON schema `kind` allows, as
+/// the `nats micro` tooling checks it (tests/schemas/nats-micro-v1).
+fn micro_schema_holds(kind: &str, value: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/nats-micro-v1/{kind}.json"));
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("schema")).expect("schema JSON");
+    let validator = jsonschema::draft7::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{kind} breaks the schema: {errors:?}\n{value}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,9 +162,9 @@ pub fn render(app: &App, auth: &Auth) -> String {
         "Messages taken from each of the component's subscriptions.",
     );
     for (route, labels, _) in &components {
-        for (subject, n) in route.received() {
-            let labels = format!("{labels},subscription=\"{}\"", escape(subject));
-            sample(&mut out, name, &labels, n as f64);
+        for endpoint in &route.endpoints {
+            let labels = format!("{labels},subscription=\"{}\"", escape(&endpoint.subject));
+            sample(&mut out, name, &labels, endpoint.snapshot().received as f64);
         }
     }
     let name = "berth_errors_by_kind_total";

@@ -129,52 +129,44 @@ fn common(kind: &str, app: &App, route: &Route) -> Value {
     })
 }
 
-fn endpoint_names(route: &Route) -> impl Iterator<Item = (String, &String)> {
-    route
-        .subjects
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (format!("{}-{i}", route.name), s))
-}
-
 fn info(app: &App, route: &Route) -> Value {
     let mut v = common("info_response", app, route);
     v["description"] = json!(format!("Berth component `{}` on service `{}`", route.name, app.name));
-    v["endpoints"] = endpoint_names(route)
-        .map(|(name, subject)| json!({ "name": name, "subject": subject, "queue_group": format!("{}.{}", app.name, route.name), "metadata": null }))
+    v["endpoints"] = route
+        .endpoints
+        .iter()
+        .map(|e| json!({ "name": e.name, "subject": e.subject, "queue_group": queue_group(app, route), "metadata": null }))
         .collect();
     v
 }
 
+/// Each endpoint's own counts: the calls for messages its subscription
+/// took. `data` is left out, as the schema (an object if present) allows.
 fn stats(app: &App, route: &Route, started: &str) -> Value {
     let mut v = common("stats_response", app, route);
-    let s = route.stats.snapshot();
-    let calls = s.requests + s.events;
-    // Counters are per component; with several subscriptions the first
-    // endpoint carries them and the others report zero.
     v["started"] = json!(started);
-    v["endpoints"] = endpoint_names(route)
-        .enumerate()
-        .map(|(i, (name, subject))| {
-            let (n, errors, busy) = if i == 0 {
-                (calls, s.errors, s.busy_ns)
-            } else {
-                (0, 0, 0)
-            };
+    v["endpoints"] = route
+        .endpoints
+        .iter()
+        .map(|e| {
+            let s = e.snapshot();
             json!({
-                "name": name,
-                "subject": subject,
-                "queue_group": format!("{}.{}", app.name, route.name),
-                "num_requests": n,
-                "num_errors": errors,
-                "last_error": "",
-                "processing_time": busy,
-                "average_processing_time": busy.checked_div(n).unwrap_or(0),
-                "data": null,
+                "name": e.name,
+                "subject": e.subject,
+                "queue_group": queue_group(app, route),
+                "num_requests": s.received,
+                "num_errors": s.errors,
+                "last_error": s.last_error,
+                "processing_time": s.busy_ns,
+                "average_processing_time": s.busy_ns.checked_div(s.handled).unwrap_or(0),
             })
         })
         .collect();
     v
+}
+
+fn queue_group(app: &App, route: &Route) -> String {
+    format!("{}.{}", app.name, route.name)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use crate::transport::{Delivery, Settle, Settlement};
 pub(super) async fn dispatch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
+    endpoint: usize,
     delivery: Delivery<A>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -62,7 +63,7 @@ pub(super) async fn dispatch<A: Settle>(
         } = Busy::new(call, started).await;
         let elapsed = finished - started;
         route.weigh(busy);
-        conclude(&route, &version, envelope, acker, outcome, elapsed).await;
+        conclude(&route, &version, endpoint, envelope, acker, outcome, elapsed).await;
     }
     .instrument(span)
     .await;
@@ -79,6 +80,7 @@ pub(super) async fn dispatch<A: Settle>(
 pub(super) async fn dispatch_batch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
+    endpoint: usize,
     batch: Vec<(Delivery<A>, OwnedSemaphorePermit)>,
 ) {
     let span = tracing::debug_span!(
@@ -127,7 +129,7 @@ pub(super) async fn dispatch_batch<A: Settle>(
         let (route, version) = (&route, &version);
         if side_by_side {
             futures_util::future::join_all(settling.map(|((message, (acker, permit)), outcome)| async move {
-                conclude(route, version, message, acker, outcome, elapsed).await;
+                conclude(route, version, endpoint, message, acker, outcome, elapsed).await;
                 drop(permit);
             }))
             .await;
@@ -136,7 +138,7 @@ pub(super) async fn dispatch_batch<A: Settle>(
             // `async` block per message it was moved twice more, ~150
             // instructions per message (callgrind).
             for ((message, (acker, permit)), outcome) in settling {
-                conclude(route, version, message, acker, outcome, elapsed).await;
+                conclude(route, version, endpoint, message, acker, outcome, elapsed).await;
                 drop(permit);
             }
         }
@@ -168,13 +170,14 @@ fn envelope(message: &Message) -> Message {
 async fn conclude<A: Settle>(
     route: &Route,
     version: &Arc<Version>,
+    endpoint: usize,
     envelope: Message,
     mut acker: A,
     outcome: Result<Option<Reply>, CallError>,
     elapsed: Duration,
 ) {
     let request = envelope.reply_to.is_some();
-    route.record(version, request, outcome.as_ref().map(drop), elapsed);
+    route.record(version, endpoint, request, outcome.as_ref().map(drop), elapsed);
     let settlement = if request {
         let reply = match outcome {
             Ok(reply) => {

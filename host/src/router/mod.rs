@@ -8,6 +8,7 @@
 
 mod busy;
 mod dispatch;
+pub mod endpoint;
 pub mod quarantine;
 mod serve;
 pub mod stats;
@@ -25,6 +26,7 @@ use crate::core::error::CallError;
 use crate::core::handler::Handler;
 use crate::core::limits::InstanceMode;
 
+use endpoint::Endpoint;
 use quarantine::{Breaker, Policy};
 use stats::Stats;
 use versions::{Probation, Version, Versions};
@@ -47,8 +49,8 @@ pub struct Route {
     pub name: String,
     /// Subject patterns it serves, for status output.
     pub subjects: Vec<String>,
-    /// Messages taken from each subscription, in `subjects` order.
-    received: Vec<AtomicU64>,
+    /// Counters per subscription, in `subjects` order.
+    pub endpoints: Vec<Endpoint>,
     /// The version that serves, and the one a rollback returns to.
     pub versions: Versions,
     /// `max_concurrency` permits, shared by all its subscriptions.
@@ -92,7 +94,13 @@ impl Route {
     pub fn new(info: RouteInfo, first: Version, stats: Arc<Stats>) -> Self {
         Self {
             limit: Arc::new(Semaphore::new(info.max_concurrency)),
-            received: info.subjects.iter().map(|_| AtomicU64::new(0)).collect(),
+            endpoints: info
+                .subjects
+                .iter()
+                .cloned()
+                .zip(endpoint::names(&info.subjects))
+                .map(|(subject, name)| Endpoint::new(subject, name))
+                .collect(),
             breaker: Breaker::new(info.policy),
             name: info.name,
             subjects: info.subjects,
@@ -102,14 +110,6 @@ impl Route {
             call_cost: AtomicU64::new(0),
             reply_headers: info.reply_headers,
         }
-    }
-
-    /// Messages taken from each subscription so far, by subject pattern.
-    pub fn received(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.subjects
-            .iter()
-            .zip(&self.received)
-            .map(|(s, n)| (s.as_str(), n.load(Ordering::Relaxed)))
     }
 
     /// Most calls in flight at once.
@@ -188,7 +188,14 @@ impl Route {
     ///
     /// `elapsed` is how long the message waited for its call. Its cost is
     /// weighed by the caller, once per call (see [`Route::weigh`]).
-    fn record(&self, version: &Arc<Version>, request: bool, outcome: Result<(), &CallError>, elapsed: Duration) {
+    fn record(
+        &self,
+        version: &Arc<Version>,
+        endpoint: usize,
+        request: bool,
+        outcome: Result<(), &CallError>,
+        elapsed: Duration,
+    ) {
         if let Some(reason) = self.versions.record(version, outcome) {
             tracing::warn!(component = %self.name, %reason, "rolled back");
             // The breaker judged the failed version; the old one starts clean.
@@ -201,6 +208,9 @@ impl Route {
             self.breaker.record(outcome, &self.name);
         }
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
+        if let Some(endpoint) = self.endpoints.get(endpoint) {
+            endpoint.finish(outcome, elapsed);
+        }
     }
 }
 
@@ -249,11 +259,11 @@ mod tests {
         // Under load the bad version has many calls in flight: three roll
         // it back, the rest end after the rollback.
         for _ in 0..3 {
-            r.record(&bad, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, 0, true, Err(&trap), Duration::from_micros(5));
         }
         assert!(Arc::ptr_eq(&r.versions.active(), &good), "rolled back");
         for _ in 0..20 {
-            r.record(&bad, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, 0, true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(
             r.breaker.status().state,
@@ -262,7 +272,7 @@ mod tests {
         );
         // Its own failures still count.
         for _ in 0..5 {
-            r.record(&good, true, Err(&trap), Duration::from_micros(5));
+            r.record(&good, 0, true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(r.breaker.status().state, "quarantined");
     }

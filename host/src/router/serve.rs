@@ -21,7 +21,6 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::Route;
@@ -74,8 +73,8 @@ pub fn serve<A: Settle>(
             };
             let Some((delivery, permit)) = pulled else { break };
             let received = |n: usize| {
-                if let Some(count) = route.received.get(index) {
-                    count.fetch_add(n as u64, Ordering::Relaxed);
+                if let Some(endpoint) = route.endpoints.get(index) {
+                    endpoint.receive(n);
                 }
             };
             if route.runs_inline() {
@@ -87,11 +86,11 @@ pub fn serve<A: Settle>(
                         batch.push((delivery, permit));
                         batch.extend(more);
                         received(batch.len());
-                        Box::pin(dispatch_batch(route.clone(), transport, batch))
+                        Box::pin(dispatch_batch(route.clone(), transport, index, batch))
                     }
                     None => {
                         received(1);
-                        Box::pin(dispatch(route.clone(), transport, delivery, permit))
+                        Box::pin(dispatch(route.clone(), transport, index, delivery, permit))
                     }
                 };
                 let mut call = Guarded {
@@ -106,7 +105,7 @@ pub fn serve<A: Settle>(
                 }
             } else {
                 received(1);
-                calls.spawn(dispatch(route.clone(), transport, delivery, permit));
+                calls.spawn(dispatch(route.clone(), transport, index, delivery, permit));
             }
         }
         // Whatever is queued but not started is handed back: requests get a

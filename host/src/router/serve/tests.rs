@@ -1,7 +1,7 @@
 //! The serve loop: waiting calls, panics, stopping, parallel expensive
 //! calls and fairness to its neighbours.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::*;
@@ -369,9 +369,12 @@ async fn a_batch_sends_its_replies_side_by_side() {
             (delivery, permit)
         })
         .collect();
-    tokio::time::timeout(Duration::from_secs(5), dispatch_batch(route.clone(), "memory", batch))
-        .await
-        .expect("the replies waited for each other in turn");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        dispatch_batch(route.clone(), "memory", 0, batch),
+    )
+    .await
+    .expect("the replies waited for each other in turn");
     assert_eq!(route.stats.snapshot().requests, 4);
     assert_eq!(route.limit.available_permits(), 8, "every permit came back");
 }
