@@ -41,7 +41,8 @@ fn quiet_library_backtraces() {
 
 async fn run() -> ExitCode {
     let cli = berth::cli::Cli::parse();
-    berth::cli::install_logging(cli.log_format);
+    cli.install_logging();
+    let host = cli.is_host();
     // Every HTTP client and broker connection holds a file descriptor; the
     // soft limit is often 1,024 while the hard one is far higher.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
@@ -49,8 +50,14 @@ async fn run() -> ExitCode {
     }
     match cli.execute().await {
         Ok(code) => code,
-        Err(e) => {
+        // A host's failure is a log record, as its other lines are; a
+        // tool's is one plain line for whoever typed the command.
+        Err(e) if host => {
             tracing::error!("{e:#}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("berth: {e:#}");
             ExitCode::from(2)
         }
     }

@@ -68,6 +68,21 @@ pub async fn start(text: &str) -> Result<TestHost> {
     })
 }
 
+/// Starts a host from a loaded manifest, with the data folder in a fresh
+/// temp dir and no HTTP listener: a project's own `berth.toml`, say.
+pub async fn start_manifest(mut manifest: Manifest) -> Result<TestHost> {
+    let data_dir = tempfile::tempdir()?;
+    manifest.host.data_dir = data_dir.path().to_path_buf();
+    manifest.host.http = None;
+    manifest.validate()?;
+    let host = berth::control::start(&manifest).await?;
+    Ok(TestHost {
+        host,
+        data_dir,
+        host_config: manifest.host,
+    })
+}
+
 impl TestHost {
     /// Serves the host's HTTP API on `addr` (a free port if it names port
     /// 0) until the returned guard is dropped; returns its base URL, on

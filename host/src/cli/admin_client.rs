@@ -1,9 +1,11 @@
 //! The client side of broker admin, for `berth admin`: one command sent to
 //! every host of a service (or one host), every answer collected.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use clap::Subcommand;
 use futures_util::StreamExt;
 use serde_json::Value;
 
@@ -65,4 +67,58 @@ pub async fn ask(
         });
     }
     Ok(out)
+}
+
+/// `berth admin` commands; see [`crate::control::admin::Command`].
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Id, version, uptime and components of each host.
+    Info,
+    /// Stop calling a component; its messages wait at the broker.
+    Suspend {
+        /// The component.
+        component: String,
+    },
+    /// Call a suspended component again.
+    Resume {
+        /// The component.
+        component: String,
+    },
+    /// Set how many calls a component may have in flight.
+    Concurrency {
+        /// The component.
+        component: String,
+        /// The new limit.
+        value: usize,
+    },
+    /// Swap in a new version from a wasm file the hosts can read.
+    Swap {
+        /// The component.
+        component: String,
+        /// The wasm file, as a path on the hosts' machines.
+        path: PathBuf,
+        /// A name for the new version.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Stop taking work, finish in-flight calls, exit.
+    Drain,
+}
+
+impl AdminCommand {
+    pub(super) fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Self::Info => json!({ "command": "info" }),
+            Self::Suspend { component } => json!({ "command": "suspend", "component": component }),
+            Self::Resume { component } => json!({ "command": "resume", "component": component }),
+            Self::Concurrency { component, value } => {
+                json!({ "command": "concurrency", "component": component, "value": value })
+            }
+            Self::Swap { component, path, label } => {
+                json!({ "command": "swap", "component": component, "path": path, "label": label })
+            }
+            Self::Drain => json!({ "command": "drain" }),
+        }
+    }
 }

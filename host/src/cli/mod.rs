@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::manifest::Manifest;
@@ -11,10 +11,14 @@ use crate::manifest::Manifest;
 mod actions;
 pub mod admin_client;
 pub mod allocator;
+pub mod build;
 pub mod conformance;
 pub mod discovery;
+mod home;
+pub mod new;
 
 use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status, swap};
+pub use admin_client::AdminCommand;
 
 /// Run message backends compiled to WebAssembly components.
 #[derive(Debug, Parser)]
@@ -38,18 +42,47 @@ pub enum LogFormat {
 }
 
 /// Logs to stderr as `format` says, at the level `RUST_LOG` sets (default
-/// `info`). What the `berth` binary installs; benchmarks install it too, so
+/// `info`). What a running host installs; benchmarks install it too, so
 /// they pay what a running host pays.
 pub fn install_logging(format: LogFormat) {
+    install_logging_as(format, "info", true);
+}
+
+/// Logs to stderr: `default` filters unless `RUST_LOG` is set; `timed`
+/// lines carry a timestamp and their target, as a service's log does.
+/// Colours only on a terminal.
+fn install_logging_as(format: LogFormat, default: &str, timed: bool) {
+    use std::io::IsTerminal;
     let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+    match (format, timed) {
+        (LogFormat::Text, true) => logs.init(),
+        (LogFormat::Text, false) => logs.without_time().with_target(false).init(),
+        (LogFormat::Json, _) => logs.json().init(),
+    }
+}
+
+impl Cli {
+    /// Installs logging for this command: a host (`run`, `conformance`)
+    /// logs as a service does; the other commands are tools whose stderr
+    /// carries only Berth's own lines, untimed, and not the client
+    /// libraries' connection chatter.
+    pub fn install_logging(&self) {
+        match self.is_host() {
+            true => install_logging(self.log_format),
+            false => install_logging_as(self.log_format, "berth=info", false),
+        }
+    }
+
+    /// Whether the command runs a host, whose failures are log records
+    /// (JSON with `--log-format json`) rather than one plain line.
+    pub fn is_host(&self) -> bool {
+        matches!(self.command, Command::Run { .. } | Command::Conformance { .. })
     }
 }
 
@@ -69,6 +102,31 @@ pub enum Command {
         /// transports the manifest uses.
         #[arg(long, env = "BERTH_STRICT_ENV")]
         strict_env: bool,
+    },
+    /// Make a project: a manifest, a component's source with one request
+    /// and one event route, and what its language's toolchain needs.
+    New {
+        /// The project's name; it names its folder, component and subjects.
+        name: String,
+        /// The language of the component.
+        #[arg(long, value_enum, default_value_t = crate::manifest::Lang::Rust)]
+        lang: crate::manifest::Lang,
+        /// Where to write it (default: ./NAME); must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The berth-sdk crate a Rust project depends on (default: the
+        /// guest-sdk folder of the Berth checkout, BERTH_HOME).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build every component whose manifest entry names its `source`.
+    Build {
+        /// The manifest.
+        #[arg(default_value = "berth.toml")]
+        manifest: PathBuf,
+        /// Only this component.
+        #[arg(long)]
+        component: Option<String>,
     },
     /// Replace a running component with a new version, without a restart.
     Swap {
@@ -181,60 +239,6 @@ pub enum Command {
     },
 }
 
-/// `berth admin` commands; see [`crate::control::admin::Command`].
-#[derive(Debug, Subcommand)]
-pub enum AdminCommand {
-    /// Id, version, uptime and components of each host.
-    Info,
-    /// Stop calling a component; its messages wait at the broker.
-    Suspend {
-        /// The component.
-        component: String,
-    },
-    /// Call a suspended component again.
-    Resume {
-        /// The component.
-        component: String,
-    },
-    /// Set how many calls a component may have in flight.
-    Concurrency {
-        /// The component.
-        component: String,
-        /// The new limit.
-        value: usize,
-    },
-    /// Swap in a new version from a wasm file the hosts can read.
-    Swap {
-        /// The component.
-        component: String,
-        /// The wasm file, as a path on the hosts' machines.
-        path: PathBuf,
-        /// A name for the new version.
-        #[arg(long)]
-        label: Option<String>,
-    },
-    /// Stop taking work, finish in-flight calls, exit.
-    Drain,
-}
-
-impl AdminCommand {
-    fn to_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        match self {
-            Self::Info => json!({ "command": "info" }),
-            Self::Suspend { component } => json!({ "command": "suspend", "component": component }),
-            Self::Resume { component } => json!({ "command": "resume", "component": component }),
-            Self::Concurrency { component, value } => {
-                json!({ "command": "concurrency", "component": component, "value": value })
-            }
-            Self::Swap { component, path, label } => {
-                json!({ "command": "swap", "component": component, "path": path, "label": label })
-            }
-            Self::Drain => json!({ "command": "drain" }),
-        }
-    }
-}
-
 impl Cli {
     /// Runs the command. `Ok(FAILURE)` means the command worked but its
     /// answer was negative (a misfit component, an error reply).
@@ -251,6 +255,24 @@ impl Cli {
                 }
                 manifest.host.watch |= watch;
                 crate::control::run(manifest, shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::New { name, lang, dir, sdk } => {
+                let dir = new::create(&name, lang, dir, sdk)?;
+                println!(
+                    "made {}: a {lang} component `{name}`; next: cd {} && berth build && berth run",
+                    dir.display(),
+                    dir.display()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Build { manifest, component } => {
+                let manifest = Manifest::read(&manifest)?;
+                for c in build::buildable(&manifest, component.as_deref())? {
+                    let built = tokio::task::block_in_place(|| build::build(c))
+                        .with_context(|| format!("building component `{}`", c.name))?;
+                    println!("{built}");
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Swap {

@@ -18,14 +18,17 @@ use crate::core::limits::{DEFAULT_MAX_DELIVER, InstanceMode, MAX_BATCH, MAX_MEMO
 
 mod bounds;
 mod keyvalue;
+mod source;
 mod subscribe;
 mod suggest;
 mod transports;
 mod validate;
 
 pub use keyvalue::{DEFAULT_REDIS_URL, KeyValueConfig, KvBackend};
+pub use source::Lang;
 pub use subscribe::SubscribeConfig;
 pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
+pub use validate::is_name;
 
 /// A whole manifest.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -145,6 +148,10 @@ pub struct ComponentConfig {
     pub name: String,
     /// Path to the component, relative to the manifest's folder.
     pub wasm: PathBuf,
+    /// The folder of its sources, for `berth build` and `berth dev`.
+    pub source: Option<PathBuf>,
+    /// The language of its sources; `berth build` infers it when absent.
+    pub lang: Option<Lang>,
     /// Subjects it handles.
     #[serde(default)]
     pub subscribe: Vec<SubscribeConfig>,
@@ -318,13 +325,28 @@ impl Manifest {
     /// Reads, parses, applies the process environment and validates a
     /// manifest file. Relative paths in it are relative to its folder.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let mut manifest = Self::parse(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
-        manifest.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        let mut manifest = Self::read(path)?;
         manifest.apply_env(|k| std::env::var(k).ok());
         manifest
             .validate()
             .with_context(|| format!("invalid manifest {}", path.display()))?;
+        Ok(manifest)
+    }
+
+    /// Reads and parses the manifest at `path` and resolves its paths,
+    /// without the environment's overrides or validation: what `berth
+    /// build` needs of a manifest whose components are not built yet.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+                "there is no manifest {}: name one, or make a project with `berth new NAME --lang rust|python|js|c`",
+                path.display()
+            ),
+            Err(e) => return Err(e).with_context(|| format!("cannot read manifest {}", path.display())),
+        };
+        let mut manifest = Self::parse(&text).with_context(|| format!("invalid manifest {}", path.display()))?;
+        manifest.resolve_paths(path.parent().unwrap_or(Path::new(".")));
         Ok(manifest)
     }
 
@@ -343,8 +365,10 @@ impl Manifest {
             self.host.data_dir = base.join(&self.host.data_dir);
         }
         for c in &mut self.components {
-            if c.wasm.is_relative() {
-                c.wasm = base.join(&c.wasm);
+            for path in std::iter::once(&mut c.wasm).chain(c.source.as_mut()) {
+                if path.is_relative() {
+                    *path = base.join(&*path);
+                }
             }
         }
         let nats = self.transports.nats.as_mut().into_iter().flat_map(|nats| {

@@ -122,7 +122,15 @@ impl Manifest {
             "{}: max_hostcall_kb must be at least max_message_kb, or the component could not send its largest message",
             at()
         );
-        wasm_file(&c.wasm).with_context(at)?;
+        match &c.source {
+            // Built from source: a missing file says how to make it.
+            Some(_) if !c.wasm.exists() => bail!(
+                "{}: wasm file {} does not exist yet: build it with `berth build` (or run `berth dev`)",
+                at(),
+                c.wasm.display()
+            ),
+            _ => wasm_file(&c.wasm).with_context(at)?,
+        }
         Ok(())
     }
 
@@ -160,7 +168,7 @@ impl Manifest {
 }
 
 /// A service or component name: a token of subjects and queue groups.
-fn is_name(name: &str) -> bool {
+pub fn is_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

@@ -1,0 +1,170 @@
+//! A newcomer's first steps, in each language: `berth new` makes a project,
+//! `berth build` builds it with the pinned toolchain, `berth check`
+//! accepts the component, and it serves its two routes as the template
+//! says, from its own manifest.
+
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use berth::manifest::Manifest;
+use berth::transport::SubscribeOptions;
+use berth::{CallError, ErrorKind, Message};
+use process::BERTH;
+
+fn berth(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BERTH)
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        // Rust projects share the guests' build folder and its compiled
+        // dependencies (the template's release profile is the guests').
+        .env("CARGO_TARGET_DIR", root().join("target/guests"))
+        .output()
+        .expect("run berth")
+}
+
+fn root() -> PathBuf {
+    berth_tests::polyglot::root()
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `berth new` + `berth build` + `berth check`; returns the project.
+fn make(lang: &str, work: &Path) -> PathBuf {
+    let name = format!("hello-{lang}");
+    let made = berth(work, &["new", &name, "--lang", lang]);
+    assert!(ok(&made, "berth new").contains(&format!("made {name}")));
+    let project = work.join(&name);
+    match lang {
+        // The guests' lock: the same dependency versions, already built.
+        "rust" => std::fs::copy(root().join("guests/Cargo.lock"), project.join("Cargo.lock")).map(drop),
+        // The toolchain `scripts/test` installed, instead of `npm install`.
+        "js" => std::os::unix::fs::symlink(
+            root().join("guests/javascript/node_modules"),
+            project.join("node_modules"),
+        ),
+        _ => Ok(()),
+    }
+    .expect("prepare the toolchain");
+    let built = ok(&berth(&project, &["build"]), "berth build");
+    assert!(built.starts_with(&format!("built {name} ({lang}")), "{built}");
+    let wasm = format!("{name}.wasm");
+    let mut check = vec!["check", wasm.as_str()];
+    if lang == "python" {
+        check.push("--link-unused-sockets");
+    }
+    ok(&berth(&project, &check), "berth check");
+    project
+}
+
+/// The project serves what its template promises, from its own manifest.
+async fn serves(project: &Path, name: &str) {
+    let manifest = Manifest::read(&project.join("berth.toml")).expect("the project's manifest");
+    let t = berth_tests::start_manifest(manifest).await.expect("start");
+    let hello: serde_json::Value =
+        serde_json::from_str(&t.ask(&format!("{name}.hello"), r#"{"name":"Ada"}"#).await).expect("JSON");
+    assert_eq!(hello, serde_json::json!({ "message": "Hello, Ada!" }));
+    let bad = t.request(&format!("{name}.hello"), "not json").await.expect("a reply");
+    let e = CallError::from_reply(&bad).expect("an error");
+    assert_eq!((e.kind, e.code), (ErrorKind::Handler, 400), "{e}");
+
+    let transport = t.host.transport();
+    let mut audit = transport
+        .subscribe(SubscribeOptions {
+            pattern: format!("audit.{name}"),
+            capacity: 8,
+            ..SubscribeOptions::default()
+        })
+        .await
+        .expect("subscribe");
+    transport
+        .publish(Message::new(format!("{name}.note"), "noted"))
+        .await
+        .expect("publish");
+    let passed = tokio::time::timeout(Duration::from_secs(5), audit.next())
+        .await
+        .expect("the event is passed on within 5 s")
+        .expect("a message");
+    assert_eq!(passed.message.body.as_ref(), b"noted");
+}
+
+async fn first_hour(lang: &str) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = tokio::task::block_in_place(|| make(lang, work.path()));
+    serves(&project, &format!("hello-{lang}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_project_builds_and_serves() {
+    first_hour("rust").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_project_builds_and_serves() {
+    first_hour("python").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_project_builds_and_serves() {
+    first_hour("js").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_c_project_builds_and_serves() {
+    first_hour("c").await;
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_a_folder_in_use() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let bad = berth(work.path(), &["new", "my.app"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.starts_with("berth: `my.app` cannot name a project"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one plain line: {err}");
+    std::fs::create_dir(work.path().join("taken")).expect("mkdir");
+    std::fs::write(work.path().join("taken/keep.txt"), "mine").expect("write");
+    let taken = berth(work.path(), &["new", "taken", "--lang", "python"]);
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("exists and is not empty"));
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("taken/keep.txt")).expect("kept"),
+        "mine"
+    );
+}
+
+#[test]
+fn build_and_run_say_what_to_do_when_something_is_missing() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let run = berth(work.path(), &["run"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("there is no manifest berth.toml") && err.contains("berth new"),
+        "{err}"
+    );
+    let made = berth(work.path(), &["new", "later", "--lang", "c"]);
+    ok(&made, "berth new");
+    // Not built yet: `berth run` says how to build it.
+    let run = berth(&work.path().join("later"), &["run"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("does not exist yet: build it with `berth build`"), "{err}");
+    // A language no file tells.
+    std::fs::remove_file(work.path().join("later/app.c")).expect("rm");
+    let build = berth(&work.path().join("later"), &["build"]);
+    let err = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        err.contains("cannot tell the language") && err.contains("lang = "),
+        "{err}"
+    );
+}
