@@ -31,6 +31,7 @@ fn request(wasm: &[u8]) -> SwapRequest {
         wasm: wasm.to_vec().into(),
         label: None,
         config: None,
+        component: None,
     }
 }
 

@@ -298,6 +298,7 @@ async fn health_says_swapping_while_a_new_version_loads_and_serving_after() {
                         wasm: relabel(PROBE, "loading").into(),
                         label: Some("2".into()),
                         config: None,
+                        component: None,
                     },
                 )
                 .await

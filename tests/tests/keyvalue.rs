@@ -236,6 +236,7 @@ async fn state_survives_swap_and_restart() {
         wasm: relabel(KEEPER, "v2").into(),
         label: None,
         config: None,
+        component: None,
     };
     host.swap("keeper", swap).await.expect("swap");
     assert_eq!(

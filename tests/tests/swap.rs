@@ -36,6 +36,7 @@ fn swap(wasm: &[u8], label: &str) -> SwapRequest {
         wasm: wasm.to_vec().into(),
         label: Some(label.to_owned()),
         config: None,
+        component: None,
     }
 }
 

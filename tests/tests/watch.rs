@@ -33,7 +33,11 @@ async fn watch_mode_swaps_in_a_rebuilt_file() {
         .expect("open");
     let reply = t.request("probe.count", "").await.expect("reply");
     let active = route.versions.active();
-    assert_eq!(active.label.as_deref(), Some("watch"));
+    assert_eq!(
+        active.label.as_deref(),
+        Some("v1"),
+        "a swap keeps the label unless given one"
+    );
     assert_eq!(reply.header(VERSION), Some(active.hash.as_str()));
     stop.cancel();
 }

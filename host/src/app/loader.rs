@@ -28,8 +28,8 @@ pub(super) struct Loader {
     outbound: HashMap<String, Arc<dyn Outbound>>,
     data_dir: PathBuf,
     /// Each component's manifest entry: a swap keeps all but the code
-    /// (and, if given, the config).
-    pub(super) configs: Vec<ComponentConfig>,
+    /// (and, if given, the config or a new entry).
+    configs: std::sync::RwLock<Vec<ComponentConfig>>,
     /// `[host] reply_headers`.
     reply_headers: bool,
     /// Every `[keyvalue.*]` bucket; each component gets those it is granted.
@@ -55,14 +55,34 @@ impl Loader {
                 .filter_map(|(name, kv)| Some((name.clone(), kv.changes.clone()?)))
                 .collect(),
             data_dir: manifest.host.data_dir.clone(),
-            configs: manifest.components.clone(),
+            configs: std::sync::RwLock::new(manifest.components.clone()),
             reply_headers: manifest.host.reply_headers,
         }
     }
 
     /// Each component's name and wasm file.
     pub(super) fn files(&self) -> Vec<(String, PathBuf)> {
-        self.configs.iter().map(|c| (c.name.clone(), c.wasm.clone())).collect()
+        self.configs()
+            .iter()
+            .map(|c| (c.name.clone(), c.wasm.clone()))
+            .collect()
+    }
+
+    fn configs(&self) -> std::sync::RwLockReadGuard<'_, Vec<ComponentConfig>> {
+        self.configs.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A component's manifest entry as it serves now.
+    pub(super) fn config(&self, name: &str) -> Option<ComponentConfig> {
+        self.configs().iter().find(|c| c.name == name).cloned()
+    }
+
+    /// Replaces a component's manifest entry, after a swap to it.
+    pub(super) fn set_config(&self, config: ComponentConfig) {
+        let mut configs = self.configs.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(slot) = configs.iter_mut().find(|c| c.name == config.name) {
+            *slot = config;
+        }
     }
 
     /// Loads a component's first version and makes its route. Returns

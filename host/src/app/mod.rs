@@ -25,7 +25,7 @@ mod swap;
 
 use loader::Loader;
 pub use ops::OpError;
-pub use swap::{SwapReport, SwapRequest};
+pub use swap::{SwapReport, SwapRequest, swappable};
 
 /// A running host as the control layer sees it. Cheap to share.
 pub struct App {

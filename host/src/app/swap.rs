@@ -4,17 +4,25 @@
 use std::time::Instant;
 
 use super::{App, OpError};
+use crate::manifest::ComponentConfig;
 use crate::runtime::Source;
+use crate::runtime::cache::content_hash;
 
 /// What to swap in.
 #[derive(Clone, Debug, Default)]
 pub struct SwapRequest {
     /// The new version's wasm.
     pub wasm: bytes::Bytes,
-    /// A name for it, reported beside its hash.
+    /// A name for it, reported beside its hash; the serving version's
+    /// label if absent.
     pub label: Option<String>,
     /// A new `[components.config]` for its `init`; the current one if absent.
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A new manifest entry for it (grants, limits, environment, config),
+    /// as `berth dev` sends when the manifest changes; the current one if
+    /// absent. Its subscriptions and quarantine and probation settings
+    /// must be the current ones: the router owns those.
+    pub component: Option<ComponentConfig>,
 }
 
 /// A finished swap.
@@ -32,6 +40,9 @@ pub struct SwapReport {
     pub cached: bool,
     /// From the swap request to the new version serving.
     pub elapsed_ms: f64,
+    /// The same code with the same settings as the serving version, so
+    /// nothing was swapped.
+    pub unchanged: bool,
 }
 
 impl App {
@@ -44,27 +55,51 @@ impl App {
         let started = Instant::now();
         let not_found = || OpError::NotFound(name.to_owned());
         let route = self.route(name).ok_or_else(not_found)?;
-        let config = self
-            .loader
-            .configs
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(not_found)?;
         let _serial = route.versions.lock().await;
+        let current = self.loader.config(name).ok_or_else(not_found)?;
         let refused = |reason| OpError::Refused {
             name: name.to_owned(),
             reason,
         };
-        let mut config = config.clone();
+        let mut config = match request.component {
+            Some(entry) => {
+                if let Some(what) = router_settings_differ(&current, &entry) {
+                    return Err(refused(anyhow::anyhow!(
+                        "its {what} changed: a swap keeps those (restart the host to change them)"
+                    )));
+                }
+                entry
+            }
+            None => current.clone(),
+        };
         if let Some(new) = request.config {
             config.config = serde_json::from_value(serde_json::Value::Object(new))
                 .map_err(|e| refused(anyhow::anyhow!("config is not a TOML-compatible table: {e}")))?;
         }
+        let active = route.versions.active();
+        // The same code with the same settings is no new version: a
+        // rebuild that changed nothing, a file saved twice.
+        if config == current && content_hash(&request.wasm) == active.hash {
+            return Ok(SwapReport {
+                name: name.to_owned(),
+                version: active.hash.clone(),
+                label: active.label.clone(),
+                previous: active.hash.clone(),
+                cached: true,
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+                unchanged: true,
+            });
+        }
+        let label = request.label.or_else(|| active.label.clone());
         let (version, source) = self
             .loader
-            .version(&config, &request.wasm, &route.stats, request.label)
+            .version(&config, &request.wasm, &route.stats, label)
             .await
             .map_err(refused)?;
+        if config.max_concurrency != current.max_concurrency {
+            route.set_concurrency(config.max_concurrency);
+        }
+        self.loader.set_config(config);
         let hash = version.hash.clone();
         let label = version.label.clone();
         let old = route.versions.install(version);
@@ -77,8 +112,30 @@ impl App {
             previous: old.hash.clone(),
             cached: matches!(source, Source::Cached),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            unchanged: false,
         };
         tracing::info!(component = name, from = %old.describe(), to = %&report.version[..12], elapsed_ms = report.elapsed_ms, "swapped");
         Ok(report)
     }
+}
+
+/// The first of the settings the router holds that differ between two
+/// entries of a component, if any.
+fn router_settings_differ(current: &ComponentConfig, new: &ComponentConfig) -> Option<&'static str> {
+    if current.name != new.name {
+        Some("name")
+    } else if current.subscribe != new.subscribe || current.outbound != new.outbound {
+        Some("subscriptions")
+    } else if (current.quarantine_after, current.quarantine_ms) != (new.quarantine_after, new.quarantine_ms) {
+        Some("quarantine settings")
+    } else if (current.probation_ms, current.rollback_after) != (new.probation_ms, new.rollback_after) {
+        Some("probation settings")
+    } else {
+        None
+    }
+}
+
+/// Whether a swap of `current` to `new` is one a running host can make.
+pub fn swappable(current: &ComponentConfig, new: &ComponentConfig) -> Result<(), &'static str> {
+    router_settings_differ(current, new).map_or(Ok(()), Err)
 }

@@ -13,6 +13,7 @@ pub mod admin_client;
 pub mod allocator;
 pub mod build;
 pub mod conformance;
+mod dev;
 pub mod discovery;
 mod home;
 pub mod new;
@@ -82,7 +83,10 @@ impl Cli {
     /// Whether the command runs a host, whose failures are log records
     /// (JSON with `--log-format json`) rather than one plain line.
     pub fn is_host(&self) -> bool {
-        matches!(self.command, Command::Run { .. } | Command::Conformance { .. })
+        matches!(
+            self.command,
+            Command::Run { .. } | Command::Dev { .. } | Command::Conformance { .. }
+        )
     }
 }
 
@@ -127,6 +131,13 @@ pub enum Command {
         /// Only this component.
         #[arg(long)]
         component: Option<String>,
+    },
+    /// Build, run, and rebuild and swap in each change of the sources or
+    /// the manifest; prints what the components publish.
+    Dev {
+        /// The manifest.
+        #[arg(default_value = "berth.toml")]
+        manifest: PathBuf,
     },
     /// Replace a running component with a new version, without a restart.
     Swap {
@@ -273,6 +284,10 @@ impl Cli {
                         .with_context(|| format!("building component `{}`", c.name))?;
                     println!("{built}");
                 }
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Dev { manifest } => {
+                dev::run(&manifest, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Swap {

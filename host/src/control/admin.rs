@@ -150,6 +150,7 @@ async fn execute(app: &App, command: Command) -> Result<Value, OpError> {
                 wasm: wasm.into(),
                 label,
                 config,
+                component: None,
             };
             let report = app.swap(&component, request).await?;
             Ok(json!({ "host": app.id, "swap": report }))

@@ -66,41 +66,77 @@ async fn start_with(manifest: &Manifest, auth: &Auth) -> Result<Host> {
 /// component files if asked, and on `shutdown` (or a drain) stops taking
 /// work and lets in-flight calls finish.
 pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let auth = Auth::new(manifest.host.admin_token.clone());
-    let host = start_with(&manifest, &auth).await?;
-    let app = host.app();
-    let http_stop = CancellationToken::new();
-    let http = match manifest.host.http {
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
-            tracing::info!(%addr, "HTTP admin and ingress listening");
-            let options = http::Options::new(&manifest.host, auth.clone());
-            Some(tokio::spawn(http::serve(
-                listener,
-                app.clone(),
-                options,
-                http_stop.clone(),
-            )))
-        }
-        None => None,
-    };
-    let watching = manifest
-        .host
-        .watch
-        .then(|| watch::spawn(app.clone(), http_stop.clone()));
+    let running = Running::start(&manifest).await?;
+    let app = running.app();
     tokio::select! {
         () = shutdown => tracing::info!("shutting down: finishing in-flight calls"),
         () = app.drain.cancelled() => tracing::info!("draining (admin command): finishing in-flight calls"),
     }
-    if let Some(watching) = watching {
-        watching.abort();
+    running.stop().await
+}
+
+/// A host with everything `berth run` serves around it: the broker-side
+/// control plane, HTTP and watch mode. `berth dev` stops one and starts
+/// another when the manifest changes what a swap cannot.
+pub struct Running {
+    host: Host,
+    http: Option<tokio::task::JoinHandle<Result<()>>>,
+    watching: Option<tokio::task::JoinHandle<()>>,
+    http_stop: CancellationToken,
+}
+
+impl Running {
+    /// Starts the host, its HTTP listener (if the manifest has one) and
+    /// watch mode (if it asks).
+    pub async fn start(manifest: &Manifest) -> Result<Self> {
+        let auth = Auth::new(manifest.host.admin_token.clone());
+        let host = start_with(manifest, &auth).await?;
+        let app = host.app();
+        let http_stop = CancellationToken::new();
+        let http = match manifest.host.http {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
+                tracing::info!(%addr, "HTTP admin and ingress listening");
+                let options = http::Options::new(&manifest.host, auth.clone());
+                Some(tokio::spawn(http::serve(
+                    listener,
+                    app.clone(),
+                    options,
+                    http_stop.clone(),
+                )))
+            }
+            None => None,
+        };
+        let watching = manifest
+            .host
+            .watch
+            .then(|| watch::spawn(app.clone(), http_stop.clone()));
+        Ok(Self {
+            host,
+            http,
+            watching,
+            http_stop,
+        })
     }
-    host.shutdown(DEFAULT_GRACE).await;
-    http_stop.cancel();
-    if let Some(http) = http {
-        http.await.context("HTTP server task failed")??;
+
+    /// What the host serves and how it is steered.
+    pub fn app(&self) -> std::sync::Arc<crate::app::App> {
+        self.host.app()
     }
-    Ok(())
+
+    /// Stops taking work, lets in-flight calls finish (up to the grace
+    /// period), then closes HTTP.
+    pub async fn stop(self) -> Result<()> {
+        if let Some(watching) = self.watching {
+            watching.abort();
+        }
+        self.host.shutdown(DEFAULT_GRACE).await;
+        self.http_stop.cancel();
+        if let Some(http) = self.http {
+            http.await.context("HTTP server task failed")??;
+        }
+        Ok(())
+    }
 }

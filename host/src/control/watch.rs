@@ -57,8 +57,9 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<
                 };
                 let request = SwapRequest {
                     wasm: wasm.into(),
-                    label: Some("watch".to_owned()),
+                    label: None,
                     config: None,
+                    component: None,
                 };
                 match app.swap(name, request).await {
                     Ok(report) => {

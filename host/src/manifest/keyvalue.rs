@@ -32,7 +32,7 @@ impl std::fmt::Display for KvBackend {
 }
 
 /// One `[keyvalue.<name>]` table.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyValueConfig {
     /// Where the data lives.

@@ -31,7 +31,7 @@ pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
 pub use validate::is_name;
 
 /// A whole manifest.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Host-wide settings.
@@ -49,7 +49,7 @@ pub struct Manifest {
 }
 
 /// `[host]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfig {
     /// Service name: names queue groups and appears in health and discovery.
@@ -141,7 +141,7 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// One `[[components]]` entry.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComponentConfig {
     /// Unique name: letters, digits, `-` and `_`.

@@ -29,7 +29,7 @@ impl fmt::Display for TransportKind {
 }
 
 /// `[transports]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransportsConfig {
     /// `[transports.nats]`.
@@ -39,7 +39,7 @@ pub struct TransportsConfig {
 }
 
 /// `[transports.nats]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatsConfig {
     /// Server URL; `NATS_URL` overrides.
@@ -91,7 +91,7 @@ fn default_nats_url() -> String {
 }
 
 /// `[transports.amqp]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmqpConfig {
     /// Broker URL; `AMQP_URL` overrides.

@@ -24,24 +24,24 @@ impl Host {
 
     /// [`Host::run`] with more environment variables.
     pub fn run_with(manifest: &std::path::Path, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(BERTH)
-            .arg("run")
-            .arg(manifest)
-            .envs(env.iter().copied())
+        Self::spawn(Command::new(BERTH).arg("run").arg(manifest).envs(env.iter().copied()))
+    }
+
+    /// Any `berth` command, its stdout and stderr followed line by line.
+    pub fn spawn(command: &mut Command) -> Self {
+        let mut child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("spawn berth run");
-        let stderr = child.stderr.take().expect("stderr");
+            .expect("spawn berth");
         let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let out = tx.clone();
+        std::thread::spawn(move || follow(stdout, out));
+        std::thread::spawn(move || follow(stderr, tx));
         Self { child, lines }
     }
 
@@ -95,5 +95,13 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
+    }
+}
+
+fn follow(from: impl std::io::Read, to: mpsc::Sender<String>) {
+    for line in BufReader::new(from).lines().map_while(Result::ok) {
+        if to.send(line).is_err() {
+            break;
+        }
     }
 }

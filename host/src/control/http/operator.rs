@@ -149,6 +149,7 @@ async fn swap(
         wasm: body,
         label: params.label,
         config,
+        component: None,
     };
     answer(
         api.app

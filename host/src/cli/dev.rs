@@ -1,0 +1,292 @@
+//! `berth dev`: build, run, and keep up with the sources and the manifest.
+//!
+//! A changed source folder is rebuilt and the new component swapped in
+//! (a build that fails prints its errors and the old version keeps
+//! serving); a changed manifest is swapped in component by component
+//! (config, grants, limits) when a swap can carry it, and otherwise the
+//! host is stopped and started again in this process (subscriptions,
+//! components added or removed, `[host]`, transports, buckets). What the
+//! components publish is printed as it goes out.
+//!
+//! Files are polled, as watch mode polls them (see
+//! [`crate::control::watch`]): a change counts once two polls agree.
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+
+use super::build;
+use crate::app::{App, SwapRequest, swappable};
+use crate::control::Running;
+use crate::manifest::Manifest;
+use crate::transport::SubscribeOptions;
+
+/// How often sources and the manifest are looked at.
+const POLL: Duration = Duration::from_millis(300);
+/// Files looked at per source folder, at most: a folder that holds more
+/// is not one project's sources.
+const MAX_FILES: usize = 20_000;
+/// Folders that are build output or tool state, not sources.
+const SKIPPED: [&str; 5] = ["target", "node_modules", "__pycache__", ".git", ".berth"];
+
+/// Runs `berth dev` on the manifest at `path` until `shutdown`.
+pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let mut manifest = Manifest::read(path)?;
+    for component in build::buildable(&manifest, None)? {
+        match tokio::task::block_in_place(|| build::build(component)) {
+            Ok(built) => println!("{built}"),
+            // The last good build can serve while this one is fixed.
+            Err(e) if component.wasm.is_file() => println!("build failed: {}: {e:#}", component.name),
+            Err(e) => return Err(e.context(format!("building component `{}`", component.name))),
+        }
+    }
+    manifest = Manifest::load(path)?;
+    tokio::pin!(shutdown);
+    loop {
+        let running = Running::start(&manifest).await?;
+        let app = running.app();
+        let tails = tail(&app, &manifest).await;
+        println!(
+            "serving {} component(s){}; watching their sources and {} (Ctrl-C stops)",
+            manifest.components.len(),
+            match manifest.host.http {
+                Some(addr) => format!(" on http://{addr}"),
+                None => String::new(),
+            },
+            path.display()
+        );
+        let next = tokio::select! {
+            () = &mut shutdown => None,
+            () = app.drain.cancelled() => None,
+            next = follow(&app, path, manifest.clone()) => Some(next),
+        };
+        for t in tails {
+            t.abort();
+        }
+        running.stop().await?;
+        match next {
+            Some(next) => manifest = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Follows the sources and the manifest; returns the manifest the host
+/// must be restarted with when it changes what a swap cannot.
+async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest {
+    let mut manifest_file = Stamped::new(file_stamp(path));
+    let mut sources: Vec<Stamped> = manifest
+        .components
+        .iter()
+        .map(|c| Stamped::new(c.source.as_deref().map_or(0, tree_stamp)))
+        .collect();
+    loop {
+        tokio::time::sleep(POLL).await;
+        for (component, source) in manifest.components.iter().zip(&mut sources) {
+            let Some(dir) = &component.source else { continue };
+            if !source.changed(tree_stamp(dir)) {
+                continue;
+            }
+            let built = tokio::task::spawn_blocking({
+                let component = component.clone();
+                move || build::build(&component)
+            })
+            .await;
+            match built {
+                Ok(Ok(_)) => swap(app, &component.name, &component.wasm, None).await,
+                Ok(Err(e)) => println!("build failed: {}: {e:#}", component.name),
+                Err(e) => println!("build failed: {}: {e}", component.name),
+            }
+        }
+        if !manifest_file.changed(file_stamp(path)) {
+            continue;
+        }
+        let new = match Manifest::load(path) {
+            Ok(new) => new,
+            Err(e) => {
+                println!("manifest not applied: {e:#}");
+                continue;
+            }
+        };
+        if let Some(why) = needs_restart(&manifest, &new) {
+            println!("restarting the host: {why}");
+            return new;
+        }
+        for (old, entry) in manifest.components.iter().zip(&new.components) {
+            if old != entry {
+                swap(app, &entry.name, &entry.wasm, Some(entry.clone())).await;
+            }
+        }
+        manifest = new;
+    }
+}
+
+/// Swaps the component in from its file, with a new manifest entry if
+/// given, and says what happened.
+async fn swap(app: &App, name: &str, wasm: &Path, entry: Option<crate::manifest::ComponentConfig>) {
+    let bytes = match std::fs::read(wasm) {
+        Ok(bytes) => bytes,
+        Err(e) => return println!("not swapped: {name}: cannot read {}: {e}", wasm.display()),
+    };
+    let request = SwapRequest {
+        wasm: bytes.into(),
+        label: None,
+        config: None,
+        component: entry,
+    };
+    match app.swap(name, request).await {
+        Ok(r) if r.unchanged => println!("unchanged {name}: the same code and settings"),
+        Ok(r) => println!("swapped {name}: {} in {:.0} ms", &r.version[..12], r.elapsed_ms),
+        Err(e) => println!("not swapped: {name}: {e}"),
+    }
+}
+
+/// Why the host must restart to apply `new`, if it must.
+fn needs_restart(old: &Manifest, new: &Manifest) -> Option<String> {
+    if old.host != new.host || old.transports != new.transports || old.keyvalue != new.keyvalue {
+        return Some("[host], [transports] or [keyvalue] changed".to_owned());
+    }
+    let names = |m: &Manifest| m.components.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+    if names(old) != names(new) {
+        return Some("components were added, removed or reordered".to_owned());
+    }
+    old.components.iter().zip(&new.components).find_map(|(a, b)| {
+        swappable(a, b)
+            .err()
+            .map(|what| format!("the {what} of `{}` changed", a.name))
+    })
+}
+
+/// Prints what the components publish: one broadcast subscription per
+/// publish grant, on the default transport.
+async fn tail(app: &Arc<App>, manifest: &Manifest) -> Vec<tokio::task::JoinHandle<()>> {
+    let patterns: BTreeSet<&String> = manifest.components.iter().flat_map(|c| &c.publish).collect();
+    let mut tasks = Vec::new();
+    for pattern in patterns {
+        let options = SubscribeOptions {
+            pattern: pattern.clone(),
+            capacity: 256,
+            ..SubscribeOptions::default()
+        };
+        match app.transport.subscribe(options).await {
+            Ok(mut sub) => tasks.push(tokio::spawn(async move {
+                while let Some(delivery) = sub.next().await {
+                    println!("→ {}: {}", delivery.message.subject, preview(&delivery.message.body));
+                }
+            })),
+            Err(e) => println!("cannot show what is published on {pattern}: {e}"),
+        }
+    }
+    tasks
+}
+
+/// A body as one line of at most 200 characters.
+pub fn preview(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut line: String = text.chars().take(200).collect::<String>().escape_debug().collect();
+    if text.chars().count() > 200 {
+        line.push('…');
+    }
+    line
+}
+
+/// A value that changes when a file or a tree does, and whether a change
+/// has settled.
+struct Stamped {
+    applied: u64,
+    previous: u64,
+}
+
+impl Stamped {
+    fn new(now: u64) -> Self {
+        Self {
+            applied: now,
+            previous: now,
+        }
+    }
+
+    /// Whether `now` is a change that two polls agree on and that has not
+    /// been acted on yet.
+    fn changed(&mut self, now: u64) -> bool {
+        let settled = now == self.previous;
+        self.previous = now;
+        if settled && now != self.applied {
+            self.applied = now;
+            return true;
+        }
+        false
+    }
+}
+
+fn file_stamp(path: &Path) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    stamp_of(path).hash(&mut h);
+    h.finish()
+}
+
+fn stamp_of(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+/// Every source file's path, size and modification time, hashed; build
+/// output (`*.wasm`, [`SKIPPED`] folders) left out.
+fn tree_stamp(dir: &Path) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if path.is_dir() {
+                if !SKIPPED.contains(&name.as_str()) {
+                    pending.push(path);
+                }
+            } else if !name.ends_with(".wasm") {
+                (&path, stamp_of(&path)).hash(&mut h);
+                seen += 1;
+                if seen >= MAX_FILES {
+                    return h.finish();
+                }
+            }
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_counts_once_two_polls_agree() {
+        let mut s = Stamped::new(1);
+        assert!(!s.changed(1));
+        assert!(!s.changed(2), "the first sight of a change may be half-written");
+        assert!(s.changed(2));
+        assert!(!s.changed(2), "acted on once");
+    }
+
+    #[test]
+    fn build_output_is_not_a_source_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("app.c"), "int x;").expect("write");
+        let before = tree_stamp(dir.path());
+        std::fs::write(dir.path().join("app.wasm"), "built").expect("write");
+        std::fs::create_dir_all(dir.path().join("target/x")).expect("mkdir");
+        std::fs::write(dir.path().join("target/x/y.o"), "o").expect("write");
+        assert_eq!(tree_stamp(dir.path()), before);
+        std::fs::write(dir.path().join("app.c"), "int xy;").expect("write");
+        assert_ne!(tree_stamp(dir.path()), before);
+    }
+}

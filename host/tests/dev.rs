@@ -1,0 +1,93 @@
+//! `berth dev` on a project `berth new` made: it builds and serves; a
+//! source change is rebuilt and swapped in; a build that fails leaves the
+//! last version serving; a manifest change of config is swapped in, one
+//! of subscriptions restarts the host in the process; what the component
+//! publishes is printed.
+
+mod process;
+
+use std::path::Path;
+use std::process::Command;
+
+use process::{BERTH, Host};
+
+fn berth(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(BERTH)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run berth");
+    assert!(
+        out.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).expect("read");
+    assert!(text.contains(from), "{} has no `{from}`", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).expect("write");
+}
+
+#[test]
+fn dev_builds_serves_and_follows_sources_and_manifest() {
+    let work = tempfile::tempdir().expect("tempdir");
+    berth(work.path(), &["new", "devc", "--lang", "c"]);
+    let project = work.path().join("devc");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (manifest, source) = (project.join("berth.toml"), project.join("app.c"));
+    edit(&manifest, "127.0.0.1:8080", &format!("127.0.0.1:{port}"));
+    let dev = Host::spawn(Command::new(BERTH).current_dir(&project).arg("dev"));
+    dev.wait_for("built devc (c,");
+    dev.wait_for("serving 1 component(s)");
+    let hello = || berth(&project, &["request", "devc.hello", r#"{"name":"Ada"}"#, "--url", &url]);
+    assert_eq!(hello(), r#"{"message":"Hello, Ada!"}"#);
+
+    edit(&source, r#"%s, %s!\""#, r#"%s, %s!!\""#);
+    dev.wait_for("swapped devc");
+    assert_eq!(hello(), r#"{"message":"Hello, Ada!!"}"#, "the new source serves");
+
+    edit(
+        &source,
+        "return true;\n}\n\nstatic bool note",
+        "return true\n}\n\nstatic bool note",
+    );
+    let failed = dev.lines_until("build failed: devc");
+    assert!(
+        failed.iter().any(|l| l.contains("error:")),
+        "the compiler's error is shown: {failed:?}"
+    );
+    assert_eq!(hello(), r#"{"message":"Hello, Ada!!"}"#, "the last good version serves");
+    edit(
+        &source,
+        "return true\n}\n\nstatic bool note",
+        "return true;\n}\n\nstatic bool note",
+    );
+    let fixed = dev.line_with("devc: ");
+    assert!(
+        fixed.starts_with("unchanged devc") || fixed.starts_with("swapped devc"),
+        "{fixed}"
+    );
+
+    edit(&manifest, r#"greeting = "Hello""#, r#"greeting = "Hi""#);
+    dev.wait_for("swapped devc");
+    assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "the new config serves");
+
+    berth(&project, &["publish", "devc.note", "noted", "--url", &url]);
+    dev.wait_for("→ audit.devc: noted");
+
+    edit(
+        &manifest,
+        r#"subscribe = ["devc.>"]"#,
+        r#"subscribe = ["devc.>", "other.>"]"#,
+    );
+    dev.wait_for("restarting the host: the subscriptions of `devc` changed");
+    dev.wait_for("serving 1 component(s)");
+    assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
+}

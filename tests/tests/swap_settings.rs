@@ -1,0 +1,91 @@
+//! A swap that carries a new manifest entry, as `berth dev` sends when the
+//! manifest changes: the new version gets the new grants and config, the
+//! label stays unless a new one is given, the same code with the same
+//! settings is no swap at all, and what the router owns (subscriptions)
+//! is refused with the reason.
+
+use std::time::Duration;
+
+use berth::app::{OpError, SwapRequest};
+use berth::{CallError, Message};
+use berth_tests::{PROBE, TestHost};
+
+const MANIFEST: &str = "[[components]]\nname = \"svc\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.>\"]\nlabel = \"v1\"\n\
+    [components.config]\nk = 1\n";
+
+fn entry() -> berth::manifest::ComponentConfig {
+    let (manifest, _dir) = berth_tests::manifest(MANIFEST).expect("manifest");
+    manifest.components[0].clone()
+}
+
+fn request(component: Option<berth::manifest::ComponentConfig>) -> SwapRequest {
+    SwapRequest {
+        wasm: std::fs::read(PROBE).expect("probe").into(),
+        label: None,
+        config: None,
+        component,
+    }
+}
+
+async fn publish_to(t: &TestHost, to: &str) -> Result<(), CallError> {
+    let reply = t
+        .host
+        .transport()
+        .request(
+            Message::new("probe.publish", "p").with_header("to", to),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("reply");
+    CallError::from_reply(&reply).map_or(Ok(()), Err)
+}
+
+#[tokio::test]
+async fn a_new_entry_brings_new_grants_and_config_and_keeps_the_label() {
+    let t = berth_tests::start(MANIFEST).await.expect("start");
+    let e = publish_to(&t, "out.x").await.expect_err("not granted yet");
+    assert_eq!(e.code, 403, "{e}");
+
+    let mut granted = entry();
+    granted.publish = vec!["out.>".to_owned()];
+    granted.config.insert("k".to_owned(), 2.into());
+    let report = t.host.swap("svc", request(Some(granted))).await.expect("swapped");
+    assert_eq!(report.version, report.previous, "the same code, new settings");
+    assert_eq!(report.label.as_deref(), Some("v1"), "the label is kept");
+    publish_to(&t, "out.x").await.expect("granted now");
+    assert_eq!(t.ask("probe.config", "").await, r#"{"k":2}"#);
+    let swaps = t.host.route("svc").expect("svc").versions.status().swaps;
+    assert_eq!(swaps, 1);
+}
+
+#[tokio::test]
+async fn the_same_code_with_the_same_settings_is_no_swap() {
+    let t = berth_tests::start(MANIFEST).await.expect("start");
+    let route = t.host.route("svc").expect("svc").clone();
+    let report = t.host.swap("svc", request(None)).await.expect("answered");
+    assert_eq!(report.version, report.previous);
+    let report = t.host.swap("svc", request(Some(entry()))).await.expect("answered");
+    assert_eq!(report.version, report.previous);
+    assert_eq!(route.versions.status().swaps, 0, "nothing was swapped");
+}
+
+#[tokio::test]
+async fn subscriptions_cannot_change_in_a_swap() {
+    let t = berth_tests::start(MANIFEST).await.expect("start");
+    let mut moved = entry();
+    moved.subscribe = entry()
+        .subscribe
+        .into_iter()
+        .map(|mut s| {
+            s.subject = "elsewhere.>".to_owned();
+            s
+        })
+        .collect();
+    match t.host.swap("svc", request(Some(moved))).await {
+        Err(OpError::Refused { reason, .. }) => {
+            assert!(reason.to_string().contains("subscriptions changed"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(t.ask("probe.count", "").await.is_empty(), false, "still serving");
+}
