@@ -6,7 +6,7 @@ mod process;
 use std::process::Command;
 use std::time::Duration;
 
-use process::{BERTH, Host};
+use process::{BERTH, Host, free_port};
 
 #[test]
 fn check_says_whether_a_component_fits() {
@@ -92,13 +92,6 @@ fn wait_for_stats(url: &str, index: usize, done: impl Fn(&serde_json::Value) -> 
             tokio::task::yield_now().await;
         }
     });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// `berth run` of one component `name` subscribed to `<name>.>`, with HTTP

@@ -9,7 +9,7 @@ mod process;
 use std::path::Path;
 use std::process::Command;
 
-use process::{BERTH, Host};
+use process::{BERTH, Host, free_port};
 
 fn berth(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(BERTH)
@@ -36,10 +36,7 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     let work = tempfile::tempdir().expect("tempdir");
     berth(work.path(), &["new", "devc", "--lang", "c"]);
     let project = work.path().join("devc");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let (manifest, source) = (project.join("berth.toml"), project.join("app.c"));
     edit(&manifest, "127.0.0.1:8080", &format!("127.0.0.1:{port}"));

@@ -175,23 +175,17 @@ async fn tail(app: &Arc<App>, manifest: &Manifest) -> Vec<tokio::task::JoinHandl
         match app.transport.subscribe(options).await {
             Ok(mut sub) => tasks.push(tokio::spawn(async move {
                 while let Some(delivery) = sub.next().await {
-                    println!("→ {}: {}", delivery.message.subject, preview(&delivery.message.body));
+                    println!(
+                        "→ {}: {}",
+                        delivery.message.subject,
+                        super::tail::preview(&delivery.message.body)
+                    );
                 }
             })),
             Err(e) => println!("cannot show what is published on {pattern}: {e}"),
         }
     }
     tasks
-}
-
-/// A body as one line of at most 200 characters.
-pub fn preview(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut line: String = text.chars().take(200).collect::<String>().escape_debug().collect();
-    if text.chars().count() > 200 {
-        line.push('…');
-    }
-    line
 }
 
 /// A value that changes when a file or a tree does, and whether a change

@@ -17,6 +17,7 @@ mod dev;
 pub mod discovery;
 mod home;
 pub mod new;
+mod tail;
 
 use actions::{admin, check, conformance, read_body, require_env, send, services, shutdown_signal, status, swap};
 pub use admin_client::AdminCommand;
@@ -188,6 +189,21 @@ pub enum Command {
         #[arg(long, global = true, default_value_t = 500)]
         quiet_ms: u64,
     },
+    /// Print the messages passing through a running host whose subject
+    /// matches, as they pass (on any transport, the in-memory one too).
+    Tail {
+        /// The subject pattern (`*` one token, `>` the rest).
+        pattern: String,
+        /// The host's HTTP address.
+        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The host's admin token, if it has one.
+        #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Print the host's JSON lines as they come.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a running host's components: version, state, counters.
     Status {
         /// The host's HTTP address.
@@ -299,6 +315,12 @@ impl Cli {
                 token,
             } => swap(&url, &name, &wasm, label, config, token).await,
             Command::Status { url } => status(&url).await,
+            Command::Tail {
+                pattern,
+                url,
+                token,
+                json,
+            } => tail::tail(&url, &pattern, token.as_deref(), json).await,
             Command::Admin {
                 service,
                 command,

@@ -10,6 +10,14 @@ use std::time::Duration;
 /// The binary under test.
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
 /// A `berth run` process whose log the test follows; killed if the test
 /// fails half-way.
 pub struct Host {

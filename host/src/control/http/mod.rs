@@ -6,7 +6,8 @@
 //! - `GET /metrics`: the same counters for Prometheus.
 //! - Operator actions (`operator`): `PUT /v1/components/{name}` (swap),
 //!   `POST /v1/components/{name}/suspend`, `/resume`,
-//!   `/concurrency?value=N`, and `POST /v1/drain`.
+//!   `/concurrency?value=N`, `POST /v1/drain`, and `GET /v1/tail/{pattern}`
+//!   (`tail`: the messages passing, as JSON lines).
 //! - Ingress (`ingress`): `POST /v1/request/{subject}` and
 //!   `POST /v1/publish/{subject}`.
 
@@ -31,6 +32,7 @@ use crate::manifest::HostConfig;
 mod ingress;
 mod operator;
 mod server;
+mod tail;
 
 pub use server::Limits;
 

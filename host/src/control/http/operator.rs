@@ -11,7 +11,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,6 +30,7 @@ pub(super) fn routes(api: Api, max_component_bytes: usize) -> Router<Api> {
         .route("/v1/components/{name}/resume", post(resume))
         .route("/v1/components/{name}/concurrency", post(concurrency))
         .route("/v1/drain", post(drain))
+        .route("/v1/tail/{pattern}", get(super::tail::tail))
         .route_layer(middleware::from_fn_with_state(api, authorize))
 }
 
