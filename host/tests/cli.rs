@@ -355,6 +355,15 @@ fn a_trap_logs_one_short_line_even_with_rust_backtrace() {
     // Everything logged from the trap to the end of the drain.
     let logged = host.lines_until("all in-flight calls finished").join("\n");
     assert!(logged.contains("component trapped"), "{logged}");
+    let guest: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("stream=\"stderr\"") || l.contains("stream=stderr"))
+        .collect();
+    assert_eq!(guest.len(), 1, "the panic's report is one record: {guest:?}");
+    assert!(
+        guest[0].contains("panicked at hostile/src/lib.rs:") && guest[0].contains("hostile panics on purpose"),
+        "{guest:?}"
+    );
     assert!(logged.len() < 4000, "{} bytes logged:\n{logged}", logged.len());
     assert!(!logged.to_lowercase().contains("stack backtrace"), "{logged}");
 }

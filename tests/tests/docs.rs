@@ -231,7 +231,10 @@ fn every_code_block_is_checked() {
             checked += 1;
         }
     }
-    assert!(checked >= 20, "only {checked} blocks found: is the block reader broken?");
+    assert!(
+        checked >= 20,
+        "only {checked} blocks found: is the block reader broken?"
+    );
 }
 
 /// The README's first `curl`, run against the quickstart's manifest, prints

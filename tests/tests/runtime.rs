@@ -31,8 +31,13 @@ async fn pooled_instances_are_reused_and_a_trapped_one_is_discarded() {
     let trap = error_of(&t, "probe.panic", "").await;
     assert_eq!(trap.kind, ErrorKind::Trap, "{trap}");
     assert!(
+        trap.message.contains("panicked at probe/src/lib.rs:") && trap.message.contains("probe was asked to panic"),
+        "says why, with the guest's panic message: {}",
+        trap.message
+    );
+    assert!(
         trap.message.contains("unreachable"),
-        "says what happened: {}",
+        "and what the trap was: {}",
         trap.message
     );
     assert_eq!(

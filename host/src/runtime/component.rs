@@ -156,13 +156,21 @@ impl WasmHandler {
                 .pre
                 .instantiate_async(&mut store)
                 .await
-                .map_err(|e| self.wasm_error(&e))?;
+                .map_err(|e| self.wasm_error(&e, None))?;
             let handler = match &self.exports.handler {
-                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| self.wasm_error(&e))?),
+                Some(indices) => Some(
+                    indices
+                        .load(&mut store, &instance)
+                        .map_err(|e| self.wasm_error(&e, None))?,
+                ),
                 None => None,
             };
             let watcher = match &self.exports.watcher {
-                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| self.wasm_error(&e))?),
+                Some(indices) => Some(
+                    indices
+                        .load(&mut store, &instance)
+                        .map_err(|e| self.wasm_error(&e, None))?,
+                ),
                 None => None,
             };
             // Its type is checked here, at the first instance (made at load).
@@ -182,7 +190,7 @@ impl WasmHandler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
                     .await
-                    .map_err(|e| self.wasm_error(&e))?,
+                    .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
             Ok::<_, CallError>((handler, batch, watcher, init))
@@ -282,7 +290,10 @@ impl WasmHandler {
                 (Call::Request(m) | Call::Event(m), None) => Ok(Err(self.watcher_only(&m.subject))),
             };
             match result {
-                Err(trap) => Err(self.wasm_error(&trap)),
+                Err(trap) => {
+                    let panic = instance.store.data().panic.take(&self.env.name);
+                    Err(self.wasm_error(&trap, panic))
+                }
                 Ok(outcome) => {
                     if pooled {
                         self.check_in(instance);
@@ -311,7 +322,9 @@ impl WasmHandler {
         )
     }
 
-    pub(super) fn wasm_error(&self, error: &wasmtime::Error) -> CallError {
+    /// What a failed wasm call means to the caller; `panic` is the report
+    /// the instance made on stderr before it trapped, if any.
+    pub(super) fn wasm_error(&self, error: &wasmtime::Error, panic: Option<String>) -> CallError {
         if let Some(limit) = error.downcast_ref::<PoolConcurrencyLimitError>() {
             // Not the component's fault: the host has no instance slot left.
             return CallError::new(
@@ -334,6 +347,10 @@ impl WasmHandler {
         let what = match error.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
             None => format!("{:#}", error.root_cause()),
+        };
+        let what = match panic {
+            Some(panic) => format!("{panic} ({what})"),
+            None => what,
         };
         // `{:#}`: the chain of causes on one line, never a captured backtrace.
         tracing::warn!(component = %self.env.name, error = %format!("{error:#}"), "component trapped");

@@ -18,7 +18,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{berth::backend::host, wit};
 use super::counters::Counters;
 use super::grants::{Grants, Operation};
-use super::log_stream::{LogStream, Stream};
+use super::log_stream::{LogStream, Panic, Stream};
 use super::throttle::CallClock;
 
 use crate::core::error::{CallError, ErrorKind};
@@ -59,6 +59,8 @@ pub struct CallState {
     pub(crate) clock: CallClock,
     /// Trace context of the current call, put on its outbound messages.
     pub(crate) trace: Option<crate::core::trace::Context>,
+    /// A panic the instance reported on stderr, for its trap's error.
+    pub(crate) panic: Panic,
     pub(super) env: Arc<Environment>,
 }
 
@@ -67,8 +69,9 @@ impl CallState {
     /// grants; stdout and stderr become log lines.
     pub fn new(env: Arc<Environment>, limits: StoreLimits) -> Result<Self, CallError> {
         let mut wasi = WasiCtx::builder();
+        let panic = Panic::default();
         wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))
-            .stderr(LogStream::new(env.name.clone(), Stream::Stderr))
+            .stderr(LogStream::new(env.name.clone(), Stream::Stderr).with_panics(panic.clone()))
             .envs(&env.env)
             .allow_tcp(false)
             .allow_udp(false)
@@ -87,6 +90,7 @@ impl CallState {
             limits,
             clock: CallClock::default(),
             trace: None,
+            panic,
             env,
         })
     }
