@@ -123,7 +123,7 @@ fn run_serves_and_drains_on_sigterm() {
         .output()
         .expect("berth request");
     assert!(echo.status.success(), "{}", String::from_utf8_lossy(&echo.stderr));
-    assert_eq!(String::from_utf8_lossy(&echo.stdout), "1");
+    assert_eq!(String::from_utf8_lossy(&echo.stdout), "1\n", "text ends with a newline");
 
     let published = Command::new(BERTH)
         .args(["publish", "probe.event.cli", "from the shell", "--url", &url])
@@ -164,6 +164,12 @@ fn run_serves_and_drains_on_sigterm() {
     assert!(status.status.success());
     let table = String::from_utf8_lossy(&status.stdout).into_owned();
     let version = report["version"].as_str().expect("version");
+    let json = Command::new(BERTH)
+        .args(["status", "--json", "--url", &url])
+        .output()
+        .expect("berth status --json");
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(json["components"][0]["version"], version);
     assert!(
         table.contains("probe") && table.contains(&version[..12]) && table.contains("v2"),
         "{table}"
@@ -191,7 +197,7 @@ fn run_serves_and_drains_on_sigterm() {
     host.wait_for("all in-flight calls finished");
     let slow = slow.join().expect("thread");
     assert!(slow.status.success(), "{}", String::from_utf8_lossy(&slow.stderr));
-    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept");
+    assert_eq!(String::from_utf8_lossy(&slow.stdout), "slept\n");
 
     let mut host = host;
     let status = host.child.wait().expect("wait");
@@ -296,7 +302,14 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
             .expect("berth admin")
     };
 
-    let info = admin(&["info"]);
+    let table = admin(&["info"]);
+    assert!(table.status.success(), "{}", String::from_utf8_lossy(&table.stderr));
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.ends_with("echo, probe\n") && table.contains(&format!(" {service} ok up ")),
+        "one line per host: {table}"
+    );
+    let info = admin(&["info", "--json"]);
     assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
     let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("one JSON line");
     assert_eq!(info["name"].as_str(), Some(service.as_str()));
@@ -329,7 +342,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
     let slow = slow.join().expect("thread");
     assert_eq!(
         String::from_utf8_lossy(&slow.stdout),
-        "slept",
+        "slept\n",
         "{}",
         String::from_utf8_lossy(&slow.stderr)
     );

@@ -21,9 +21,13 @@ async fn nats(url: &str) -> Result<async_nats::Client> {
 }
 
 /// `berth services`: one line per component of every host that answers.
-pub(super) async fn services(nats_url: &str, quiet_ms: u64) -> Result<ExitCode> {
+pub(super) async fn services(nats_url: &str, quiet_ms: u64, json: bool) -> Result<ExitCode> {
     let hosts = crate::cli::discovery::services(&nats(nats_url).await?, Duration::from_millis(quiet_ms)).await?;
     let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&hosts)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(
         out,
         "{:<24} {:<18} {:<20} {:<14} {:<12} SUBJECTS",
@@ -49,7 +53,8 @@ pub(super) async fn services(nats_url: &str, quiet_ms: u64) -> Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// `berth admin`: each host's answer as a JSON line; refusals on stderr.
+/// `berth admin`: a line per host that answered (its answer as a JSON
+/// line with `json`); refusals on stderr.
 pub(super) async fn admin(
     nats_url: &str,
     service: &str,
@@ -57,6 +62,7 @@ pub(super) async fn admin(
     command: &serde_json::Value,
     token: Option<&str>,
     quiet_ms: u64,
+    json: bool,
 ) -> Result<ExitCode> {
     let client = nats(nats_url).await?;
     let answers =
@@ -68,7 +74,8 @@ pub(super) async fn admin(
     let mut failed = false;
     for answer in answers {
         match answer {
-            Ok(body) => writeln!(out, "{body}")?,
+            Ok(body) if json => writeln!(out, "{body}")?,
+            Ok(body) => writeln!(out, "{}", admin_line(&body))?,
             Err(e) => {
                 failed = true;
                 writeln!(std::io::stderr(), "refused: {} {}: {}", e.code, e.name, e.message)?;
@@ -76,6 +83,28 @@ pub(super) async fn admin(
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// One host's answer as a line: for `info`, its service, state, uptime
+/// and components; for the other commands, what the answer says besides
+/// the host.
+fn admin_line(answer: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    if let Some(components) = answer["components"].as_array() {
+        let names: Vec<String> = components.iter().map(|c| text(&c["name"])).collect();
+        return format!(
+            "{:<18} {} {} up {:.0} s, berth {}: {}",
+            text(&answer["id"]),
+            text(&answer["name"]),
+            text(&answer["status"]),
+            answer["uptime_s"].as_f64().unwrap_or(0.0),
+            text(&answer["version"]),
+            names.join(", ")
+        );
+    }
+    let mut rest = answer.clone();
+    let host = rest.as_object_mut().and_then(|o| o.remove("host"));
+    format!("{:<18} ok {rest}", host.as_ref().map_or_else(|| "-".to_owned(), text))
 }
 
 /// `--strict-env`: every variable this deployment needs must be set.
@@ -179,8 +208,9 @@ pub(super) async fn swap(
     send(request, &url).await
 }
 
-/// Prints one line per component of a running host.
-pub(super) async fn status(url: &str) -> Result<ExitCode> {
+/// Prints one line per component of a running host, or what the host
+/// said as JSON.
+pub(super) async fn status(url: &str, json: bool) -> Result<ExitCode> {
     let url = format!("{}/v1/components", url.trim_end_matches('/'));
     let list: serde_json::Value = reqwest::get(&url)
         .await
@@ -189,6 +219,10 @@ pub(super) async fn status(url: &str) -> Result<ExitCode> {
         .await
         .context("reading the component list")?;
     let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{list}")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(
         out,
         "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}",
@@ -224,7 +258,13 @@ pub(super) async fn send(request: reqwest::RequestBuilder, url: &str) -> Result<
     let ok = response.status().is_success();
     let bytes = response.bytes().await.context("reading the reply")?;
     if ok {
-        std::io::stdout().lock().write_all(&bytes)?;
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        // Text ends with a newline, as every line a command prints does;
+        // other bytes are left as they came.
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") && std::str::from_utf8(&bytes).is_ok() {
+            writeln!(out)?;
+        }
         Ok(ExitCode::SUCCESS)
     } else {
         let mut err = std::io::stderr().lock();

@@ -167,6 +167,9 @@ pub enum Command {
         /// Stop listening for answers after this long without one.
         #[arg(long, default_value_t = 500)]
         quiet_ms: u64,
+        /// Print the hosts as one JSON array.
+        #[arg(long)]
+        json: bool,
     },
     /// Steer the hosts of a service over NATS (they need `[host] admin = true`);
     /// prints each host's answer as a JSON line.
@@ -188,6 +191,9 @@ pub enum Command {
         /// Stop listening for answers after this long without one.
         #[arg(long, global = true, default_value_t = 500)]
         quiet_ms: u64,
+        /// Print each host's answer as a JSON line.
+        #[arg(long, global = true)]
+        json: bool,
     },
     /// Print the messages passing through a running host whose subject
     /// matches, as they pass (on any transport, the in-memory one too).
@@ -209,6 +215,9 @@ pub enum Command {
         /// The host's HTTP address.
         #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
+        /// Print what the host said, as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Say whether a component fits the berth:backend contract, and why not.
     Check {
@@ -314,7 +323,7 @@ impl Cli {
                 url,
                 token,
             } => swap(&url, &name, &wasm, label, config, token).await,
-            Command::Status { url } => status(&url).await,
+            Command::Status { url, json } => status(&url, json).await,
             Command::Tail {
                 pattern,
                 url,
@@ -328,6 +337,7 @@ impl Cli {
                 token,
                 nats_url,
                 quiet_ms,
+                json,
             } => {
                 let command = command.to_json();
                 admin(
@@ -337,10 +347,15 @@ impl Cli {
                     &command,
                     token.as_deref(),
                     quiet_ms,
+                    json,
                 )
                 .await
             }
-            Command::Services { nats_url, quiet_ms } => services(&nats_url, quiet_ms).await,
+            Command::Services {
+                nats_url,
+                quiet_ms,
+                json,
+            } => services(&nats_url, quiet_ms, json).await,
             Command::Check {
                 wasm,
                 link_unused_sockets,
