@@ -1,5 +1,6 @@
 //! A test component that exercises the host: instance reuse, concurrency,
-//! traps, deadlines, grants, outbound requests, event failures and config.
+//! traps, deadlines, grants, outbound requests, event failures, config and
+//! a slow `init` (`init_sleep_ms`).
 //! (Socket attempts live in `hostile`, which must opt in to load at all.)
 //! Each route's subject says what it does.
 
@@ -16,6 +17,11 @@ thread_local! {
 fn routes(config: &Config) -> Result<Router, Error> {
     if config.get_bool("fail_init") == Some(true) {
         return Err(Error::internal("init refused: fail_init is set"));
+    }
+    // A slow start, as a large component's first compile is: for the
+    // host's start-up tests.
+    if let Some(ms) = config.get_i64("init_sleep_ms") {
+        std::thread::sleep(Duration::from_millis(ms.max(0) as u64));
     }
     if config.get_bool("trap_all") == Some(true) {
         // A broken version: traps on every message it gets.

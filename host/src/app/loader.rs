@@ -91,6 +91,15 @@ impl Loader {
     pub(super) async fn route(&self, config: &ComponentConfig) -> Result<(Route, Vec<String>)> {
         let at = || format!("component `{}` ({})", config.name, config.wasm.display());
         let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
+        // A large component takes seconds to compile the first time: say
+        // what is happening.
+        let lang = config.lang.map_or_else(String::new, |l| format!("{l}, "));
+        tracing::info!(
+            component = %config.name,
+            "loading {} ({lang}{:.1} MB)…",
+            config.name,
+            bytes.len() as f64 / 1e6
+        );
         let stats = Arc::new(Stats::default());
         let (handler, _) = self.load(config, &bytes, &stats).await.with_context(at)?;
         let watched = match handler.watches() {

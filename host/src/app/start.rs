@@ -39,12 +39,15 @@ impl Host {
         let loader = Loader::new(runtime, outbound, buckets, manifest);
         let tasks = TaskTracker::new();
         let stop = CancellationToken::new();
+        // Every component compiles, links and runs `init` side by side;
+        // then each subscribes, in manifest order.
+        let loaded = futures_util::future::try_join_all(manifest.components.iter().map(|c| loader.route(c))).await?;
         let mut routes = Vec::new();
-        for config in &manifest.components {
-            match serve_component(manifest, config, &loader, &transports, &tasks, &stop).await {
+        for (config, (route, watched)) in manifest.components.iter().zip(loaded) {
+            match serve_component(manifest, config, route, watched, &transports, &tasks, &stop).await {
                 Ok(route) => routes.push(route),
                 Err(e) => {
-                    // Components loaded before the failure must not keep serving.
+                    // Components subscribed before the failure must not keep serving.
                     stop.cancel();
                     return Err(e);
                 }
@@ -140,16 +143,17 @@ async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Connected> 
     }
 }
 
-/// Loads one component and serves each of its subscriptions.
+/// Serves each subscription of a loaded component, and the change feeds
+/// it watches.
 async fn serve_component(
     manifest: &Manifest,
     config: &ComponentConfig,
-    loader: &Loader,
+    route: Route,
+    watched: Vec<String>,
     transports: &Transports,
     tasks: &TaskTracker,
     stop: &CancellationToken,
 ) -> Result<Arc<Route>> {
-    let (route, watched) = loader.route(config).await?;
     let route = Arc::new(route);
     for (index, sub) in config.subscribe.iter().enumerate() {
         let kind = sub.transport.unwrap_or(manifest.host.transport);

@@ -90,25 +90,36 @@ impl Running {
     /// watch mode (if it asks).
     pub async fn start(manifest: &Manifest) -> Result<Self> {
         let auth = Auth::new(manifest.host.admin_token.clone());
-        let host = start_with(manifest, &auth).await?;
-        let app = host.app();
         let http_stop = CancellationToken::new();
-        let http = match manifest.host.http {
+        // HTTP answers first, `starting`, while components compile.
+        let early = match manifest.host.http {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
                 tracing::info!(%addr, "HTTP admin and ingress listening");
                 let options = http::Options::new(&manifest.host, auth.clone());
-                Some(tokio::spawn(http::serve(
+                Some(http::Starting::serve(
                     listener,
-                    app.clone(),
+                    &manifest.host.name,
                     options,
                     http_stop.clone(),
-                )))
+                )?)
             }
             None => None,
         };
+        let host = match start_with(manifest, &auth).await {
+            Ok(host) => host,
+            Err(e) => {
+                http_stop.cancel();
+                return Err(e);
+            }
+        };
+        let app = host.app();
+        let http = early.map(|(starting, task)| {
+            starting.ready(app.clone());
+            task
+        });
         let watching = manifest
             .host
             .watch

@@ -100,7 +100,16 @@ impl WasmHandler {
     ) -> Result<(Self, Source), LoadError> {
         sniff(bytes)?;
         let version = content_hash(bytes);
-        let (component, source) = cache.load(engine, bytes, &version).map_err(LoadError::Invalid)?;
+        // Compiling takes seconds for a large component: on a blocking
+        // thread, so that other components compile beside it and the
+        // host's loops keep serving during a swap.
+        let (component, source) = {
+            let (engine, cache, bytes, version) = (engine.clone(), cache.clone(), bytes.to_vec(), version.clone());
+            tokio::task::spawn_blocking(move || cache.load(&engine, &bytes, &version))
+                .await
+                .map_err(|e| LoadError::Invalid(anyhow::anyhow!("the compiler thread failed: {e}")))?
+                .map_err(LoadError::Invalid)?
+        };
         if !settings.link_unused_sockets {
             refuse_sockets(engine, &component)?;
         }

@@ -76,7 +76,53 @@ struct Api {
 pub async fn serve(listener: TcpListener, app: Arc<App>, options: Options, stop: CancellationToken) -> Result<()> {
     let loopback = listener.local_addr()?.ip().is_loopback();
     let limits = options.limits;
-    server::serve(listener, router(app, options, loopback), limits, stop).await
+    let (_routes, serving) = tokio::sync::watch::channel(router(app, options, loopback));
+    server::serve(listener, serving, limits, stop).await
+}
+
+/// The API of a host that is still starting (connecting, compiling its
+/// components): `GET /health` answers 503 with state `starting`, so an
+/// orchestrator sees it alive but not ready; anything else 503 too.
+/// [`Starting::ready`] puts the host's own API in its place.
+pub struct Starting {
+    routes: tokio::sync::watch::Sender<Router>,
+    options: Options,
+    loopback: bool,
+}
+
+impl Starting {
+    /// Serves the starting API on `listener` until `stop`; the returned
+    /// task ends when the listener is done.
+    pub fn serve(
+        listener: TcpListener,
+        service: &str,
+        options: Options,
+        stop: CancellationToken,
+    ) -> Result<(Self, tokio::task::JoinHandle<Result<()>>)> {
+        let loopback = listener.local_addr()?.ip().is_loopback();
+        let body = json!({ "status": "starting", "name": service, "components": [] });
+        let starting = Router::new()
+            .route(
+                "/health",
+                get(move || async move { (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response() }),
+            )
+            .fallback(|| async { failure(503, "the host is starting: its components are loading") });
+        let (routes, serving) = tokio::sync::watch::channel(starting);
+        let task = tokio::spawn(server::serve(listener, serving, options.limits, stop));
+        Ok((
+            Self {
+                routes,
+                options,
+                loopback,
+            },
+            task,
+        ))
+    }
+
+    /// The host has started: its API answers from now on.
+    pub fn ready(self, app: Arc<App>) {
+        let _ = self.routes.send(router(app, self.options, self.loopback));
+    }
 }
 
 /// The API's routes; `loopback` says whether the listener is only reachable

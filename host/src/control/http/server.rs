@@ -41,10 +41,11 @@ const REFUSAL_TIMEOUT: Duration = Duration::from_millis(500);
 /// would fail the same way at once.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 
-/// Serves `router` on `listener` until `stop`, within `limits`.
+/// Serves `listener` until `stop`, within `limits`, each request with the
+/// router `routes` holds when it comes (the host's own once it has started).
 pub(super) async fn serve(
     listener: TcpListener,
-    router: Router,
+    routes: tokio::sync::watch::Receiver<Router>,
     limits: Limits,
     stop: CancellationToken,
 ) -> Result<()> {
@@ -70,10 +71,10 @@ pub(super) async fn serve(
             tokio::spawn(refuse(stream, peer, limits.max_connections));
             continue;
         };
-        let router = router.clone();
+        let routes = routes.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let mut router = router.clone();
+            let mut router = routes.borrow().clone();
             async move { router.call(request.map(Body::new)).await }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
