@@ -76,6 +76,22 @@ static bool unhandled(const berth_message_t *msg, berth_error_t *err, bool retry
 
 /* The exports wit-bindgen declares in stateful_backend.h. */
 
+/* The routes berth_setup registered, requests first: what the host checks the manifest against. */
+void exports_berth_backend_routes_routes(exports_berth_backend_routes_list_route_t *ret) {
+    ret->len = 0;
+    ret->ptr = route_count ? calloc(route_count, sizeof *ret->ptr) : NULL;
+    if (route_count && !ret->ptr) abort();
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < route_count; i++) {
+            bool request = routes[i].request != NULL;
+            if (request != (pass == 0)) continue;
+            exports_berth_backend_routes_route_t *r = &ret->ptr[ret->len++];
+            stateful_backend_string_dup(&r->pattern, routes[i].pattern);
+            r->kind = request ? EXPORTS_BERTH_BACKEND_ROUTES_ROUTE_KIND_REQUEST : EXPORTS_BERTH_BACKEND_ROUTES_ROUTE_KIND_EVENT;
+        }
+    }
+}
+
 bool exports_berth_backend_handler_init(stateful_backend_string_t *config, berth_error_t *err) {
     bool ok = berth_setup((const char *)config->ptr, config->len, err);
     stateful_backend_string_free(config);

@@ -8,6 +8,7 @@
 //   const router = new Router()
 //     .request("orders.get", (msg) => replyJson({ id: jsonBody(msg).id }));
 //   export const handler = router.handler();
+//   export const routes = router.routes();
 //
 // Build: see docs/javascript.md.
 
@@ -108,6 +109,15 @@ export class Router {
   event(pattern, f) { this.#events.push([pattern, f]); return this; }
   /** Receives the component's config (an object) before any message. */
   init(f) { this.#init = f; return this; }
+
+  /** The `routes` export: what the host checks the manifest against. */
+  routes() {
+    const declared = [
+      ...this.#requests.map(([pattern]) => ({ pattern, kind: "request" })),
+      ...this.#events.map(([pattern]) => ({ pattern, kind: "event" })),
+    ];
+    return { routes: () => declared };
+  }
 
   /** The `handler` export. */
   handler() {

@@ -13,7 +13,8 @@ field by field. This module does that once::
         order = berth.json_body(msg)          # 400 if the body is not JSON
         return berth.reply_json({"id": order["id"]})
 
-    Handler = router.handler()                # the export componentize-py looks for
+    Handler = router.handler()                # the exports componentize-py looks for
+    Routes = router.routes()
 
 Build: ``componentize-py -d wit -w stateful-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
 """
@@ -22,6 +23,7 @@ import json as _json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from componentize_py_types import Err
+from wit_world.exports import routes as _routes
 from wit_world.imports import host, types
 
 Message = types.Message
@@ -143,6 +145,18 @@ class Router:
         """Registers the function that receives the component's config (a dict) before any message."""
         self._init = f
         return f
+
+    def routes(self) -> type:
+        """The class that declares the routes to the host: assign it to ``Routes`` in the app module."""
+        router = self
+
+        class Routes:
+            def routes(self) -> List[_routes.Route]:
+                requests = [_routes.Route(p, _routes.RouteKind.REQUEST) for p, _ in router._requests]
+                events = [_routes.Route(p, _routes.RouteKind.EVENT) for p, _ in router._events]
+                return requests + events
+
+        return Routes
 
     def handler(self) -> type:
         """The class componentize-py exports: assign it to ``Handler`` in the app module."""

@@ -20,6 +20,7 @@ pub mod bindings {
 
 pub use bindings::exports::berth::backend::batch_handler::Guest as BatchGuest;
 pub use bindings::exports::berth::backend::handler::Guest;
+pub use bindings::exports::berth::backend::routes::{Guest as RoutesGuest, Route, RouteKind};
 pub use wit_bindgen;
 
 thread_local! {
@@ -41,6 +42,21 @@ fn router() -> Result<Rc<Router>, Error> {
     ROUTER
         .with(|r| r.borrow().clone())
         .ok_or_else(|| Error::internal("the host called a handler before init"))
+}
+
+/// The instance's routes, requests first, each kind in the order tried;
+/// none before `init`.
+pub fn routes() -> Vec<Route> {
+    let Ok(router) = router() else { return Vec::new() };
+    let requests = router.request_patterns().map(|p| Route {
+        pattern: p.to_owned(),
+        kind: RouteKind::Request,
+    });
+    let events = router.event_patterns().map(|p| Route {
+        pattern: p.to_owned(),
+        kind: RouteKind::Event,
+    });
+    requests.chain(events).collect()
 }
 
 /// Dispatches a request to its route.

@@ -51,7 +51,9 @@ pub use router::{IntoRouter, Router};
 /// return a `Router` or a `Result<Router, Error>`; an error fails `init`
 /// and the host refuses the component with that error.
 ///
-/// The component also exports `batch-handler`, so the host may hand it
+/// The component also exports its routes (`berth:backend/routes`), which
+/// the host checks its subscriptions and grants against, and
+/// `batch-handler`, so the host may hand it
 /// several queued messages in one call (its `max_batch`); each still goes
 /// to its own route, exactly as if it had come alone.
 #[macro_export]
@@ -75,6 +77,12 @@ macro_rules! export {
         impl $crate::__private::BatchGuest for __BerthBackend {
             fn handle_batch(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
                 $crate::__private::handle_batch(batch)
+            }
+        }
+
+        impl $crate::__private::RoutesGuest for __BerthBackend {
+            fn routes() -> ::std::vec::Vec<$crate::__private::Route> {
+                $crate::__private::routes()
             }
         }
 

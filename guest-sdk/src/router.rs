@@ -35,6 +35,16 @@ impl Router {
         self
     }
 
+    /// The patterns of its request routes, in the order they are tried.
+    pub fn request_patterns(&self) -> impl Iterator<Item = &str> {
+        self.requests.iter().map(|(p, _)| p.as_str())
+    }
+
+    /// The patterns of its event routes, in the order they are tried.
+    pub fn event_patterns(&self) -> impl Iterator<Item = &str> {
+        self.events.iter().map(|(p, _)| p.as_str())
+    }
+
     /// Runs the first request route that matches.
     pub fn handle_request(&self, msg: &Message) -> Result<Reply, Error> {
         match self.requests.iter().find(|(p, _)| matches(p, &msg.subject)) {

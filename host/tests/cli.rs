@@ -109,7 +109,7 @@ fn serve_http(dir: &std::path::Path, name: &str, wasm: &str, env: &[(&str, &str)
     )
     .expect("write");
     let host = Host::run_with(&manifest, env);
-    host.wait_for("HTTP admin and ingress listening");
+    host.wait_for("host started");
     (host, format!("http://127.0.0.1:{port}"))
 }
 
@@ -291,7 +291,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
     )
     .expect("write");
     let mut host = Host::run(&manifest);
-    host.wait_for("HTTP admin and ingress listening");
+    host.wait_for("host started");
     let admin = |args: &[&str]| {
         Command::new(BERTH)
             .arg("admin")

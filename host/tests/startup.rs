@@ -62,3 +62,43 @@ fn health_answers_starting_while_components_load_side_by_side() {
     let (code, body) = health(port);
     assert_eq!((code.as_str(), &body["status"]), ("200", &"ok".into()), "{body}");
 }
+
+#[test]
+fn routing_mistakes_are_named_at_start_and_unhandled_names_the_routes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"probe\"\nwasm = \"{}\"\n\
+             subscribe = [\"probe.count\", \"stray.>\"]\npublish = [\"probe.*\"]\n",
+            berth_tests::PROBE
+        ),
+    )
+    .expect("write");
+    let host = Host::run(&manifest);
+    let start = host.lines_until("host started").join("\n");
+    assert!(
+        start.contains("subscription `stray.>` of `probe` reaches none of its routes (request probe.count,"),
+        "{start}"
+    );
+    assert!(
+        start.contains("route `request probe.sleep` of `probe` is fed by none of its subscriptions"),
+        "{start}"
+    );
+    assert!(
+        start.contains("`probe` may publish to `probe.*`, which its own subscription `probe.count` takes"),
+        "{start}"
+    );
+    let stray = Command::new(process::BERTH)
+        .args(["request", "stray.x", "--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .expect("berth request");
+    let err = String::from_utf8_lossy(&stray.stderr);
+    assert!(
+        err.contains("no handler for subject `stray.x`")
+            && err.contains("handles: request probe.count, request probe.sleep"),
+        "{err}"
+    );
+}

@@ -25,7 +25,7 @@ fn tail_prints_what_a_component_publishes() {
     )
     .expect("write");
     let host = Host::run(&manifest);
-    host.wait_for("HTTP admin and ingress listening");
+    host.wait_for("host started");
     let url = format!("http://127.0.0.1:{port}");
     let tail = Host::spawn(Command::new(BERTH).args(["tail", "events.>", "--url", &url]));
     host.wait_for("tail started");

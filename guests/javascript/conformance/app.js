@@ -7,7 +7,7 @@ import { openBucket } from "../../../guest-sdk/javascript/berth-kv.js";
 const prefix = (msg) => msg.subject.split(".")[0];
 let greeting = "";
 
-export const handler = new Router()
+const router = new Router()
   .init((config) => { greeting = config.greeting ?? ""; })
   .request("*.in.echo", (msg) => reply(msg.body, msg.headers))
   .request("*.in.json", (msg) => {
@@ -52,5 +52,7 @@ export const handler = new Router()
   .request("*.in.kv-denied", () => {
     openBucket("other");
     return reply();
-  })
-  .handler();
+  });
+
+export const handler = router.handler();
+export const routes = router.routes();

@@ -111,3 +111,4 @@ def kv_denied(msg):
 
 
 Handler = router.handler()
+Routes = router.routes()

@@ -93,7 +93,10 @@ impl Loader {
         let bytes = std::fs::read(&config.wasm).with_context(|| format!("{}: cannot read the wasm file", at()))?;
         // A large component takes seconds to compile the first time: say
         // what is happening.
-        let lang = config.lang.map_or_else(String::new, |l| format!("{l}, "));
+        let lang = config
+            .lang
+            .or_else(|| config.source.as_deref().and_then(crate::manifest::Lang::infer))
+            .map_or_else(String::new, |l| format!("{l}, "));
         tracing::info!(
             component = %config.name,
             "loading {} ({lang}{:.1} MB)…",
@@ -102,6 +105,9 @@ impl Loader {
         );
         let stats = Arc::new(Stats::default());
         let (handler, _) = self.load(config, &bytes, &stats).await.with_context(at)?;
+        for mistake in super::routing::mistakes(config, handler.routes()) {
+            tracing::warn!(component = %config.name, "{mistake}");
+        }
         let watched = match handler.watches() {
             true => self.watched(config)?,
             false => Vec::new(),

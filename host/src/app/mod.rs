@@ -20,6 +20,7 @@ use crate::transport::{Transport, TransportStatus};
 
 mod loader;
 pub mod ops;
+mod routing;
 mod start;
 mod swap;
 

@@ -66,7 +66,16 @@ async fn start_with(manifest: &Manifest, auth: &Auth) -> Result<Host> {
 /// component files if asked, and on `shutdown` (or a drain) stops taking
 /// work and lets in-flight calls finish.
 pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let running = Running::start(&manifest).await?;
+    tokio::pin!(shutdown);
+    // A signal while components load ends the start; polling it from the
+    // first moment also installs the handler before anything else runs.
+    let running = tokio::select! {
+        running = Running::start(&manifest) => running?,
+        () = &mut shutdown => {
+            tracing::info!("shut down while starting");
+            return Ok(());
+        }
+    };
     let app = running.app();
     tokio::select! {
         () = shutdown => tracing::info!("shutting down: finishing in-flight calls"),

@@ -75,6 +75,21 @@ impl Pattern {
         parts.next().is_none()
     }
 
+    /// Whether some subject matches both patterns: what a route and a
+    /// subscription, or a grant and a subscription, have in common.
+    pub fn overlaps(&self, other: &Pattern) -> bool {
+        let (mut a, mut b) = (self.tokens.iter(), other.tokens.iter());
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(Token::Rest), Some(_)) | (Some(_), Some(Token::Rest)) => return true,
+                (Some(Token::Literal(x)), Some(Token::Literal(y))) if x != y => return false,
+                (Some(_), Some(_)) => {}
+                _ => return false,
+            }
+        }
+    }
+
     /// The same pattern as an AMQP topic binding key (`>` becomes `#`).
     pub fn to_amqp(&self) -> String {
         self.tokens
@@ -138,6 +153,30 @@ fn tokens(text: &str) -> Result<std::str::Split<'_, char>, SubjectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patterns_overlap_when_a_subject_matches_both() {
+        let p = |s: &str| Pattern::parse(s).expect("pattern");
+        for (a, b) in [
+            ("a.b", "a.b"),
+            ("a.*", "a.b"),
+            ("a.>", "a.b.c"),
+            ("*.b", "a.*"),
+            ("a.>", "*.x"),
+            (">", "q"),
+        ] {
+            assert!(p(a).overlaps(&p(b)) && p(b).overlaps(&p(a)), "{a} / {b}");
+        }
+        for (a, b) in [
+            ("a.b", "a.c"),
+            ("a.*", "a.b.c"),
+            ("a.>", "a"),
+            ("x.>", "y.>"),
+            ("a.*.c", "a.b.d"),
+        ] {
+            assert!(!p(a).overlaps(&p(b)) && !p(b).overlaps(&p(a)), "{a} / {b}");
+        }
+    }
 
     fn p(s: &str) -> Pattern {
         Pattern::parse(s).expect("valid pattern")

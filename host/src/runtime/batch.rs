@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::bindings::{guest_kind, wit};
 use super::component::{Call, WasmHandler};
-use crate::core::error::{CallError, Disposition};
+use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
@@ -129,6 +129,7 @@ impl WasmHandler {
     /// fit the message (no reply for a request), so it runs again alone.
     fn outcome(&self, message: &Message, result: Result<Option<Reply>, CallError>) -> Option<Outcome> {
         match (result, message.reply_to.is_some()) {
+            (Err(e), _) if e.kind == ErrorKind::Unhandled => Some(Err(self.with_routes(e))),
             (Err(e), _) => Some(Err(e)),
             (Ok(Some(reply)), true) if reply.body.len() > self.env.max_message_bytes => {
                 Some(Err(self.too_large("reply", reply.body.len())))

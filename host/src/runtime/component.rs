@@ -20,7 +20,7 @@ use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
 
-use super::bindings::{batch_handler, handler, watcher, wit};
+use super::bindings::{batch_handler, handler, routes, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
 use super::state::{CallState, Environment};
@@ -73,6 +73,24 @@ pub struct WasmHandler {
     metered: bool,
     /// Warm instances waiting for a call (pooled mode only).
     idle: Mutex<Vec<Instance>>,
+    /// What it says it handles, if it exports its routes.
+    declared: Vec<DeclaredRoute>,
+}
+
+/// A route a component declares (`berth:backend/routes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredRoute {
+    /// Its NATS-style subject pattern.
+    pub pattern: String,
+    /// A request route (else an event route).
+    pub request: bool,
+}
+
+impl std::fmt::Display for DeclaredRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.request { "request" } else { "event" };
+        write!(f, "{kind} {}", self.pattern)
+    }
 }
 
 /// A live instance and its store.
@@ -81,6 +99,7 @@ pub(super) struct Instance {
     handler: Option<handler::Guest>,
     pub(super) batch: Option<batch_handler::Guest>,
     pub(super) watcher: Option<watcher::Guest>,
+    routes: Option<routes::Guest>,
 }
 
 pub(super) enum Call {
@@ -114,7 +133,7 @@ impl WasmHandler {
             refuse_sockets(engine, &component)?;
         }
         let (pre, exports) = link(linker, &component)?;
-        let handler = Self {
+        let mut handler = Self {
             engine: engine.clone(),
             pre,
             exports,
@@ -123,12 +142,40 @@ impl WasmHandler {
             version,
             metered,
             idle: Mutex::new(Vec::new()),
+            declared: Vec::new(),
         };
-        let first = handler.instantiate().await.map_err(LoadError::Init)?;
+        let mut first = handler.instantiate().await.map_err(LoadError::Init)?;
+        handler.declared = handler.declared_routes(&mut first).await.map_err(LoadError::Init)?;
         if handler.settings.mode == InstanceMode::Pooled {
             handler.check_in(first);
         }
         Ok((handler, source))
+    }
+
+    /// The routes it declares, after `init` (they may depend on its
+    /// config); none if it does not export them.
+    pub fn routes(&self) -> &[DeclaredRoute] {
+        &self.declared
+    }
+
+    /// Asks an instance for its routes, once, at load.
+    async fn declared_routes(&self, instance: &mut Instance) -> Result<Vec<DeclaredRoute>, CallError> {
+        let Some(routes) = &instance.routes else {
+            return Ok(Vec::new());
+        };
+        let call = routes.call_routes(&mut instance.store);
+        let declared = match tokio::time::timeout(self.settings.timeout, call).await {
+            Err(_) => return Err(self.timeout_error("routes")),
+            Ok(Err(e)) => return Err(self.wasm_error(&e, instance.store.data().panic.take(&self.env.name))),
+            Ok(Ok(declared)) => declared,
+        };
+        Ok(declared
+            .into_iter()
+            .map(|r| DeclaredRoute {
+                pattern: r.pattern,
+                request: r.kind == routes::RouteKind::Request,
+            })
+            .collect())
     }
 
     /// The SHA-256 of the wasm bytes.
@@ -195,6 +242,14 @@ impl WasmHandler {
                 })?),
                 None => None,
             };
+            let routes = match &self.exports.routes {
+                Some(indices) => Some(
+                    indices
+                        .load(&mut store, &instance)
+                        .map_err(|e| self.wasm_error(&e, None))?,
+                ),
+                None => None,
+            };
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -202,17 +257,18 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            Ok::<_, CallError>((handler, batch, watcher, init))
+            Ok::<_, CallError>((handler, batch, watcher, routes, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, watcher, Ok(())))) => Ok(Instance {
+            Ok(Ok((handler, batch, watcher, routes, Ok(())))) => Ok(Instance {
                 store,
                 handler,
                 batch,
                 watcher,
+                routes,
             }),
         }
     }
@@ -311,6 +367,7 @@ impl WasmHandler {
                         Ok(Some(reply)) if reply.body.len() > self.env.max_message_bytes => {
                             Err(self.too_large("reply", reply.body.len()))
                         }
+                        Err(e) if e.kind == ErrorKind::Unhandled => Err(self.with_routes(e)),
                         other => other,
                     }
                 }
@@ -319,6 +376,20 @@ impl WasmHandler {
         tokio::time::timeout(self.settings.timeout, work)
             .await
             .unwrap_or_else(|_| Err(self.timeout_error("call")))
+    }
+
+    /// An `unhandled` error that names what the component does handle.
+    pub(super) fn with_routes(&self, mut e: CallError) -> CallError {
+        if !self.declared.is_empty() {
+            let routes: Vec<String> = self.declared.iter().map(ToString::to_string).collect();
+            e.message = format!(
+                "{}; component `{}` handles: {}",
+                e.message,
+                self.env.name,
+                routes.join(", ")
+            );
+        }
+        e
     }
 
     pub(super) fn timeout_error(&self, what: &str) -> CallError {

@@ -4,7 +4,7 @@
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{batch_handler, handler, watcher};
+use super::bindings::{batch_handler, handler, routes, watcher};
 use super::state::CallState;
 use crate::core::error::CallError;
 
@@ -41,6 +41,8 @@ pub(super) struct Exports {
     pub(super) batch: Option<batch_handler::GuestIndices>,
     /// `None` if it does not export `wasi:keyvalue/watcher`.
     pub(super) watcher: Option<watcher::GuestIndices>,
+    /// `None` if it does not declare its routes.
+    pub(super) routes: Option<routes::GuestIndices>,
 }
 
 /// Berth never gives a component the network. A component that imports
@@ -64,6 +66,9 @@ pub(super) fn refuse_sockets(engine: &Engine, component: &Component) -> Result<(
 
 /// The optional export that takes several messages in one call.
 pub(super) const BATCH_EXPORT: &str = "berth:backend/batch-handler@0.1.0";
+
+/// The optional export that declares what the component handles.
+const ROUTES_EXPORT: &str = "berth:backend/routes@0.1.0";
 
 /// The export that handles messages; optional only beside [`WATCHER_EXPORT`].
 const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
@@ -95,12 +100,17 @@ pub(super) fn link(
         Some(_) => Some(batch_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
+    let routes = match component.get_export_index(None, ROUTES_EXPORT) {
+        Some(_) => Some(routes::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
     Ok((
         pre,
         Exports {
             handler,
             batch,
             watcher,
+            routes,
         },
     ))
 }

@@ -30,7 +30,7 @@ use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 
 pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
-pub use component::{Settings, WasmHandler};
+pub use component::{DeclaredRoute, Settings, WasmHandler};
 pub use link::LoadError;
 pub use state::Environment;
 

@@ -4,12 +4,14 @@ import { BerthError, Router, jsonBody, publish, replyJson } from "./berth.js";
 
 let greeting = "Hello";
 
-export const handler = new Router()
+const router = new Router()
   .init((config) => { greeting = config.greeting ?? greeting; })
   .request("{{name}}.hello", (msg) => {
     const { name } = jsonBody(msg) ?? {};      // bad JSON: 400
     if (typeof name !== "string" || name === "") throw BerthError.badRequest("`name` must not be empty");
     return replyJson({ message: `${greeting}, ${name}!` });
   })
-  .event("{{name}}.note", (msg) => publish("audit.{{name}}", msg.body))
-  .handler();                                  // the `handler` export
+  .event("{{name}}.note", (msg) => publish("audit.{{name}}", msg.body));
+
+export const handler = router.handler();       // the exports componentize-js looks for
+export const routes = router.routes();         // what the host checks the manifest against

@@ -25,4 +25,5 @@ def note(msg):
     berth.publish("audit.{{name}}", msg.body)  # checked against the manifest's grants
 
 
-Handler = router.handler()  # the export componentize-py looks for
+Handler = router.handler()  # the exports componentize-py looks for
+Routes = router.routes()  # what the host checks the manifest against

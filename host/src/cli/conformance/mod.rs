@@ -115,7 +115,9 @@ const CHECKS: [(&str, Check); 22] = [
         Box::pin(c.forbidden())
     }),
     ("event: handled, publishes", |c| Box::pin(c.event())),
-    ("unknown subject: unhandled 404", |c| Box::pin(c.unhandled())),
+    ("unknown subject: unhandled 404 naming its routes", |c| {
+        Box::pin(c.unhandled())
+    }),
     ("keyvalue: a value set is read back", |c| Box::pin(c.kv_round_trip())),
     ("keyvalue: a missing key is 404", |c| Box::pin(c.kv_missing())),
     ("keyvalue: delete removes the key", |c| Box::pin(c.kv_delete())),
@@ -283,7 +285,17 @@ impl Checks {
 
     async fn unhandled(&self) -> Result<(), String> {
         let e = self.error(Message::new(self.subject("no-such-route"), "")).await?;
-        expect(&e, ErrorKind::Unhandled, 404)
+        expect(&e, ErrorKind::Unhandled, 404)?;
+        // The host names the routes the component declares (every SDK
+        // exports `berth:backend/routes`).
+        match e.message.contains("handles:") && e.message.contains("request *.in.echo") {
+            true => Ok(()),
+            false => Err(format!(
+                "the error should name the routes it has (`request *.in.echo`, ...): does the component \
+                 export berth:backend/routes? It says {:?}",
+                e.message
+            )),
+        }
     }
 
     /// The next message the guest published under `P.out.`, which must be
