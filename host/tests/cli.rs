@@ -53,6 +53,10 @@ fn check_judges_a_python_component_as_its_manifest_would() {
         .expect("run");
     let out = String::from_utf8_lossy(&fits.stdout);
     assert!(fits.status.success() && out.contains("ok: fits"), "{out}");
+    assert!(
+        !out.contains("\n  exports\n") && out.contains("(and exports, which Berth does not call)"),
+        "the toolchain's plain `exports` is not listed as an interface: {out}"
+    );
 }
 
 #[test]

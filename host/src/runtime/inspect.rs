@@ -33,9 +33,16 @@ impl fmt::Display for Report {
         for i in &self.imports {
             writeln!(f, "  {i}")?;
         }
+        // Interfaces are what the host calls; a toolchain's plainly named
+        // exports (componentize-py's `exports`) are not, and are only counted.
+        let (interfaces, other): (Vec<&String>, Vec<&String>) = self.exports.iter().partition(|e| e.contains(':'));
         writeln!(f, "exports:")?;
-        for e in &self.exports {
+        for e in interfaces {
             writeln!(f, "  {e}")?;
+        }
+        if !other.is_empty() {
+            let names: Vec<&str> = other.iter().map(|e| e.as_str()).collect();
+            writeln!(f, "  (and {}, which Berth does not call)", names.join(", "))?;
         }
         if self.fits() {
             write!(f, "ok: fits berth:backend@0.1.0")
