@@ -180,8 +180,11 @@ fn rust(source: &Path, wasm: &Path) -> Result<()> {
         .output()
         .context("cannot run cargo; install Rust with rustup (https://rustup.rs)")?;
     ensure!(output.status.success(), "cargo build failed ({})", output.status);
+    // The last cdylib cargo reports is the project's own (it builds
+    // dependencies first).
     let artifact = String::from_utf8_lossy(&output.stdout)
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["kind"].to_string().contains("cdylib"))
         .filter_map(|m| {
@@ -190,7 +193,7 @@ fn rust(source: &Path, wasm: &Path) -> Result<()> {
                 .into_iter()
                 .find_map(|f| f.as_str().filter(|f| f.ends_with(".wasm")).map(PathBuf::from))
         })
-        .last();
+        .next();
     let Some(artifact) = artifact else {
         bail!("cargo built no component: is `crate-type = [\"cdylib\"]` in [lib] of Cargo.toml?")
     };

@@ -38,9 +38,9 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
     let mut manifest = Manifest::read(path)?;
     for component in build::buildable(&manifest, None)? {
         match tokio::task::block_in_place(|| build::build(component)) {
-            Ok(built) => println!("{built}"),
+            Ok(built) => super::say(format_args!("{built}")),
             // The last good build can serve while this one is fixed.
-            Err(e) if component.wasm.is_file() => println!("build failed: {}: {e:#}", component.name),
+            Err(e) if component.wasm.is_file() => super::say(format_args!("build failed: {}: {e:#}", component.name)),
             Err(e) => return Err(e.context(format!("building component `{}`", component.name))),
         }
     }
@@ -50,7 +50,7 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
         let running = Running::start(&manifest).await?;
         let app = running.app();
         let tails = tail(&app, &manifest).await;
-        println!(
+        super::say(format_args!(
             "serving {} component(s){}; watching their sources and {} (Ctrl-C stops)",
             manifest.components.len(),
             match manifest.host.http {
@@ -58,7 +58,7 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
                 None => String::new(),
             },
             path.display()
-        );
+        ));
         let next = tokio::select! {
             () = &mut shutdown => None,
             () = app.drain.cancelled() => None,
@@ -98,8 +98,8 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
             .await;
             match built {
                 Ok(Ok(_)) => swap(app, &component.name, &component.wasm, None).await,
-                Ok(Err(e)) => println!("build failed: {}: {e:#}", component.name),
-                Err(e) => println!("build failed: {}: {e}", component.name),
+                Ok(Err(e)) => super::say(format_args!("build failed: {}: {e:#}", component.name)),
+                Err(e) => super::say(format_args!("build failed: {}: {e}", component.name)),
             }
         }
         if !manifest_file.changed(file_stamp(path)) {
@@ -108,12 +108,12 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
         let new = match Manifest::load(path) {
             Ok(new) => new,
             Err(e) => {
-                println!("manifest not applied: {e:#}");
+                super::say(format_args!("manifest not applied: {e:#}"));
                 continue;
             }
         };
         if let Some(why) = needs_restart(&manifest, &new) {
-            println!("restarting the host: {why}");
+            super::say(format_args!("restarting the host: {why}"));
             return new;
         }
         for (old, entry) in manifest.components.iter().zip(&new.components) {
@@ -130,7 +130,7 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
 async fn swap(app: &App, name: &str, wasm: &Path, entry: Option<crate::manifest::ComponentConfig>) {
     let bytes = match std::fs::read(wasm) {
         Ok(bytes) => bytes,
-        Err(e) => return println!("not swapped: {name}: cannot read {}: {e}", wasm.display()),
+        Err(e) => return super::say(format_args!("not swapped: {name}: cannot read {}: {e}", wasm.display())),
     };
     let request = SwapRequest {
         wasm: bytes.into(),
@@ -139,9 +139,13 @@ async fn swap(app: &App, name: &str, wasm: &Path, entry: Option<crate::manifest:
         component: entry,
     };
     match app.swap(name, request).await {
-        Ok(r) if r.unchanged => println!("unchanged {name}: the same code and settings"),
-        Ok(r) => println!("swapped {name}: {} in {:.0} ms", &r.version[..12], r.elapsed_ms),
-        Err(e) => println!("not swapped: {name}: {e}"),
+        Ok(r) if r.unchanged => super::say(format_args!("unchanged {name}: the same code and settings")),
+        Ok(r) => super::say(format_args!(
+            "swapped {name}: {} in {:.0} ms",
+            &r.version[..12],
+            r.elapsed_ms
+        )),
+        Err(e) => super::say(format_args!("not swapped: {name}: {e}")),
     }
 }
 
@@ -175,14 +179,14 @@ async fn tail(app: &Arc<App>, manifest: &Manifest) -> Vec<tokio::task::JoinHandl
         match app.transport.subscribe(options).await {
             Ok(mut sub) => tasks.push(tokio::spawn(async move {
                 while let Some(delivery) = sub.next().await {
-                    println!(
+                    super::say(format_args!(
                         "→ {}: {}",
                         delivery.message.subject,
                         super::tail::preview(&delivery.message.body)
-                    );
+                    ));
                 }
             })),
-            Err(e) => println!("cannot show what is published on {pattern}: {e}"),
+            Err(e) => super::say(format_args!("cannot show what is published on {pattern}: {e}")),
         }
     }
     tasks

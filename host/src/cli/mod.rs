@@ -43,6 +43,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// Prints one line of a command's output on stdout, where a pipe or a
+/// person reads it (logs go to stderr). A closed stdout is not the
+/// command's failure.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
 /// Logs to stderr as `format` says, at the level `RUST_LOG` sets (default
 /// `info`). What a running host installs; benchmarks install it too, so
 /// they pay what a running host pays.
@@ -295,11 +303,11 @@ impl Cli {
             }
             Command::New { name, lang, dir, sdk } => {
                 let dir = new::create(&name, lang, dir, sdk)?;
-                println!(
+                say(format_args!(
                     "made {}: a {lang} component `{name}`; next: cd {} && berth build && berth run",
                     dir.display(),
                     dir.display()
-                );
+                ));
                 Ok(ExitCode::SUCCESS)
             }
             Command::Build { manifest, component } => {
@@ -307,7 +315,7 @@ impl Cli {
                 for c in build::buildable(&manifest, component.as_deref())? {
                     let built = tokio::task::block_in_place(|| build::build(c))
                         .with_context(|| format!("building component `{}`", c.name))?;
-                    println!("{built}");
+                    say(format_args!("{built}"));
                 }
                 Ok(ExitCode::SUCCESS)
             }

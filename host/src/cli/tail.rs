@@ -32,8 +32,8 @@ pub async fn tail(url: &str, pattern: &str, token: Option<&str>, json: bool) -> 
             let line: Vec<u8> = pending.drain(..=end).collect();
             let line = String::from_utf8_lossy(&line[..end]).into_owned();
             match json {
-                true => println!("{line}"),
-                false => println!("{}", human(&line)),
+                true => super::say(format_args!("{line}")),
+                false => super::say(format_args!("{}", human(&line))),
             }
         }
     }

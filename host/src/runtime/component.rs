@@ -18,13 +18,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{InstancePre, Linker};
-use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
 use super::bindings::{batch_handler, handler, routes, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
+use super::routes::DeclaredRoute;
 use super::state::{CallState, Environment};
-use crate::core::error::{CallError, Disposition, ErrorKind};
+use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Handler, Reply};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
@@ -74,23 +75,7 @@ pub struct WasmHandler {
     /// Warm instances waiting for a call (pooled mode only).
     idle: Mutex<Vec<Instance>>,
     /// What it says it handles, if it exports its routes.
-    declared: Vec<DeclaredRoute>,
-}
-
-/// A route a component declares (`berth:backend/routes`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeclaredRoute {
-    /// Its NATS-style subject pattern.
-    pub pattern: String,
-    /// A request route (else an event route).
-    pub request: bool,
-}
-
-impl std::fmt::Display for DeclaredRoute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = if self.request { "request" } else { "event" };
-        write!(f, "{kind} {}", self.pattern)
-    }
+    pub(super) declared: Vec<DeclaredRoute>,
 }
 
 /// A live instance and its store.
@@ -99,7 +84,7 @@ pub(super) struct Instance {
     handler: Option<handler::Guest>,
     pub(super) batch: Option<batch_handler::Guest>,
     pub(super) watcher: Option<watcher::Guest>,
-    routes: Option<routes::Guest>,
+    pub(super) routes: Option<routes::Guest>,
 }
 
 pub(super) enum Call {
@@ -150,32 +135,6 @@ impl WasmHandler {
             handler.check_in(first);
         }
         Ok((handler, source))
-    }
-
-    /// The routes it declares, after `init` (they may depend on its
-    /// config); none if it does not export them.
-    pub fn routes(&self) -> &[DeclaredRoute] {
-        &self.declared
-    }
-
-    /// Asks an instance for its routes, once, at load.
-    async fn declared_routes(&self, instance: &mut Instance) -> Result<Vec<DeclaredRoute>, CallError> {
-        let Some(routes) = &instance.routes else {
-            return Ok(Vec::new());
-        };
-        let call = routes.call_routes(&mut instance.store);
-        let declared = match tokio::time::timeout(self.settings.timeout, call).await {
-            Err(_) => return Err(self.timeout_error("routes")),
-            Ok(Err(e)) => return Err(self.wasm_error(&e, instance.store.data().panic.take(&self.env.name))),
-            Ok(Ok(declared)) => declared,
-        };
-        Ok(declared
-            .into_iter()
-            .map(|r| DeclaredRoute {
-                pattern: r.pattern,
-                request: r.kind == routes::RouteKind::Request,
-            })
-            .collect())
     }
 
     /// The SHA-256 of the wasm bytes.
@@ -281,17 +240,6 @@ impl WasmHandler {
         }
     }
 
-    pub(super) fn too_large(&self, what: &str, len: usize) -> CallError {
-        CallError::new(
-            ErrorKind::TooLarge,
-            format!(
-                "{what} of {len} bytes for component `{}` is over its limit of {} bytes",
-                self.env.name, self.env.max_message_bytes
-            ),
-        )
-        .with_disposition(Disposition::Reject)
-    }
-
     fn check_out(&self) -> Option<Instance> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
@@ -376,71 +324,6 @@ impl WasmHandler {
         tokio::time::timeout(self.settings.timeout, work)
             .await
             .unwrap_or_else(|_| Err(self.timeout_error("call")))
-    }
-
-    /// An `unhandled` error that names what the component does handle.
-    pub(super) fn with_routes(&self, mut e: CallError) -> CallError {
-        if !self.declared.is_empty() {
-            let routes: Vec<String> = self.declared.iter().map(ToString::to_string).collect();
-            e.message = format!(
-                "{}; component `{}` handles: {}",
-                e.message,
-                self.env.name,
-                routes.join(", ")
-            );
-        }
-        e
-    }
-
-    pub(super) fn timeout_error(&self, what: &str) -> CallError {
-        CallError::new(
-            ErrorKind::Timeout,
-            format!(
-                "component `{}` did not finish its {what} within {:?}; the instance was discarded",
-                self.env.name, self.settings.timeout
-            ),
-        )
-    }
-
-    /// What a failed wasm call means to the caller; `panic` is the report
-    /// the instance made on stderr before it trapped, if any.
-    pub(super) fn wasm_error(&self, error: &wasmtime::Error, panic: Option<String>) -> CallError {
-        if let Some(limit) = error.downcast_ref::<PoolConcurrencyLimitError>() {
-            // Not the component's fault: the host has no instance slot left.
-            return CallError::new(
-                ErrorKind::Overloaded,
-                format!("no instance slot for component `{}`: {limit}", self.env.name),
-            );
-        }
-        // wasmtime's type for this is private; its message is pinned by the
-        // hostile-guest test.
-        if format!("{:#}", error.root_cause()).contains("fuel allocated for hostcalls") {
-            return CallError::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "component `{}` tried to hand the host more than its max_hostcall_kb ({} bytes) in one call; the instance was discarded",
-                    self.env.name, self.settings.max_hostcall_bytes
-                ),
-            )
-            .with_disposition(Disposition::Reject);
-        }
-        let what = match error.downcast_ref::<Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{:#}", error.root_cause()),
-        };
-        let what = match panic {
-            Some(panic) => format!("{panic} ({what})"),
-            None => what,
-        };
-        // `{:#}`: the chain of causes on one line, never a captured backtrace.
-        tracing::warn!(component = %self.env.name, error = %format!("{error:#}"), "component trapped");
-        CallError::new(
-            ErrorKind::Trap,
-            format!(
-                "component `{}` trapped: {what}; the instance was discarded",
-                self.env.name
-            ),
-        )
     }
 }
 

@@ -10,11 +10,13 @@ mod bindings;
 pub mod cache;
 pub mod component;
 pub mod counters;
+mod faults;
 pub mod grants;
 pub mod inspect;
 mod keyvalue;
 mod link;
 mod log_stream;
+mod routes;
 mod state;
 mod throttle;
 mod watch;
@@ -30,8 +32,9 @@ use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 
 pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
-pub use component::{DeclaredRoute, Settings, WasmHandler};
+pub use component::{Settings, WasmHandler};
 pub use link::LoadError;
+pub use routes::DeclaredRoute;
 pub use state::Environment;
 
 use state::CallState;

@@ -8,18 +8,20 @@
 //! a real host on the chosen transport, so they test the guest, its
 //! language's bindings and the host's wire mapping together.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 
-use crate::manifest::{KvBackend, Manifest, TransportKind};
+use crate::manifest::{KvBackend, TransportKind};
 
 mod keyvalue;
-use crate::transport::{Settlement, SubscribeOptions, Subscription, Transport};
+mod setup;
+use crate::transport::{Settlement, Subscription, Transport};
 use crate::{CallError, ErrorKind, Host, Message};
+use setup::{answer_upstream, manifest, subscribe, unique_prefix};
 
 /// How long one check waits for its answer.
 const WAIT: Duration = Duration::from_secs(10);
@@ -317,20 +319,6 @@ impl Checks {
     }
 }
 
-/// Answers `P.upstream` requests with `upstream: <body>`.
-async fn answer_upstream(mut sub: Subscription) {
-    while let Some(mut delivery) = sub.next().await {
-        let mut body = b"upstream: ".to_vec();
-        body.extend_from_slice(&delivery.message.body);
-        if let Some(reply) = delivery.message.reply(body, Vec::new())
-            && let Err(e) = delivery.acker.reply(reply).await
-        {
-            tracing::warn!(error = %e, "conformance: cannot answer the upstream request");
-        }
-        let _ = delivery.acker.settle(Settlement::Ack).await;
-    }
-}
-
 fn expect(e: &CallError, kind: ErrorKind, code: u16) -> Result<(), String> {
     if e.kind != kind || e.code != code {
         return Err(format!(
@@ -366,59 +354,4 @@ fn same_body(want: &[u8], got: &[u8]) -> Result<(), String> {
 fn preview(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(48)]).into_owned();
     if bytes.len() > 48 { format!("{text}...") } else { text }
-}
-
-async fn subscribe(transport: &dyn Transport, pattern: &str) -> Result<Subscription> {
-    transport
-        .subscribe(SubscribeOptions {
-            pattern: pattern.into(),
-            group: None,
-            capacity: 64,
-            ..SubscribeOptions::default()
-        })
-        .await
-        .with_context(|| format!("subscribing to {pattern}"))
-}
-
-/// One token no other run uses, so runs can share a broker.
-fn unique_prefix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("conformance-{:x}-{:x}", std::process::id(), nanos % (1 << 40))
-}
-
-/// The manifest the checks run under: the component subscribed to `P.in.>`,
-/// allowed to publish to `P.out.>` and request `P.upstream`, and nothing
-/// else. Sockets are linked (every address denied) because Python and
-/// JavaScript toolchains import them unused.
-fn manifest(options: &Options, prefix: &str, greeting: &str) -> Result<Manifest> {
-    let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
-    let path = |p: &Path| s(&p.to_string_lossy());
-    let wasm = std::path::absolute(&options.wasm).with_context(|| format!("resolving {}", options.wasm.display()))?;
-    let text = format!(
-        "[host]\nname = \"conformance\"\ntransport = \"{transport}\"\ndata_dir = {data}\n\
-         [transports.nats]\nurl = {nats}\n[transports.amqp]\nurl = {amqp}\n\
-         [keyvalue.state]\nbackend = \"{keyvalue}\"\nbucket = {bucket}\n[keyvalue.other]\n\
-         [[components]]\nname = \"conformance\"\nwasm = {wasm}\nsubscribe = [{sub}]\n\
-         publish = [{publish}]\nrequest = [{request}]\nkeyvalue = [\"state\"]\n\
-         link_unused_sockets = true\ntimeout_ms = 5000\n\
-         [components.config]\ngreeting = {greeting}\n",
-        transport = options.transport,
-        data = path(&options.data_dir),
-        nats = s(&options.nats_url),
-        amqp = s(&options.amqp_url),
-        wasm = path(&wasm),
-        sub = s(&format!("{prefix}.in.>")),
-        publish = s(&format!("{prefix}.out.>")),
-        request = s(&format!("{prefix}.upstream")),
-        greeting = s(greeting),
-        keyvalue = options.keyvalue,
-        // A bucket of this run's own, so runs never see each other's keys.
-        bucket = s(&prefix.replace('-', "_")),
-    );
-    let manifest = Manifest::parse(&text)?;
-    manifest.validate()?;
-    Ok(manifest)
 }

@@ -1,0 +1,82 @@
+//! The host the conformance checks run on: its manifest (the component
+//! under one unique prefix, with exactly the grants the contract needs), the
+//! subscriptions that watch what the component sends, and the upstream
+//! service it calls.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use super::Options;
+use crate::manifest::Manifest;
+use crate::transport::{Settlement, SubscribeOptions, Subscription, Transport};
+
+/// Answers `P.upstream` requests with `upstream: <body>`.
+pub(super) async fn answer_upstream(mut sub: Subscription) {
+    while let Some(mut delivery) = sub.next().await {
+        let mut body = b"upstream: ".to_vec();
+        body.extend_from_slice(&delivery.message.body);
+        if let Some(reply) = delivery.message.reply(body, Vec::new())
+            && let Err(e) = delivery.acker.reply(reply).await
+        {
+            tracing::warn!(error = %e, "conformance: cannot answer the upstream request");
+        }
+        let _ = delivery.acker.settle(Settlement::Ack).await;
+    }
+}
+
+pub(super) async fn subscribe(transport: &dyn Transport, pattern: &str) -> Result<Subscription> {
+    transport
+        .subscribe(SubscribeOptions {
+            pattern: pattern.into(),
+            group: None,
+            capacity: 64,
+            ..SubscribeOptions::default()
+        })
+        .await
+        .with_context(|| format!("subscribing to {pattern}"))
+}
+
+/// One token no other run uses, so runs can share a broker.
+pub(super) fn unique_prefix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("conformance-{:x}-{:x}", std::process::id(), nanos % (1 << 40))
+}
+
+/// The manifest the checks run under: the component subscribed to `P.in.>`,
+/// allowed to publish to `P.out.>` and request `P.upstream`, and nothing
+/// else. Sockets are linked (every address denied) because Python and
+/// JavaScript toolchains import them unused.
+pub(super) fn manifest(options: &Options, prefix: &str, greeting: &str) -> Result<Manifest> {
+    let s = |v: &str| toml::Value::String(v.to_owned()).to_string();
+    let path = |p: &Path| s(&p.to_string_lossy());
+    let wasm = std::path::absolute(&options.wasm).with_context(|| format!("resolving {}", options.wasm.display()))?;
+    let text = format!(
+        "[host]\nname = \"conformance\"\ntransport = \"{transport}\"\ndata_dir = {data}\n\
+         [transports.nats]\nurl = {nats}\n[transports.amqp]\nurl = {amqp}\n\
+         [keyvalue.state]\nbackend = \"{keyvalue}\"\nbucket = {bucket}\n[keyvalue.other]\n\
+         [[components]]\nname = \"conformance\"\nwasm = {wasm}\nsubscribe = [{sub}]\n\
+         publish = [{publish}]\nrequest = [{request}]\nkeyvalue = [\"state\"]\n\
+         link_unused_sockets = true\ntimeout_ms = 5000\n\
+         [components.config]\ngreeting = {greeting}\n",
+        transport = options.transport,
+        data = path(&options.data_dir),
+        nats = s(&options.nats_url),
+        amqp = s(&options.amqp_url),
+        wasm = path(&wasm),
+        sub = s(&format!("{prefix}.in.>")),
+        publish = s(&format!("{prefix}.out.>")),
+        request = s(&format!("{prefix}.upstream")),
+        greeting = s(greeting),
+        keyvalue = options.keyvalue,
+        // A bucket of this run's own, so runs never see each other's keys.
+        bucket = s(&prefix.replace('-', "_")),
+    );
+    let manifest = Manifest::parse(&text)?;
+    manifest.validate()?;
+    Ok(manifest)
+}

@@ -1,0 +1,65 @@
+//! The routes a component declares (`berth:backend/routes`): asked once
+//! at load, checked against its manifest entry by the app layer, and named
+//! in its `unhandled` errors.
+
+use super::bindings::routes;
+use super::component::{Instance, WasmHandler};
+use crate::core::error::CallError;
+
+/// A route a component declares (`berth:backend/routes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredRoute {
+    /// Its NATS-style subject pattern.
+    pub pattern: String,
+    /// A request route (else an event route).
+    pub request: bool,
+}
+
+impl std::fmt::Display for DeclaredRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.request { "request" } else { "event" };
+        write!(f, "{kind} {}", self.pattern)
+    }
+}
+
+impl WasmHandler {
+    /// The routes it declares, after `init` (they may depend on its
+    /// config); none if it does not export them.
+    pub fn routes(&self) -> &[DeclaredRoute] {
+        &self.declared
+    }
+
+    /// Asks an instance for its routes, once, at load.
+    pub(super) async fn declared_routes(&self, instance: &mut Instance) -> Result<Vec<DeclaredRoute>, CallError> {
+        let Some(routes) = &instance.routes else {
+            return Ok(Vec::new());
+        };
+        let call = routes.call_routes(&mut instance.store);
+        let declared = match tokio::time::timeout(self.settings.timeout, call).await {
+            Err(_) => return Err(self.timeout_error("routes")),
+            Ok(Err(e)) => return Err(self.wasm_error(&e, instance.store.data().panic.take(&self.env.name))),
+            Ok(Ok(declared)) => declared,
+        };
+        Ok(declared
+            .into_iter()
+            .map(|r| DeclaredRoute {
+                pattern: r.pattern,
+                request: r.kind == routes::RouteKind::Request,
+            })
+            .collect())
+    }
+
+    /// An `unhandled` error that names what the component does handle.
+    pub(super) fn with_routes(&self, mut e: CallError) -> CallError {
+        if !self.declared.is_empty() {
+            let routes: Vec<String> = self.declared.iter().map(ToString::to_string).collect();
+            e.message = format!(
+                "{}; component `{}` handles: {}",
+                e.message,
+                self.env.name,
+                routes.join(", ")
+            );
+        }
+        e
+    }
+}
