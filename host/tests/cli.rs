@@ -102,19 +102,15 @@ fn wait_for_stats(url: &str, index: usize, done: impl Fn(&serde_json::Value) -> 
 /// on a free port, once it listens; and its URL. Sockets are linked, as a
 /// Python or JavaScript guest needs (every address stays denied).
 fn serve_http(dir: &std::path::Path, name: &str, wasm: &str, env: &[(&str, &str)]) -> (Host, String) {
-    let port = free_port();
-    let manifest = dir.join("berth.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n\
-             [[components]]\nname = \"{name}\"\nwasm = \"{wasm}\"\nsubscribe = [\"{name}.>\"]\nlink_unused_sockets = true\n"
+    let (manifest, url) = process::manifest_with_http(
+        dir,
+        &format!(
+            "[[components]]\nname = \"{name}\"\nwasm = \"{wasm}\"\nsubscribe = [\"{name}.>\"]\nlink_unused_sockets = true\n"
         ),
-    )
-    .expect("write");
+    );
     let host = Host::run_with(&manifest, env);
     host.wait_for("host started");
-    (host, format!("http://127.0.0.1:{port}"))
+    (host, url)
 }
 
 #[test]

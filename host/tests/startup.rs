@@ -66,17 +66,14 @@ fn health_answers_starting_while_components_load_side_by_side() {
 #[test]
 fn routing_mistakes_are_named_at_start_and_unhandled_names_the_routes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let manifest = dir.path().join("berth.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"probe\"\nwasm = \"{}\"\n\
+    let (manifest, url) = process::manifest_with_http(
+        dir.path(),
+        &format!(
+            "[[components]]\nname = \"probe\"\nwasm = \"{}\"\n\
              subscribe = [\"probe.count\", \"stray.>\"]\npublish = [\"probe.*\"]\n",
             berth_tests::PROBE
         ),
-    )
-    .expect("write");
+    );
     let host = Host::run(&manifest);
     let start = host.lines_until("host started").join("\n");
     assert!(
@@ -92,7 +89,7 @@ fn routing_mistakes_are_named_at_start_and_unhandled_names_the_routes() {
         "{start}"
     );
     let stray = Command::new(process::BERTH)
-        .args(["request", "stray.x", "--url", &format!("http://127.0.0.1:{port}")])
+        .args(["request", "stray.x", "--url", &url])
         .output()
         .expect("berth request");
     let err = String::from_utf8_lossy(&stray.stderr);

@@ -8,25 +8,20 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth::Message;
-use process::{BERTH, Host, free_port};
+use process::{BERTH, Host};
 
 #[test]
 fn tail_prints_what_a_component_publishes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let manifest = dir.path().join("berth.toml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"greeter\"\nwasm = \"{}\"\n\
-             subscribe = [\"greet.>\"]\npublish = [\"events.>\"]\n",
+    let (manifest, url) = process::manifest_with_http(
+        dir.path(),
+        &format!(
+            "[[components]]\nname = \"greeter\"\nwasm = \"{}\"\nsubscribe = [\"greet.>\"]\npublish = [\"events.>\"]\n",
             berth_tests::GREETER
         ),
-    )
-    .expect("write");
+    );
     let host = Host::run(&manifest);
     host.wait_for("host started");
-    let url = format!("http://127.0.0.1:{port}");
     let tail = Host::spawn(Command::new(BERTH).args(["tail", "events.>", "--url", &url]));
     host.wait_for("tail started");
     let asked = Command::new(BERTH)

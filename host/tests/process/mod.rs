@@ -18,6 +18,15 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// Writes `berth.toml` into `dir`: HTTP on a free port, then `components`
+/// (manifest text); returns its path and the HTTP URL.
+pub fn manifest_with_http(dir: &std::path::Path, components: &str) -> (std::path::PathBuf, String) {
+    let port = free_port();
+    let manifest = dir.join("berth.toml");
+    std::fs::write(&manifest, format!("[host]\nhttp = \"127.0.0.1:{port}\"\n{components}")).expect("write");
+    (manifest, format!("http://127.0.0.1:{port}"))
+}
+
 /// A `berth run` process whose log the test follows; killed if the test
 /// fails half-way.
 pub struct Host {
