@@ -1,8 +1,8 @@
 //! `berth dev` on a project `berth new` made: it builds and serves; a
 //! source change is rebuilt and swapped in; a build that fails leaves the
-//! last version serving; a manifest change of config is swapped in, one
-//! of subscriptions restarts the host in the process; what the component
-//! publishes is printed.
+//! last version serving; a manifest change of config or subscriptions is
+//! swapped in, one of `[host]` restarts the host in the process; what the
+//! component publishes is printed.
 
 mod process;
 
@@ -82,9 +82,13 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     edit(
         &manifest,
         r#"subscribe = ["devc.>"]"#,
-        r#"subscribe = ["devc.>", "other.>"]"#,
+        r#"subscribe = ["devc.hello", "devc.note"]"#,
     );
-    dev.wait_for("restarting the host: the subscriptions of `devc` changed");
+    dev.wait_for("swapped devc");
+    assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "subscriptions changed live");
+
+    edit(&manifest, "name = \"devc\"\nhttp", "name = \"devc2\"\nhttp");
+    dev.wait_for("restarting the host: [host], [transports] or [keyvalue] changed");
     dev.wait_for("serving 1 component(s)");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
 }

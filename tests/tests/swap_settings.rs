@@ -1,8 +1,8 @@
 //! A swap that carries a new manifest entry, as `berth dev` sends when the
 //! manifest changes: the new version gets the new grants and config, the
 //! label stays unless a new one is given, the same code with the same
-//! settings is no swap at all, and what the router owns (subscriptions)
-//! is refused with the reason.
+//! settings is no swap at all, subscriptions change live, and the outbound
+//! transport is refused with the reason.
 
 use std::time::Duration;
 
@@ -70,20 +70,32 @@ async fn the_same_code_with_the_same_settings_is_no_swap() {
 }
 
 #[tokio::test]
-async fn subscriptions_cannot_change_in_a_swap() {
+async fn subscriptions_change_live_and_the_outbound_transport_does_not() {
     let t = berth_tests::start(MANIFEST).await.expect("start");
+    let route = t.host.route("svc").expect("svc").clone();
+    let mut narrowed = entry();
+    let (mut only_count, mut also_config) = (entry().subscribe[0].clone(), entry().subscribe[0].clone());
+    only_count.subject = "probe.count".to_owned();
+    also_config.subject = "probe.config".to_owned();
+    narrowed.subscribe = vec![only_count, also_config];
+    t.host.swap("svc", request(Some(narrowed))).await.expect("swapped");
+    assert_eq!(route.subjects(), ["probe.count", "probe.config"]);
+    assert_eq!(
+        t.ask("probe.config", "").await,
+        r#"{"k":1}"#,
+        "a new subscription serves"
+    );
+    let gone = t.request("probe.env", "HOME").await;
+    assert!(
+        matches!(gone, Err(berth::transport::TransportError::NoResponders(_))),
+        "probe.> is no longer subscribed: {gone:?}"
+    );
+
     let mut moved = entry();
-    moved.subscribe = entry()
-        .subscribe
-        .into_iter()
-        .map(|mut s| {
-            s.subject = "elsewhere.>".to_owned();
-            s
-        })
-        .collect();
+    moved.outbound = Some(berth::manifest::TransportKind::Nats);
     match t.host.swap("svc", request(Some(moved))).await {
         Err(OpError::Refused { reason, .. }) => {
-            assert!(reason.to_string().contains("subscriptions changed"), "{reason}")
+            assert!(reason.to_string().contains("outbound transport changed"), "{reason}")
         }
         other => panic!("expected a refusal, got {other:?}"),
     }

@@ -23,6 +23,7 @@ pub mod ops;
 mod routing;
 mod start;
 mod swap;
+mod wiring;
 
 use loader::Loader;
 pub use ops::OpError;
@@ -48,6 +49,8 @@ pub struct App {
     pub drain: CancellationToken,
     /// Loads new versions for swaps.
     loader: Loader,
+    /// Makes subscriptions when a swap changes them.
+    wiring: wiring::Wiring,
 }
 
 impl App {

@@ -125,7 +125,7 @@ fn describe(route: &Route) -> Value {
         "versions": versions,
         "state": state,
         "instance_mode": active.mode,
-        "subscribe": route.subjects,
+        "subscribe": route.subjects(),
         "max_concurrency": route.concurrency(),
         "stats": route.stats.snapshot(),
     })

@@ -6,23 +6,21 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
+use super::wiring::{Connected, Transports, Wiring};
 use super::{App, Host, Loader, instance_id};
 use crate::core::outbound::Outbound;
 use crate::keyvalue::Buckets;
-use crate::manifest::{ComponentConfig, KvBackend, Manifest, SubscribeConfig, TransportKind};
-use crate::router::{self, Route};
+use crate::manifest::{KvBackend, Manifest, TransportKind};
 use crate::runtime::{CompileCache, Runtime};
 use crate::transport::amqp::AmqpTransport;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::nats::NatsTransport;
-use crate::transport::{Sender, StreamOptions, SubscribeOptions, Transport};
+use crate::transport::{Sender, Transport};
 
 impl Host {
     /// Connects transports, loads every component (compile, link, `init`)
@@ -37,51 +35,47 @@ impl Host {
         let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
         let runtime = Runtime::new(CompileCache::new(cache), fuel)?;
         let loader = Loader::new(runtime, outbound, buckets, manifest);
-        let tasks = TaskTracker::new();
-        let stop = CancellationToken::new();
+        let wiring = Wiring::new(transports, &manifest.host);
         // Every component compiles, links and runs `init` side by side;
         // then each subscribes, in manifest order.
         let loaded = futures_util::future::try_join_all(manifest.components.iter().map(|c| loader.route(c))).await?;
         let mut routes = Vec::new();
         for (config, (route, watched)) in manifest.components.iter().zip(loaded) {
-            match serve_component(manifest, config, route, watched, &transports, &tasks, &stop).await {
-                Ok(route) => routes.push(route),
+            let route = Arc::new(route);
+            match wiring.serve(config, &route, watched).await {
+                Ok(()) => routes.push(route),
                 Err(e) => {
                     // Components subscribed before the failure must not keep serving.
-                    stop.cancel();
+                    wiring.stop.cancel();
                     return Err(e);
                 }
             }
         }
+        let transports = &wiring.transports;
         let default = transports[&kind].any.clone();
+        let (tasks, stop) = (wiring.tasks.clone(), wiring.stop.clone());
         let app = Arc::new(App {
             name: manifest.host.name.clone(),
             id: instance_id(&manifest.host.name),
             started: Instant::now(),
             routes,
             transports: std::iter::once(default.clone())
-                .chain(transports.into_iter().filter(|(k, _)| *k != kind).map(|(_, t)| t.any))
+                .chain(
+                    transports
+                        .iter()
+                        .filter(|(k, _)| **k != kind)
+                        .map(|(_, t)| t.any.clone()),
+                )
                 .collect(),
             transport: default,
             drain: CancellationToken::new(),
             loader,
+            wiring,
         });
         tracing::info!(service = %app.name, components = app.routes.len(), transport = %kind, "host started");
         Ok(Self { app, tasks, stop })
     }
 }
-
-/// A connected transport as the app layer holds it: behind the trait, and
-/// NATS also as itself, so that the router serves its core subscriptions
-/// with their acker unboxed (see [`crate::transport::Settle`]). This layer
-/// chose the concrete transports; it is the one place that knows them.
-#[derive(Clone)]
-struct Connected {
-    any: Arc<dyn Transport>,
-    nats: Option<NatsTransport>,
-}
-
-type Transports = HashMap<TransportKind, Connected>;
 
 /// `dir`, made if missing, once a file could be written in it: a data
 /// folder the host cannot write would lose the compile cache and every
@@ -140,104 +134,5 @@ async fn connect(kind: TransportKind, manifest: &Manifest) -> Result<Connected> 
             tracing::info!(exchange = %config.exchange, "connected to AMQP");
             Ok(other(Arc::new(amqp)))
         }
-    }
-}
-
-/// Serves each subscription of a loaded component, and the change feeds
-/// it watches.
-async fn serve_component(
-    manifest: &Manifest,
-    config: &ComponentConfig,
-    route: Route,
-    watched: Vec<String>,
-    transports: &Transports,
-    tasks: &TaskTracker,
-    stop: &CancellationToken,
-) -> Result<Arc<Route>> {
-    let route = Arc::new(route);
-    for (index, sub) in config.subscribe.iter().enumerate() {
-        let kind = sub.transport.unwrap_or(manifest.host.transport);
-        let transport = &transports[&kind];
-        let options = subscribe_options(&manifest.host.name, config, sub);
-        let at = || {
-            format!(
-                "component `{}`: subscribing to `{}` on {kind}",
-                config.name, sub.subject
-            )
-        };
-        let (route, stop) = (route.clone(), stop.clone());
-        match (&transport.nats, &options.stream) {
-            (Some(nats), None) => {
-                let subscription = nats.subscribe_core(options).await.with_context(at)?;
-                router::serve(route, index, "nats", subscription, tasks, stop);
-            }
-            _ => {
-                let subscription = transport.any.subscribe(options).await.with_context(at)?;
-                router::serve(route, index, transport.any.kind(), subscription, tasks, stop);
-            }
-        }
-    }
-    // Change feeds are published on the default transport; a queue group
-    // per component, so one host of the service takes each change.
-    let kind = manifest.host.transport;
-    let transport = &transports[&kind].any;
-    for (offset, feed) in watched.into_iter().enumerate() {
-        let options = SubscribeOptions {
-            pattern: feed,
-            group: Some(format!("{}.{}.watch", manifest.host.name, config.name)),
-            capacity: config.max_concurrency,
-            max_deliver: config.max_deliver,
-            stream: None,
-        };
-        let at = || format!("component `{}`: watching `{}` on {kind}", config.name, options.pattern);
-        let subscription = transport.subscribe(options.clone()).await.with_context(at)?;
-        let index = config.subscribe.len() + offset;
-        router::serve(
-            route.clone(),
-            index,
-            transport.kind(),
-            subscription,
-            tasks,
-            stop.clone(),
-        );
-    }
-    Ok(route)
-}
-
-/// What the manifest's subscription asks of the transport: the queue group
-/// (`<service>.<component>` unless named or a broadcast), and for a stream
-/// its durable consumer and dead-letter subject.
-fn subscribe_options(service: &str, config: &ComponentConfig, sub: &SubscribeConfig) -> SubscribeOptions {
-    let group = match (&sub.group, sub.broadcast) {
-        (_, true) => None,
-        (Some(g), false) => Some(g.clone()),
-        (None, false) => Some(format!("{service}.{}", config.name)),
-    };
-    let stream = sub.stream.as_ref().map(|stream| {
-        let durable = sub.durable.clone().unwrap_or_else(|| {
-            group
-                .as_deref()
-                .unwrap_or(&config.name)
-                .replace(['.', '*', '>', ' '], "_")
-        });
-        StreamOptions {
-            ack_wait: sub.ack_wait_ms.map_or_else(
-                || Duration::from_millis(config.timeout_ms.saturating_mul(2)) + Duration::from_secs(1),
-                Duration::from_millis,
-            ),
-            stream: stream.clone(),
-            dead_letter: sub
-                .dead_letter
-                .clone()
-                .unwrap_or_else(|| format!("berth.dead.{durable}")),
-            durable,
-        }
-    });
-    SubscribeOptions {
-        pattern: sub.subject.clone(),
-        group,
-        capacity: config.max_concurrency,
-        max_deliver: config.max_deliver,
-        stream,
     }
 }

@@ -18,10 +18,10 @@ pub struct SwapRequest {
     pub label: Option<String>,
     /// A new `[components.config]` for its `init`; the current one if absent.
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
-    /// A new manifest entry for it (grants, limits, environment, config),
-    /// as `berth dev` sends when the manifest changes; the current one if
-    /// absent. Its subscriptions and quarantine and probation settings
-    /// must be the current ones: the router owns those.
+    /// A new manifest entry for it (grants, limits, environment, config,
+    /// subscriptions), as `berth dev` sends when the manifest changes; the
+    /// current one if absent. Its outbound transport and quarantine and
+    /// probation settings must be the current ones.
     pub component: Option<ComponentConfig>,
 }
 
@@ -96,6 +96,13 @@ impl App {
             .version(&config, &request.wasm, &route.stats, label)
             .await
             .map_err(refused)?;
+        if config.subscribe != current.subscribe {
+            // Subscribed before the switch: a failure leaves all as it was.
+            self.wiring
+                .resubscribe(&route, &current, &config)
+                .await
+                .map_err(|e| refused(e.context("its new subscriptions")))?;
+        }
         if config.max_concurrency != current.max_concurrency {
             route.set_concurrency(config.max_concurrency);
         }
@@ -124,8 +131,8 @@ impl App {
 fn router_settings_differ(current: &ComponentConfig, new: &ComponentConfig) -> Option<&'static str> {
     if current.name != new.name {
         Some("name")
-    } else if current.subscribe != new.subscribe || current.outbound != new.outbound {
-        Some("subscriptions")
+    } else if current.outbound != new.outbound {
+        Some("outbound transport")
     } else if (current.quarantine_after, current.quarantine_ms) != (new.quarantine_after, new.quarantine_ms) {
         Some("quarantine settings")
     } else if (current.probation_ms, current.rollback_after) != (new.probation_ms, new.rollback_after) {

@@ -162,7 +162,7 @@ pub fn render(app: &App, auth: &Auth) -> String {
         "Messages taken from each of the component's subscriptions.",
     );
     for (route, labels, _) in &components {
-        for endpoint in &route.endpoints {
+        for endpoint in route.endpoints().iter() {
             let labels = format!("{labels},subscription=\"{}\"", escape(&endpoint.subject));
             sample(&mut out, name, &labels, endpoint.snapshot().received as f64);
         }

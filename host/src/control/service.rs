@@ -133,7 +133,7 @@ fn info(app: &App, route: &Route) -> Value {
     let mut v = common("info_response", app, route);
     v["description"] = json!(format!("Berth component `{}` on service `{}`", route.name, app.name));
     v["endpoints"] = route
-        .endpoints
+        .endpoints()
         .iter()
         .map(|e| json!({ "name": e.name, "subject": e.subject, "queue_group": queue_group(app, route), "metadata": null }))
         .collect();
@@ -146,7 +146,7 @@ fn stats(app: &App, route: &Route, started: &str) -> Value {
     let mut v = common("stats_response", app, route);
     v["started"] = json!(started);
     v["endpoints"] = route
-        .endpoints
+        .endpoints()
         .iter()
         .map(|e| {
             let s = e.snapshot();

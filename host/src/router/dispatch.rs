@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use super::Route;
 use super::busy::{Busy, Measured};
+use super::endpoint::Endpoint;
 use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
 use crate::core::message::Message;
@@ -24,7 +25,7 @@ use crate::transport::{Delivery, Settle, Settlement};
 pub(super) async fn dispatch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
-    endpoint: usize,
+    endpoint: Arc<Endpoint>,
     delivery: Delivery<A>,
     _permit: OwnedSemaphorePermit,
 ) {
@@ -63,7 +64,7 @@ pub(super) async fn dispatch<A: Settle>(
         } = Busy::new(call, started).await;
         let elapsed = finished - started;
         route.weigh(busy);
-        conclude(&route, &version, endpoint, envelope, acker, outcome, elapsed).await;
+        conclude(&route, &version, &endpoint, envelope, acker, outcome, elapsed).await;
     }
     .instrument(span)
     .await;
@@ -80,7 +81,7 @@ pub(super) async fn dispatch<A: Settle>(
 pub(super) async fn dispatch_batch<A: Settle>(
     route: Arc<Route>,
     transport: &'static str,
-    endpoint: usize,
+    endpoint: Arc<Endpoint>,
     batch: Vec<(Delivery<A>, OwnedSemaphorePermit)>,
 ) {
     let span = tracing::debug_span!(
@@ -126,7 +127,7 @@ pub(super) async fn dispatch_batch<A: Settle>(
         // The messages stayed here, so each is its own envelope.
         let side_by_side = rest.iter().any(|(acker, _)| acker.waits_for_broker());
         let settling = messages.into_iter().zip(rest).zip(outcomes);
-        let (route, version) = (&route, &version);
+        let (route, version, endpoint) = (&route, &version, &endpoint);
         if side_by_side {
             futures_util::future::join_all(settling.map(|((message, (acker, permit)), outcome)| async move {
                 conclude(route, version, endpoint, message, acker, outcome, elapsed).await;
@@ -170,7 +171,7 @@ fn envelope(message: &Message) -> Message {
 async fn conclude<A: Settle>(
     route: &Route,
     version: &Arc<Version>,
-    endpoint: usize,
+    endpoint: &Endpoint,
     envelope: Message,
     mut acker: A,
     outcome: Result<Option<Reply>, CallError>,

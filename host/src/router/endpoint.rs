@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::core::error::CallError;
 
 /// One subscription of a component.
@@ -23,6 +25,8 @@ pub struct Endpoint {
     busy_ns: AtomicU64,
     /// Written on failures only, so the lock stays off the good path.
     last_error: Mutex<String>,
+    /// The serve loops of this subscription, stopped when it is removed.
+    loops: Mutex<Vec<CancellationToken>>,
 }
 
 /// A point-in-time copy of an [`Endpoint`]'s counters.
@@ -51,6 +55,28 @@ impl Endpoint {
             errors: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
+            loops: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A serve loop of this subscription runs until `stop`.
+    pub(super) fn attach(&self, stop: CancellationToken) {
+        self.loops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(stop);
+    }
+
+    /// Stops the subscription's serve loops: the subscription ends, and
+    /// what it had queued is handed back (see [`super::serve`]).
+    pub(super) fn retire(&self) {
+        for stop in self
+            .loops
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .drain(..)
+        {
+            stop.cancel();
         }
     }
 

@@ -17,6 +17,8 @@ pub mod versions;
 pub use self::serve::serve;
 
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -47,10 +49,9 @@ const MAX_COST_SAMPLE: Duration = Duration::from_micros(200);
 pub struct Route {
     /// The component's name.
     pub name: String,
-    /// Subject patterns it serves, for status output.
-    pub subjects: Vec<String>,
-    /// Counters per subscription, in `subjects` order.
-    pub endpoints: Vec<Endpoint>,
+    /// Its subscriptions, each with its counters; replaced whole when one
+    /// is added or removed (rare), read where a loop starts and by status.
+    endpoints: ArcSwap<Vec<Arc<Endpoint>>>,
     /// The version that serves, and the one a rollback returns to.
     pub versions: Versions,
     /// `max_concurrency` permits, shared by all its subscriptions.
@@ -94,21 +95,67 @@ impl Route {
     pub fn new(info: RouteInfo, first: Version, stats: Arc<Stats>) -> Self {
         Self {
             limit: Arc::new(Semaphore::new(info.max_concurrency)),
-            endpoints: info
-                .subjects
-                .iter()
-                .cloned()
-                .zip(endpoint::names(&info.subjects))
-                .map(|(subject, name)| Endpoint::new(subject, name))
-                .collect(),
+            endpoints: ArcSwap::from_pointee(
+                info.subjects
+                    .iter()
+                    .cloned()
+                    .zip(endpoint::names(&info.subjects))
+                    .map(|(subject, name)| Arc::new(Endpoint::new(subject, name)))
+                    .collect(),
+            ),
             breaker: Breaker::new(info.policy),
             name: info.name,
-            subjects: info.subjects,
             versions: Versions::new(first, info.probation),
             max_concurrency: AtomicUsize::new(info.max_concurrency),
             stats,
             call_cost: AtomicU64::new(0),
             reply_headers: info.reply_headers,
+        }
+    }
+
+    /// Its subscriptions, in the order they were made.
+    pub fn endpoints(&self) -> Arc<Vec<Arc<Endpoint>>> {
+        self.endpoints.load_full()
+    }
+
+    /// The subject patterns it serves.
+    pub fn subjects(&self) -> Vec<String> {
+        self.endpoints().iter().map(|e| e.subject.clone()).collect()
+    }
+
+    /// Adds a subscription to `subject`; returns its index for
+    /// [`serve`](serve::serve).
+    pub fn add_endpoint(&self, subject: String) -> usize {
+        let mut list: Vec<Arc<Endpoint>> = self.endpoints().as_ref().clone();
+        let mut subjects: Vec<String> = list.iter().map(|e| e.subject.clone()).collect();
+        subjects.push(subject.clone());
+        let name = endpoint::names(&subjects).pop().unwrap_or_else(|| subject.clone());
+        list.push(Arc::new(Endpoint::new(subject, name)));
+        let index = list.len() - 1;
+        self.endpoints.store(Arc::new(list));
+        index
+    }
+
+    /// Ends the subscription to `subject`: its loops stop taking messages
+    /// and hand back what they had queued. Returns whether it had one.
+    pub fn remove_endpoint(&self, subject: &str) -> bool {
+        let list = self.endpoints();
+        let Some(gone) = list.iter().find(|e| e.subject == subject) else {
+            return false;
+        };
+        gone.retire();
+        let rest: Vec<Arc<Endpoint>> = list.iter().filter(|e| e.subject != subject).cloned().collect();
+        self.endpoints.store(Arc::new(rest));
+        true
+    }
+
+    /// Takes back the last subscription to `subject` (one just added whose
+    /// subscribing failed).
+    pub fn remove_last_endpoint(&self, subject: &str) {
+        let mut list: Vec<Arc<Endpoint>> = self.endpoints().as_ref().clone();
+        if let Some(i) = list.iter().rposition(|e| e.subject == subject) {
+            list.remove(i).retire();
+            self.endpoints.store(Arc::new(list));
         }
     }
 
@@ -191,7 +238,7 @@ impl Route {
     fn record(
         &self,
         version: &Arc<Version>,
-        endpoint: usize,
+        endpoint: &Endpoint,
         request: bool,
         outcome: Result<(), &CallError>,
         elapsed: Duration,
@@ -208,9 +255,7 @@ impl Route {
             self.breaker.record(outcome, &self.name);
         }
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
-        if let Some(endpoint) = self.endpoints.get(endpoint) {
-            endpoint.finish(outcome, elapsed);
-        }
+        endpoint.finish(outcome, elapsed);
     }
 }
 
@@ -248,6 +293,7 @@ mod tests {
     #[test]
     fn a_rolled_back_version_s_late_failures_do_not_quarantine_the_restored_one() {
         let r = route(|_| Ok(Reply::default()));
+        let endpoint = r.endpoints()[0].clone();
         let good = r.versions.active();
         let failing = Arc::new(NativeHandler(|_: Message| -> Result<Reply, CallError> {
             Ok(Reply::default())
@@ -259,11 +305,11 @@ mod tests {
         // Under load the bad version has many calls in flight: three roll
         // it back, the rest end after the rollback.
         for _ in 0..3 {
-            r.record(&bad, 0, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, &endpoint, true, Err(&trap), Duration::from_micros(5));
         }
         assert!(Arc::ptr_eq(&r.versions.active(), &good), "rolled back");
         for _ in 0..20 {
-            r.record(&bad, 0, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, &endpoint, true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(
             r.breaker.status().state,
@@ -272,7 +318,7 @@ mod tests {
         );
         // Its own failures still count.
         for _ in 0..5 {
-            r.record(&good, 0, true, Err(&trap), Duration::from_micros(5));
+            r.record(&good, &endpoint, true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(r.breaker.status().state, "quarantined");
     }

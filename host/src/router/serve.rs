@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 
 use super::Route;
 use super::dispatch::{dispatch, dispatch_batch, settle};
+use super::endpoint::Endpoint;
 use crate::core::error::{CallError, ErrorKind};
 use crate::transport::{Delivery, Settle, Settlement, Subscription};
 use futures_util::StreamExt;
@@ -46,6 +47,15 @@ pub fn serve<A: Settle>(
     stop: CancellationToken,
 ) {
     let calls = tasks.clone();
+    // The subscription's counters, and its own stop: the host's, or its
+    // removal from the route.
+    let endpoint = route
+        .endpoints()
+        .get(index)
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Endpoint::new(String::new(), "detached".to_owned())));
+    let stop = stop.child_token();
+    endpoint.attach(stop.clone());
     tasks.spawn(async move {
         let mut waiting: FuturesUnordered<Guarded> = FuturesUnordered::new();
         // The check at the top sees a stop even while deliveries keep
@@ -72,11 +82,7 @@ pub fn serve<A: Settle>(
                 }
             };
             let Some((delivery, permit)) = pulled else { break };
-            let received = |n: usize| {
-                if let Some(endpoint) = route.endpoints.get(index) {
-                    endpoint.receive(n);
-                }
-            };
+            let received = |n: usize| endpoint.receive(n);
             if route.runs_inline() {
                 // Boxed where it is made, so it can be built in place: the
                 // call's future is about a kilobyte.
@@ -86,11 +92,11 @@ pub fn serve<A: Settle>(
                         batch.push((delivery, permit));
                         batch.extend(more);
                         received(batch.len());
-                        Box::pin(dispatch_batch(route.clone(), transport, index, batch))
+                        Box::pin(dispatch_batch(route.clone(), transport, endpoint.clone(), batch))
                     }
                     None => {
                         received(1);
-                        Box::pin(dispatch(route.clone(), transport, index, delivery, permit))
+                        Box::pin(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit))
                     }
                 };
                 let mut call = Guarded {
@@ -105,7 +111,7 @@ pub fn serve<A: Settle>(
                 }
             } else {
                 received(1);
-                calls.spawn(dispatch(route.clone(), transport, index, delivery, permit));
+                calls.spawn(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit));
             }
         }
         // Whatever is queued but not started is handed back: requests get a
