@@ -371,7 +371,7 @@ async fn a_batch_sends_its_replies_side_by_side() {
         .collect();
     tokio::time::timeout(
         Duration::from_secs(5),
-        dispatch_batch(route.clone(), "memory", 0, batch),
+        dispatch_batch(route.clone(), "memory", route.endpoints()[0].clone(), batch),
     )
     .await
     .expect("the replies waited for each other in turn");
