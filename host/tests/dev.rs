@@ -91,4 +91,22 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     dev.wait_for("restarting the host: [host], [transports] or [keyvalue] changed");
     dev.wait_for("serving 1 component(s)");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
+
+    // A component added to the manifest is built, then the host restarts
+    // with it.
+    berth(&project, &["new", "second", "--lang", "c", "--dir", "second"]);
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str(
+        "\n[[components]]\nname = \"second\"\nsource = \"second\"\nwasm = \"second.wasm\"\n\
+         subscribe = [\"second.>\"]\npublish = [\"audit.second\"]\n",
+    );
+    std::fs::write(&manifest, text).expect("write");
+    dev.wait_for("built second (c,");
+    dev.wait_for("restarting the host: components were added");
+    dev.wait_for("serving 2 component(s)");
+    let second = berth(
+        &project,
+        &["request", "second.hello", r#"{"name":"Bo"}"#, "--url", &url],
+    );
+    assert_eq!(second, r#"{"message":"Hello, Bo!"}"#);
 }

@@ -105,6 +105,22 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
         if !manifest_file.changed(file_stamp(path)) {
             continue;
         }
+        // A component the manifest gained is built before the manifest is
+        // checked, which wants its file.
+        if let Ok(read) = Manifest::read(path) {
+            for c in read
+                .components
+                .iter()
+                .filter(|c| c.source.is_some() && !c.wasm.exists())
+            {
+                let c = c.clone();
+                match tokio::task::spawn_blocking(move || build::build(&c)).await {
+                    Ok(Ok(built)) => super::say(format_args!("{built}")),
+                    Ok(Err(e)) => super::say(format_args!("build failed: {e:#}")),
+                    Err(e) => super::say(format_args!("build failed: {e}")),
+                }
+            }
+        }
         let new = match Manifest::load(path) {
             Ok(new) => new,
             Err(e) => {
