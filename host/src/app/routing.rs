@@ -3,9 +3,9 @@
 //! a warning, not a refusal: the component still does what it says, but
 //! probably not what its author meant.
 
+use crate::core::handler::DeclaredRoute;
 use crate::core::subject::Pattern;
 use crate::manifest::ComponentConfig;
-use crate::runtime::DeclaredRoute;
 
 /// What is wrong with how `config` routes messages to `routes`: a
 /// subscription no route takes, a route no subscription feeds (only when

@@ -34,7 +34,6 @@ pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
 pub use component::{Settings, WasmHandler};
 pub use link::LoadError;
-pub use routes::DeclaredRoute;
 pub use state::Environment;
 
 use state::CallState;

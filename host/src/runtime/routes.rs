@@ -5,22 +5,7 @@
 use super::bindings::routes;
 use super::component::{Instance, WasmHandler};
 use crate::core::error::CallError;
-
-/// A route a component declares (`berth:backend/routes`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeclaredRoute {
-    /// Its NATS-style subject pattern.
-    pub pattern: String,
-    /// A request route (else an event route).
-    pub request: bool,
-}
-
-impl std::fmt::Display for DeclaredRoute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = if self.request { "request" } else { "event" };
-        write!(f, "{kind} {}", self.pattern)
-    }
-}
+use crate::core::handler::DeclaredRoute;
 
 impl WasmHandler {
     /// The routes it declares, after `init` (they may depend on its
