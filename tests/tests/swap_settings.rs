@@ -1,8 +1,8 @@
 //! A swap that carries a new manifest entry, as `berth dev` sends when the
 //! manifest changes: the new version gets the new grants and config, the
 //! label stays unless a new one is given, the same code with the same
-//! settings is no swap at all, subscriptions change live, and the outbound
-//! transport is refused with the reason.
+//! settings is no swap at all, subscriptions and the quarantine policy
+//! change live, and the outbound transport is refused with the reason.
 
 use std::time::Duration;
 
@@ -56,6 +56,18 @@ async fn a_new_entry_brings_new_grants_and_config_and_keeps_the_label() {
     assert_eq!(t.ask("probe.config", "").await, r#"{"k":2}"#);
     let swaps = t.host.route("svc").expect("svc").versions.status().swaps;
     assert_eq!(swaps, 1);
+}
+
+#[tokio::test]
+async fn a_new_entry_brings_its_quarantine_policy() {
+    let t = berth_tests::start(MANIFEST).await.expect("start");
+    let route = t.host.route("svc").expect("svc").clone();
+    let mut strict = entry();
+    strict.quarantine_after = 1;
+    t.host.swap("svc", request(Some(strict))).await.expect("swapped");
+    let trap = t.request("probe.panic", "").await.expect("a reply");
+    assert!(CallError::from_reply(&trap).is_some(), "it trapped");
+    assert_eq!(route.breaker.status().state, "quarantined", "one trap is enough now");
 }
 
 #[tokio::test]

@@ -118,19 +118,8 @@ impl Loader {
             name: config.name.clone(),
             subjects: subscribed.chain(watched.iter().cloned()).collect(),
             max_concurrency: config.max_concurrency,
-            policy: Policy {
-                threshold: if config.quarantine_after == 0 {
-                    u32::MAX
-                } else {
-                    config.quarantine_after
-                },
-                cooldown: Duration::from_millis(config.quarantine_ms),
-                ..Policy::default()
-            },
-            probation: Probation {
-                window: Duration::from_millis(config.probation_ms),
-                max_faults: config.rollback_after,
-            },
+            policy: policy(config),
+            probation: probation(config),
             reply_headers: self.reply_headers,
         };
         Ok((Route::new(info, first, stats), watched))
@@ -238,6 +227,27 @@ impl Loader {
 fn wrap(handler: WasmHandler, label: Option<String>) -> Version {
     let (hash, mode) = (handler.version().to_owned(), handler.mode());
     Version::new(Arc::new(handler), hash, label, mode)
+}
+
+/// When its manifest entry says to quarantine a component.
+pub(super) fn policy(config: &ComponentConfig) -> Policy {
+    Policy {
+        threshold: if config.quarantine_after == 0 {
+            u32::MAX
+        } else {
+            config.quarantine_after
+        },
+        cooldown: Duration::from_millis(config.quarantine_ms),
+        ..Policy::default()
+    }
+}
+
+/// When its manifest entry says to roll a swapped-in version back.
+pub(super) fn probation(config: &ComponentConfig) -> Probation {
+    Probation {
+        window: Duration::from_millis(config.probation_ms),
+        max_faults: config.rollback_after,
+    }
 }
 
 /// The runtime's limits for a component, from its manifest entry.

@@ -20,8 +20,8 @@ pub struct SwapRequest {
     pub config: Option<serde_json::Map<String, serde_json::Value>>,
     /// A new manifest entry for it (grants, limits, environment, config,
     /// subscriptions), as `berth dev` sends when the manifest changes; the
-    /// current one if absent. Its outbound transport and quarantine and
-    /// probation settings must be the current ones.
+    /// current one if absent. Its outbound transport must be the current
+    /// one.
     pub component: Option<ComponentConfig>,
 }
 
@@ -106,6 +106,9 @@ impl App {
         if config.max_concurrency != current.max_concurrency {
             route.set_concurrency(config.max_concurrency);
         }
+        // The new version is judged by the new entry's probation.
+        route.versions.set_probation(super::loader::probation(&config));
+        route.breaker.set_policy(super::loader::policy(&config));
         self.loader.set_config(config);
         let hash = version.hash.clone();
         let label = version.label.clone();
@@ -126,17 +129,14 @@ impl App {
     }
 }
 
-/// The first of the settings the router holds that differ between two
-/// entries of a component, if any.
+/// The first of the settings a swap cannot change that differ between two
+/// entries of a component, if any: its name, and the transport its
+/// outbound calls were connected to.
 fn router_settings_differ(current: &ComponentConfig, new: &ComponentConfig) -> Option<&'static str> {
     if current.name != new.name {
         Some("name")
     } else if current.outbound != new.outbound {
         Some("outbound transport")
-    } else if (current.quarantine_after, current.quarantine_ms) != (new.quarantine_after, new.quarantine_ms) {
-        Some("quarantine settings")
-    } else if (current.probation_ms, current.rollback_after) != (new.probation_ms, new.rollback_after) {
-        Some("probation settings")
     } else {
         None
     }

@@ -72,7 +72,6 @@ pub struct Status {
 
 /// One component's breaker.
 pub struct Breaker {
-    policy: Policy,
     inner: Mutex<Inner>,
     /// Whether `inner` is serving with no fault since the last success,
     /// kept in step by [`Guard`]: the router asks for every message, and
@@ -83,6 +82,8 @@ pub struct Breaker {
 }
 
 struct Inner {
+    /// Read under the lock on the fault path only; a swap may change it.
+    policy: Policy,
     state: State,
     reason: Option<String>,
     quarantines: u64,
@@ -123,11 +124,17 @@ pub fn is_fault(error: &CallError) -> bool {
 }
 
 impl Breaker {
+    /// Quarantines by `policy` from now on; a quarantine under way keeps
+    /// its length.
+    pub fn set_policy(&self, policy: Policy) {
+        self.lock().inner.policy = policy;
+    }
+
     /// A closed breaker.
     pub fn new(policy: Policy) -> Self {
         Self {
-            policy,
             inner: Mutex::new(Inner {
+                policy,
                 state: State::Closed { faults: 0 },
                 reason: None,
                 quarantines: 0,
@@ -220,6 +227,7 @@ impl Breaker {
             return false;
         }
         let mut inner = self.lock();
+        let policy = inner.policy;
         let quarantined = match (&mut inner.state, fault) {
             (State::Closed { faults }, None) => {
                 *faults = 0;
@@ -227,9 +235,9 @@ impl Breaker {
             }
             (State::Closed { faults }, Some(error)) => {
                 *faults += 1;
-                if *faults >= self.policy.threshold {
+                if *faults >= policy.threshold {
                     let reason = format!("{} faults in a row; last: {}", faults, error.message);
-                    self.open(&mut inner, self.policy.cooldown, reason);
+                    self.open(&mut inner, policy.cooldown, reason);
                     true
                 } else {
                     false
@@ -243,7 +251,7 @@ impl Breaker {
                 false
             }
             (State::HalfOpen { cooldown, .. }, Some(error)) => {
-                let cooldown = (*cooldown * 2).min(self.policy.max_cooldown);
+                let cooldown = (*cooldown * 2).min(policy.max_cooldown);
                 let reason = format!("trial call failed: {}", error.message);
                 self.open(&mut inner, cooldown, reason);
                 true

@@ -105,7 +105,8 @@ pub struct Versions {
     active: ArcSwap<Version>,
     previous: Mutex<Option<Arc<Version>>>,
     last_rollback: Mutex<Option<String>>,
-    probation: Probation,
+    /// Read on the fault path and by status only; a swap may change it.
+    probation: Mutex<Probation>,
     /// Serializes swaps of this component (not of others).
     swapping: tokio::sync::Mutex<()>,
     /// Counts switches, so callers can wait for one.
@@ -119,7 +120,7 @@ impl Versions {
             active: ArcSwap::from_pointee(first),
             previous: Mutex::new(None),
             last_rollback: Mutex::new(None),
-            probation,
+            probation: Mutex::new(probation),
             swapping: tokio::sync::Mutex::new(()),
             switches: watch::Sender::new(0),
         }
@@ -144,6 +145,12 @@ impl Versions {
         old
     }
 
+    /// Puts versions swapped in from now on, and the one on probation, on
+    /// this probation.
+    pub fn set_probation(&self, probation: Probation) {
+        *lock(&self.probation) = probation;
+    }
+
     /// Feeds a finished call's outcome to `version`'s probation; returns
     /// why, if this call made the component roll back.
     pub fn record(&self, version: &Arc<Version>, outcome: Result<(), &CallError>) -> Option<String> {
@@ -153,7 +160,11 @@ impl Versions {
             ErrorKind::Handler => error.code >= 500,
             _ => false,
         };
-        if !fault || self.probation.max_faults == 0 || version.since.elapsed() > self.probation.window {
+        if !fault {
+            return None;
+        }
+        let probation = *lock(&self.probation);
+        if probation.max_faults == 0 || version.since.elapsed() > probation.window {
             return None;
         }
         let mut previous = lock(&self.previous);
@@ -162,13 +173,13 @@ impl Versions {
             return None; // already replaced
         }
         let faults = version.faults.fetch_add(1, Ordering::Relaxed) + 1;
-        if faults < self.probation.max_faults {
+        if faults < probation.max_faults {
             return None;
         }
         let reason = format!(
             "version {} failed {faults} calls within {:?} of being swapped in (last: {error}); rolled back to {}",
             version.describe(),
-            self.probation.window,
+            probation.window,
             back.describe()
         );
         self.active.store(back.clone());
@@ -191,7 +202,7 @@ impl Versions {
     /// For `/v1/components` and `berth status`.
     pub fn status(&self) -> VersionStatus {
         let active = self.active();
-        let probation_over = active.since.elapsed() > self.probation.window;
+        let probation_over = active.since.elapsed() > lock(&self.probation).window;
         VersionStatus {
             version: active.hash.clone(),
             label: active.label.clone(),
