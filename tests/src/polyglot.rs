@@ -24,7 +24,7 @@ pub fn root() -> PathBuf {
 }
 
 /// How each toolchain is installed; pinned where the registry allows.
-pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
+pub const PYTHON_INSTALL: &str = berth::cli::build::PYTHON_INSTALL;
 /// See [`PYTHON_INSTALL`].
 pub const JAVASCRIPT_INSTALL: &str = "npm install --prefix guests/javascript";
 

@@ -63,7 +63,7 @@ impl App {
         };
         let mut config = match request.component {
             Some(entry) => {
-                if let Some(what) = router_settings_differ(&current, &entry) {
+                if let Err(what) = swappable(&current, &entry) {
                     return Err(refused(anyhow::anyhow!(
                         "its {what} changed: a swap keeps those (restart the host to change them)"
                     )));
@@ -129,20 +129,15 @@ impl App {
     }
 }
 
-/// The first of the settings a swap cannot change that differ between two
-/// entries of a component, if any: its name, and the transport its
+/// Whether a swap of `current` to `new` is one a running host can make;
+/// if not, the setting that stops it: the name, or the transport its
 /// outbound calls were connected to.
-fn router_settings_differ(current: &ComponentConfig, new: &ComponentConfig) -> Option<&'static str> {
-    if current.name != new.name {
-        Some("name")
-    } else if current.outbound != new.outbound {
-        Some("outbound transport")
-    } else {
-        None
-    }
-}
-
-/// Whether a swap of `current` to `new` is one a running host can make.
 pub fn swappable(current: &ComponentConfig, new: &ComponentConfig) -> Result<(), &'static str> {
-    router_settings_differ(current, new).map_or(Ok(()), Err)
+    if current.name != new.name {
+        Err("name")
+    } else if current.outbound != new.outbound {
+        Err("outbound transport")
+    } else {
+        Ok(())
+    }
 }

@@ -8,20 +8,21 @@
 //! components added or removed, `[host]`, transports, buckets). What the
 //! components publish is printed as it goes out.
 //!
-//! Files are polled, as watch mode polls them (see
-//! [`crate::control::watch`]): a change counts once two polls agree.
+//! Files are polled with watch mode's [`Settled`]: a change counts once two
+//! polls agree.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Result;
 
 use super::build;
 use crate::app::{App, SwapRequest, swappable};
 use crate::control::Running;
+use crate::control::watch::{Settled, stamp};
 use crate::manifest::Manifest;
 use crate::transport::SubscribeOptions;
 
@@ -78,11 +79,11 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
 /// Follows the sources and the manifest; returns the manifest the host
 /// must be restarted with when it changes what a swap cannot.
 async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest {
-    let mut manifest_file = Stamped::new(file_stamp(path));
-    let mut sources: Vec<Stamped> = manifest
+    let mut manifest_file = Settled::new(stamp(path));
+    let mut sources: Vec<Settled<u64>> = manifest
         .components
         .iter()
-        .map(|c| Stamped::new(c.source.as_deref().map_or(0, tree_stamp)))
+        .map(|c| Settled::new(c.source.as_deref().map_or(0, tree_stamp)))
         .collect();
     loop {
         tokio::time::sleep(POLL).await;
@@ -102,7 +103,7 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
                 Err(e) => super::say(format_args!("build failed: {}: {e}", component.name)),
             }
         }
-        if !manifest_file.changed(file_stamp(path)) {
+        if !manifest_file.changed(stamp(path)) {
             continue;
         }
         // A component the manifest gained is built before the manifest is
@@ -208,45 +209,6 @@ async fn tail(app: &Arc<App>, manifest: &Manifest) -> Vec<tokio::task::JoinHandl
     tasks
 }
 
-/// A value that changes when a file or a tree does, and whether a change
-/// has settled.
-struct Stamped {
-    applied: u64,
-    previous: u64,
-}
-
-impl Stamped {
-    fn new(now: u64) -> Self {
-        Self {
-            applied: now,
-            previous: now,
-        }
-    }
-
-    /// Whether `now` is a change that two polls agree on and that has not
-    /// been acted on yet.
-    fn changed(&mut self, now: u64) -> bool {
-        let settled = now == self.previous;
-        self.previous = now;
-        if settled && now != self.applied {
-            self.applied = now;
-            return true;
-        }
-        false
-    }
-}
-
-fn file_stamp(path: &Path) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    stamp_of(path).hash(&mut h);
-    h.finish()
-}
-
-fn stamp_of(path: &Path) -> Option<(u64, SystemTime)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
-}
-
 /// Every source file's path, size and modification time, hashed; build
 /// output (`*.wasm`, [`SKIPPED`] folders) left out.
 fn tree_stamp(dir: &Path) -> u64 {
@@ -267,7 +229,7 @@ fn tree_stamp(dir: &Path) -> u64 {
                     pending.push(path);
                 }
             } else if !name.ends_with(".wasm") {
-                (&path, stamp_of(&path)).hash(&mut h);
+                (&path, stamp(&path)).hash(&mut h);
                 seen += 1;
                 if seen >= MAX_FILES {
                     return h.finish();
@@ -281,15 +243,6 @@ fn tree_stamp(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_change_counts_once_two_polls_agree() {
-        let mut s = Stamped::new(1);
-        assert!(!s.changed(1));
-        assert!(!s.changed(2), "the first sight of a change may be half-written");
-        assert!(s.changed(2));
-        assert!(!s.changed(2), "acted on once");
-    }
 
     #[test]
     fn build_output_is_not_a_source_change() {

@@ -39,6 +39,9 @@ const WIT: [(&str, &str); 6] = [
     ),
 ];
 
+/// The SDK files a project gets a copy of.
+const SDK_FILES: [&str; 4] = ["berth.py", "berth_kv.py", "berth.js", "berth-kv.js"];
+
 /// A language's own files: (path in the project, template).
 fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
     let mut files = match lang {
@@ -100,12 +103,9 @@ pub fn render(name: &str, lang: Lang, sdk: &Path) -> Vec<(String, String)> {
         .into_iter()
         .chain(files(lang))
         .map(|(path, text)| {
-            // The SDK and the WIT are copies, not templates.
-            let copied = path.starts_with("wit/") || path.starts_with("berth");
-            let text = match copied && path != "berth.toml" {
-                true => text.to_owned(),
-                false => fill(text),
-            };
+            // The SDK and the WIT are copies: their braces are not ours.
+            let copied = path.starts_with("wit/") || SDK_FILES.contains(&path);
+            let text = if copied { text.to_owned() } else { fill(text) };
             (path.to_owned(), text)
         })
         .collect()

@@ -8,7 +8,7 @@
 //! cannot serve is refused like any swap and the old one keeps serving;
 //! the file is tried again when it changes again.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -19,20 +19,50 @@ use crate::app::{App, SwapRequest};
 /// How often the files are looked at.
 const POLL: Duration = Duration::from_millis(250);
 
-/// What identifies one state of a file.
-type Stamp = Option<(u64, SystemTime)>;
+/// What identifies one state of a file: its size and modification time.
+pub type Stamp = Option<(u64, SystemTime)>;
 
-fn stamp(path: &PathBuf) -> Stamp {
+/// The file's stamp now; `None` if it cannot be read.
+pub fn stamp(path: &Path) -> Stamp {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
+}
+
+/// A polled value (a file's stamp, a folder's) and whether a change of it
+/// has settled: a writer replaces files in several steps, so a change
+/// counts once two polls in a row agree on it, and once only.
+pub struct Settled<T> {
+    applied: T,
+    previous: T,
+}
+
+impl<T: PartialEq + Clone> Settled<T> {
+    /// Starts at `now`: only a change after this counts.
+    pub fn new(now: T) -> Self {
+        Self {
+            applied: now.clone(),
+            previous: now,
+        }
+    }
+
+    /// Whether `now` is a change two polls agree on that has not been
+    /// acted on yet.
+    pub fn changed(&mut self, now: T) -> bool {
+        let settled = now == self.previous;
+        self.previous = now.clone();
+        if settled && now != self.applied {
+            self.applied = now;
+            return true;
+        }
+        false
+    }
 }
 
 /// Watches every component's file until `stop`.
 pub fn spawn(app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     let files: Vec<(String, PathBuf)> = app.component_files();
-    // (last swapped or refused stamp, stamp seen on the previous poll),
-    // taken now: a change after this call returns is a change.
-    let mut seen: Vec<(Stamp, Stamp)> = files.iter().map(|(_, p)| (stamp(p), stamp(p))).collect();
+    // Taken now: a change after this call returns is a change.
+    let mut seen: Vec<Settled<Stamp>> = files.iter().map(|(_, p)| Settled::new(stamp(p))).collect();
     tokio::spawn(async move {
         tracing::info!(files = files.len(), "watching component files for changes");
         loop {
@@ -40,14 +70,12 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(POLL) => {}
             }
-            for ((name, path), (done, previous)) in files.iter().zip(seen.iter_mut()) {
+            for ((name, path), seen) in files.iter().zip(seen.iter_mut()) {
                 let now = stamp(path);
-                let settled = now == *previous;
-                *previous = now;
-                if !settled || now == *done || now.is_none() {
+                // A file that went away is not a new version.
+                if !seen.changed(now) || now.is_none() {
                     continue;
                 }
-                *done = now;
                 let wasm = match std::fs::read(path) {
                     Ok(bytes) => bytes,
                     Err(e) => {
@@ -70,4 +98,18 @@ pub fn spawn(app: Arc<App>, stop: CancellationToken) -> tokio::task::JoinHandle<
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_counts_once_two_polls_agree() {
+        let mut s = Settled::new(1);
+        assert!(!s.changed(1));
+        assert!(!s.changed(2), "the first sight of a change may be half-written");
+        assert!(s.changed(2));
+        assert!(!s.changed(2), "acted on once");
+    }
 }
