@@ -9,7 +9,7 @@ use crate::{Config, Error, IntoRouter, Message, Reply, Router};
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "stateful-batched-backend",
+        world: "sdk-backend",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_berth_backend",
@@ -20,6 +20,7 @@ pub mod bindings {
 
 pub use bindings::exports::berth::backend::batch_handler::Guest as BatchGuest;
 pub use bindings::exports::berth::backend::handler::Guest;
+pub use bindings::exports::berth::backend::middleware::{Guest as MiddlewareGuest, Verdict as WitVerdict};
 pub use bindings::exports::berth::backend::routes::{Guest as RoutesGuest, Route, RouteKind};
 pub use wit_bindgen;
 
@@ -62,6 +63,11 @@ pub fn routes() -> Vec<Route> {
 /// Dispatches a request to its route.
 pub fn handle_request(msg: Message) -> Result<Reply, Error> {
     router()?.handle_request(&msg)
+}
+
+/// Asks the router's middleware.
+pub fn handle_middleware(msg: Message) -> Result<WitVerdict, Error> {
+    router()?.handle_middleware(&msg).map(|v| v.0)
 }
 
 /// Dispatches an event to its route.

@@ -27,6 +27,7 @@
 //! - [`config`]: the manifest's `[components.config]` table.
 //! - [`host`]: `publish`, `request` and `log` through the host.
 //! - [`kv`]: state, in the buckets the manifest grants.
+//! - [`middleware`]: deciding about messages in front of other components.
 
 extern crate self as berth_sdk;
 
@@ -35,6 +36,7 @@ pub mod error;
 pub mod host;
 pub mod kv;
 pub mod message;
+pub mod middleware;
 pub mod router;
 
 #[doc(hidden)]
@@ -44,6 +46,7 @@ pub use config::Config;
 pub use error::{Disposition, Error, ErrorKind};
 pub use host::{Level, log, publish, publish_json, publish_message, request, request_json};
 pub use message::{Headers, Message, Reply};
+pub use middleware::Verdict;
 pub use router::{IntoRouter, Router};
 
 /// Makes this crate a Berth component: `routes` is called once per
@@ -77,6 +80,12 @@ macro_rules! export {
         impl $crate::__private::BatchGuest for __BerthBackend {
             fn handle_batch(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
                 $crate::__private::handle_batch(batch)
+            }
+        }
+
+        impl $crate::__private::MiddlewareGuest for __BerthBackend {
+            fn handle(msg: $crate::Message) -> ::std::result::Result<$crate::__private::WitVerdict, $crate::Error> {
+                $crate::__private::handle_middleware(msg)
             }
         }
 

@@ -5,16 +5,18 @@
 //! wins. A message no route takes gets an `unhandled` error, which the host
 //! reports to the caller as such.
 
-use crate::{Error, Message, Reply};
+use crate::{Error, Message, Reply, Verdict};
 
 type RequestHandler = Box<dyn Fn(&Message) -> Result<Reply, Error>>;
 type EventHandler = Box<dyn Fn(&Message) -> Result<(), Error>>;
+type MiddlewareHandler = Box<dyn Fn(&Message) -> Result<Verdict, Error>>;
 
 /// Routes messages to handlers by subject.
 #[derive(Default)]
 pub struct Router {
     requests: Vec<(String, RequestHandler)>,
     events: Vec<(String, EventHandler)>,
+    middleware: Option<MiddlewareHandler>,
 }
 
 impl Router {
@@ -33,6 +35,23 @@ impl Router {
     pub fn event(mut self, pattern: &str, handler: impl Fn(&Message) -> Result<(), Error> + 'static) -> Self {
         self.events.push((pattern.to_owned(), Box::new(handler)));
         self
+    }
+
+    /// Makes the component a middleware (manifest `middleware = true`):
+    /// `handler` decides about every message of the routes and
+    /// subscriptions that name it, before their handler. See
+    /// [`crate::middleware`].
+    pub fn middleware(mut self, handler: impl Fn(&Message) -> Result<Verdict, Error> + 'static) -> Self {
+        self.middleware = Some(Box::new(handler));
+        self
+    }
+
+    /// Runs the middleware; an `unhandled` error if it has none.
+    pub fn handle_middleware(&self, msg: &Message) -> Result<Verdict, Error> {
+        match &self.middleware {
+            Some(handler) => handler(msg),
+            None => Err(Error::unhandled(&msg.subject)),
+        }
     }
 
     /// The patterns of its request routes, in the order they are tried.

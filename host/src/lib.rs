@@ -48,11 +48,14 @@
 //!   [`runtime::counters`], [`runtime::inspect`] (`berth check`),
 //!   `log_stream`, `throttle` (demoting a guest that computes too long).
 //! - [`router`] — subscriptions to calls: [`router::serve`], `dispatch`,
-//!   `busy` (time in a call's polls), [`router::quarantine`],
-//!   [`router::versions`], [`router::stats`].
+//!   `busy` (time in a call's polls), [`router::chain`] (middleware in
+//!   front of a handler), [`router::quarantine`], [`router::versions`],
+//!   [`router::stats`], [`router::endpoint`].
 //! - [`app`] — the running host: `start`, `loader`, shutdown
 //!   ([`app::Host`]), and every operator action once ([`app::ops`],
 //!   `swap`).
+//! - [`ingress`] — how clients reach the components: [`ingress::http`]
+//!   (`[[http.routes]]`: `table`, `forward`, `counters`).
 //! - [`control`] — how operators reach the host: [`control::http`]
 //!   (`server`: connections; `operator`: the actions; `ingress`: requests
 //!   and publishes), [`control::admin`] (over the broker), `answer` (the
@@ -67,6 +70,7 @@ pub mod app;
 pub mod cli;
 pub mod control;
 pub mod core;
+pub mod ingress;
 pub mod keyvalue;
 pub mod manifest;
 pub mod router;

@@ -30,14 +30,16 @@ pub struct TestHost {
     pub host: Host,
     /// Compile cache and component folders; removed on drop.
     pub data_dir: TempDir,
-    /// The manifest's `[host]`, for the HTTP API's options.
-    host_config: berth::manifest::HostConfig,
+    /// The manifest: its `[host]` for the HTTP API's options, its routes.
+    manifest: Manifest,
 }
 
-/// Replaces `{echo}`, `{greeter}`, `{hostile}`, `{keeper}`, `{probe}`,
-/// `{watcher}` in manifest text with the paths of the built guests.
+/// Replaces `{echo}`, `{gatekeeper}`, `{greeter}`, `{hostile}`, `{keeper}`,
+/// `{probe}`, `{watcher}` in manifest text with the paths of the built
+/// guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
+        .replace("{gatekeeper}", GATEKEEPER)
         .replace("{greeter}", GREETER)
         .replace("{hostile}", HOSTILE)
         .replace("{keeper}", KEEPER)
@@ -64,7 +66,7 @@ pub async fn start(text: &str) -> Result<TestHost> {
     Ok(TestHost {
         host,
         data_dir,
-        host_config: manifest.host,
+        manifest,
     })
 }
 
@@ -79,7 +81,7 @@ pub async fn start_manifest(mut manifest: Manifest) -> Result<TestHost> {
     Ok(TestHost {
         host,
         data_dir,
-        host_config: manifest.host,
+        manifest,
     })
 }
 
@@ -91,10 +93,14 @@ impl TestHost {
         let listener = TcpListener::bind(addr).await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let stop = CancellationToken::new();
-        let options = Options::new(&self.host_config, Auth::new(self.host_config.admin_token.clone()));
+        let host = &self.manifest.host;
+        let options = Options::new(host, Auth::new(host.admin_token.clone()));
+        let routes =
+            berth::ingress::http::Routes::new(&self.manifest, &self.host.app()).expect("the manifest's routes");
         tokio::spawn(berth::control::http::serve(
             listener,
             self.host.app(),
+            std::sync::Arc::new(routes),
             options,
             stop.clone(),
         ));

@@ -166,6 +166,11 @@ impl Loader {
         let env = Arc::new(self.environment(config, stats)?);
         let started = Instant::now();
         let (handler, source) = self.runtime.load(bytes, settings(config)?, env).await?;
+        anyhow::ensure!(
+            !config.middleware || handler.is_middleware(),
+            "it is marked `middleware = true` but exports no berth:backend/middleware \
+             (the Rust SDK exports it for a router with `.middleware(...)`; other languages target world `middleware-backend`)"
+        );
         tracing::info!(
             component = %config.name,
             version = &handler.version()[..12],

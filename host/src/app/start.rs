@@ -16,6 +16,7 @@ use super::{App, Host, Loader, instance_id};
 use crate::core::outbound::Outbound;
 use crate::keyvalue::Buckets;
 use crate::manifest::{KvBackend, Manifest, TransportKind};
+use crate::router::Route;
 use crate::runtime::{CompileCache, Runtime};
 use crate::transport::amqp::AmqpTransport;
 use crate::transport::memory::MemoryTransport;
@@ -39,16 +40,15 @@ impl Host {
         // Every component compiles, links and runs `init` side by side;
         // then each subscribes, in manifest order.
         let loaded = futures_util::future::try_join_all(manifest.components.iter().map(|c| loader.route(c))).await?;
-        let mut routes = Vec::new();
-        for (config, (route, watched)) in manifest.components.iter().zip(loaded) {
-            let route = Arc::new(route);
-            match wiring.serve(config, &route, watched).await {
-                Ok(()) => routes.push(route),
-                Err(e) => {
-                    // Components subscribed before the failure must not keep serving.
-                    wiring.stop.cancel();
-                    return Err(e);
-                }
+        let (routes, watched): (Vec<Arc<Route>>, Vec<Vec<String>>) = loaded
+            .into_iter()
+            .map(|(route, watched)| (Arc::new(route), watched))
+            .unzip();
+        for ((config, route), watched) in manifest.components.iter().zip(&routes).zip(watched) {
+            if let Err(e) = wiring.serve(config, route, watched, &routes).await {
+                // Components subscribed before the failure must not keep serving.
+                wiring.stop.cancel();
+                return Err(e);
             }
         }
         let transports = &wiring.transports;

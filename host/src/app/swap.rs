@@ -99,7 +99,7 @@ impl App {
         if config.subscribe != current.subscribe {
             // Subscribed before the switch: a failure leaves all as it was.
             self.wiring
-                .resubscribe(route, &current, &config)
+                .resubscribe(route, &current, &config, &self.routes)
                 .await
                 .map_err(|e| refused(e.context("its new subscriptions")))?;
         }

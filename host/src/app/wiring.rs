@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::manifest::{ComponentConfig, HostConfig, SubscribeConfig, TransportKind};
+use crate::router::chain::Chain;
 use crate::router::{self, Route};
 use crate::transport::nats::NatsTransport;
 use crate::transport::{StreamOptions, SubscribeOptions, Transport};
@@ -51,9 +52,17 @@ impl Wiring {
 
     /// Serves each subscription of a loaded component, and the change
     /// feeds it watches (its endpoints after the subscriptions').
-    pub(super) async fn serve(&self, config: &ComponentConfig, route: &Arc<Route>, watched: Vec<String>) -> Result<()> {
+    /// `links` are the host's components, among which its subscriptions'
+    /// middleware is found.
+    pub(super) async fn serve(
+        &self,
+        config: &ComponentConfig,
+        route: &Arc<Route>,
+        watched: Vec<String>,
+        links: &[Arc<Route>],
+    ) -> Result<()> {
         for (index, sub) in config.subscribe.iter().enumerate() {
-            self.subscribe(config, route, index, sub).await?;
+            self.subscribe(config, route, index, sub, links).await?;
         }
         for (offset, feed) in watched.into_iter().enumerate() {
             self.watch(config, route, config.subscribe.len() + offset, feed).await?;
@@ -61,14 +70,21 @@ impl Wiring {
         Ok(())
     }
 
-    /// Subscribes to `sub` and serves it as the route's endpoint `index`.
+    /// Subscribes to `sub` and serves it as the route's endpoint `index`,
+    /// behind its middleware (found among `links`) from its first message.
     pub(super) async fn subscribe(
         &self,
         config: &ComponentConfig,
         route: &Arc<Route>,
         index: usize,
         sub: &SubscribeConfig,
+        links: &[Arc<Route>],
     ) -> Result<()> {
+        let chain = chain_of(&sub.middleware, links)
+            .with_context(|| format!("component `{}`: subscription `{}`", config.name, sub.subject))?;
+        if let Some(endpoint) = route.endpoints().get(index) {
+            endpoint.set_chain(chain);
+        }
         let kind = sub.transport.unwrap_or(self.default);
         let transport = self.transports.get(&kind).with_context(|| {
             format!(
@@ -129,12 +145,13 @@ impl Wiring {
         route: &Arc<Route>,
         old: &ComponentConfig,
         new: &ComponentConfig,
+        links: &[Arc<Route>],
     ) -> Result<()> {
         let added: Vec<&SubscribeConfig> = new.subscribe.iter().filter(|s| !old.subscribe.contains(s)).collect();
         let removed: Vec<&SubscribeConfig> = old.subscribe.iter().filter(|s| !new.subscribe.contains(s)).collect();
         for (done, sub) in added.iter().enumerate() {
             let index = route.add_endpoint(sub.subject.clone());
-            if let Err(e) = self.subscribe(new, route, index, sub).await {
+            if let Err(e) = self.subscribe(new, route, index, sub, links).await {
                 // Leave the route as it was: the ones added so far go again.
                 for undo in added.iter().take(done + 1) {
                     route.remove_last_endpoint(&undo.subject);
@@ -150,6 +167,18 @@ impl Wiring {
         }
         Ok(())
     }
+}
+
+/// The middleware `names` as a chain of the routes among `links`.
+pub(super) fn chain_of(names: &[String], links: &[Arc<Route>]) -> Result<Chain> {
+    let found = names.iter().map(|name| {
+        links
+            .iter()
+            .find(|l| &l.name == name)
+            .cloned()
+            .with_context(|| format!("middleware `{name}` is not a component of this host"))
+    });
+    Ok(Chain::new(found.collect::<Result<_>>()?))
 }
 
 /// What the manifest's subscription asks of the transport: the queue group

@@ -63,7 +63,7 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
         let next = tokio::select! {
             () = &mut shutdown => None,
             () = app.drain.cancelled() => None,
-            next = follow(&app, path, manifest.clone()) => Some(next),
+            next = follow(&running, path, manifest.clone()) => Some(next),
         };
         for t in tails {
             t.abort();
@@ -78,7 +78,8 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
 
 /// Follows the sources and the manifest; returns the manifest the host
 /// must be restarted with when it changes what a swap cannot.
-async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest {
+async fn follow(running: &Running, path: &Path, mut manifest: Manifest) -> Manifest {
+    let app = &running.app();
     let mut manifest_file = Settled::new(stamp(path));
     let mut sources: Vec<Settled<u64>> = manifest
         .components
@@ -136,6 +137,12 @@ async fn follow(app: &Arc<App>, path: &Path, mut manifest: Manifest) -> Manifest
         for (old, entry) in manifest.components.iter().zip(&new.components) {
             if old != entry {
                 swap(app, &entry.name, &entry.wasm, Some(entry.clone())).await;
+            }
+        }
+        if manifest.http != new.http {
+            match running.set_routes(&new) {
+                Ok(()) => super::say(format_args!("routes changed: {} route(s) serve", new.http.routes.len())),
+                Err(e) => super::say(format_args!("routes not applied: {e:#}")),
             }
         }
         manifest = new;

@@ -10,6 +10,8 @@ use std::fmt::Write;
 
 use super::auth::Auth;
 use crate::app::App;
+use crate::ingress::http::Routes;
+use crate::ingress::http::counters::CLASSES;
 use crate::keyvalue::guarded::{Op, OpStats};
 use crate::router::Route;
 use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
@@ -140,8 +142,8 @@ const PER_TRANSPORT: &[PerTransport] = &[
 ];
 
 /// The exposition text for one scrape; `auth` counts the refused operator
-/// calls.
-pub fn render(app: &App, auth: &Auth) -> String {
+/// calls, `routes` are the `[[http.routes]]`.
+pub fn render(app: &App, routes: &Routes, auth: &Auth) -> String {
     let mut out = String::new();
     let components: Vec<(&Route, String, StatsSnapshot)> = app
         .routes
@@ -203,7 +205,46 @@ pub fn render(app: &App, auth: &Auth) -> String {
         }
     }
     keyvalue(&mut out, app);
+    http_routes(&mut out, app, routes);
     out
+}
+
+/// The route families; nothing when the host has no route.
+fn http_routes(out: &mut String, app: &App, routes: &Routes) {
+    let routes = routes.counters();
+    if routes.is_empty() {
+        return;
+    }
+    let labels = |path: &str, methods: &str| {
+        format!(
+            "service=\"{}\",route=\"{}\",methods=\"{}\"",
+            escape(&app.name),
+            escape(path),
+            escape(methods)
+        )
+    };
+    let name = "berth_http_requests_total";
+    header(out, name, "counter", "Requests a route answered, by status class.");
+    for (path, methods, s) in &routes {
+        for (class, n) in CLASSES.iter().zip(s.by_class) {
+            sample(
+                out,
+                name,
+                &format!("{},status=\"{class}\"", labels(path, methods)),
+                n as f64,
+            );
+        }
+    }
+    let name = "berth_http_request_seconds_total";
+    header(out, name, "counter", "Wall time spent answering a route's requests.");
+    for (path, methods, s) in &routes {
+        sample(out, name, &labels(path, methods), s.seconds);
+    }
+    let name = "berth_http_requests_in_flight";
+    header(out, name, "gauge", "Requests a route is answering now.");
+    for (path, methods, s) in &routes {
+        sample(out, name, &labels(path, methods), s.in_flight as f64);
+    }
 }
 
 /// A family with one sample per bucket and operation.

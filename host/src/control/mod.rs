@@ -89,6 +89,7 @@ pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Resu
 /// another when the manifest changes what a swap cannot.
 pub struct Running {
     host: Host,
+    routes: std::sync::Arc<crate::ingress::http::Routes>,
     http: Option<tokio::task::JoinHandle<Result<()>>>,
     watching: Option<tokio::task::JoinHandle<()>>,
     http_stop: CancellationToken,
@@ -125,8 +126,16 @@ impl Running {
             }
         };
         let app = host.app();
+        let routes = match crate::ingress::http::Routes::new(manifest, &app) {
+            Ok(routes) => std::sync::Arc::new(routes),
+            Err(e) => {
+                http_stop.cancel();
+                host.shutdown(DEFAULT_GRACE).await;
+                return Err(e);
+            }
+        };
         let http = early.map(|(starting, task)| {
-            starting.ready(app.clone());
+            starting.ready(app.clone(), routes.clone());
             task
         });
         let watching = manifest
@@ -135,10 +144,17 @@ impl Running {
             .then(|| watch::spawn(app.clone(), http_stop.clone()));
         Ok(Self {
             host,
+            routes,
             http,
             watching,
             http_stop,
         })
+    }
+
+    /// Serves `manifest`'s `[[http.routes]]` from now on (`berth dev`, when
+    /// they change); on an error the old ones keep serving.
+    pub fn set_routes(&self, manifest: &Manifest) -> Result<()> {
+        self.routes.replace(manifest, &self.host.app())
     }
 
     /// What the host serves and how it is steered.

@@ -1,12 +1,13 @@
 //! What the router calls: anything that turns a message into a reply or an
 //! outcome. A wasm component is one kind of handler; a native closure is
 //! another, used as the baseline in benchmarks and as a stand-in in tests.
-//! Middleware chains will be handlers too.
+//! A middleware component is a handler that also answers
+//! [`Handler::filter`].
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::core::error::CallError;
+use crate::core::error::{CallError, ErrorKind};
 use crate::core::message::{Headers, Message};
 
 /// A successful answer to a request.
@@ -16,6 +17,50 @@ pub struct Reply {
     pub body: Bytes,
     /// Headers for the reply message.
     pub headers: Headers,
+}
+
+/// What a caller is known to be, once middleware has said so
+/// (`berth:backend/middleware`'s `guard`). Ordered: an admin is signed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Guard {
+    /// Signed in.
+    Session,
+    /// An administrator.
+    Admin,
+}
+
+impl Guard {
+    /// Its name in manifests and in the `berth-guard` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Reads a `berth-guard` header value.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "session" => Some(Self::Session),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A middleware link's decision about one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Go on, with these headers set (each replaces its name's values) and
+    /// the caller marked, if `mark` says so.
+    Pass {
+        /// Headers to set.
+        headers: Headers,
+        /// What the link established about the caller.
+        mark: Option<Guard>,
+    },
+    /// Answer here; the handler is not called.
+    Respond(Reply),
 }
 
 /// Handles messages for one component.
@@ -48,6 +93,15 @@ pub trait Handler: Send + Sync + 'static {
             });
         }
         outcomes
+    }
+
+    /// Decides about a message as a middleware link. The default: this
+    /// handler is no middleware.
+    async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+        Err(CallError::new(
+            ErrorKind::Unhandled,
+            format!("`{}` reached a handler that is no middleware", message.subject),
+        ))
     }
 }
 

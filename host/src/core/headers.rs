@@ -45,3 +45,29 @@ pub const CONTENT_TYPE: &str = "content-type";
 /// Names the bucket of a key-value change message, so a consumer can
 /// route it without parsing the body.
 pub const KV_BUCKET: &str = "Berth-KV-Bucket";
+
+/// On a message a middleware chain passed: what it established about the
+/// caller (`session` or `admin`). Stripped from what callers send, so
+/// only middleware can set it.
+pub const GUARD: &str = "berth-guard";
+/// On an HTTP route's request: the method (`GET`).
+pub const HTTP_METHOD: &str = "berth-http-method";
+/// On an HTTP route's request: the path as sent (`/orders/42`).
+pub const HTTP_PATH: &str = "berth-http-path";
+/// On an HTTP route's request: the query string without `?`, if any.
+pub const HTTP_QUERY: &str = "berth-http-query";
+/// On an HTTP route's request: the route's path pattern (`/orders/{id}`).
+pub const HTTP_ROUTE: &str = "berth-http-route";
+/// On an HTTP route's request, followed by a parameter's name: its value
+/// (`berth-http-param-id: 42`).
+pub const HTTP_PARAM_PREFIX: &str = "berth-http-param-";
+/// On a reply to an HTTP route: the status to answer with (200 when
+/// absent); not passed on to the client.
+pub const HTTP_STATUS: &str = "berth-http-status";
+
+/// Whether a header is one only the host may set on a message entering
+/// through a route or a middleware chain: the HTTP description and the
+/// guard mark. A caller's own are dropped, so none can pose as signed in.
+pub fn is_reserved(name: &str) -> bool {
+    name.len() >= 6 && name[..6].eq_ignore_ascii_case("berth-")
+}

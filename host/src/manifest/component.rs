@@ -26,6 +26,10 @@ pub struct ComponentConfig {
     /// Subjects it handles.
     #[serde(default)]
     pub subscribe: Vec<SubscribeConfig>,
+    /// It exports `berth:backend/middleware` and routes or subscriptions
+    /// may name it in their `middleware` lists.
+    #[serde(default)]
+    pub middleware: bool,
     /// Where its publishes and requests go; the transport of its first
     /// subscription when absent, or `[host] transport` if it has none.
     pub outbound: Option<TransportKind>,

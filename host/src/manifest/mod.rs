@@ -17,6 +17,7 @@ use self::bounds::{HOUR_MS, within};
 
 mod bounds;
 mod component;
+mod http;
 mod keyvalue;
 mod source;
 mod subscribe;
@@ -25,6 +26,7 @@ mod transports;
 mod validate;
 
 pub use component::{ComponentConfig, MAX_CONCURRENCY, MAX_HOSTCALL_KB, MAX_MEMORY_MB, MAX_MESSAGE_KB};
+pub use http::{GuardConfig, HttpConfig, HttpRoute};
 pub use keyvalue::{DEFAULT_REDIS_URL, KeyValueConfig, KvBackend};
 pub use source::Lang;
 pub use subscribe::SubscribeConfig;
@@ -47,6 +49,9 @@ pub struct Manifest {
     /// The components to run.
     #[serde(default)]
     pub components: Vec<ComponentConfig>,
+    /// REST routes on the host's HTTP listener.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// `[host]`.

@@ -33,6 +33,8 @@ pub struct SubscribeConfig {
     /// message again; twice the component's `timeout_ms` and a second when
     /// absent.
     pub ack_wait_ms: Option<u64>,
+    /// Middleware components each message passes first, in order.
+    pub middleware: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +50,8 @@ struct SubscribeTable {
     dead_letter: Option<String>,
     #[serde(default, deserialize_with = "within_opt::<_, _, 100, HOUR_MS>")]
     ack_wait_ms: Option<u64>,
+    #[serde(default)]
+    middleware: Vec<String>,
 }
 
 impl<'de> Deserialize<'de> for SubscribeConfig {
@@ -58,7 +62,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
         impl<'de> Visitor<'de> for V {
             type Value = SubscribeConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms }")
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms, middleware }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(SubscribeConfig {
@@ -70,6 +74,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     durable: None,
                     dead_letter: None,
                     ack_wait_ms: None,
+                    middleware: Vec::new(),
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -83,6 +88,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     durable: t.durable,
                     dead_letter: t.dead_letter,
                     ack_wait_ms: t.ack_wait_ms,
+                    middleware: t.middleware,
                 })
             }
         }

@@ -36,6 +36,7 @@ impl Manifest {
             );
             self.validate_component(c)?;
         }
+        self.validate_http()?;
         Ok(())
     }
 
@@ -112,6 +113,7 @@ impl Manifest {
         for s in &c.subscribe {
             Pattern::parse(&s.subject).with_context(|| format!("{}: subscribe", at()))?;
             self.validate_subscription(s)
+                .and_then(|()| self.validate_chain(&s.middleware))
                 .with_context(|| format!("{}: subscription `{}`", at(), s.subject))?;
         }
         for p in c.publish.iter().chain(&c.request) {

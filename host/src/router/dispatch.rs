@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use super::Route;
 use super::busy::{Busy, Measured};
+use super::chain::{Chain, Stopped};
 use super::endpoint::Endpoint;
 use crate::core::error::{CallError, Disposition, ErrorKind};
 use crate::core::handler::Reply;
@@ -43,6 +44,13 @@ pub(super) async fn dispatch<A: Settle>(
     {
         span.record("trace_id", trace_id);
     }
+    let delivery = match endpoint.chain() {
+        Some(chain) => match through(&route, &endpoint, &chain, delivery).await {
+            Some(passed) => passed,
+            None => return,
+        },
+        None => delivery,
+    };
     route.stats.enter();
     let Delivery { message, acker } = delivery;
     // Loaded once: this message is handled by this version, whatever
@@ -148,6 +156,50 @@ pub(super) async fn dispatch_batch<A: Settle>(
     .await;
 }
 
+/// Runs a delivery through its subscription's middleware: the delivery as
+/// the chain passed it, or `None` once a link has answered or refused it
+/// and it is settled accordingly (a refused event by the error's
+/// disposition). A refusal counts against the subscription and the link,
+/// not the handler's component, which never saw the message.
+async fn through<A: Settle>(
+    route: &Route,
+    endpoint: &Endpoint,
+    chain: &Chain,
+    delivery: Delivery<A>,
+) -> Option<Delivery<A>> {
+    let Delivery { message, mut acker } = delivery;
+    let envelope = envelope(&message);
+    let started = Instant::now();
+    let stopped = match chain.run(message).await {
+        Ok((message, _)) => return Some(Delivery { message, acker }),
+        Err(stopped) => stopped,
+    };
+    let (outcome, answer) = match stopped {
+        Stopped::Respond(reply) => (Ok(()), envelope.reply(reply.body, reply.headers)),
+        Stopped::Fail(e) => {
+            let answer = e.to_reply(&envelope);
+            (Err(e), answer)
+        }
+    };
+    endpoint.finish(outcome.as_ref().map(|_| ()), started.elapsed());
+    let settlement = match (answer, outcome) {
+        (Some(reply), _) => match acker.reply(reply).await {
+            Ok(()) => Settlement::Ack,
+            Err(e) => Settlement::Retry(format!("could not send the middleware's answer: {e}")),
+        },
+        (None, Ok(())) => Settlement::Ack,
+        (None, Err(e)) => {
+            tracing::debug!(component = %route.name, subject = %envelope.subject, error = %e, "middleware stopped an event");
+            match e.disposition {
+                Disposition::Retry => Settlement::Retry(e.to_string()),
+                Disposition::Reject => Settlement::Reject(e.to_string()),
+            }
+        }
+    };
+    settle(acker, settlement, &route.name).await;
+    None
+}
+
 /// What settling a message needs of it once it has moved into the call:
 /// where a reply goes (a request), or the subject a warning names (an
 /// event).
@@ -178,7 +230,7 @@ async fn conclude<A: Settle>(
     elapsed: Duration,
 ) {
     let request = envelope.reply_to.is_some();
-    route.record(version, endpoint, request, outcome.as_ref().map(drop), elapsed);
+    route.record(version, Some(endpoint), request, outcome.as_ref().map(drop), elapsed);
     let settlement = if request {
         let reply = match outcome {
             Ok(reply) => {

@@ -4,11 +4,12 @@
 //! subscription a message came through.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::chain::Chain;
 use crate::core::error::CallError;
 
 /// One subscription of a component.
@@ -27,6 +28,12 @@ pub struct Endpoint {
     last_error: Mutex<String>,
     /// The serve loops of this subscription, stopped when it is removed.
     loops: Mutex<Vec<CancellationToken>>,
+    /// Whether `chain` has a link: read per message, so a subscription
+    /// without middleware pays one load, not a lock.
+    chained: AtomicBool,
+    /// The middleware in front of its handler (the subscription's
+    /// `middleware`).
+    chain: Mutex<Chain>,
 }
 
 /// A point-in-time copy of an [`Endpoint`]'s counters.
@@ -56,7 +63,27 @@ impl Endpoint {
             busy_ns: AtomicU64::new(0),
             last_error: Mutex::new(String::new()),
             loops: Mutex::new(Vec::new()),
+            chained: AtomicBool::new(false),
+            chain: Mutex::new(Chain::default()),
         }
+    }
+
+    /// Puts `chain` in front of the handler for the messages that come
+    /// from now on.
+    pub fn set_chain(&self, chain: Chain) {
+        let empty = chain.is_empty();
+        *self.chain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = chain;
+        self.chained.store(!empty, Ordering::Release);
+    }
+
+    /// The middleware in front of the handler, if any.
+    pub fn chain(&self) -> Option<Chain> {
+        self.chained.load(Ordering::Acquire).then(|| {
+            self.chain
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone()
+        })
     }
 
     /// A serve loop of this subscription runs until `stop`.

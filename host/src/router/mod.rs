@@ -7,6 +7,7 @@
 //! redelivered or dead-lettered by the error's disposition when it failed.
 
 mod busy;
+pub mod chain;
 mod dispatch;
 pub mod endpoint;
 pub mod quarantine;
@@ -238,7 +239,7 @@ impl Route {
     fn record(
         &self,
         version: &Arc<Version>,
-        endpoint: &Endpoint,
+        endpoint: Option<&Endpoint>,
         request: bool,
         outcome: Result<(), &CallError>,
         elapsed: Duration,
@@ -255,7 +256,9 @@ impl Route {
             self.breaker.record(outcome, &self.name);
         }
         self.stats.leave(request, outcome.err().map(|e| e.kind), elapsed);
-        endpoint.finish(outcome, elapsed);
+        if let Some(endpoint) = endpoint {
+            endpoint.finish(outcome, elapsed);
+        }
     }
 }
 
@@ -305,11 +308,11 @@ mod tests {
         // Under load the bad version has many calls in flight: three roll
         // it back, the rest end after the rollback.
         for _ in 0..3 {
-            r.record(&bad, &endpoint, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, Some(&endpoint), true, Err(&trap), Duration::from_micros(5));
         }
         assert!(Arc::ptr_eq(&r.versions.active(), &good), "rolled back");
         for _ in 0..20 {
-            r.record(&bad, &endpoint, true, Err(&trap), Duration::from_micros(5));
+            r.record(&bad, Some(&endpoint), true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(
             r.breaker.status().state,
@@ -318,7 +321,7 @@ mod tests {
         );
         // Its own failures still count.
         for _ in 0..5 {
-            r.record(&good, &endpoint, true, Err(&trap), Duration::from_micros(5));
+            r.record(&good, Some(&endpoint), true, Err(&trap), Duration::from_micros(5));
         }
         assert_eq!(r.breaker.status().state, "quarantined");
     }

@@ -86,7 +86,13 @@ pub fn serve<A: Settle>(
             if route.runs_inline() {
                 // Boxed where it is made, so it can be built in place: the
                 // call's future is about a kilobyte.
-                let call: Pin<Box<dyn Future<Output = ()> + Send>> = match gather(&route, &mut subscription) {
+                // A subscription with middleware takes one message per call: each
+                // goes through the chain on its own.
+                let more = match endpoint.chain().is_none() {
+                    true => gather(&route, &mut subscription),
+                    false => None,
+                };
+                let call: Pin<Box<dyn Future<Output = ()> + Send>> = match more {
                     Some(more) => {
                         let mut batch = Vec::with_capacity(more.len() + 1);
                         batch.push((delivery, permit));

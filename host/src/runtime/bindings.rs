@@ -35,7 +35,7 @@ pub use self::berth::backend::keyvalue_cas;
 pub struct OpenBucket(pub Arc<dyn Bucket>);
 
 pub use self::berth::backend::types as wit;
-pub use self::exports::berth::backend::{batch_handler, handler, routes};
+pub use self::exports::berth::backend::{batch_handler, handler, middleware, routes};
 pub use self::exports::wasi::keyvalue::watcher;
 pub use self::wasi::keyvalue as wasi_keyvalue;
 

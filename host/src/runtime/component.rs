@@ -20,12 +20,12 @@ use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
-use super::bindings::{batch_handler, handler, routes, watcher, wit};
+use super::bindings::{batch_handler, handler, middleware, routes, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
 use super::state::{CallState, Environment};
 use crate::core::error::{CallError, ErrorKind};
-use crate::core::handler::{DeclaredRoute, Handler, Reply};
+use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
@@ -84,6 +84,7 @@ pub(super) struct Instance {
     pub(super) batch: Option<batch_handler::Guest>,
     pub(super) watcher: Option<watcher::Guest>,
     pub(super) routes: Option<routes::Guest>,
+    pub(super) middleware: Option<middleware::Guest>,
 }
 
 pub(super) enum Call {
@@ -208,6 +209,14 @@ impl WasmHandler {
                 ),
                 None => None,
             };
+            let middleware = match &self.exports.middleware {
+                Some(indices) => Some(
+                    indices
+                        .load(&mut store, &instance)
+                        .map_err(|e| self.wasm_error(&e, None))?,
+                ),
+                None => None,
+            };
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -215,18 +224,19 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            Ok::<_, CallError>((handler, batch, watcher, routes, init))
+            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, watcher, routes, Ok(())))) => Ok(Instance {
+            Ok(Ok((handler, batch, watcher, routes, middleware, Ok(())))) => Ok(Instance {
                 store,
                 handler,
                 batch,
                 watcher,
                 routes,
+                middleware,
             }),
         }
     }
@@ -352,5 +362,9 @@ impl Handler for WasmHandler {
 
     async fn handle_batch(&self, messages: &[Message]) -> Vec<Result<Option<Reply>, CallError>> {
         self.call_batch(messages).await
+    }
+
+    async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+        self.call_middleware(message.into()).await
     }
 }

@@ -4,7 +4,7 @@
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{batch_handler, handler, routes, watcher};
+use super::bindings::{batch_handler, handler, middleware, routes, watcher};
 use super::state::CallState;
 use crate::core::error::CallError;
 
@@ -43,6 +43,8 @@ pub(super) struct Exports {
     pub(super) watcher: Option<watcher::GuestIndices>,
     /// `None` if it does not declare its routes.
     pub(super) routes: Option<routes::GuestIndices>,
+    /// `None` if it is no middleware.
+    pub(super) middleware: Option<middleware::GuestIndices>,
 }
 
 /// Berth never gives a component the network. A component that imports
@@ -69,6 +71,9 @@ pub(super) const BATCH_EXPORT: &str = "berth:backend/batch-handler@0.1.0";
 
 /// The optional export that declares what the component handles.
 const ROUTES_EXPORT: &str = "berth:backend/routes@0.1.0";
+
+/// The optional export of a middleware component.
+pub(super) const MIDDLEWARE_EXPORT: &str = "berth:backend/middleware@0.1.0";
 
 /// The export that handles messages; optional only beside [`WATCHER_EXPORT`].
 const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
@@ -104,6 +109,10 @@ pub(super) fn link(
         Some(_) => Some(routes::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
+    let middleware = match component.get_export_index(None, MIDDLEWARE_EXPORT) {
+        Some(_) => Some(middleware::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
     Ok((
         pre,
         Exports {
@@ -111,6 +120,7 @@ pub(super) fn link(
             batch,
             watcher,
             routes,
+            middleware,
         },
     ))
 }

@@ -16,6 +16,7 @@ pub mod inspect;
 mod keyvalue;
 mod link;
 mod log_stream;
+mod middleware;
 mod routes;
 mod state;
 mod throttle;

@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::Api;
 use crate::core::error::{CallError, ErrorKind};
+use crate::core::handler::Reply;
 use crate::core::message::Message;
 use crate::core::subject::is_platform;
+use crate::ingress::http::forward::failure as error_response;
 
 /// Default wait for a reply to `POST /v1/request/...`.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,22 +64,10 @@ pub(super) async fn request(
     if let Some(e) = CallError::from_reply(&reply) {
         return error_response(&e);
     }
-    let mut response = (StatusCode::OK, reply.body).into_response();
-    let out = response.headers_mut();
-    for (name, value) in &reply.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            // The reply's content type replaces the default one.
-            if n == CONTENT_TYPE {
-                out.insert(n, v);
-            } else {
-                out.append(n, v);
-            }
-        }
-    }
-    response
+    crate::ingress::http::forward::answer(Reply {
+        body: reply.body,
+        headers: reply.headers,
+    })
 }
 
 pub(super) async fn publish(
@@ -118,12 +107,4 @@ fn to_message(subject: String, headers: &HeaderMap, body: Bytes) -> Message {
         }
     }
     message
-}
-
-fn error_response(error: &CallError) -> Response {
-    let status = StatusCode::from_u16(error.code)
-        .ok()
-        .filter(|s| s.is_client_error() || s.is_server_error())
-        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(error.to_json())).into_response()
 }

@@ -9,7 +9,9 @@
 //!   `/concurrency?value=N`, `POST /v1/drain`, and `GET /v1/tail/{pattern}`
 //!   (`tail`: the messages passing, as JSON lines).
 //! - Ingress (`ingress`): `POST /v1/request/{subject}` and
-//!   `POST /v1/publish/{subject}`.
+//!   `POST /v1/publish/{subject}`; any other path is a `[[http.routes]]`
+//!   route's ([`crate::ingress::http`]), listed with its counters at
+//!   `GET /v1/routes`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{Auth, Reach};
 use crate::app::App;
+use crate::ingress::http::Routes;
 use crate::manifest::HostConfig;
 
 mod ingress;
@@ -67,16 +70,24 @@ impl Options {
 #[derive(Clone)]
 struct Api {
     app: Arc<App>,
+    /// The manifest's `[[http.routes]]`.
+    routes: Arc<Routes>,
     auth: Auth,
     /// How callers reach this listener, which the authorization rule weighs.
     reach: Reach,
 }
 
 /// Serves the API on `listener` until `stop` is cancelled.
-pub async fn serve(listener: TcpListener, app: Arc<App>, options: Options, stop: CancellationToken) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    routes: Arc<Routes>,
+    options: Options,
+    stop: CancellationToken,
+) -> Result<()> {
     let loopback = listener.local_addr()?.ip().is_loopback();
     let limits = options.limits;
-    let (_routes, serving) = tokio::sync::watch::channel(router(app, options, loopback));
+    let (_routes, serving) = tokio::sync::watch::channel(router(app, routes, options, loopback));
     server::serve(listener, serving, limits, stop).await
 }
 
@@ -119,20 +130,21 @@ impl Starting {
         ))
     }
 
-    /// The host has started: its API answers from now on.
-    pub fn ready(self, app: Arc<App>) {
-        let _ = self.routes.send(router(app, self.options, self.loopback));
+    /// The host has started: its API and `routes` answer from now on.
+    pub fn ready(self, app: Arc<App>, routes: Arc<Routes>) {
+        let _ = self.routes.send(router(app, routes, self.options, self.loopback));
     }
 }
 
 /// The API's routes; `loopback` says whether the listener is only reachable
 /// from this machine, which the authorization rule weighs when no token is
 /// set.
-pub fn router(app: Arc<App>, options: Options, loopback: bool) -> Router {
+pub fn router(app: Arc<App>, routes: Arc<Routes>, options: Options, loopback: bool) -> Router {
     let reach = if loopback { Reach::Loopback } else { Reach::Network };
     options.auth.announce(reach);
     let api = Api {
         app,
+        routes,
         auth: options.auth,
         reach,
     };
@@ -143,6 +155,10 @@ pub fn router(app: Arc<App>, options: Options, loopback: bool) -> Router {
         .merge(operator::routes(api.clone(), options.max_component_bytes))
         .route("/v1/request/{subject}", post(ingress::request))
         .route("/v1/publish/{subject}", post(ingress::publish))
+        .route("/v1/routes", get(list_routes))
+        .fallback(
+            |State(api): State<Api>, request: axum::extract::Request| async move { api.routes.handle(request).await },
+        )
         .with_state(api)
 }
 
@@ -157,8 +173,12 @@ async fn health(State(api): State<Api>) -> Response {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = super::metrics::render(&api.app, &api.auth);
+    let text = super::metrics::render(&api.app, &api.routes, &api.auth);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn list_routes(State(api): State<Api>) -> Json<serde_json::Value> {
+    Json(json!({ "routes": api.routes.status() }))
 }
 
 async fn components(State(api): State<Api>) -> Json<serde_json::Value> {

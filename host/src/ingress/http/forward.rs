@@ -1,0 +1,216 @@
+//! One routed request: the HTTP request as a message (its method, path,
+//! parameters and query as `berth-http-*` headers), through the route's
+//! middleware and guard, to its subject; the reply (or error) as the
+//! HTTP response.
+
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+
+use super::table::Compiled;
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::handler::{Guard, Reply};
+use crate::core::headers::{
+    HTTP_METHOD, HTTP_PARAM_PREFIX, HTTP_PATH, HTTP_QUERY, HTTP_ROUTE, HTTP_STATUS, is_reserved,
+};
+use crate::core::message::Message;
+use crate::router::chain::Stopped;
+
+/// HTTP headers that describe the connection, not the request, and are
+/// not passed on in either direction.
+const HOP_BY_HOP: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+impl Compiled {
+    /// Answers one request; counted in the route's counters.
+    pub async fn serve(&self, parts: Parts, body: Body, params: Vec<(String, String)>) -> Response {
+        let started = Instant::now();
+        self.counters.enter();
+        let response = self.answer(parts, body, params).await;
+        self.counters.leave(response.status().as_u16(), started.elapsed());
+        response
+    }
+
+    async fn answer(&self, parts: Parts, body: Body, params: Vec<(String, String)>) -> Response {
+        let too_large = || {
+            let message = format!(
+                "the request body is larger than this route takes ({} KiB, the `max_message_kb` of the component that serves it)",
+                self.max_body / 1024
+            );
+            failure(&CallError::new(ErrorKind::TooLarge, message))
+        };
+        let declared = parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return too_large();
+        }
+        let body = match axum::body::to_bytes(body, self.max_body).await {
+            Ok(body) => body,
+            Err(e) if format!("{e:#}").contains("length limit") => return too_large(),
+            Err(e) => {
+                let message = format!("the request body could not be read: {e}");
+                return failure(&CallError {
+                    code: 400,
+                    name: "Bad Request".to_owned(),
+                    ..CallError::new(ErrorKind::Handler, message)
+                });
+            }
+        };
+        let message = self.message(&parts, body, params);
+        let message = match self.chain.run(message).await {
+            Ok((message, mark)) => match self.admits(mark) {
+                Ok(()) => message,
+                Err(refusal) => return failure(&refusal),
+            },
+            Err(Stopped::Respond(reply)) => return answer(reply),
+            Err(Stopped::Fail(e)) => return failure(&e),
+        };
+        let reply = match self.transport.request(message, self.timeout).await {
+            Ok(reply) => reply,
+            Err(e) => return failure(&CallError::from(e)),
+        };
+        if let Some(e) = CallError::from_reply(&reply) {
+            return failure(&e);
+        }
+        answer(Reply {
+            body: reply.body,
+            headers: reply.headers,
+        })
+    }
+
+    /// The request as the handler (and the middleware) sees it.
+    fn message(&self, parts: &Parts, body: Bytes, params: Vec<(String, String)>) -> Message {
+        let mut message = Message::new(self.subject.clone(), body);
+        let h = &mut message.headers;
+        h.push((HTTP_METHOD.to_owned(), parts.method.as_str().to_owned()));
+        h.push((HTTP_PATH.to_owned(), parts.uri.path().to_owned()));
+        if let Some(query) = parts.uri.query() {
+            h.push((HTTP_QUERY.to_owned(), query.to_owned()));
+        }
+        h.push((HTTP_ROUTE.to_owned(), self.config.path.clone()));
+        for (name, value) in params {
+            h.push((format!("{HTTP_PARAM_PREFIX}{name}"), value));
+        }
+        for (name, value) in &parts.headers {
+            let name = name.as_str();
+            // A caller's own `berth-*` headers are dropped: none may pose
+            // as signed in, or as another route's request.
+            if HOP_BY_HOP.contains(&name) || is_reserved(name) {
+                continue;
+            }
+            if let Ok(v) = value.to_str() {
+                h.push((name.to_owned(), v.to_owned()));
+            }
+        }
+        message
+    }
+
+    /// Whether the route's guard admits a caller the chain marked `mark`.
+    fn admits(&self, mark: Option<Guard>) -> Result<(), CallError> {
+        let refuse = |code: u16, name: &str, why: String| CallError {
+            code,
+            name: name.to_owned(),
+            ..CallError::new(ErrorKind::Forbidden, why)
+        };
+        match (self.guard, mark) {
+            (None, _) => Ok(()),
+            (Some(wanted), Some(m)) if m >= wanted => Ok(()),
+            (Some(_), None) => Err(refuse(
+                401,
+                "Unauthorized",
+                format!(
+                    "`{}` needs a signed-in caller: its middleware did not sign this request in",
+                    self.config.path
+                ),
+            )),
+            (Some(_), Some(_)) => Err(refuse(
+                403,
+                "Forbidden",
+                format!("`{}` is for administrators only", self.config.path),
+            )),
+        }
+    }
+}
+
+/// A reply as the HTTP response: status from `berth-http-status` (200
+/// when absent or not a status), the reply's other headers, its body.
+pub fn answer(reply: Reply) -> Response {
+    let mut status = StatusCode::OK;
+    let mut headers = HeaderMap::new();
+    for (name, value) in reply.headers {
+        if name.eq_ignore_ascii_case(HTTP_STATUS) {
+            match value
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+            {
+                Some(s) if s.as_u16() >= 200 => status = s,
+                _ => tracing::debug!(%value, "a reply's berth-http-status is no status from 200 to 999; answering 200"),
+            }
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if HOP_BY_HOP.contains(&lower.as_str()) {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            // One content type: the reply's last.
+            if n == CONTENT_TYPE {
+                headers.insert(n, v);
+            } else {
+                headers.append(n, v);
+            }
+        }
+    }
+    let mut response = (status, reply.body).into_response();
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// An error as the HTTP response: its code as the status (500 unless it
+/// is a 4xx or 5xx), its JSON as the body.
+pub fn failure(error: &CallError) -> Response {
+    let status = StatusCode::from_u16(error.code)
+        .ok()
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(error.to_json())).into_response()
+}
+
+/// 404 for a path no route takes.
+pub fn not_found(method: &str, path: &str) -> Response {
+    let message = format!("no route takes {method} {path}");
+    (StatusCode::NOT_FOUND, Json(serde_json::json!({ "message": message }))).into_response()
+}
+
+/// 405 for a method the path's routes do not take, with `Allow`.
+pub fn wrong_method(method: &str, path: &str, allow: &str) -> Response {
+    let message = format!("{path} does not take {method}; it takes {allow}");
+    let mut response = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({ "message": message })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::try_from(allow) {
+        response.headers_mut().insert(ALLOW, v);
+    }
+    response
+}

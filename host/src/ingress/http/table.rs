@@ -1,0 +1,187 @@
+//! The routes as the listener looks them up: paths in axum's own router
+//! (matchit), each path's routes by method, and each route compiled once
+//! with its middleware, its target and its limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::http::Method;
+
+use super::counters::Counters;
+use crate::app::App;
+use crate::core::handler::Guard;
+use crate::core::subject::Pattern;
+use crate::manifest::{GuardConfig, HttpRoute, Manifest};
+use crate::router::chain::Chain;
+use crate::transport::Transport;
+
+/// How long a caller waits for a route's answer unless it sets `timeout_ms`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request body of a route whose subject no component of
+/// this host serves (else that component's `max_message_kb`): the
+/// components' default.
+const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// One route, ready to serve.
+pub struct Compiled {
+    /// Its manifest entry.
+    pub config: HttpRoute,
+    /// The middleware its requests pass first.
+    pub chain: Chain,
+    /// The mark its guard wants, if any.
+    pub guard: Option<Guard>,
+    /// Where the request goes.
+    pub subject: String,
+    /// The transport it goes on: that of the subscription of this host
+    /// that serves the subject, or the host's default.
+    pub transport: Arc<dyn Transport>,
+    /// Largest request body.
+    pub max_body: usize,
+    /// How long the caller waits.
+    pub timeout: Duration,
+    /// Its counters.
+    pub counters: Arc<Counters>,
+}
+
+/// What a request's method and path find.
+pub enum Lookup {
+    /// The route, and the path's parameters by name.
+    Found(Arc<Compiled>, Vec<(String, String)>),
+    /// No route takes the path.
+    NotFound,
+    /// Routes take the path, but not the method: the ones they take, for
+    /// `Allow`.
+    WrongMethod(String),
+}
+
+/// Every route of the manifest.
+#[derive(Default)]
+pub struct Table {
+    paths: matchit::Router<usize>,
+    /// Each path's routes (a path may have one per method set).
+    by_path: Vec<Vec<Arc<Compiled>>>,
+}
+
+impl Table {
+    /// Compiles `manifest`'s routes against the running host; a route
+    /// that was in `old` (same path and methods) keeps its counters.
+    pub fn build(manifest: &Manifest, app: &App, old: Option<&Table>) -> Result<Self> {
+        let mut table = Self::default();
+        for config in &manifest.http.routes {
+            let at = || format!("[[http.routes]] path `{}`", config.path);
+            let counters = old
+                .and_then(|old| old.find(&config.path, &config.methods))
+                .map_or_else(Arc::default, |r| r.counters.clone());
+            let compiled = Arc::new(compile(config, manifest, app, counters).with_context(at)?);
+            match table.by_path.iter_mut().find(|rs| rs[0].config.path == config.path) {
+                Some(routes) => routes.push(compiled),
+                None => {
+                    table
+                        .paths
+                        .insert(config.path.clone(), table.by_path.len())
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+                    table.by_path.push(vec![compiled]);
+                }
+            }
+        }
+        Ok(table)
+    }
+
+    /// The route for `method` on `path`. HEAD is taken by a route that
+    /// takes GET.
+    pub fn lookup(&self, method: &Method, path: &str) -> Lookup {
+        let Ok(found) = self.paths.at(path) else {
+            return Lookup::NotFound;
+        };
+        let Some(routes) = self.by_path.get(*found.value) else {
+            return Lookup::NotFound;
+        };
+        let takes = |r: &Compiled, m: &str| r.config.methods.is_empty() || r.config.methods.iter().any(|x| x == m);
+        let route = routes.iter().find(|r| takes(r, method.as_str())).or_else(|| {
+            (method == Method::HEAD)
+                .then(|| routes.iter().find(|r| takes(r, "GET")))
+                .flatten()
+        });
+        match route {
+            Some(route) => Lookup::Found(
+                route.clone(),
+                found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            ),
+            None => {
+                let mut allow: Vec<&str> = routes
+                    .iter()
+                    .flat_map(|r| r.config.methods.iter().map(String::as_str))
+                    .collect();
+                if allow.contains(&"GET") {
+                    allow.push("HEAD");
+                }
+                allow.sort_unstable();
+                allow.dedup();
+                Lookup::WrongMethod(allow.join(", "))
+            }
+        }
+    }
+
+    /// Every route, in manifest order of their paths.
+    pub fn routes(&self) -> impl Iterator<Item = &Arc<Compiled>> {
+        self.by_path.iter().flatten()
+    }
+
+    fn find(&self, path: &str, methods: &[String]) -> Option<&Arc<Compiled>> {
+        self.routes()
+            .find(|r| r.config.path == path && r.config.methods == methods)
+    }
+}
+
+fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Counters>) -> Result<Compiled> {
+    let Some(subject) = config.subject.clone() else {
+        anyhow::bail!(
+            "`component` routes (wasi:http components) are not served by this host yet: route to a `subject`"
+        );
+    };
+    let chain = Chain::new(
+        config
+            .middleware
+            .iter()
+            .map(|name| {
+                app.route(name)
+                    .cloned()
+                    .with_context(|| format!("middleware `{name}` is not running"))
+            })
+            .collect::<Result<_>>()?,
+    );
+    // The component of this host that serves the subject, if one does,
+    // sets the transport and the body limit.
+    let server = manifest.components.iter().find_map(|c| {
+        c.subscribe
+            .iter()
+            .find(|s| Pattern::parse(&s.subject).is_ok_and(|p| p.matches(&subject)))
+            .map(|s| (c, s.transport.unwrap_or(manifest.host.transport)))
+    });
+    let transport = match server {
+        Some((_, kind)) => {
+            let name = kind.to_string();
+            app.transports
+                .iter()
+                .find(|t| t.kind() == name)
+                .cloned()
+                .with_context(|| format!("the {name} transport is not connected"))?
+        }
+        None => app.transport.clone(),
+    };
+    Ok(Compiled {
+        chain,
+        guard: match config.guard {
+            GuardConfig::None => None,
+            GuardConfig::Session => Some(Guard::Session),
+            GuardConfig::Admin => Some(Guard::Admin),
+        },
+        subject,
+        transport,
+        max_body: server.map_or(DEFAULT_MAX_BODY, |(c, _)| c.max_message_kb as usize * 1024),
+        timeout: config.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis),
+        counters,
+        config: config.clone(),
+    })
+}
