@@ -37,5 +37,6 @@ pub fn environment(bus: &MemoryTransport) -> Arc<Environment> {
         data_dir: None,
         counters: Default::default(),
         keyvalue: Default::default(),
+        http_outbound: Vec::new(),
     })
 }

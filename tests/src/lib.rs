@@ -34,12 +34,13 @@ pub struct TestHost {
     manifest: Manifest,
 }
 
-/// Replaces `{echo}`, `{gatekeeper}`, `{greeter}`, `{hostile}`, `{keeper}`,
-/// `{probe}`, `{watcher}` in manifest text with the paths of the built
-/// guests.
+/// Replaces `{echo}`, `{gatekeeper}`, `{greeter}`, `{hostile}`,
+/// `{http_hello}`, `{keeper}`, `{probe}`, `{watcher}` in manifest text
+/// with the paths of the built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
         .replace("{gatekeeper}", GATEKEEPER)
+        .replace("{http_hello}", HTTP_HELLO)
         .replace("{greeter}", GREETER)
         .replace("{hostile}", HOSTILE)
         .replace("{keeper}", KEEPER)

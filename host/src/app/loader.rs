@@ -207,6 +207,7 @@ impl Loader {
             data_dir,
             counters: stats.runtime(),
             keyvalue: self.granted_buckets(config)?,
+            http_outbound: config.http_outbound.clone(),
         })
     }
 

@@ -95,6 +95,25 @@ pub trait Handler: Send + Sync + 'static {
         outcomes
     }
 
+    /// Whether it answers HTTP requests itself (a `wasi:http` component).
+    fn serves_http(&self) -> bool {
+        false
+    }
+
+    /// Answers an HTTP request, for a handler that [serves
+    /// HTTP](Self::serves_http); bodies whole, within the component's
+    /// message size limit.
+    async fn serve_http(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, CallError> {
+        Err(CallError::new(
+            ErrorKind::Unhandled,
+            format!(
+                "{} {} reached a handler that serves no HTTP",
+                request.method(),
+                request.uri().path()
+            ),
+        ))
+    }
+
     /// Decides about a message as a middleware link. The default: this
     /// handler is no middleware.
     async fn filter(&self, message: Message) -> Result<Verdict, CallError> {

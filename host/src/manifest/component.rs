@@ -42,6 +42,10 @@ pub struct ComponentConfig {
     /// Buckets (`[keyvalue.<name>]`) it may open. Deny by default.
     #[serde(default)]
     pub keyvalue: Vec<String>,
+    /// `host:port`s its `wasi:http` outbound requests may reach (port 80
+    /// or 443 when a URL leaves it out). Deny by default.
+    #[serde(default)]
+    pub http_outbound: Vec<String>,
     /// Most calls in flight at once; the router stops pulling beyond it.
     #[serde(
         default = "default_concurrency",

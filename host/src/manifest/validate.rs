@@ -119,6 +119,15 @@ impl Manifest {
         for p in c.publish.iter().chain(&c.request) {
             Pattern::parse(p).with_context(|| format!("{}: publish/request grant", at()))?;
         }
+        for target in &c.http_outbound {
+            let (host, port) = target.rsplit_once(':').unwrap_or((target, ""));
+            ensure!(
+                !host.is_empty() && !host.contains(['/', ' ', '*']) && port.parse::<u16>().is_ok(),
+                "{}: http_outbound `{}` must be `host:port` (e.g. \"api.example.com:443\")",
+                at(),
+                target.escape_debug()
+            );
+        }
         ensure!(
             c.max_hostcall_kb >= c.max_message_kb,
             "{}: max_hostcall_kb must be at least max_message_kb, or the component could not send its largest message",

@@ -7,10 +7,9 @@
 //! the handler behind it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::Route;
-use crate::core::error::{CallError, ErrorKind};
+use crate::core::error::CallError;
 use crate::core::handler::{Guard, Reply, Verdict};
 use crate::core::headers::{GUARD, is_reserved};
 use crate::core::message::Message;
@@ -89,37 +88,10 @@ fn set_headers(message: &mut Message, headers: Vec<(String, String)>, link: &str
     }
 }
 
-impl Route {
-    /// One call of this component's middleware, within its concurrency
-    /// limit, counted, and judged by its breaker and its versions'
-    /// probation like a handler's call.
-    pub async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
-        if let Some(why) = self.breaker.refusal() {
-            return Err(CallError::new(
-                ErrorKind::Overloaded,
-                format!("middleware `{}` is {why}", self.name),
-            ));
-        }
-        let Ok(_permit) = self.limit.clone().acquire_owned().await else {
-            return Err(CallError::new(
-                ErrorKind::Overloaded,
-                format!("middleware `{}` is closed", self.name),
-            ));
-        };
-        self.stats.enter();
-        let version = self.versions.active();
-        let started = Instant::now();
-        let outcome = version.handler.filter(message).await;
-        let elapsed = started.elapsed();
-        self.weigh(elapsed);
-        self.record(&version, None, true, outcome.as_ref().map(drop), elapsed);
-        outcome
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::error::ErrorKind;
     use crate::core::handler::{Handler, NativeHandler};
     use async_trait::async_trait;
 

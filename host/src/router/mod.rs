@@ -8,6 +8,7 @@
 
 mod busy;
 pub mod chain;
+mod direct;
 mod dispatch;
 pub mod endpoint;
 pub mod quarantine;

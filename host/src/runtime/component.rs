@@ -29,6 +29,7 @@ use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
+use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
 
 /// Limits and inputs for one component's instances.
 #[derive(Clone, Debug)]
@@ -85,6 +86,7 @@ pub(super) struct Instance {
     pub(super) watcher: Option<watcher::Guest>,
     pub(super) routes: Option<routes::Guest>,
     pub(super) middleware: Option<middleware::Guest>,
+    pub(super) http: Option<incoming_handler::Guest>,
 }
 
 pub(super) enum Call {
@@ -172,22 +174,21 @@ impl WasmHandler {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(|e| self.wasm_error(&e, None))?;
-            let handler = match &self.exports.handler {
-                Some(indices) => Some(
-                    indices
-                        .load(&mut store, &instance)
-                        .map_err(|e| self.wasm_error(&e, None))?,
-                ),
-                None => None,
-            };
-            let watcher = match &self.exports.watcher {
-                Some(indices) => Some(
-                    indices
-                        .load(&mut store, &instance)
-                        .map_err(|e| self.wasm_error(&e, None))?,
-                ),
-                None => None,
-            };
+            // An optional export's functions, found in this instance.
+            macro_rules! load {
+                ($export:ident) => {
+                    match &self.exports.$export {
+                        Some(indices) => Some(
+                            indices
+                                .load(&mut store, &instance)
+                                .map_err(|e| self.wasm_error(&e, None))?,
+                        ),
+                        None => None,
+                    }
+                };
+            }
+            let handler = load!(handler);
+            let watcher = load!(watcher);
             // Its type is checked here, at the first instance (made at load).
             let batch = match &self.exports.batch {
                 Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
@@ -201,22 +202,9 @@ impl WasmHandler {
                 })?),
                 None => None,
             };
-            let routes = match &self.exports.routes {
-                Some(indices) => Some(
-                    indices
-                        .load(&mut store, &instance)
-                        .map_err(|e| self.wasm_error(&e, None))?,
-                ),
-                None => None,
-            };
-            let middleware = match &self.exports.middleware {
-                Some(indices) => Some(
-                    indices
-                        .load(&mut store, &instance)
-                        .map_err(|e| self.wasm_error(&e, None))?,
-                ),
-                None => None,
-            };
+            let routes = load!(routes);
+            let middleware = load!(middleware);
+            let http = load!(http);
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -224,19 +212,20 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, init))
+            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, http, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, watcher, routes, middleware, Ok(())))) => Ok(Instance {
+            Ok(Ok((handler, batch, watcher, routes, middleware, http, Ok(())))) => Ok(Instance {
                 store,
                 handler,
                 batch,
                 watcher,
                 routes,
                 middleware,
+                http,
             }),
         }
     }
@@ -366,5 +355,16 @@ impl Handler for WasmHandler {
 
     async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
         self.call_middleware(message.into()).await
+    }
+
+    fn serves_http(&self) -> bool {
+        self.exports.http.is_some()
+    }
+
+    async fn serve_http(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, CallError> {
+        self.call_http(request).await
     }
 }

@@ -44,7 +44,13 @@ impl fmt::Display for Report {
             let names: Vec<&str> = other.iter().map(|e| e.as_str()).collect();
             writeln!(f, "  (and {}, which Berth does not call)", names.join(", "))?;
         }
-        if self.fits() {
+        let http = self.exports.iter().any(|e| e.starts_with(super::link::HTTP_EXPORT));
+        if self.fits() && http {
+            write!(
+                f,
+                "ok: a wasi:http component: it answers [[http.routes]] that name it as `component`"
+            )
+        } else if self.fits() {
             write!(f, "ok: fits berth:backend@0.1.0")
         } else {
             for p in &self.problems {

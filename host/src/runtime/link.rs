@@ -7,6 +7,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 use super::bindings::{batch_handler, handler, middleware, routes, watcher};
 use super::state::CallState;
 use crate::core::error::CallError;
+use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
 
 /// Why a component could not be loaded. The message names the problem.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub(super) struct Exports {
     pub(super) routes: Option<routes::GuestIndices>,
     /// `None` if it is no middleware.
     pub(super) middleware: Option<middleware::GuestIndices>,
+    /// `None` unless it exports `wasi:http/incoming-handler`.
+    pub(super) http: Option<incoming_handler::GuestIndices>,
 }
 
 /// Berth never gives a component the network. A component that imports
@@ -75,6 +78,9 @@ const ROUTES_EXPORT: &str = "berth:backend/routes@0.1.0";
 /// The optional export of a middleware component.
 pub(super) const MIDDLEWARE_EXPORT: &str = "berth:backend/middleware@0.1.0";
 
+/// The export of a `wasi:http` component, without its version.
+pub(super) const HTTP_EXPORT: &str = "wasi:http/incoming-handler";
+
 /// The export that handles messages; optional only beside [`WATCHER_EXPORT`].
 const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
 
@@ -95,10 +101,18 @@ pub(super) fn link(
         Some(_) => Some(watcher::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
-    // A component that only watches buckets need not handle messages.
-    let handler = match (handler::GuestIndices::new(&pre), &watcher) {
+    // Any version of wasi:http 0.2 (the lookup takes semver-compatible
+    // names); one exported with the wrong shape is refused.
+    let http = match incoming_handler::GuestIndices::new(&pre) {
+        Ok(indices) => Some(indices),
+        Err(_) if !exports_interface(component, HTTP_EXPORT) => None,
+        Err(e) => return Err(LoadError::Contract(e.into())),
+    };
+    // A component that only watches buckets, or only serves HTTP, need
+    // not handle messages.
+    let handler = match (handler::GuestIndices::new(&pre), watcher.is_some() || http.is_some()) {
         (Ok(handler), _) => Some(handler),
-        (Err(_), Some(_)) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
+        (Err(_), true) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
         (Err(e), _) => return Err(LoadError::Contract(e.into())),
     };
     let batch = match component.get_export_index(None, BATCH_EXPORT) {
@@ -121,8 +135,19 @@ pub(super) fn link(
             watcher,
             routes,
             middleware,
+            http,
         },
     ))
+}
+
+/// Whether the component exports some version of `interface`
+/// (`wasi:http/incoming-handler`, whatever its `@0.2.x`).
+fn exports_interface(component: &Component, interface: &str) -> bool {
+    let engine = component.engine();
+    component
+        .component_type()
+        .exports(engine)
+        .any(|(name, _)| name.split('@').next() == Some(interface))
 }
 
 /// What the first eight bytes say a file is, before anything compiles it:

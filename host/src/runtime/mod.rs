@@ -12,6 +12,7 @@ pub mod component;
 pub mod counters;
 mod faults;
 pub mod grants;
+mod http;
 pub mod inspect;
 mod keyvalue;
 mod link;
@@ -104,6 +105,9 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
         bindings::Platform::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;

@@ -14,10 +14,12 @@ use std::time::Duration;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{berth::backend::host, wit};
 use super::counters::Counters;
 use super::grants::{Grants, Operation};
+use super::http::OutboundHttp;
 use super::log_stream::{LogStream, Panic, Stream};
 use super::throttle::CallClock;
 
@@ -47,6 +49,8 @@ pub struct Environment {
     /// The buckets its manifest entry grants, by the name it opens them
     /// with; `open` of any other is `access-denied`.
     pub keyvalue: HashMap<String, Arc<dyn Bucket>>,
+    /// The `host:port`s its `wasi:http` requests may reach; none by default.
+    pub http_outbound: Vec<String>,
 }
 
 /// The data of one wasmtime `Store`.
@@ -62,6 +66,10 @@ pub struct CallState {
     /// A panic the instance reported on stderr, for its trap's error.
     pub(crate) panic: Panic,
     pub(super) env: Arc<Environment>,
+    /// `wasi:http` state, for components that import or export it.
+    http: WasiHttpCtx,
+    /// Where its outbound `wasi:http` requests may go.
+    http_hooks: OutboundHttp,
 }
 
 impl CallState {
@@ -85,6 +93,8 @@ impl CallState {
             })?;
         }
         Ok(Self {
+            http: WasiHttpCtx::new(),
+            http_hooks: OutboundHttp::new(env.clone()),
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
@@ -125,6 +135,16 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }

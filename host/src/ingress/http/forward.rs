@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 
-use super::table::Compiled;
+use super::table::{Compiled, Target};
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Guard, Reply};
 use crate::core::headers::{
@@ -82,7 +82,18 @@ impl Compiled {
             Err(Stopped::Respond(reply)) => return answer(reply),
             Err(Stopped::Fail(e)) => return failure(&e),
         };
-        let reply = match self.transport.request(message, self.timeout).await {
+        let (subject, transport) = match &self.target {
+            Target::Subject { subject, transport } => (subject, transport),
+            Target::Component(route) => {
+                return match tokio::time::timeout(self.timeout, route.serve_http(request_of(&parts, message))).await {
+                    Ok(Ok(response)) => respond_http(response),
+                    Ok(Err(e)) => failure(&e),
+                    Err(_) => failure(&self.late()),
+                };
+            }
+        };
+        debug_assert_eq!(&message.subject, subject);
+        let reply = match transport.request(message, self.timeout).await {
             Ok(reply) => reply,
             Err(e) => return failure(&CallError::from(e)),
         };
@@ -95,9 +106,27 @@ impl Compiled {
         })
     }
 
-    /// The request as the handler (and the middleware) sees it.
+    /// The route's deadline passed.
+    fn late(&self) -> CallError {
+        CallError::new(
+            ErrorKind::Timeout,
+            format!(
+                "`{}` did not answer within {} ms",
+                self.config.path,
+                self.timeout.as_millis()
+            ),
+        )
+    }
+
+    /// The request as the handler (and the middleware) sees it. A
+    /// `wasi:http` component's request has the path as its subject (its
+    /// middleware sees that).
     fn message(&self, parts: &Parts, body: Bytes, params: Vec<(String, String)>) -> Message {
-        let mut message = Message::new(self.subject.clone(), body);
+        let subject = match &self.target {
+            Target::Subject { subject, .. } => subject.clone(),
+            Target::Component(_) => parts.uri.path().to_owned(),
+        };
+        let mut message = Message::new(subject, body);
         let h = &mut message.headers;
         h.push((HTTP_METHOD.to_owned(), parts.method.as_str().to_owned()));
         h.push((HTTP_PATH.to_owned(), parts.uri.path().to_owned()));
@@ -147,6 +176,43 @@ impl Compiled {
             )),
         }
     }
+}
+
+/// The HTTP request a `wasi:http` component gets: the method and URI as
+/// sent, `Host`, and the headers of the message its middleware passed
+/// (theirs and the guard mark included; the `berth-http-*` description
+/// left out, the request says it all).
+fn request_of(parts: &Parts, message: Message) -> http::Request<Bytes> {
+    let mut request = http::Request::new(message.body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    let headers = request.headers_mut();
+    // wasi:http wants the authority: the client's `Host` (dropped from the
+    // message with the other connection headers).
+    let host = parts.headers.get(axum::http::header::HOST).cloned();
+    headers.insert(
+        axum::http::header::HOST,
+        host.unwrap_or(HeaderValue::from_static("localhost")),
+    );
+    for (name, value) in message.headers {
+        if name.len() >= 10 && name[..10].eq_ignore_ascii_case("berth-http") {
+            continue;
+        }
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            headers.append(n, v);
+        }
+    }
+    request
+}
+
+/// A `wasi:http` component's response, without the headers that describe
+/// its connection (the listener sets its own).
+fn respond_http(response: http::Response<Bytes>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    for name in HOP_BY_HOP {
+        parts.headers.remove(*name);
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// A reply as the HTTP response: status from `berth-http-status` (200

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::core::handler::Guard;
 use crate::core::subject::Pattern;
 use crate::manifest::{GuardConfig, HttpRoute, Manifest};
+use crate::router::Route;
 use crate::router::chain::Chain;
 use crate::transport::Transport;
 
@@ -31,17 +32,28 @@ pub struct Compiled {
     pub chain: Chain,
     /// The mark its guard wants, if any.
     pub guard: Option<Guard>,
-    /// Where the request goes.
-    pub subject: String,
-    /// The transport it goes on: that of the subscription of this host
-    /// that serves the subject, or the host's default.
-    pub transport: Arc<dyn Transport>,
+    /// Who answers.
+    pub target: Target,
     /// Largest request body.
     pub max_body: usize,
     /// How long the caller waits.
     pub timeout: Duration,
     /// Its counters.
     pub counters: Arc<Counters>,
+}
+
+/// Who answers a route.
+pub enum Target {
+    /// Whoever serves the subject, reached on `transport`: that of the
+    /// subscription of this host that serves it, or the host's default.
+    Subject {
+        /// Where the request goes.
+        subject: String,
+        /// The transport it goes on.
+        transport: Arc<dyn Transport>,
+    },
+    /// A `wasi:http` component, called directly.
+    Component(Arc<Route>),
 }
 
 /// What a request's method and path find.
@@ -135,11 +147,6 @@ impl Table {
 }
 
 fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Counters>) -> Result<Compiled> {
-    let Some(subject) = config.subject.clone() else {
-        anyhow::bail!(
-            "`component` routes (wasi:http components) are not served by this host yet: route to a `subject`"
-        );
-    };
     let chain = Chain::new(
         config
             .middleware
@@ -151,12 +158,52 @@ fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Cou
             })
             .collect::<Result<_>>()?,
     );
-    // The component of this host that serves the subject, if one does,
-    // sets the transport and the body limit.
+    let (target, max_body) = match (&config.subject, &config.component) {
+        (Some(subject), _) => subject_target(subject, manifest, app)?,
+        (None, Some(name)) => {
+            let route = app
+                .route(name)
+                .cloned()
+                .with_context(|| format!("component `{name}` is not running"))?;
+            anyhow::ensure!(
+                route.serves_http(),
+                "component `{name}` exports no wasi:http/incoming-handler, so it cannot answer a route itself: \
+                 route to a `subject` it subscribes to instead"
+            );
+            let max_kb = manifest
+                .components
+                .iter()
+                .find(|c| &c.name == name)
+                .map(|c| c.max_message_kb);
+            (
+                Target::Component(route),
+                max_kb.map_or(DEFAULT_MAX_BODY, |kb| kb as usize * 1024),
+            )
+        }
+        (None, None) => anyhow::bail!("the route names neither `subject` nor `component`"),
+    };
+    Ok(Compiled {
+        chain,
+        guard: match config.guard {
+            GuardConfig::None => None,
+            GuardConfig::Session => Some(Guard::Session),
+            GuardConfig::Admin => Some(Guard::Admin),
+        },
+        target,
+        max_body,
+        timeout: config.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis),
+        counters,
+        config: config.clone(),
+    })
+}
+
+/// A subject's target, and the body limit of the component of this host
+/// that serves it (it sets the transport too), if one does.
+fn subject_target(subject: &str, manifest: &Manifest, app: &App) -> Result<(Target, usize)> {
     let server = manifest.components.iter().find_map(|c| {
         c.subscribe
             .iter()
-            .find(|s| Pattern::parse(&s.subject).is_ok_and(|p| p.matches(&subject)))
+            .find(|s| Pattern::parse(&s.subject).is_ok_and(|p| p.matches(subject)))
             .map(|s| (c, s.transport.unwrap_or(manifest.host.transport)))
     });
     let transport = match server {
@@ -170,18 +217,12 @@ fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Cou
         }
         None => app.transport.clone(),
     };
-    Ok(Compiled {
-        chain,
-        guard: match config.guard {
-            GuardConfig::None => None,
-            GuardConfig::Session => Some(Guard::Session),
-            GuardConfig::Admin => Some(Guard::Admin),
+    let max_body = server.map_or(DEFAULT_MAX_BODY, |(c, _)| c.max_message_kb as usize * 1024);
+    Ok((
+        Target::Subject {
+            subject: subject.to_owned(),
+            transport,
         },
-        subject,
-        transport,
-        max_body: server.map_or(DEFAULT_MAX_BODY, |(c, _)| c.max_message_kb as usize * 1024),
-        timeout: config.timeout_ms.map_or(DEFAULT_TIMEOUT, Duration::from_millis),
-        counters,
-        config: config.clone(),
-    })
+        max_body,
+    ))
 }

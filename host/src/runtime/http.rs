@@ -1,0 +1,151 @@
+//! `wasi:http` components: a component exporting
+//! `wasi:http/incoming-handler` (the proxy world Spin and wasmCloud HTTP
+//! components target) answers an HTTP route itself, under the same
+//! deadline, memory cap and pool as any call; and the outbound requests of
+//! any component that imports `wasi:http/outgoing-handler` are refused
+//! unless its manifest entry grants their `host:port` (`http_outbound`).
+//!
+//! Bodies are whole, both ways, within the component's `max_message_kb`:
+//! the same bound every message into or out of it has.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks, WasiHttpView};
+
+use super::component::WasmHandler;
+use super::state::Environment;
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::limits::InstanceMode;
+
+impl WasmHandler {
+    /// Answers one HTTP request. The instance goes back to the pool only
+    /// if the call returned normally.
+    pub(super) async fn call_http(&self, request: http::Request<Bytes>) -> Result<http::Response<Bytes>, CallError> {
+        if request.body().len() > self.env.max_message_bytes {
+            return Err(self.too_large("request body", request.body().len()));
+        }
+        let limit = self.env.max_message_bytes;
+        let work = async {
+            let trace = crate::core::trace::Context::child_of(&headers_of(&request));
+            let mut instance = self.ready_instance(trace).await?;
+            let Some(proxy) = instance.http.clone() else {
+                return Err(CallError::new(
+                    ErrorKind::Unhandled,
+                    format!("component `{}` exports no wasi:http/incoming-handler", self.env.name),
+                ));
+            };
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            let internal = |e: wasmtime::Error| self.wasm_error(&e, None);
+            let http = &mut instance.store.data_mut().http();
+            let incoming = http
+                .new_incoming_request(
+                    Scheme::Http,
+                    request.map(|b| {
+                        Full::new(b).map_err(|never: std::convert::Infallible| -> ErrorCode { match never {} })
+                    }),
+                )
+                .map_err(internal)?;
+            let outparam = http.new_response_outparam(sender).map_err(internal)?;
+            // The guest writes the body while it runs, so the body is read
+            // beside the call, not after it.
+            let call = proxy.call_handle(&mut instance.store, incoming, outparam);
+            let response = async {
+                let response = match receiver.await {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(code)) => return Err(format!("it answered with error {code:?}")),
+                    Err(_) => return Err("it returned without setting a response".to_owned()),
+                };
+                let (parts, body) = response.into_parts();
+                match Limited::new(body, limit).collect().await {
+                    Ok(body) => Ok(http::Response::from_parts(parts, body.to_bytes())),
+                    Err(e) => Err(format!(
+                        "its response body could not be read whole within {limit} bytes: {e}"
+                    )),
+                }
+            };
+            let (called, response) = tokio::join!(call, response);
+            if let Err(trap) = called {
+                let panic = instance.store.data().panic.take(&self.env.name);
+                return Err(self.wasm_error(&trap, panic));
+            }
+            if self.settings.mode == InstanceMode::Pooled {
+                self.check_in(instance);
+            }
+            response.map_err(|why| CallError::new(ErrorKind::Handler, format!("component `{}`: {why}", self.env.name)))
+        };
+        tokio::time::timeout(self.settings.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(self.timeout_error("HTTP request")))
+    }
+}
+
+/// A request's headers as message headers, for its trace context.
+fn headers_of(request: &http::Request<Bytes>) -> Vec<(String, String)> {
+    request
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+/// The `wasi:http` hooks of one component's stores: its outbound requests
+/// go out only to the `host:port`s it is granted.
+pub(super) struct OutboundHttp {
+    env: Arc<Environment>,
+}
+
+impl OutboundHttp {
+    pub(super) fn new(env: Arc<Environment>) -> Self {
+        Self { env }
+    }
+}
+
+type Sent = Box<
+    dyn Future<
+            Output = wasmtime_wasi_http::Result<(
+                http::Response<WasiBody>,
+                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+            )>,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Sent {
+        drop(fut);
+        let uri = request.uri();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        let target = format!("{}:{port}", uri.host().unwrap_or_default());
+        if !self
+            .env
+            .http_outbound
+            .iter()
+            .any(|granted| granted.eq_ignore_ascii_case(&target))
+        {
+            self.env.counters.forbade();
+            tracing::warn!(
+                component = %self.env.name,
+                %target,
+                "outbound HTTP refused: not in the component's `http_outbound` grants"
+            );
+            return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
