@@ -1,8 +1,8 @@
 //! `berth dev` on a project `berth new` made: it builds and serves; a
 //! source change is rebuilt and swapped in; a build that fails leaves the
 //! last version serving; a manifest change of config or subscriptions is
-//! swapped in, one of `[host]` restarts the host in the process; what the
-//! component publishes is printed.
+//! swapped in, a route added serves at once, one of `[host]` restarts the
+//! host in the process; what the component publishes is printed.
 
 mod process;
 
@@ -87,10 +87,26 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     dev.wait_for("swapped devc");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "subscriptions changed live");
 
+    // A route added to the manifest serves at once, without a restart.
+    let routed = || {
+        let out = Command::new("curl")
+            .args(["-s", "-X", "POST", "--data", r#"{"name":"Cy"}"#, &format!("{url}/hi")])
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(routed().contains("no route takes POST /hi"), "{}", routed());
+    let mut text = std::fs::read_to_string(&manifest).expect("read");
+    text.push_str("\n[[http.routes]]\npath = \"/hi\"\nmethods = [\"POST\"]\nsubject = \"devc.hello\"\n");
+    std::fs::write(&manifest, text).expect("write");
+    dev.wait_for("routes changed: 1 route(s) serve");
+    assert_eq!(routed(), r#"{"message":"Hi, Cy!!"}"#);
+
     edit(&manifest, "name = \"devc\"\nhttp", "name = \"devc2\"\nhttp");
     dev.wait_for("restarting the host: [host], [transports] or [keyvalue] changed");
     dev.wait_for("serving 1 component(s)");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
+    assert_eq!(routed(), r#"{"message":"Hi, Cy!!"}"#, "the route serves after the restart");
 
     // A component added to the manifest is built, then the host restarts
     // with it.
