@@ -106,7 +106,11 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     dev.wait_for("restarting the host: [host], [transports] or [keyvalue] changed");
     dev.wait_for("serving 1 component(s)");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
-    assert_eq!(routed(), r#"{"message":"Hi, Cy!!"}"#, "the route serves after the restart");
+    assert_eq!(
+        routed(),
+        r#"{"message":"Hi, Cy!!"}"#,
+        "the route serves after the restart"
+    );
 
     // A component added to the manifest is built, then the host restarts
     // with it.

@@ -452,4 +452,111 @@ async fn a_wasi_http_component_serves_routes_behind_middleware_and_reaches_out_o
     assert_eq!(r.status(), 413);
     let stats = t.host.route("granted").expect("granted").stats.snapshot();
     assert_eq!((stats.requests, stats.errors), (2, 0), "{stats:?}");
+
+    // It swaps like any component, and the route serves the new version.
+    let report = t
+        .host
+        .swap(
+            "hello",
+            SwapRequest {
+                wasm: berth_tests::relabel(berth_tests::HTTP_HELLO, "v2").into(),
+                label: Some("v2".into()),
+                config: None,
+                component: None,
+            },
+        )
+        .await
+        .expect("swapped");
+    assert!(!report.unchanged && report.label.as_deref() == Some("v2"), "{report:?}");
+    let r = http.get(format!("{base}/hello/again")).send().await.expect("send");
+    assert_eq!(r.text().await.expect("body"), "hello from wasi:http: GET /hello/again");
+    let active = t.host.route("hello").expect("hello").versions.active();
+    assert_eq!(active.label.as_deref(), Some("v2"));
+}
+
+#[tokio::test]
+async fn events_a_middleware_refuses_are_dead_lettered_and_those_it_passes_are_handled_and_acked() {
+    let u = unique("mwjs");
+    let subject = format!("{u}.event");
+    let t = start(&format!(
+        r#"
+        [host]
+        name = "{u}"
+        transport = "nats"
+        [transports.nats]
+        url = "nats://{NATS}"
+
+        [[components]]
+        name = "echo"
+        wasm = "{{echo}}"
+        subscribe = [{{ subject = "{subject}", stream = "{u}", dead_letter = "dead.{u}", middleware = ["strict"] }}]
+
+        [[components]]
+        name = "strict"
+        wasm = "{{gatekeeper}}"
+        middleware = true
+        [components.config]
+        required = true
+        users = {{ "t-ann" = "ann" }}
+        "#
+    ))
+    .await
+    .expect("host starts with a JetStream subscription");
+    let nats = berth_tests::nats_client().await;
+    let mut dead = nats.subscribe(format!("dead.{u}")).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    let js = async_nats::jetstream::new(nats.clone());
+    js.publish(subject.clone(), "unsigned".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let mut signed = async_nats::HeaderMap::new();
+    signed.insert("authorization", "Bearer t-ann");
+    js.publish_with_headers(subject.clone(), signed, "signed".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+
+    let refused = tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut dead))
+        .await
+        .expect("a dead letter within 10 s")
+        .expect("subscription open");
+    assert_eq!(refused.payload.as_ref(), b"unsigned");
+    let reason = refused
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("berth-error"))
+        .map(|v| v.to_string());
+    assert!(
+        reason.is_some_and(|r| r.contains("a bearer token is required")),
+        "{refused:?}"
+    );
+    let echo = &t.host.route("echo").expect("echo").stats;
+    assert!(
+        echo.wait_until(Duration::from_secs(5), |s| s.events == 1).await,
+        "{:?}",
+        echo.snapshot()
+    );
+    let strict = &t.host.route("strict").expect("strict").stats;
+    assert!(strict.wait_until(Duration::from_secs(5), |s| s.requests == 2).await);
+    // Settled once each: the broker holds neither (its state, polled
+    // until the acks land, within 5 s).
+    let stream = js.get_stream(&u).await.expect("stream");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(&format!("{u}_echo"))
+        .await
+        .expect("the durable consumer");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = consumer.info().await.expect("consumer info").clone();
+        if (info.num_ack_pending, info.num_pending) == (0, 0) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still unsettled: {info:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(echo.snapshot().events, 1, "redelivered to the handler");
+    let _ = js.delete_stream(&u).await;
 }
