@@ -42,7 +42,12 @@ const REQUESTS: [usize; 3] = [2_000, 20_000, 20_000];
 
 /// The native echo: what the echo guest's reply to a routed request
 /// carries, made by hand.
-async fn native_echo(method: Method, uri: Uri, Path(id): Path<String>, headers: HeaderMap) -> (HeaderMap, &'static str) {
+async fn native_echo(
+    method: Method,
+    uri: Uri,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> (HeaderMap, &'static str) {
     let mut out = headers;
     let mut set = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -58,17 +63,15 @@ async fn native_echo(method: Method, uri: Uri, Path(id): Path<String>, headers: 
 }
 
 async fn serve_native(port: u16) {
-    let app = axum::Router::new()
-        .route("/orders/{id}", get(native_echo))
-        .route(
-            "/hello/{*rest}",
-            get(|method: Method, uri: Uri| async move {
-                (
-                    [("content-type", "text/plain")],
-                    format!("hello from wasi:http: {method} {}", uri.path()),
-                )
-            }),
-        );
+    let app = axum::Router::new().route("/orders/{id}", get(native_echo)).route(
+        "/hello/{*rest}",
+        get(|method: Method, uri: Uri| async move {
+            (
+                [("content-type", "text/plain")],
+                format!("hello from wasi:http: {method} {}", uri.path()),
+            )
+        }),
+    );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     println!("ready");
     axum::serve(listener, app).await.unwrap();
@@ -136,7 +139,10 @@ async fn serve_berth(port: u16) {
 }
 
 /// One GET of `url` on the shared client; a failure ends the bench.
-fn getter(client: reqwest::Client, url: String) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone {
+fn getter(
+    client: reqwest::Client,
+    url: String,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone {
     move || {
         let (client, url) = (client.clone(), url.clone());
         Box::pin(async move {
@@ -166,7 +172,13 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return;
     }
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
     let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();
     let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
     // Each server its own process and port (a Berth one serves every route).
@@ -178,8 +190,16 @@ fn main() {
         let (native, berth, chain) = (server("native"), server("berth"), server("berth"));
         let routed = rpc::run_responders(
             vec![
-                ("native axum, echo", native.0.as_str(), getter(client.clone(), url(native.1, "/orders/42"))),
-                ("berth route → wasm echo", berth.0.as_str(), getter(client.clone(), url(berth.1, "/orders/42"))),
+                (
+                    "native axum, echo",
+                    native.0.as_str(),
+                    getter(client.clone(), url(native.1, "/orders/42")),
+                ),
+                (
+                    "berth route → wasm echo",
+                    berth.0.as_str(),
+                    getter(client.clone(), url(berth.1, "/orders/42")),
+                ),
                 (
                     "berth route, two middleware links",
                     chain.0.as_str(),
@@ -195,8 +215,16 @@ fn main() {
         let (native, berth) = (server("native"), server("berth"));
         let component = rpc::run_responders(
             vec![
-                ("native axum, hello", native.0.as_str(), getter(client.clone(), url(native.1, "/hello/x"))),
-                ("berth wasi:http component", berth.0.as_str(), getter(client.clone(), url(berth.1, "/hello/x"))),
+                (
+                    "native axum, hello",
+                    native.0.as_str(),
+                    getter(client.clone(), url(native.1, "/hello/x")),
+                ),
+                (
+                    "berth wasi:http component",
+                    berth.0.as_str(),
+                    getter(client.clone(), url(berth.1, "/hello/x")),
+                ),
             ],
             REQUESTS,
             "no broker",

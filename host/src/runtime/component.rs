@@ -22,8 +22,9 @@ use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
 use super::bindings::{batch_handler, handler, middleware, routes, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
+use super::environment::Environment;
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
-use super::state::{CallState, Environment};
+use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict};
 use crate::core::headers::KV_BUCKET;

@@ -1,23 +1,18 @@
 //! `wasi:http` components: a component exporting
 //! `wasi:http/incoming-handler` (the proxy world Spin and wasmCloud HTTP
 //! components target) answers an HTTP route itself, under the same
-//! deadline, memory cap and pool as any call; and the outbound requests of
-//! any component that imports `wasi:http/outgoing-handler` are refused
-//! unless its manifest entry grants their `host:port` (`http_outbound`).
+//! deadline, memory cap and pool as any call. (Its outbound requests:
+//! `outbound_http`.)
 //!
 //! Bodies are whole, both ways, within the component's `max_message_kb`:
 //! the same bound every message into or out of it has.
 
-use std::future::Future;
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks, WasiHttpView};
 
 use super::component::WasmHandler;
-use super::state::Environment;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::InstanceMode;
 
@@ -90,62 +85,4 @@ fn headers_of(request: &http::Request<Bytes>) -> Vec<(String, String)> {
         .iter()
         .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect()
-}
-
-/// The `wasi:http` hooks of one component's stores: its outbound requests
-/// go out only to the `host:port`s it is granted.
-pub(super) struct OutboundHttp {
-    env: Arc<Environment>,
-}
-
-impl OutboundHttp {
-    pub(super) fn new(env: Arc<Environment>) -> Self {
-        Self { env }
-    }
-}
-
-type Sent = Box<
-    dyn Future<
-            Output = wasmtime_wasi_http::Result<(
-                http::Response<WasiBody>,
-                Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-            )>,
-        > + Send,
->;
-
-impl WasiHttpHooks for OutboundHttp {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
-    ) -> Sent {
-        drop(fut);
-        let uri = request.uri();
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
-        let target = format!("{}:{port}", uri.host().unwrap_or_default());
-        if !self
-            .env
-            .http_outbound
-            .iter()
-            .any(|granted| granted.eq_ignore_ascii_case(&target))
-        {
-            self.env.counters.forbade();
-            tracing::warn!(
-                component = %self.env.name,
-                %target,
-                "outbound HTTP refused: not in the component's `http_outbound` grants"
-            );
-            return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
-        }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
-    }
 }

@@ -10,6 +10,7 @@ mod bindings;
 pub mod cache;
 pub mod component;
 pub mod counters;
+mod environment;
 mod faults;
 pub mod grants;
 mod http;
@@ -18,6 +19,7 @@ mod keyvalue;
 mod link;
 mod log_stream;
 mod middleware;
+mod outbound_http;
 mod routes;
 mod state;
 mod throttle;
@@ -35,8 +37,8 @@ use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
 pub use component::{Settings, WasmHandler};
+pub use environment::Environment;
 pub use link::LoadError;
-pub use state::Environment;
 
 use state::CallState;
 

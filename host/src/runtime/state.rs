@@ -6,8 +6,6 @@
 //! outbound call against the component's grants before it reaches a
 //! transport.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,41 +15,14 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{berth::backend::host, wit};
-use super::counters::Counters;
-use super::grants::{Grants, Operation};
-use super::http::OutboundHttp;
+use super::environment::Environment;
+use super::grants::Operation;
 use super::log_stream::{LogStream, Panic, Stream};
+use super::outbound_http::OutboundHttp;
 use super::throttle::CallClock;
 
 use crate::core::error::{CallError, ErrorKind};
-use crate::core::keyvalue::Bucket;
 use crate::core::message::Message;
-use crate::core::outbound::Outbound;
-
-/// What every instance of one component shares.
-pub struct Environment {
-    /// The component's name, for logs and errors.
-    pub name: Arc<str>,
-    /// Outbound grants, checked on every `publish` and `request`.
-    pub grants: Grants,
-    /// Where the component's `publish` and `request` go.
-    pub outbound: Arc<dyn Outbound>,
-    /// Environment variables the manifest grants; none by default.
-    pub env: Vec<(String, String)>,
-    /// Upper bound on a guest's outbound request timeout.
-    pub max_request_timeout: Duration,
-    /// Largest message body into or out of the component.
-    pub max_message_bytes: usize,
-    /// The component's private folder, mounted at `/data`; none by default.
-    pub data_dir: Option<PathBuf>,
-    /// What the runtime counts for the component's stats.
-    pub counters: Arc<Counters>,
-    /// The buckets its manifest entry grants, by the name it opens them
-    /// with; `open` of any other is `access-denied`.
-    pub keyvalue: HashMap<String, Arc<dyn Bucket>>,
-    /// The `host:port`s its `wasi:http` requests may reach; none by default.
-    pub http_outbound: Vec<String>,
-}
 
 /// The data of one wasmtime `Store`.
 pub struct CallState {

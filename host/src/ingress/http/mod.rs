@@ -53,6 +53,11 @@ impl Routes {
             Lookup::Found(route, params) => route.serve(parts, body, params).await,
             Lookup::WrongMethod(allow) => forward::wrong_method(parts.method.as_str(), parts.uri.path(), &allow),
             Lookup::NotFound => forward::not_found(parts.method.as_str(), parts.uri.path()),
+            Lookup::BadParameter(why) => forward::failure(&crate::core::error::CallError {
+                code: 400,
+                name: "Bad Request".to_owned(),
+                ..crate::core::error::CallError::new(crate::core::error::ErrorKind::Handler, why)
+            }),
         }
     }
 

@@ -58,8 +58,10 @@ pub enum Target {
 
 /// What a request's method and path find.
 pub enum Lookup {
-    /// The route, and the path's parameters by name.
+    /// The route, and the path's parameters by name, decoded.
     Found(Arc<Compiled>, Vec<(String, String)>),
+    /// A parameter that does not decode to text a header can carry.
+    BadParameter(String),
     /// No route takes the path.
     NotFound,
     /// Routes take the path, but not the method: the ones they take, for
@@ -116,10 +118,20 @@ impl Table {
                 .flatten()
         });
         match route {
-            Some(route) => Lookup::Found(
-                route.clone(),
-                found.params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-            ),
+            Some(route) => {
+                let mut params = Vec::new();
+                for (name, raw) in found.params.iter() {
+                    match decode(raw) {
+                        Some(value) => params.push((name.to_owned(), value)),
+                        None => {
+                            return Lookup::BadParameter(format!(
+                                "path parameter `{name}` (`{raw}`) is not UTF-8 text without control characters"
+                            ));
+                        }
+                    }
+                }
+                Lookup::Found(route.clone(), params)
+            }
             None => {
                 let mut allow: Vec<&str> = routes
                     .iter()
@@ -144,6 +156,12 @@ impl Table {
         self.routes()
             .find(|r| r.config.path == path && r.config.methods == methods)
     }
+}
+
+/// A percent-encoded path segment as text a header can carry.
+fn decode(raw: &str) -> Option<String> {
+    let text = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
+    (!text.chars().any(char::is_control)).then(|| text.into_owned())
 }
 
 fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Counters>) -> Result<Compiled> {
