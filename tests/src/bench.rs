@@ -38,5 +38,6 @@ pub fn environment(bus: &MemoryTransport) -> Arc<Environment> {
         counters: Default::default(),
         keyvalue: Default::default(),
         http_outbound: Vec::new(),
+        config: Vec::new(),
     })
 }

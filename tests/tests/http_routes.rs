@@ -121,7 +121,11 @@ async fn parameters_query_and_headers_reach_the_handler_and_its_reply_comes_back
     assert_eq!(header(&r, "berth-http-param-id"), Some("a b"));
     let r = http.get(format!("{base}/orders/a%0Ab")).send().await.expect("send");
     assert_eq!(r.status(), 400);
-    assert!(json(r).await["message"].as_str().is_some_and(|m| m.contains("path parameter `id`")));
+    assert!(
+        json(r).await["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("path parameter `id`"))
+    );
 }
 
 #[tokio::test]

@@ -208,6 +208,10 @@ impl Loader {
             counters: stats.runtime(),
             keyvalue: self.granted_buckets(config)?,
             http_outbound: config.http_outbound.clone(),
+            config: match serde_json::to_value(&config.config)? {
+                serde_json::Value::Object(table) => crate::runtime::flatten_config(&table),
+                _ => Vec::new(),
+            },
         })
     }
 

@@ -37,7 +37,10 @@ pub struct OpenBucket(pub Arc<dyn Bucket>);
 pub use self::berth::backend::types as wit;
 pub use self::exports::berth::backend::{batch_handler, handler, middleware, routes};
 pub use self::exports::wasi::keyvalue::watcher;
+pub use self::exports::wasmcloud::messaging::handler as wasmcloud_handler;
 pub use self::wasi::keyvalue as wasi_keyvalue;
+pub use self::wasi::{config::store as wasi_config, logging::logging as wasi_logging};
+pub use self::wasmcloud::messaging::{consumer as wasmcloud_consumer, types as wasmcloud_types};
 
 impl From<Message> for wit::Message {
     fn from(m: Message) -> Self {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
-use super::bindings::{batch_handler, handler, middleware, routes, watcher, wit};
+use super::bindings::{batch_handler, handler, middleware, routes, wasmcloud_handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
@@ -88,6 +88,7 @@ pub(super) struct Instance {
     pub(super) routes: Option<routes::Guest>,
     pub(super) middleware: Option<middleware::Guest>,
     pub(super) http: Option<incoming_handler::Guest>,
+    pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
 }
 
 pub(super) enum Call {
@@ -206,6 +207,7 @@ impl WasmHandler {
             let routes = load!(routes);
             let middleware = load!(middleware);
             let http = load!(http);
+            let wasmcloud = load!(wasmcloud);
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -213,13 +215,13 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, http, init))
+            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, http, wasmcloud, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, watcher, routes, middleware, http, Ok(())))) => Ok(Instance {
+            Ok(Ok((handler, batch, watcher, routes, middleware, http, wasmcloud, Ok(())))) => Ok(Instance {
                 store,
                 handler,
                 batch,
@@ -227,6 +229,7 @@ impl WasmHandler {
                 routes,
                 middleware,
                 http,
+                wasmcloud,
             }),
         }
     }
@@ -299,7 +302,10 @@ impl WasmHandler {
                     .call_handle_event(&mut instance.store, m)
                     .await
                     .map(|r| r.map(|()| None).map_err(CallError::from)),
-                (Call::Request(m) | Call::Event(m), None) => Ok(Err(self.watcher_only(&m.subject))),
+                (Call::Request(m) | Call::Event(m), None) => {
+                    let request = matches!(call, Call::Request(_));
+                    self.call_wasmcloud(&mut instance, m, request).await
+                }
             };
             match result {
                 Err(trap) => {

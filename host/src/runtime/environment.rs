@@ -35,4 +35,7 @@ pub struct Environment {
     pub keyvalue: HashMap<String, Arc<dyn Bucket>>,
     /// The `host:port`s its `wasi:http` requests may reach; none by default.
     pub http_outbound: Vec<String>,
+    /// The `[components.config]` table as string pairs (nested tables
+    /// as dotted keys, other values as JSON), for `wasi:config/store`.
+    pub config: Vec<(String, String)>,
 }

@@ -25,6 +25,37 @@ impl Report {
     pub fn fits(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// The world it targets, by its exports, and what the host gives it.
+    pub fn world(&self) -> String {
+        let exports = |prefix: &str| self.exports.iter().any(|e| e.starts_with(prefix));
+        let imports = |prefix: &str| self.imports.iter().any(|e| e.starts_with(prefix));
+        if exports(super::link::HTTP_EXPORT) {
+            return "wasi:http/proxy: it answers the [[http.routes]] that name it as `component`; \
+                    its outbound requests go only where `http_outbound` grants"
+                .to_owned();
+        }
+        if exports(super::link::WASMCLOUD_EXPORT) {
+            return "wasmcloud:messaging@0.2.0 handler: its subscriptions' messages reach `handle-message`, \
+                    a publish to a request's reply-to is its reply; consumer, wasi:logging and wasi:config are provided"
+                .to_owned();
+        }
+        if !exports("berth:backend/handler") && exports(super::link::WATCHER_EXPORT) {
+            return "wasi:keyvalue watch-service: told of changes to the buckets it is granted".to_owned();
+        }
+        let mut world = String::from("berth:backend@0.1.0 backend");
+        for (has, what) in [
+            (exports("berth:backend/batch-handler"), "batches"),
+            (imports("wasi:keyvalue/"), "state (wasi:keyvalue)"),
+            (exports(super::link::MIDDLEWARE_EXPORT), "middleware"),
+        ] {
+            if has {
+                world.push_str(", with ");
+                world.push_str(what);
+            }
+        }
+        world
+    }
 }
 
 impl fmt::Display for Report {
@@ -44,19 +75,16 @@ impl fmt::Display for Report {
             let names: Vec<&str> = other.iter().map(|e| e.as_str()).collect();
             writeln!(f, "  (and {}, which Berth does not call)", names.join(", "))?;
         }
-        let http = self.exports.iter().any(|e| e.starts_with(super::link::HTTP_EXPORT));
-        if self.fits() && http {
-            write!(
-                f,
-                "ok: a wasi:http component: it answers [[http.routes]] that name it as `component`"
-            )
-        } else if self.fits() {
-            write!(f, "ok: fits berth:backend@0.1.0")
+        if self.fits() {
+            write!(f, "ok: {}", self.world())
         } else {
             for p in &self.problems {
                 writeln!(f, "problem: {p}")?;
             }
-            write!(f, "does not fit berth:backend@0.1.0")
+            write!(
+                f,
+                "does not fit any world this host runs (berth:backend, wasmcloud:messaging, wasi:http)"
+            )
         }
     }
 }

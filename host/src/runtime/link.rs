@@ -4,7 +4,7 @@
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{batch_handler, handler, middleware, routes, watcher};
+use super::bindings::{batch_handler, handler, middleware, routes, wasmcloud_handler, watcher};
 use super::state::CallState;
 use crate::core::error::CallError;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
@@ -48,6 +48,8 @@ pub(super) struct Exports {
     pub(super) middleware: Option<middleware::GuestIndices>,
     /// `None` unless it exports `wasi:http/incoming-handler`.
     pub(super) http: Option<incoming_handler::GuestIndices>,
+    /// `None` unless it exports `wasmcloud:messaging/handler`.
+    pub(super) wasmcloud: Option<wasmcloud_handler::GuestIndices>,
 }
 
 /// Berth never gives a component the network. A component that imports
@@ -77,6 +79,9 @@ const ROUTES_EXPORT: &str = "berth:backend/routes@0.1.0";
 
 /// The optional export of a middleware component.
 pub(super) const MIDDLEWARE_EXPORT: &str = "berth:backend/middleware@0.1.0";
+
+/// The export of a wasmCloud messaging component.
+pub(super) const WASMCLOUD_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
 
 /// The export of a `wasi:http` component, without its version.
 pub(super) const HTTP_EXPORT: &str = "wasi:http/incoming-handler";
@@ -108,9 +113,14 @@ pub(super) fn link(
         Err(_) if !exports_interface(component, HTTP_EXPORT) => None,
         Err(e) => return Err(LoadError::Contract(e.into())),
     };
-    // A component that only watches buckets, or only serves HTTP, need
-    // not handle messages.
-    let handler = match (handler::GuestIndices::new(&pre), watcher.is_some() || http.is_some()) {
+    let wasmcloud = match component.get_export_index(None, WASMCLOUD_EXPORT) {
+        Some(_) => Some(wasmcloud_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
+    // A component that only watches buckets, only serves HTTP, or is
+    // wasmCloud's, need not export Berth's handler.
+    let others = watcher.is_some() || http.is_some() || wasmcloud.is_some();
+    let handler = match (handler::GuestIndices::new(&pre), others) {
         (Ok(handler), _) => Some(handler),
         (Err(_), true) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
         (Err(e), _) => return Err(LoadError::Contract(e.into())),
@@ -136,6 +146,7 @@ pub(super) fn link(
             routes,
             middleware,
             http,
+            wasmcloud,
         },
     ))
 }

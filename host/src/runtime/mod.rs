@@ -23,6 +23,7 @@ mod outbound_http;
 mod routes;
 mod state;
 mod throttle;
+mod wasmcloud;
 mod watch;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use cache::{CompileCache, Source};
 pub use component::{Settings, WasmHandler};
 pub use environment::Environment;
 pub use link::LoadError;
+pub use wasmcloud::flatten as flatten_config;
 
 use state::CallState;
 

@@ -20,6 +20,7 @@ use super::grants::Operation;
 use super::log_stream::{LogStream, Panic, Stream};
 use super::outbound_http::OutboundHttp;
 use super::throttle::CallClock;
+use super::wasmcloud::ReplySlot;
 
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::message::Message;
@@ -41,6 +42,8 @@ pub struct CallState {
     http: WasiHttpCtx,
     /// Where its outbound `wasi:http` requests may go.
     http_hooks: OutboundHttp,
+    /// The reply a wasmCloud component publishes (see `wasmcloud`).
+    pub(super) reply: ReplySlot,
 }
 
 impl CallState {
@@ -66,6 +69,7 @@ impl CallState {
         Ok(Self {
             http: WasiHttpCtx::new(),
             http_hooks: OutboundHttp::new(env.clone()),
+            reply: ReplySlot::default(),
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limits,
