@@ -35,13 +35,15 @@ pub struct TestHost {
 }
 
 /// Replaces `{echo}`, `{gatekeeper}`, `{greeter}`, `{hostile}`,
-/// `{http_hello}`, `{keeper}`, `{probe}`, `{wasmcloud_echo}`, `{watcher}`
-/// in manifest text with the paths of the built guests.
+/// `{http_hello}`, `{keeper}`, `{messaging_echo}`, `{probe}`,
+/// `{wasmcloud_echo}`, `{watcher}` in manifest text with the paths of the
+/// built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
         .replace("{gatekeeper}", GATEKEEPER)
         .replace("{http_hello}", HTTP_HELLO)
         .replace("{wasmcloud_echo}", WASMCLOUD_ECHO)
+        .replace("{messaging_echo}", MESSAGING_ECHO)
         .replace("{greeter}", GREETER)
         .replace("{hostile}", HOSTILE)
         .replace("{keeper}", KEEPER)

@@ -194,6 +194,10 @@ fn berth_check_names_the_world_each_component_targets() {
         (berth_tests::ECHO, "ok: berth:backend@0.1.0 backend, with batches"),
         (berth_tests::GATEKEEPER, "with middleware"),
         (berth_tests::WATCHER, "ok: wasi:keyvalue watch-service"),
+        (
+            berth_tests::MESSAGING_ECHO,
+            "ok: wasi:messaging@0.2.0-draft messaging-request-reply",
+        ),
     ] {
         let report = runtime.inspect(&std::fs::read(wasm).expect("wasm"), false).to_string();
         assert!(report.contains(world), "{wasm}: {report}");

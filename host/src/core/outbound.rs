@@ -23,4 +23,10 @@ pub trait Outbound: Send + Sync + 'static {
     /// Sends a request and waits for its reply. The reply may carry an
     /// error (see [`CallError::from_reply`]); the caller interprets it.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, CallError>;
+
+    /// The transport's name (`nats`, `amqp`, `memory`), which a
+    /// `wasi:messaging` client connects by.
+    fn kind(&self) -> &'static str {
+        "unknown"
+    }
 }

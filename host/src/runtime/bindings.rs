@@ -26,7 +26,12 @@ wasmtime::component::bindgen!({
         default: async | trappable,
     },
     exports: { default: async },
-    with: { "wasi:keyvalue/store.bucket": OpenBucket },
+    with: {
+        "wasi:keyvalue/store.bucket": OpenBucket,
+        "wasi:messaging/types.client": super::wasi_messaging::Client,
+        "wasi:messaging/types.message": super::wasi_messaging::HostMessage,
+        "wasi:messaging/request-reply.request-options": super::wasi_messaging::RequestOptions,
+    },
 });
 
 pub use self::berth::backend::keyvalue_cas;
@@ -37,8 +42,12 @@ pub struct OpenBucket(pub Arc<dyn Bucket>);
 pub use self::berth::backend::types as wit;
 pub use self::exports::berth::backend::{batch_handler, handler, middleware, routes};
 pub use self::exports::wasi::keyvalue::watcher;
+pub use self::exports::wasi::messaging::incoming_handler as messaging_handler;
 pub use self::exports::wasmcloud::messaging::handler as wasmcloud_handler;
 pub use self::wasi::keyvalue as wasi_keyvalue;
+pub use self::wasi::messaging::{
+    producer as messaging_producer, request_reply as messaging_request_reply, types as messaging_types,
+};
 pub use self::wasi::{config::store as wasi_config, logging::logging as wasi_logging};
 pub use self::wasmcloud::messaging::{consumer as wasmcloud_consumer, types as wasmcloud_types};
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 use wasmtime::component::{InstancePre, Linker};
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
-use super::bindings::{batch_handler, handler, middleware, routes, wasmcloud_handler, watcher, wit};
+use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
@@ -89,6 +89,7 @@ pub(super) struct Instance {
     pub(super) middleware: Option<middleware::Guest>,
     pub(super) http: Option<incoming_handler::Guest>,
     pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
+    pub(super) messaging: Option<messaging_handler::Guest>,
 }
 
 pub(super) enum Call {
@@ -208,6 +209,7 @@ impl WasmHandler {
             let middleware = load!(middleware);
             let http = load!(http);
             let wasmcloud = load!(wasmcloud);
+            let messaging = load!(messaging);
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -215,22 +217,26 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            Ok::<_, CallError>((handler, batch, watcher, routes, middleware, http, wasmcloud, init))
+            let exports = (batch, watcher, routes, middleware, http, wasmcloud, messaging);
+            Ok::<_, CallError>((handler, exports, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init")),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
-            Ok(Ok((handler, batch, watcher, routes, middleware, http, wasmcloud, Ok(())))) => Ok(Instance {
-                store,
-                handler,
-                batch,
-                watcher,
-                routes,
-                middleware,
-                http,
-                wasmcloud,
-            }),
+            Ok(Ok((handler, (batch, watcher, routes, middleware, http, wasmcloud, messaging), Ok(())))) => {
+                Ok(Instance {
+                    store,
+                    handler,
+                    batch,
+                    watcher,
+                    routes,
+                    middleware,
+                    http,
+                    wasmcloud,
+                    messaging,
+                })
+            }
         }
     }
 
@@ -304,7 +310,10 @@ impl WasmHandler {
                     .map(|r| r.map(|()| None).map_err(CallError::from)),
                 (Call::Request(m) | Call::Event(m), None) => {
                     let request = matches!(call, Call::Request(_));
-                    self.call_wasmcloud(&mut instance, m, request).await
+                    match instance.messaging.is_some() {
+                        true => self.call_wasi_messaging(&mut instance, m, request).await,
+                        false => self.call_wasmcloud(&mut instance, m, request).await,
+                    }
                 }
             };
             match result {

@@ -40,6 +40,16 @@ impl Report {
                     a publish to a request's reply-to is its reply; consumer, wasi:logging and wasi:config are provided"
                 .to_owned();
         }
+        if exports(super::link::WASI_MESSAGING_EXPORT) {
+            let world = match imports("wasi:messaging/request-reply") {
+                true => "messaging-request-reply",
+                false => "messaging-core",
+            };
+            return format!(
+                "wasi:messaging@0.2.0-draft {world}: its subscriptions' messages reach `incoming-handler`; \
+                 a client connects to its outbound transport"
+            );
+        }
         if !exports("berth:backend/handler") && exports(super::link::WATCHER_EXPORT) {
             return "wasi:keyvalue watch-service: told of changes to the buckets it is granted".to_owned();
         }

@@ -4,7 +4,7 @@
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{batch_handler, handler, middleware, routes, wasmcloud_handler, watcher};
+use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher};
 use super::state::CallState;
 use crate::core::error::CallError;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
@@ -50,6 +50,8 @@ pub(super) struct Exports {
     pub(super) http: Option<incoming_handler::GuestIndices>,
     /// `None` unless it exports `wasmcloud:messaging/handler`.
     pub(super) wasmcloud: Option<wasmcloud_handler::GuestIndices>,
+    /// `None` unless it exports `wasi:messaging/incoming-handler`.
+    pub(super) messaging: Option<messaging_handler::GuestIndices>,
 }
 
 /// Berth never gives a component the network. A component that imports
@@ -82,6 +84,9 @@ pub(super) const MIDDLEWARE_EXPORT: &str = "berth:backend/middleware@0.1.0";
 
 /// The export of a wasmCloud messaging component.
 pub(super) const WASMCLOUD_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
+
+/// The export of a `wasi:messaging` component.
+pub(super) const WASI_MESSAGING_EXPORT: &str = "wasi:messaging/incoming-handler@0.2.0-draft";
 
 /// The export of a `wasi:http` component, without its version.
 pub(super) const HTTP_EXPORT: &str = "wasi:http/incoming-handler";
@@ -117,9 +122,13 @@ pub(super) fn link(
         Some(_) => Some(wasmcloud_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
-    // A component that only watches buckets, only serves HTTP, or is
-    // wasmCloud's, need not export Berth's handler.
-    let others = watcher.is_some() || http.is_some() || wasmcloud.is_some();
+    let messaging = match component.get_export_index(None, WASI_MESSAGING_EXPORT) {
+        Some(_) => Some(messaging_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
+    // A component that only watches buckets, only serves HTTP, or targets
+    // another host's messaging world need not export Berth's handler.
+    let others = watcher.is_some() || http.is_some() || wasmcloud.is_some() || messaging.is_some();
     let handler = match (handler::GuestIndices::new(&pre), others) {
         (Ok(handler), _) => Some(handler),
         (Err(_), true) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
@@ -147,6 +156,7 @@ pub(super) fn link(
             middleware,
             http,
             wasmcloud,
+            messaging,
         },
     ))
 }

@@ -20,9 +20,11 @@ mod link;
 mod log_stream;
 mod middleware;
 mod outbound_http;
+mod reply_slot;
 mod routes;
 mod state;
 mod throttle;
+mod wasi_messaging;
 mod wasmcloud;
 mod watch;
 

@@ -19,8 +19,8 @@ use super::environment::Environment;
 use super::grants::Operation;
 use super::log_stream::{LogStream, Panic, Stream};
 use super::outbound_http::OutboundHttp;
+use super::reply_slot::ReplySlot;
 use super::throttle::CallClock;
-use super::wasmcloud::ReplySlot;
 
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::message::Message;

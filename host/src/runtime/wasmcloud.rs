@@ -13,16 +13,10 @@
 use super::bindings::berth::backend::host::Host as BerthHost;
 use super::bindings::{wasi_config, wasi_logging, wasmcloud_consumer, wasmcloud_types, wit};
 use super::component::{Instance, WasmHandler};
+use super::reply_slot::ReplySlot;
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
-
-/// The reply address of the request being handled, and the reply the
-/// component published to it.
-#[derive(Default)]
-pub(crate) struct ReplySlot {
-    to: Option<String>,
-    reply: Option<Vec<u8>>,
-}
+use crate::core::handler::Reply;
 
 impl WasmHandler {
     /// Hands one message to `handle-message`. A request's reply is what
@@ -36,23 +30,20 @@ impl WasmHandler {
         let Some(guest) = instance.wasmcloud.clone() else {
             return Ok(Err(self.watcher_only(&message.subject)));
         };
-        instance.store.data_mut().reply = ReplySlot {
-            to: message.reply_to.clone().filter(|_| request),
-            reply: None,
-        };
+        instance.store.data_mut().reply = ReplySlot::expecting(message.reply_to.clone().filter(|_| request));
         let broker_message = wasmcloud_types::BrokerMessage {
             subject: message.subject.clone(),
             body: message.body.clone(),
             reply_to: message.reply_to.clone(),
         };
         let outcome = guest.call_handle_message(&mut instance.store, &broker_message).await?;
-        let replied = std::mem::take(&mut instance.store.data_mut().reply).reply;
+        let replied = instance.store.data_mut().reply.take();
         Ok(match (outcome, request, replied) {
             (Err(text), ..) => Err(CallError::new(ErrorKind::Handler, text)),
             (Ok(()), false, _) => Ok(None),
-            (Ok(()), true, Some(body)) => Ok(Some(wit::Reply {
-                body,
-                headers: Vec::new(),
+            (Ok(()), true, Some(reply)) => Ok(Some(wit::Reply {
+                body: reply.body.into(),
+                headers: reply.headers,
             })),
             (Ok(()), true, None) => Err(CallError::new(
                 ErrorKind::Handler,
@@ -97,9 +88,11 @@ impl wasmcloud_consumer::Host for CallState {
     }
 
     async fn publish(&mut self, msg: wasmcloud_types::BrokerMessage) -> wasmtime::Result<Result<(), String>> {
-        if self.reply.to.as_deref() == Some(msg.subject.as_str()) {
-            self.reply.to = None;
-            self.reply.reply = Some(msg.body);
+        if self.reply.awaits(&msg.subject) {
+            self.reply.fill(Reply {
+                body: msg.body.into(),
+                headers: Vec::new(),
+            });
             return Ok(Ok(()));
         }
         let message = wit::Message {

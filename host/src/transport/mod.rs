@@ -270,4 +270,8 @@ impl Outbound for Sender {
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, CallError> {
         self.0.request(message, timeout).await.map_err(CallError::from)
     }
+
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
 }
