@@ -197,6 +197,7 @@ async fn serve_berth(options: rpc::Berth) {
         kind,
         reply_headers,
         max_batch,
+        guest,
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
@@ -210,7 +211,7 @@ async fn serve_berth(options: rpc::Berth) {
         exchange = "{EXCHANGE}"
         [[components]]
         name = "{kind}"
-        wasm = "{{echo}}"
+        wasm = "{guest}"
         subscribe = ["{kind}.>"]
         max_concurrency = 256
         max_batch = {max_batch}

@@ -52,6 +52,7 @@ async fn serve_berth(options: rpc::Berth) {
         kind,
         reply_headers,
         max_batch,
+        guest,
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
@@ -64,7 +65,7 @@ async fn serve_berth(options: rpc::Berth) {
         url = "nats://{URL}"
         [[components]]
         name = "echo"
-        wasm = "{{echo}}"
+        wasm = "{guest}"
         subscribe = ["bench.{kind}.>"]
         max_concurrency = 256
         max_batch = {max_batch}
@@ -137,6 +138,7 @@ fn main() {
             ("berth + wasm echo", "berth"),
             ("berth + wasm echo, max_batch = 1", "berth-single"),
             ("berth + wasm echo, reply_headers = true", "berth-headers"),
+            ("berth + wasmCloud messaging echo", "berth-wasmcloud"),
             ("berth + native Rust echo (no wasm)", "host-only"),
         ];
         let responders = responders

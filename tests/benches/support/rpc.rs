@@ -345,22 +345,28 @@ pub struct Berth {
     pub reply_headers: bool,
     /// The component's `max_batch`.
     pub max_batch: usize,
+    /// The echo guest: `{echo}` (the Rust SDK's) or `{wasmcloud_echo}`
+    /// (written for wasmCloud's messaging world).
+    pub guest: &'static str,
 }
 
 impl Berth {
     /// `berth` (the defaults), `berth-single` (`max_batch = 1`: one call
-    /// per message) or `berth-headers` (`reply_headers = true`).
+    /// per message), `berth-headers` (`reply_headers = true`) or
+    /// `berth-wasmcloud` (the wasmCloud echo instead of Berth's).
     pub fn of(kind: &str) -> Option<Self> {
-        let (kind, reply_headers, max_batch) = match kind {
-            "berth" => ("berth", false, 32),
-            "berth-single" => ("berth-single", false, 1),
-            "berth-headers" => ("berth-headers", true, 32),
+        let (kind, reply_headers, max_batch, guest) = match kind {
+            "berth" => ("berth", false, 32, "{echo}"),
+            "berth-single" => ("berth-single", false, 1, "{echo}"),
+            "berth-headers" => ("berth-headers", true, 32, "{echo}"),
+            "berth-wasmcloud" => ("berth-wasmcloud", false, 32, "{wasmcloud_echo}"),
             _ => return None,
         };
         Some(Self {
             kind,
             reply_headers,
             max_batch,
+            guest,
         })
     }
 }
