@@ -3,30 +3,30 @@
 //! Berth SDK or WIT) runs unchanged: replies with metadata and content
 //! type over HTTP ingress, NATS and AMQP; requests and sends within its
 //! grants; a client of a transport it does not have is refused; a failing
-//! event is retried, then dead-lettered.
+//! event is retried, then dead-lettered. (Its conformance run:
+//! conformance.rs.)
 
 mod rabbit;
 
 use berth_tests::{NATS, start, unique};
 use rabbit::{Rabbit, header};
 
-/// The messaging echo on `prefix.*`, granted to call the greeter and to
-/// send on `<prefix>.out`.
+/// The messaging echo on `P.in.>` with the conformance grants
+/// (`P.out.>`, `P.upstream`), and the echo guest as its upstream.
 fn components(prefix: &str) -> String {
     format!(
         r#"
         [[components]]
         name = "wm"
         wasm = "{{messaging_echo}}"
-        subscribe = ["{prefix}.*"]
-        request = ["greet.>"]
-        publish = ["{prefix}.out"]
+        subscribe = ["{prefix}.in.>"]
+        request = ["{prefix}.upstream"]
+        publish = ["{prefix}.out.>"]
 
         [[components]]
-        name = "greeter"
-        wasm = "{{greeter}}"
-        subscribe = ["greet.>"]
-        publish = ["events.>"]
+        name = "upstream"
+        wasm = "{{echo}}"
+        subscribe = ["{prefix}.upstream"]
         "#
     )
 }
@@ -39,7 +39,7 @@ async fn it_replies_with_metadata_and_content_type_and_keeps_to_its_grants_over_
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
     let r = http
-        .post(format!("{base}/v1/request/wm.echo"))
+        .post(format!("{base}/v1/request/wm.in.echo"))
         .header("content-type", "text/plain")
         .header("x-tag", "t1")
         .body("hi")
@@ -49,32 +49,14 @@ async fn it_replies_with_metadata_and_content_type_and_keeps_to_its_grants_over_
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "text/plain");
     assert_eq!(r.headers()["x-tag"], "t1");
-    assert_eq!(r.headers()["x-echo"], "1");
-    assert_eq!(r.text().await.expect("body"), "wm: hi");
+    assert_eq!(r.text().await.expect("body"), "hi");
 
-    let r = http
-        .post(format!("{base}/v1/request/wm.call"))
-        .body(r#"{"name":"Mo"}"#)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.text().await.expect("body"), r#"{"message":"Hello, Mo!"}"#);
-
-    let r = http
-        .post(format!("{base}/v1/request/wm.publish"))
-        .body("x")
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.text().await.expect("body"), "published");
+    let ask = |name: &str| http.post(format!("{base}/v1/request/wm.in.{name}")).body("up").send();
+    assert_eq!(ask("call").await.expect("send").text().await.expect("body"), "up");
 
     // A client of a transport the component does not send on is refused,
     // by name.
-    let r = http
-        .post(format!("{base}/v1/request/wm.elsewhere"))
-        .send()
-        .await
-        .expect("send");
+    let r = ask("elsewhere").await.expect("send");
     assert_eq!(r.status(), 502);
     let json: serde_json::Value = r.json().await.expect("JSON");
     assert!(
@@ -82,12 +64,7 @@ async fn it_replies_with_metadata_and_content_type_and_keeps_to_its_grants_over_
         "{json}"
     );
 
-    let r = http
-        .post(format!("{base}/v1/request/wm.fail"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 500);
+    assert_eq!(ask("fail").await.expect("send").status(), 500);
 }
 
 #[tokio::test]
@@ -95,14 +72,14 @@ async fn its_sends_outside_its_grants_are_permission_denied() {
     let prefix = unique("wmg");
     let t = start(&format!(
         "[host]\nname = \"{prefix}\"\n{}",
-        components(&prefix).replace(r#"request = ["greet.>"]"#, "request = []")
+        components(&prefix).replace(&format!(r#"request = ["{prefix}.upstream"]"#), "request = []")
     ))
     .await
     .expect("host starts");
-    let refused = t.request(&format!("{prefix}.call"), "x").await.expect("an answer");
+    let refused = t.request(&format!("{prefix}.in.call"), "x").await.expect("an answer");
     let e = berth::CallError::from_reply(&refused).expect("an error reply");
     assert_eq!(e.code, 403, "{e:?}");
-    assert!(e.message.contains("greet.wm"), "{e:?}");
+    assert!(e.message.contains(&format!("{prefix}.upstream")), "{e:?}");
 }
 
 #[tokio::test]
@@ -118,10 +95,10 @@ async fn it_answers_nats_requests() {
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("x-tag", "n1");
     let reply = nats
-        .request_with_headers(format!("{prefix}.echo"), headers, "ping".into())
+        .request_with_headers(format!("{prefix}.in.echo"), headers, "ping".into())
         .await
         .expect("reply");
-    assert_eq!(reply.payload.as_ref(), b"wm: ping");
+    assert_eq!(reply.payload.as_ref(), b"ping");
     let headers = reply.headers.expect("reply headers");
     assert_eq!(headers.get("x-tag").map(|v| v.as_str()), Some("n1"));
 }
@@ -136,12 +113,12 @@ async fn over_amqp_it_answers_and_a_failing_event_is_retried_then_dead_lettered(
     ))
     .await
     .expect("host starts on AMQP");
-    let reply = rabbit.call("wma.echo", b"amqp", &[("x-tag", "a1")]).await;
-    assert_eq!(reply.data, b"wm: amqp");
+    let reply = rabbit.call("wma.in.echo", b"amqp", &[("x-tag", "a1")]).await;
+    assert_eq!(reply.data, b"amqp");
     assert_eq!(header(&reply, "x-tag").as_deref(), Some("a1"));
 
     let mut dead = rabbit.consume_dead().await;
-    rabbit.publish("wma.fail", b"doomed", &[]).await;
+    rabbit.publish("wma.in.fail", b"doomed", &[]).await;
     let d = rabbit.next(&mut dead).await;
     assert_eq!(d.data, b"doomed");
     assert!(header(&d, "berth-error").is_some_and(|r| r.contains("failing on purpose")));
@@ -151,5 +128,5 @@ async fn over_amqp_it_answers_and_a_failing_event_is_retried_then_dead_lettered(
         (2, 2),
         "tried twice: the first delivery and one retry"
     );
-    rabbit.cleanup_components(&["wm", "greeter"]).await;
+    rabbit.cleanup_components(&["wm", "upstream"]).await;
 }

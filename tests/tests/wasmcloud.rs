@@ -3,7 +3,7 @@
 //! unchanged: it answers requests by publishing to their reply-to, over
 //! HTTP ingress, NATS and AMQP; its publishes and requests keep to its
 //! grants; a failing event is retried, then dead-lettered; it swaps under
-//! load without a failed request.
+//! load without a failed request. (Its conformance run: conformance.rs.)
 
 mod rabbit;
 
@@ -11,65 +11,48 @@ use berth::app::SwapRequest;
 use berth_tests::{NATS, WASMCLOUD_ECHO, start, unique};
 use rabbit::{Rabbit, header};
 
-/// The wasmCloud echo on `prefix.*`, granted to call the greeter and to
-/// publish on `<prefix>.out`, with the config it reads through wasi:config.
-fn components(prefix: &str, call: &str, publish: &str) -> String {
+/// The wasmCloud echo on `P.in.>` with the conformance grants
+/// (`P.out.>`, `P.upstream`), and the echo guest as its upstream.
+fn components(prefix: &str, greeting: &str) -> String {
     format!(
         r#"
         [[components]]
         name = "wc"
         wasm = "{{wasmcloud_echo}}"
-        subscribe = ["{prefix}.*"]
-        request = ["greet.>"]
-        publish = ["{prefix}.out"]
+        subscribe = ["{prefix}.in.>"]
+        request = ["{prefix}.upstream"]
+        publish = ["{prefix}.out.>"]
         [components.config]
-        prefix = "wc: "
-        call_subject = "{call}"
-        publish_subject = "{publish}"
+        greeting = "{greeting}"
 
         [[components]]
-        name = "greeter"
-        wasm = "{{greeter}}"
-        subscribe = ["greet.>"]
-        publish = ["events.>"]
+        name = "upstream"
+        wasm = "{{echo}}"
+        subscribe = ["{prefix}.upstream"]
         "#
     )
 }
 
 #[tokio::test]
 async fn requests_over_http_are_answered_by_a_publish_to_reply_to_and_config_comes_through_wasi_config() {
-    let t = start(&format!(
-        "[host]\nname = \"wc\"\n{}",
-        components("wc", "greet.wc", "wc.out")
-    ))
-    .await
-    .expect("host starts");
+    let t = start(&format!("[host]\nname = \"wc\"\n{}", components("wc", "hello")))
+        .await
+        .expect("host starts");
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/v1/request/wc.echo"))
-        .body("hi")
-        .send()
-        .await
-        .expect("send");
+    let ask = |name: &str, body: &'static str| http.post(format!("{base}/v1/request/wc.in.{name}")).body(body).send();
+    let r = ask("echo", "hi").await.expect("send");
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.expect("body"), "wc: hi");
-
+    assert_eq!(r.text().await.expect("body"), "hi");
+    assert_eq!(
+        ask("config", "").await.expect("send").text().await.expect("body"),
+        "hello"
+    );
     // Its request, inside its grants, to another component.
-    let r = http
-        .post(format!("{base}/v1/request/wc.call"))
-        .body(r#"{"name":"Wa"}"#)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.text().await.expect("body"), r#"{"message":"Hello, Wa!"}"#);
+    assert_eq!(ask("call", "up").await.expect("send").text().await.expect("body"), "up");
 
     // Err(string) is a handler error, 500 with its text.
-    let r = http
-        .post(format!("{base}/v1/request/wc.fail"))
-        .send()
-        .await
-        .expect("send");
+    let r = ask("fail", "").await.expect("send");
     assert_eq!(r.status(), 500);
     let json: serde_json::Value = r.json().await.expect("JSON");
     assert_eq!(json["kind"], "handler");
@@ -85,17 +68,22 @@ async fn requests_over_http_are_answered_by_a_publish_to_reply_to_and_config_com
 async fn its_publishes_and_requests_keep_to_its_grants() {
     let t = start(&format!(
         "[host]\nname = \"wcg\"\n{}",
-        components("wcg", "elsewhere.x", "wcg.not-granted")
+        components("wcg", "g")
+            .replace(r#"request = ["wcg.upstream"]"#, "request = []")
+            .replace(r#"publish = ["wcg.out.>"]"#, "publish = []")
     ))
     .await
     .expect("host starts");
-    let refused = t.request("wcg.call", "x").await.expect("an answer");
-    let e = berth::CallError::from_reply(&refused).expect("an error reply");
-    assert!(e.message.contains("elsewhere.x"), "{e:?}");
-    let refused = t.request("wcg.publish", "x").await.expect("an answer");
-    let e = berth::CallError::from_reply(&refused).expect("an error reply");
-    assert!(e.message.contains("wcg.not-granted"), "{e:?}");
-    assert_eq!(t.host.route("wc").expect("wc").stats.snapshot().forbidden, 2);
+    for (name, refused) in [
+        ("call", "wcg.upstream"),
+        ("publish", "wcg.out.published"),
+        ("forbidden", "wcg.secret"),
+    ] {
+        let answer = t.request(&format!("wcg.in.{name}"), "x").await.expect("an answer");
+        let e = berth::CallError::from_reply(&answer).expect("an error reply");
+        assert!(e.message.contains(refused), "{name}: {e:?}");
+    }
+    assert_eq!(t.host.route("wc").expect("wc").stats.snapshot().forbidden, 3);
 }
 
 #[tokio::test]
@@ -103,15 +91,18 @@ async fn it_answers_nats_requests_and_swaps_under_load_without_a_failed_request(
     let prefix = unique("wcn");
     let t = start(&format!(
         "[host]\nname = \"{prefix}\"\ntransport = \"nats\"\n[transports.nats]\nurl = \"nats://{NATS}\"\n{}",
-        components(&prefix, "greet.x", &format!("{prefix}.out"))
+        components(&prefix, "v1")
     ))
     .await
     .expect("host starts on NATS");
     let nats = berth_tests::nats_client().await;
-    let subject = format!("{prefix}.echo");
-    let reply = nats.request(subject.clone(), "ping".into()).await.expect("reply");
-    assert_eq!(reply.payload.as_ref(), b"wc: ping");
+    let reply = nats
+        .request(format!("{prefix}.in.echo"), "ping".into())
+        .await
+        .expect("reply");
+    assert_eq!(reply.payload.as_ref(), b"ping");
 
+    let subject = format!("{prefix}.in.config");
     let (started, first_round) = tokio::sync::oneshot::channel();
     let load = tokio::spawn({
         let (nats, subject) = (nats.clone(), subject.clone());
@@ -126,7 +117,7 @@ async fn it_answers_nats_requests_and_swaps_under_load_without_a_failed_request(
                 if let Some(started) = started.take() {
                     let _ = started.send(());
                 }
-                if answers.last().is_some_and(|a| a == "v2: x") {
+                if answers.last().is_some_and(|a| a == "v2") {
                     break;
                 }
             }
@@ -135,7 +126,7 @@ async fn it_answers_nats_requests_and_swaps_under_load_without_a_failed_request(
     });
     first_round.await.expect("the load started");
     let mut config = serde_json::Map::new();
-    config.insert("prefix".into(), "v2: ".into());
+    config.insert("greeting".into(), "v2".into());
     t.host
         .swap(
             "wc",
@@ -149,10 +140,10 @@ async fn it_answers_nats_requests_and_swaps_under_load_without_a_failed_request(
         .await
         .expect("swapped");
     let answers = load.await.expect("load finished");
-    assert_eq!(answers.first().map(String::as_str), Some("wc: x"));
+    assert_eq!(answers.first().map(String::as_str), Some("v1"));
     assert_eq!(
         answers.last().map(String::as_str),
-        Some("v2: x"),
+        Some("v2"),
         "the new version never answered"
     );
 }
@@ -163,15 +154,15 @@ async fn over_amqp_it_answers_and_a_failing_event_is_retried_then_dead_lettered(
     let t = start(&format!(
         "{}\n{}",
         rabbit.host_toml(&rabbit.service()),
-        components("wca", "greet.x", "wca.out")
+        components("wca", "g")
     ))
     .await
     .expect("host starts on AMQP");
-    let reply = rabbit.call("wca.echo", b"amqp", &[]).await;
-    assert_eq!(reply.data, b"wc: amqp");
+    let reply = rabbit.call("wca.in.echo", b"amqp", &[]).await;
+    assert_eq!(reply.data, b"amqp");
 
     let mut dead = rabbit.consume_dead().await;
-    rabbit.publish("wca.fail", b"doomed", &[]).await;
+    rabbit.publish("wca.in.fail", b"doomed", &[]).await;
     let d = rabbit.next(&mut dead).await;
     assert_eq!(d.data, b"doomed");
     let reason = header(&d, "berth-error").expect("reason header");
@@ -182,7 +173,7 @@ async fn over_amqp_it_answers_and_a_failing_event_is_retried_then_dead_lettered(
         (2, 2),
         "tried twice: the first delivery and one retry"
     );
-    rabbit.cleanup_components(&["wc", "greeter"]).await;
+    rabbit.cleanup_components(&["wc", "upstream"]).await;
 }
 
 #[test]
@@ -190,14 +181,14 @@ fn berth_check_names_the_world_each_component_targets() {
     let runtime = berth::runtime::Runtime::new(berth::runtime::CompileCache::disabled(), false).expect("runtime");
     for (wasm, world) in [
         (WASMCLOUD_ECHO, "ok: wasmcloud:messaging@0.2.0 handler"),
-        (berth_tests::HTTP_HELLO, "ok: wasi:http/proxy"),
-        (berth_tests::ECHO, "ok: berth:backend@0.1.0 backend, with batches"),
-        (berth_tests::GATEKEEPER, "with middleware"),
-        (berth_tests::WATCHER, "ok: wasi:keyvalue watch-service"),
         (
             berth_tests::MESSAGING_ECHO,
             "ok: wasi:messaging@0.2.0-draft messaging-request-reply",
         ),
+        (berth_tests::HTTP_HELLO, "ok: wasi:http/proxy"),
+        (berth_tests::ECHO, "ok: berth:backend@0.1.0 backend, with batches"),
+        (berth_tests::GATEKEEPER, "with middleware"),
+        (berth_tests::WATCHER, "ok: wasi:keyvalue watch-service"),
     ] {
         let report = runtime.inspect(&std::fs::read(wasm).expect("wasm"), false).to_string();
         assert!(report.contains(world), "{wasm}: {report}");

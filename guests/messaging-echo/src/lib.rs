@@ -1,19 +1,22 @@
 //! A component of the WASI messaging proposal (`wasi:messaging@0.2.0-draft`,
-//! world `messaging-request-reply`), written against its WIT alone.
+//! world `messaging-request-reply`), written against its WIT alone, that
+//! keeps the part of Berth's conformance contract its world can express
+//! (docs/conformance.md): on `P.in.<name>`, by the last token,
 //!
-//! By the last token of the topic:
-//! - `echo`: replies with `wm: ` and the data, its content type and
-//!   metadata kept, and `x-echo: 1` added;
-//! - `call`: sends the data as a request to `greet.wm` and replies with
-//!   the answer;
-//! - `publish`: sends the data to the topic with `out` for its last
-//!   token, then replies `published`;
-//! - `elsewhere`: connects to a `kafka` client, which its host lacks;
-//! - `fail`: returns an error.
+//! - `echo`: the data back, with its content type and metadata;
+//! - `publish`: the data to `P.out.published` with metadata
+//!   `conformance: published`, then an empty reply;
+//! - `call`: the data as a request to `P.upstream`, its answer back;
+//! - `forbidden`: a send to `P.secret` (outside its grants), whose refusal
+//!   it returns;
+//! - `event`: the data to `P.out.event`;
+//! - `elsewhere`: a client of `kafka`, which its host does not have;
+//! - `fail`: an error.
 
 wit_bindgen::generate!({ world: "echo", path: "wit", generate_all });
 
 use exports::wasi::messaging::incoming_handler::Guest;
+use wasi::messaging::producer::send;
 use wasi::messaging::request_reply::{RequestOptions, reply, request};
 use wasi::messaging::types::{Client, Error, Message};
 
@@ -22,35 +25,41 @@ struct Echo;
 impl Guest for Echo {
     fn handle(message: Message) -> Result<(), Error> {
         let topic = message.topic().unwrap_or_default();
-        let (base, action) = topic.rsplit_once('.').unwrap_or(("", &topic));
-        match action {
-            "fail" => Err(Error::Other(format!("failing on purpose on {topic}"))),
-            "elsewhere" => Client::connect("kafka").map(drop),
-            "call" => {
-                let client = Client::connect("default")?;
-                let options = RequestOptions::new();
-                options.set_timeout_ms(1000);
-                let answers = request(&client, "greet.wm", &message, Some(options))?;
-                let answer = answers.first().map(Message::data).unwrap_or_default();
-                reply(&message, Message::new(&answer))
-            }
-            "publish" => {
-                let client = Client::connect("default")?;
-                wasi::messaging::producer::send(&client, &format!("{base}.out"), Message::new(&message.data()))?;
-                reply(&message, Message::new(b"published"))
-            }
-            _ => {
-                let mut data = b"wm: ".to_vec();
-                data.extend(message.data());
-                let answer = Message::new(&data);
+        let prefix = topic.split('.').next().unwrap_or_default().to_owned();
+        let action = topic.rsplit('.').next().unwrap_or_default();
+        let answer = match action {
+            "echo" => {
+                let answer = Message::new(&message.data());
                 if let Some(ct) = message.content_type() {
                     answer.set_content_type(&ct);
                 }
                 answer.set_metadata(&message.metadata().unwrap_or_default());
-                answer.add_metadata("x-echo", "1");
-                reply(&message, answer)
+                answer
             }
-        }
+            "publish" => {
+                let out = Message::new(&message.data());
+                out.add_metadata("conformance", "published");
+                send(&Client::connect("default")?, &format!("{prefix}.out.published"), out)?;
+                Message::new(&[])
+            }
+            "call" => {
+                let options = RequestOptions::new();
+                options.set_timeout_ms(1000);
+                let answers = request(&Client::connect("default")?, &format!("{prefix}.upstream"), &message, Some(options))?;
+                Message::new(&answers.first().map(Message::data).unwrap_or_default())
+            }
+            "forbidden" => {
+                send(&Client::connect("default")?, &format!("{prefix}.secret"), Message::new(&[]))?;
+                Message::new(&[])
+            }
+            "event" => {
+                return send(&Client::connect("default")?, &format!("{prefix}.out.event"), Message::new(&message.data()));
+            }
+            "elsewhere" => return Client::connect("kafka").map(drop),
+            "fail" => return Err(Error::Other(format!("failing on purpose on {topic}"))),
+            _ => return Err(Error::Other(format!("no route for {topic}"))),
+        };
+        reply(&message, answer)
     }
 }
 

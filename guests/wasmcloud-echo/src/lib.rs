@@ -1,13 +1,16 @@
-//! A wasmCloud messaging component, as wasmCloud's echo-messaging example
-//! is written: it answers a request by publishing to its reply-to.
+//! A wasmCloud messaging component, written as wasmCloud's echo-messaging
+//! example is (it answers a request by publishing to its reply-to), that
+//! keeps the part of Berth's conformance contract its world can express
+//! (docs/conformance.md): on `P.in.<name>`, by the last token,
 //!
-//! - `*.echo`: publishes the body back to the reply address, after the
-//!   `prefix` from its config (`wasi:config`);
-//! - `*.call`: sends the body as a request to its config's `call_subject`
-//!   and publishes that reply back;
-//! - `*.publish`: publishes the body to its config's `publish_subject`,
-//!   then answers `published`;
-//! - `*.fail`: returns an error (`Err(string)`).
+//! - `echo`: the body back;
+//! - `config`: its config's `greeting` (through `wasi:config`);
+//! - `publish`: the body to `P.out.published`, then an empty reply;
+//! - `call`: the body as a request to `P.upstream`, its answer back;
+//! - `forbidden`: a publish to `P.secret` (outside its grants), whose
+//!   refusal it returns;
+//! - `event`: the body to `P.out.event`;
+//! - `fail`: an error.
 
 wit_bindgen::generate!({ world: "echo", path: "wit", generate_all });
 
@@ -18,14 +21,9 @@ use wasmcloud::messaging::types::BrokerMessage;
 
 struct Echo;
 
-fn config(key: &str) -> String {
-    store::get(key).ok().flatten().unwrap_or_default()
-}
-
-fn reply(to: &Option<String>, body: Vec<u8>) -> Result<(), String> {
-    let Some(to) = to else { return Ok(()) };
+fn publish(subject: String, body: Vec<u8>) -> Result<(), String> {
     consumer::publish(&BrokerMessage {
-        subject: to.clone(),
+        subject,
         body,
         reply_to: None,
     })
@@ -33,27 +31,28 @@ fn reply(to: &Option<String>, body: Vec<u8>) -> Result<(), String> {
 
 impl exports::wasmcloud::messaging::handler::Guest for Echo {
     fn handle_message(msg: BrokerMessage) -> Result<(), String> {
-        log(Level::Info, "echo", &format!("message on {}", msg.subject));
+        log(Level::Debug, "echo", &format!("message on {}", msg.subject));
+        let prefix = msg.subject.split('.').next().unwrap_or_default().to_owned();
         let action = msg.subject.rsplit('.').next().unwrap_or_default();
-        match action {
-            "fail" => Err(format!("failing on purpose on {}", msg.subject)),
-            "call" => {
-                let answer = consumer::request(&config("call_subject"), &msg.body, 1000)?;
-                reply(&msg.reply_to, answer.body)
-            }
+        let answer = match action {
+            "echo" => msg.body,
+            "config" => store::get("greeting").ok().flatten().unwrap_or_default().into_bytes(),
             "publish" => {
-                consumer::publish(&BrokerMessage {
-                    subject: config("publish_subject"),
-                    body: msg.body.clone(),
-                    reply_to: None,
-                })?;
-                reply(&msg.reply_to, b"published".to_vec())
+                publish(format!("{prefix}.out.published"), msg.body)?;
+                Vec::new()
             }
-            _ => {
-                let mut body = config("prefix").into_bytes();
-                body.extend(&msg.body);
-                reply(&msg.reply_to, body)
+            "call" => consumer::request(&format!("{prefix}.upstream"), &msg.body, 1000)?.body,
+            "forbidden" => {
+                publish(format!("{prefix}.secret"), msg.body)?;
+                Vec::new()
             }
+            "event" => return publish(format!("{prefix}.out.event"), msg.body),
+            "fail" => return Err(format!("failing on purpose on {}", msg.subject)),
+            _ => return Err(format!("no route for {}", msg.subject)),
+        };
+        match msg.reply_to {
+            Some(to) => publish(to, answer),
+            None => Ok(()),
         }
     }
 }

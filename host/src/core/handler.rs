@@ -63,9 +63,31 @@ pub enum Verdict {
     Respond(Reply),
 }
 
+/// The contract a handler speaks: Berth's own, or another host's that
+/// Berth runs unchanged. What applies to it (the conformance checks, the
+/// features it has) follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum World {
+    /// `berth:backend`: the full contract.
+    Berth,
+    /// `wasmcloud:messaging@0.2.0`: no headers, errors are strings, a
+    /// reply is a publish to the reply-to.
+    WasmCloud,
+    /// `wasi:messaging@0.2.0-draft`: headers as metadata, errors of four
+    /// kinds, a reply through `reply`.
+    WasiMessaging,
+    /// `wasi:http/proxy`: HTTP requests only.
+    WasiHttp,
+}
+
 /// Handles messages for one component.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
+    /// The contract it speaks.
+    fn world(&self) -> World {
+        World::Berth
+    }
+
     /// A message whose sender waits for a reply.
     async fn handle_request(&self, message: Message) -> Result<Reply, CallError>;
     /// A message nobody waits for.

@@ -26,7 +26,7 @@ use super::environment::Environment;
 use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
-use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict};
+use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict, World};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
@@ -375,6 +375,15 @@ impl Handler for WasmHandler {
 
     fn serves_http(&self) -> bool {
         self.exports.http.is_some()
+    }
+
+    fn world(&self) -> World {
+        match &self.exports {
+            e if e.http.is_some() => World::WasiHttp,
+            e if e.wasmcloud.is_some() => World::WasmCloud,
+            e if e.messaging.is_some() => World::WasiMessaging,
+            _ => World::Berth,
+        }
     }
 
     async fn serve_http(
