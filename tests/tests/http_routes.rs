@@ -46,10 +46,14 @@ path = "/strict"
 subject = "strict.get"
 middleware = ["strict"]
 
+[[http.routes]]
+path = "/behind-subscription"
+subject = "sub.guarded"
+
 [[components]]
 name = "echo"
 wasm = "{echo}"
-subscribe = ["orders.*", "files.get", "me.get", "strict.get"]
+subscribe = ["orders.*", "files.get", "me.get", "strict.get", { subject = "sub.guarded", middleware = ["strict"] }]
 max_message_kb = 1
 
 [[components]]

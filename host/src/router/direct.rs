@@ -1,5 +1,6 @@
 //! Calls that come from no subscription: a middleware link's, a
-//! `wasi:http` component's request. Each runs within the component's
+//! `wasi:http` component's request, and an HTTP route's request to a
+//! component of this host that takes it in process. Each runs within the component's
 //! concurrency limit, is counted, and is judged by its breaker and its
 //! versions' probation like a delivery's call, so a middleware that keeps
 //! trapping is quarantined and a bad swap of it rolls back.
@@ -11,9 +12,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Route;
+use super::chain::Stopped;
+use super::endpoint::Endpoint;
 use super::versions::Version;
 use crate::core::error::{CallError, ErrorKind};
-use crate::core::handler::Verdict;
+use crate::core::handler::{Reply, Verdict};
+use crate::core::headers::{COMPONENT, VERSION};
 use crate::core::message::Message;
 
 impl Route {
@@ -29,6 +33,37 @@ impl Route {
             .await
     }
 
+    /// A request to this component's subscription to `pattern`, made in
+    /// process (an HTTP route's, when the subscription is on the in-memory
+    /// transport, where a publish would reach this same component): the
+    /// subscription's middleware, then the call, counted as the
+    /// subscription's, without the trip through the transport's queue and
+    /// the wake-ups of its loop.
+    pub async fn request_local(&self, pattern: &str, message: Message) -> Result<Reply, CallError> {
+        let endpoint = self.endpoints().iter().find(|e| e.subject == pattern).cloned();
+        let message = match endpoint.as_ref().and_then(|e| e.chain()) {
+            Some(chain) => match chain.run(message).await {
+                Ok((message, _)) => message,
+                Err(Stopped::Respond(reply)) => return Ok(reply),
+                Err(Stopped::Fail(e)) => return Err(e),
+            },
+            None => message,
+        };
+        if let Some(endpoint) = &endpoint {
+            endpoint.receive(1);
+        }
+        let reply_headers = self.reply_headers;
+        let call = move |v: Arc<Version>| async move {
+            let mut reply = v.handler.handle_request(message).await?;
+            if reply_headers {
+                reply.headers.push((COMPONENT.to_owned(), self.name.clone()));
+                reply.headers.push((VERSION.to_owned(), v.hash.clone()));
+            }
+            Ok(reply)
+        };
+        self.direct_at("component", endpoint.as_deref(), call).await
+    }
+
     /// Whether the serving version answers HTTP itself.
     pub fn serves_http(&self) -> bool {
         self.versions.active().handler.serves_http()
@@ -36,6 +71,15 @@ impl Route {
 
     /// Runs `call` on the active version within a permit, and records it.
     async fn direct<T, F, Fut>(&self, role: &str, call: F) -> Result<T, CallError>
+    where
+        F: FnOnce(Arc<Version>) -> Fut,
+        Fut: Future<Output = Result<T, CallError>>,
+    {
+        self.direct_at(role, None, call).await
+    }
+
+    /// As [`Route::direct`], counted for `endpoint` too if given.
+    async fn direct_at<T, F, Fut>(&self, role: &str, endpoint: Option<&Endpoint>, call: F) -> Result<T, CallError>
     where
         F: FnOnce(Arc<Version>) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
@@ -58,7 +102,7 @@ impl Route {
         let outcome = call(version.clone()).await;
         let elapsed = started.elapsed();
         self.weigh(elapsed);
-        self.record(&version, None, true, outcome.as_ref().map(drop), elapsed);
+        self.record(&version, endpoint, true, outcome.as_ref().map(drop), elapsed);
         outcome
     }
 }

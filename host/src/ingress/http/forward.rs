@@ -83,7 +83,17 @@ impl Compiled {
             Err(Stopped::Fail(e)) => return failure(&e),
         };
         let (subject, transport) = match &self.target {
-            Target::Subject { subject, transport } => (subject, transport),
+            Target::Subject {
+                local: Some((route, pattern)),
+                ..
+            } => {
+                return match tokio::time::timeout(self.timeout, route.request_local(pattern, message)).await {
+                    Ok(Ok(reply)) => answer(reply),
+                    Ok(Err(e)) => failure(&e),
+                    Err(_) => failure(&self.late()),
+                };
+            }
+            Target::Subject { subject, transport, .. } => (subject, transport),
             Target::Component(route) => {
                 return match tokio::time::timeout(self.timeout, route.serve_http(request_of(&parts, message))).await {
                     Ok(Ok(response)) => respond_http(response),

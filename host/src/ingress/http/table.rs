@@ -12,7 +12,7 @@ use super::counters::Counters;
 use crate::app::App;
 use crate::core::handler::Guard;
 use crate::core::subject::Pattern;
-use crate::manifest::{GuardConfig, HttpRoute, Manifest};
+use crate::manifest::{GuardConfig, HttpRoute, Manifest, TransportKind};
 use crate::router::Route;
 use crate::router::chain::Chain;
 use crate::transport::Transport;
@@ -51,6 +51,10 @@ pub enum Target {
         subject: String,
         /// The transport it goes on.
         transport: Arc<dyn Transport>,
+        /// The component of this host that takes it in process, with the
+        /// pattern of its subscription: when that subscription is on the
+        /// in-memory transport, where the request could reach no other.
+        local: Option<(Arc<Route>, String)>,
     },
     /// A `wasi:http` component, called directly.
     Component(Arc<Route>),
@@ -222,10 +226,10 @@ fn subject_target(subject: &str, manifest: &Manifest, app: &App) -> Result<(Targ
         c.subscribe
             .iter()
             .find(|s| Pattern::parse(&s.subject).is_ok_and(|p| p.matches(subject)))
-            .map(|s| (c, s.transport.unwrap_or(manifest.host.transport)))
+            .map(|s| (c, s.transport.unwrap_or(manifest.host.transport), s.subject.as_str()))
     });
     let transport = match server {
-        Some((_, kind)) => {
+        Some((_, kind, _)) => {
             let name = kind.to_string();
             app.transports
                 .iter()
@@ -235,11 +239,16 @@ fn subject_target(subject: &str, manifest: &Manifest, app: &App) -> Result<(Targ
         }
         None => app.transport.clone(),
     };
-    let max_body = server.map_or(DEFAULT_MAX_BODY, |(c, _)| c.max_message_kb as usize * 1024);
+    let max_body = server.map_or(DEFAULT_MAX_BODY, |(c, _, _)| c.max_message_kb as usize * 1024);
+    let local = match server {
+        Some((c, TransportKind::Memory, pattern)) => app.route(&c.name).map(|r| (r.clone(), pattern.to_owned())),
+        _ => None,
+    };
     Ok((
         Target::Subject {
             subject: subject.to_owned(),
             transport,
+            local,
         },
         max_body,
     ))
