@@ -30,6 +30,12 @@ pub const JAVASCRIPT_INSTALL: &str = "npm install --prefix guests/javascript";
 
 /// Builds `guests/<language>/<name>` into a component and returns its path.
 pub fn build(language: Language, name: &str) -> Result<PathBuf> {
+    build_for(language, name, "wit", "stateful-backend")
+}
+
+/// As [`build`], for the world `world` of the WIT in `wit` (a folder
+/// under the repository root): a component of another host's world.
+pub fn build_for(language: Language, name: &str, wit: &str, world: &str) -> Result<PathBuf> {
     let root = root();
     let out_dir = root.join("target/guests").join(format!("{language:?}").to_lowercase());
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -38,16 +44,7 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
         Language::Python => run(
             Command::new("componentize-py")
                 .current_dir(&root)
-                .args([
-                    "-d",
-                    "wit",
-                    "-w",
-                    "stateful-backend",
-                    "componentize",
-                    "-p",
-                    "guest-sdk/python",
-                    "-p",
-                ])
+                .args(["-d", wit, "-w", world, "componentize", "-p", "guest-sdk/python", "-p"])
                 .arg(format!("guests/python/{name}"))
                 .args(["app", "-o"])
                 .arg(&out),
@@ -65,9 +62,9 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
                     // wasi:http is not linked by the host: leave it out.
                     .args([
                         "--wit",
-                        "wit",
+                        wit,
                         "--world-name",
-                        "stateful-backend",
+                        world,
                         "-d",
                         "http",
                         "-d",

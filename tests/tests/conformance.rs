@@ -107,7 +107,25 @@ macro_rules! foreign_conformance {
     )*};
 }
 
+/// The wasmCloud component in Python, written against wasmCloud's WIT alone.
+async fn python_wasmcloud() -> PathBuf {
+    static BUILT: OnceCell<PathBuf> = OnceCell::const_new();
+    BUILT
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(|| {
+                polyglot::build_for(Language::Python, "wasmcloud", "guests/wasmcloud-echo/wit", "echo")
+            })
+            .await
+            .expect("build task")
+            .unwrap_or_else(|e| panic!("building the Python wasmCloud guest: {e:#}"))
+        })
+        .await
+        .clone()
+}
+
 foreign_conformance! {
+    python_wasmcloud_on_memory: python_wasmcloud().await, TransportKind::Memory;
+    python_wasmcloud_on_nats: python_wasmcloud().await, TransportKind::Nats;
     wasmcloud_on_memory: berth_tests::WASMCLOUD_ECHO, TransportKind::Memory;
     wasmcloud_on_nats: berth_tests::WASMCLOUD_ECHO, TransportKind::Nats;
     wasi_messaging_on_memory: berth_tests::MESSAGING_ECHO, TransportKind::Memory;
