@@ -31,7 +31,6 @@ fn publish(subject: String, body: Vec<u8>) -> Result<(), String> {
 
 impl exports::wasmcloud::messaging::handler::Guest for Echo {
     fn handle_message(msg: BrokerMessage) -> Result<(), String> {
-        log(Level::Debug, "echo", &format!("message on {}", msg.subject));
         let prefix = msg.subject.split('.').next().unwrap_or_default().to_owned();
         let action = msg.subject.rsplit('.').next().unwrap_or_default();
         let answer = match action {
@@ -47,7 +46,10 @@ impl exports::wasmcloud::messaging::handler::Guest for Echo {
                 Vec::new()
             }
             "event" => return publish(format!("{prefix}.out.event"), msg.body),
-            "fail" => return Err(format!("failing on purpose on {}", msg.subject)),
+            "fail" => {
+                log(Level::Warn, "echo", &format!("failing on purpose on {}", msg.subject));
+                return Err(format!("failing on purpose on {}", msg.subject));
+            }
             _ => return Err(format!("no route for {}", msg.subject)),
         };
         match msg.reply_to {
