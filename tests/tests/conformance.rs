@@ -107,25 +107,31 @@ macro_rules! foreign_conformance {
     )*};
 }
 
-/// The wasmCloud component in Python, written against wasmCloud's WIT alone.
-async fn python_wasmcloud() -> PathBuf {
-    static BUILT: OnceCell<PathBuf> = OnceCell::const_new();
-    BUILT
-        .get_or_init(|| async {
-            tokio::task::spawn_blocking(|| {
-                polyglot::build_for(Language::Python, "wasmcloud", "guests/wasmcloud-echo/wit", "echo")
-            })
+/// The Python guests of other hosts' worlds, each written against that
+/// world's WIT alone: `wasmcloud` (wasmCloud's messaging) and `messaging`
+/// (the WASI messaging proposal).
+async fn python_foreign(name: &'static str) -> PathBuf {
+    static WASMCLOUD: OnceCell<PathBuf> = OnceCell::const_new();
+    static MESSAGING: OnceCell<PathBuf> = OnceCell::const_new();
+    let (cell, wit) = match name {
+        "wasmcloud" => (&WASMCLOUD, "guests/wasmcloud-echo/wit"),
+        _ => (&MESSAGING, "guests/messaging-echo/wit"),
+    };
+    cell.get_or_init(|| async move {
+        tokio::task::spawn_blocking(move || polyglot::build_for(Language::Python, name, wit, "echo"))
             .await
             .expect("build task")
-            .unwrap_or_else(|e| panic!("building the Python wasmCloud guest: {e:#}"))
-        })
-        .await
-        .clone()
+            .unwrap_or_else(|e| panic!("building the Python {name} guest: {e:#}"))
+    })
+    .await
+    .clone()
 }
 
 foreign_conformance! {
-    python_wasmcloud_on_memory: python_wasmcloud().await, TransportKind::Memory;
-    python_wasmcloud_on_nats: python_wasmcloud().await, TransportKind::Nats;
+    python_wasmcloud_on_memory: python_foreign("wasmcloud").await, TransportKind::Memory;
+    python_wasmcloud_on_nats: python_foreign("wasmcloud").await, TransportKind::Nats;
+    python_wasi_messaging_on_memory: python_foreign("messaging").await, TransportKind::Memory;
+    python_wasi_messaging_on_nats: python_foreign("messaging").await, TransportKind::Nats;
     wasmcloud_on_memory: berth_tests::WASMCLOUD_ECHO, TransportKind::Memory;
     wasmcloud_on_nats: berth_tests::WASMCLOUD_ECHO, TransportKind::Nats;
     wasi_messaging_on_memory: berth_tests::MESSAGING_ECHO, TransportKind::Memory;
