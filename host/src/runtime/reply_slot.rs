@@ -4,6 +4,8 @@
 //! for the call; the first reply sent to it is the request's reply, which
 //! the router then sends like any reply (after the call, with its acks).
 
+use super::bindings::wit;
+use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::Reply;
 
 /// The reply address of the request being handled, and its reply once
@@ -39,3 +41,28 @@ impl ReplySlot {
         self.reply.take()
     }
 }
+
+/// A call's outcome from what the component returned (`handled`) and the
+/// reply it sent, if a request's: the reply, or an error naming the
+/// component and the subject if it sent none (`how` says how it should
+/// have).
+pub(super) fn outcome(
+    handled: Result<(), CallError>,
+    request: bool,
+    replied: Option<Reply>,
+    (component, subject, how): (&str, &str, &str),
+) -> Result<Option<wit::Reply>, CallError> {
+    match (handled, request, replied) {
+        (Err(e), ..) => Err(e),
+        (Ok(()), false, _) => Ok(None),
+        (Ok(()), true, Some(reply)) => Ok(Some(wit::Reply {
+            body: reply.body.into(),
+            headers: reply.headers,
+        })),
+        (Ok(()), true, None) => Err(CallError::new(
+            ErrorKind::Handler,
+            format!("component `{component}` handled the request on `{subject}` without {how}"),
+        )),
+    }
+}
+

@@ -14,7 +14,7 @@ use wasmtime::component::Resource;
 use super::bindings::berth::backend::host::Host as BerthHost;
 use super::bindings::{messaging_producer, messaging_request_reply, messaging_types, wit};
 use super::component::{Instance, WasmHandler};
-use super::reply_slot::ReplySlot;
+use super::reply_slot::{self, ReplySlot};
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::Reply;
@@ -96,21 +96,9 @@ impl WasmHandler {
         let handle = state.table.push(HostMessage::received(message, request))?;
         let outcome = guest.call_handle(&mut instance.store, handle).await?;
         let replied = instance.store.data_mut().reply.take();
-        Ok(match (outcome, request, replied) {
-            (Err(e), ..) => Err(guest_error(e)),
-            (Ok(()), false, _) => Ok(None),
-            (Ok(()), true, Some(reply)) => Ok(Some(wit::Reply {
-                body: reply.body.into(),
-                headers: reply.headers,
-            })),
-            (Ok(()), true, None) => Err(CallError::new(
-                ErrorKind::Handler,
-                format!(
-                    "component `{}` handled the request on `{}` without a reply",
-                    self.env.name, message.subject
-                ),
-            )),
-        })
+        let handled = outcome.map_err(guest_error);
+        let about = (&*self.env.name, message.subject.as_str(), "a reply");
+        Ok(reply_slot::outcome(handled, request, replied, about))
     }
 }
 

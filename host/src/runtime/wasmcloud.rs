@@ -13,7 +13,7 @@
 use super::bindings::berth::backend::host::Host as BerthHost;
 use super::bindings::{wasi_config, wasi_logging, wasmcloud_consumer, wasmcloud_types, wit};
 use super::component::{Instance, WasmHandler};
-use super::reply_slot::ReplySlot;
+use super::reply_slot::{self, ReplySlot};
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::Reply;
@@ -38,21 +38,9 @@ impl WasmHandler {
         };
         let outcome = guest.call_handle_message(&mut instance.store, &broker_message).await?;
         let replied = instance.store.data_mut().reply.take();
-        Ok(match (outcome, request, replied) {
-            (Err(text), ..) => Err(CallError::new(ErrorKind::Handler, text)),
-            (Ok(()), false, _) => Ok(None),
-            (Ok(()), true, Some(reply)) => Ok(Some(wit::Reply {
-                body: reply.body.into(),
-                headers: reply.headers,
-            })),
-            (Ok(()), true, None) => Err(CallError::new(
-                ErrorKind::Handler,
-                format!(
-                    "component `{}` handled the request on `{}` without publishing a reply to its reply-to",
-                    self.env.name, message.subject
-                ),
-            )),
-        })
+        let handled = outcome.map_err(|text| CallError::new(ErrorKind::Handler, text));
+        let about = (&*self.env.name, message.subject.as_str(), "publishing a reply to its reply-to");
+        Ok(reply_slot::outcome(handled, request, replied, about))
     }
 
     /// Whether it exports `wasmcloud:messaging/handler`.
