@@ -14,6 +14,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 use super::component::WasmHandler;
 use crate::core::error::{CallError, ErrorKind};
+use crate::core::headers::{TRACEPARENT, TRACESTATE};
 use crate::core::limits::InstanceMode;
 
 impl WasmHandler {
@@ -78,11 +79,10 @@ impl WasmHandler {
     }
 }
 
-/// A request's headers as message headers, for its trace context.
+/// A request's trace context headers (none, mostly), as message headers.
 fn headers_of(request: &http::Request<Bytes>) -> Vec<(String, String)> {
-    request
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+    [TRACEPARENT, TRACESTATE]
+        .into_iter()
+        .filter_map(|name| Some((name.to_owned(), request.headers().get(name)?.to_str().ok()?.to_owned())))
         .collect()
 }

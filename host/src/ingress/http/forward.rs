@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 
 use super::table::{Compiled, Target};
+use crate::router::Route;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Guard, Reply};
 use crate::core::headers::{
@@ -73,6 +74,13 @@ impl Compiled {
                 });
             }
         };
+        // A wasi:http component with nothing in front of it gets the
+        // request as it came, without the trip through a message.
+        if let Target::Component(route) = &self.target
+            && self.chain.is_empty()
+        {
+            return self.ask_component(route, request_as_sent(&parts, body)).await;
+        }
         let message = self.message(&parts, body, params);
         let message = match self.chain.run(message).await {
             Ok((message, mark)) => match self.admits(mark) {
@@ -94,13 +102,7 @@ impl Compiled {
                 };
             }
             Target::Subject { subject, transport, .. } => (subject, transport),
-            Target::Component(route) => {
-                return match tokio::time::timeout(self.timeout, route.serve_http(request_of(&parts, message))).await {
-                    Ok(Ok(response)) => respond_http(response),
-                    Ok(Err(e)) => failure(&e),
-                    Err(_) => failure(&self.late()),
-                };
-            }
+            Target::Component(route) => return self.ask_component(route, request_of(&parts, message)).await,
         };
         debug_assert_eq!(&message.subject, subject);
         let reply = match transport.request(message, self.timeout).await {
@@ -114,6 +116,16 @@ impl Compiled {
             body: reply.body,
             headers: reply.headers,
         })
+    }
+
+    /// A `wasi:http` component's answer to `request`, within the route's
+    /// deadline.
+    async fn ask_component(&self, route: &Route, request: http::Request<Bytes>) -> Response {
+        match tokio::time::timeout(self.timeout, route.serve_http(request)).await {
+            Ok(Ok(response)) => respond_http(response),
+            Ok(Err(e)) => failure(&e),
+            Err(_) => failure(&self.late()),
+        }
     }
 
     /// The route's deadline passed.
@@ -212,6 +224,24 @@ fn request_of(parts: &Parts, message: Message) -> http::Request<Bytes> {
             headers.append(n, v);
         }
     }
+    request
+}
+
+/// The request as the client sent it, for a `wasi:http` component with no
+/// middleware in front: its connection headers and any `berth-*` header
+/// left out (none may pose as marked by middleware), `Host` kept.
+fn request_as_sent(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    let headers = request.headers_mut();
+    for (name, value) in &parts.headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && !is_reserved(name.as_str()) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    let host = parts.headers.get(axum::http::header::HOST).cloned();
+    headers.insert(axum::http::header::HOST, host.unwrap_or(HeaderValue::from_static("localhost")));
     request
 }
 
