@@ -84,7 +84,10 @@ impl Route {
         F: FnOnce(Arc<Version>) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
-        if let Some(why) = self.breaker.refusal() {
+        // The lock-free check first: a serving component takes no lock here.
+        if !self.breaker.is_clear()
+            && let Some(why) = self.breaker.refusal()
+        {
             return Err(CallError::new(
                 ErrorKind::Overloaded,
                 format!("{role} `{}` is {why}", self.name),
