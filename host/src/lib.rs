@@ -42,11 +42,15 @@
 //!   wasmtime engine ([`runtime`] itself), [`runtime::cache`],
 //!   [`runtime::component`] (instances and calls), `link` (linking and
 //!   the exports a component may have), `batch`, `watch` (the key-value
-//!   watcher export), `bindings`,
-//!   `state` (the host imports), `keyvalue` (the `wasi:keyvalue`
-//!   imports), [`runtime::grants`],
-//!   [`runtime::counters`], [`runtime::inspect`] (`berth check`),
-//!   `log_stream`, `throttle` (demoting a guest that computes too long).
+//!   watcher export), `middleware` (the middleware export), `bindings`,
+//!   `environment` (who a component is to its imports), `state` (the host
+//!   imports), `keyvalue` (the `wasi:keyvalue` imports), other hosts'
+//!   worlds: `http` and `outbound_http` (`wasi:http`), `wasmcloud`
+//!   (`wasmcloud:messaging`, `wasi:logging`, `wasi:config`),
+//!   `wasi_messaging`, with `reply_slot` (their replies);
+//!   [`runtime::grants`], [`runtime::counters`], [`runtime::inspect`]
+//!   (`berth check`), `log_stream`, `throttle` (demoting a guest that
+//!   computes too long).
 //! - [`router`] — subscriptions to calls: [`router::serve`], `dispatch`,
 //!   `busy` (time in a call's polls), [`router::chain`] (middleware in
 //!   front of a handler), [`router::quarantine`], [`router::versions`],
