@@ -39,7 +39,11 @@ impl WasmHandler {
         let outcome = guest.call_handle_message(&mut instance.store, &broker_message).await?;
         let replied = instance.store.data_mut().reply.take();
         let handled = outcome.map_err(|text| CallError::new(ErrorKind::Handler, text));
-        let about = (&*self.env.name, message.subject.as_str(), "publishing a reply to its reply-to");
+        let about = (
+            &*self.env.name,
+            message.subject.as_str(),
+            "publishing a reply to its reply-to",
+        );
         Ok(reply_slot::outcome(handled, request, replied, about))
     }
 

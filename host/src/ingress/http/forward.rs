@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 
 use super::table::{Compiled, Target};
-use crate::router::Route;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Guard, Reply};
 use crate::core::headers::{
     HTTP_METHOD, HTTP_PARAM_PREFIX, HTTP_PATH, HTTP_QUERY, HTTP_ROUTE, HTTP_STATUS, is_reserved,
 };
 use crate::core::message::Message;
+use crate::router::Route;
 use crate::router::chain::Stopped;
 
 /// HTTP headers that describe the connection, not the request, and are
@@ -241,7 +241,10 @@ fn request_as_sent(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
         }
     }
     let host = parts.headers.get(axum::http::header::HOST).cloned();
-    headers.insert(axum::http::header::HOST, host.unwrap_or(HeaderValue::from_static("localhost")));
+    headers.insert(
+        axum::http::header::HOST,
+        host.unwrap_or(HeaderValue::from_static("localhost")),
+    );
     request
 }
 
