@@ -136,9 +136,10 @@ pub trait Handler: Send + Sync + 'static {
         ))
     }
 
-    /// Decides about a message as a middleware link. The default: this
-    /// handler is no middleware.
-    async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+    /// Decides about a message as a middleware link, and hands the
+    /// message back with the verdict (the chain goes on with it, so it is
+    /// not copied per link). The default: this handler is no middleware.
+    async fn filter(&self, message: Message) -> Result<(Verdict, Message), CallError> {
         Err(CallError::new(
             ErrorKind::Unhandled,
             format!("`{}` reached a handler that is no middleware", message.subject),

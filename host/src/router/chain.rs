@@ -59,12 +59,13 @@ impl Chain {
         message.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(GUARD));
         let mut mark = None;
         for link in &self.links {
-            match link.filter(message.clone()).await {
-                Ok(Verdict::Pass { headers, mark: m }) => {
+            match link.filter(message).await {
+                Ok((Verdict::Pass { headers, mark: m }, back)) => {
+                    message = back;
                     set_headers(&mut message, headers, &link.name);
                     mark = mark.max(m);
                 }
-                Ok(Verdict::Respond(reply)) => return Err(Stopped::Respond(reply)),
+                Ok((Verdict::Respond(reply), _)) => return Err(Stopped::Respond(reply)),
                 Err(e) => return Err(Stopped::Fail(e)),
             }
         }
@@ -107,12 +108,15 @@ mod tests {
         async fn handle_event(&self, _: Message) -> Result<(), CallError> {
             Ok(())
         }
-        async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+        async fn filter(&self, message: Message) -> Result<(Verdict, Message), CallError> {
             match message.header("authorization") {
-                Some(token) => Ok(Verdict::Pass {
-                    headers: vec![("x-user".into(), token.into()), ("berth-guard".into(), "admin".into())],
-                    mark: self.0,
-                }),
+                Some(token) => Ok((
+                    Verdict::Pass {
+                        headers: vec![("x-user".into(), token.into()), ("berth-guard".into(), "admin".into())],
+                        mark: self.0,
+                    },
+                    message.clone(),
+                )),
                 None => Err(CallError {
                     code: 401,
                     ..CallError::new(ErrorKind::Handler, "no token")

@@ -21,8 +21,9 @@ use crate::core::headers::{COMPONENT, VERSION};
 use crate::core::message::Message;
 
 impl Route {
-    /// One call of this component's middleware.
-    pub async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+    /// One call of this component's middleware: its verdict, and the
+    /// message back.
+    pub async fn filter(&self, message: Message) -> Result<(Verdict, Message), CallError> {
         self.direct("middleware", move |v| async move { v.handler.filter(message).await })
             .await
     }

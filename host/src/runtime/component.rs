@@ -369,7 +369,7 @@ impl Handler for WasmHandler {
         self.call_batch(messages).await
     }
 
-    async fn filter(&self, message: Message) -> Result<Verdict, CallError> {
+    async fn filter(&self, message: Message) -> Result<(Verdict, Message), CallError> {
         self.call_middleware(message.into()).await
     }
 

@@ -9,6 +9,7 @@ use super::bindings::{middleware, wit};
 use super::component::WasmHandler;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Guard, Reply, Verdict};
+use crate::core::message::Message;
 
 impl WasmHandler {
     /// Whether it exports `berth:backend/middleware`.
@@ -16,9 +17,10 @@ impl WasmHandler {
         self.exports.middleware.is_some()
     }
 
-    /// Asks the middleware about one message. The instance goes back to
-    /// the pool only if the call returned normally.
-    pub(super) async fn call_middleware(&self, message: wit::Message) -> Result<Verdict, CallError> {
+    /// Asks the middleware about one message, and gives the message back
+    /// with the verdict. The instance goes back to the pool only if the
+    /// call returned normally.
+    pub(super) async fn call_middleware(&self, message: wit::Message) -> Result<(Verdict, Message), CallError> {
         if message.body.len() > self.env.max_message_bytes {
             return Err(self.too_large("message", message.body.len()));
         }
@@ -41,7 +43,7 @@ impl WasmHandler {
                         Ok(middleware::Verdict::Respond(reply)) if reply.body.len() > self.env.max_message_bytes => {
                             Err(self.too_large("reply", reply.body.len()))
                         }
-                        Ok(verdict) => Ok(verdict.into()),
+                        Ok(verdict) => Ok((verdict.into(), Message::from(message))),
                         Err(e) => Err(CallError::from(e)),
                     }
                 }
