@@ -17,7 +17,7 @@ fn check_says_whether_a_component_fits() {
     assert!(good.status.success());
     let out = String::from_utf8_lossy(&good.stdout);
     assert!(
-        out.contains("berth:backend/handler@0.1.0") && out.contains("ok: fits"),
+        out.contains("berth:backend/handler@0.1.0") && out.contains("ok: berth:backend@0.1.0 backend, with batches"),
         "{out}"
     );
 
@@ -52,7 +52,10 @@ fn check_judges_a_python_component_as_its_manifest_would() {
         .output()
         .expect("run");
     let out = String::from_utf8_lossy(&fits.stdout);
-    assert!(fits.status.success() && out.contains("ok: fits"), "{out}");
+    assert!(
+        fits.status.success() && out.contains("ok: berth:backend@0.1.0 backend, with state"),
+        "{out}"
+    );
     assert!(
         !out.contains("\n  exports\n") && out.contains("(and exports, which Berth does not call)"),
         "the toolchain's plain `exports` is not listed as an interface: {out}"

@@ -187,7 +187,10 @@ fn berth_check_names_the_world_each_component_targets() {
         ),
         (berth_tests::HTTP_HELLO, "ok: wasi:http/proxy"),
         (berth_tests::ECHO, "ok: berth:backend@0.1.0 backend, with batches"),
-        (berth_tests::GATEKEEPER, "with middleware"),
+        (
+            berth_tests::KEEPER,
+            "ok: berth:backend@0.1.0 backend, with batches and state",
+        ),
         (berth_tests::WATCHER, "ok: wasi:keyvalue watch-service"),
     ] {
         let report = runtime.inspect(&std::fs::read(wasm).expect("wasm"), false).to_string();

@@ -53,18 +53,19 @@ impl Report {
         if !exports("berth:backend/handler") && exports(super::link::WATCHER_EXPORT) {
             return "wasi:keyvalue watch-service: told of changes to the buckets it is granted".to_owned();
         }
-        let mut world = String::from("berth:backend@0.1.0 backend");
-        for (has, what) in [
+        // (Middleware is not told: the Rust SDK exports it from every
+        // component, and the manifest's `middleware = true` says which are.)
+        let features: Vec<&str> = [
             (exports("berth:backend/batch-handler"), "batches"),
             (imports("wasi:keyvalue/"), "state (wasi:keyvalue)"),
-            (exports(super::link::MIDDLEWARE_EXPORT), "middleware"),
-        ] {
-            if has {
-                world.push_str(", with ");
-                world.push_str(what);
-            }
+        ]
+        .into_iter()
+        .filter_map(|(has, what)| has.then_some(what))
+        .collect();
+        match features.is_empty() {
+            true => "berth:backend@0.1.0 backend".to_owned(),
+            false => format!("berth:backend@0.1.0 backend, with {}", features.join(" and ")),
         }
-        world
     }
 }
 
