@@ -28,9 +28,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "wasi:keyvalue/store.bucket": OpenBucket,
-        "wasi:messaging/types.client": super::wasi_messaging::Client,
-        "wasi:messaging/types.message": super::wasi_messaging::HostMessage,
-        "wasi:messaging/request-reply.request-options": super::wasi_messaging::RequestOptions,
+        "wasi:messaging/types.client": super::messaging_resources::Client,
+        "wasi:messaging/types.message": super::messaging_resources::HostMessage,
+        "wasi:messaging/request-reply.request-options": super::messaging_resources::RequestOptions,
     },
 });
 

@@ -18,6 +18,7 @@ pub mod inspect;
 mod keyvalue;
 mod link;
 mod log_stream;
+mod messaging_resources;
 mod middleware;
 mod outbound_http;
 mod reply_slot;

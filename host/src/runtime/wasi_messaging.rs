@@ -22,25 +22,7 @@ use crate::core::headers::CONTENT_TYPE;
 
 use messaging_types::Error;
 
-/// A `client`: the component's outbound transport.
-pub struct Client;
-
-/// A `message` as the host keeps it.
-#[derive(Clone, Debug, Default)]
-pub struct HostMessage {
-    topic: Option<String>,
-    data: Vec<u8>,
-    content_type: Option<String>,
-    metadata: Vec<(String, String)>,
-    /// Where a reply to it goes (a received request).
-    reply_to: Option<String>,
-}
-
-/// A request's `request-options`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RequestOptions {
-    timeout_ms: Option<u32>,
-}
+use super::messaging_resources::{Client, HostMessage, RequestOptions};
 
 impl HostMessage {
     /// A received message: its headers as metadata, `content-type` apart.
