@@ -76,6 +76,11 @@ impl Endpoint {
         self.chained.store(!empty, Ordering::Release);
     }
 
+    /// Whether middleware sits in front of the handler (one load).
+    pub fn is_chained(&self) -> bool {
+        self.chained.load(Ordering::Acquire)
+    }
+
     /// The middleware in front of the handler, if any.
     pub fn chain(&self) -> Option<Chain> {
         self.chained.load(Ordering::Acquire).then(|| {

@@ -88,9 +88,9 @@ pub fn serve<A: Settle>(
                 // call's future is about a kilobyte.
                 // A subscription with middleware takes one message per call: each
                 // goes through the chain on its own.
-                let more = match endpoint.chain().is_none() {
-                    true => gather(&route, &mut subscription),
-                    false => None,
+                let more = match endpoint.is_chained() {
+                    false => gather(&route, &mut subscription),
+                    true => None,
                 };
                 let call: Pin<Box<dyn Future<Output = ()> + Send>> = match more {
                     Some(more) => {

@@ -205,17 +205,8 @@ impl Compiled {
 /// (theirs and the guard mark included; the `berth-http-*` description
 /// left out, the request says it all).
 fn request_of(parts: &Parts, message: Message) -> http::Request<Bytes> {
-    let mut request = http::Request::new(message.body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = parts.uri.clone();
+    let mut request = bare_request(parts, message.body);
     let headers = request.headers_mut();
-    // wasi:http wants the authority: the client's `Host` (dropped from the
-    // message with the other connection headers).
-    let host = parts.headers.get(axum::http::header::HOST).cloned();
-    headers.insert(
-        axum::http::header::HOST,
-        host.unwrap_or(HeaderValue::from_static("localhost")),
-    );
     for (name, value) in message.headers {
         if name.len() >= 10 && name[..10].eq_ignore_ascii_case("berth-http") {
             continue;
@@ -231,17 +222,24 @@ fn request_of(parts: &Parts, message: Message) -> http::Request<Bytes> {
 /// middleware in front: its connection headers and any `berth-*` header
 /// left out (none may pose as marked by middleware), `Host` kept.
 fn request_as_sent(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
-    let mut request = http::Request::new(body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = parts.uri.clone();
+    let mut request = bare_request(parts, body);
     let headers = request.headers_mut();
     for (name, value) in &parts.headers {
         if !HOP_BY_HOP.contains(&name.as_str()) && !is_reserved(name.as_str()) {
             headers.append(name.clone(), value.clone());
         }
     }
+    request
+}
+
+/// `body` with the request's method and URI, and its `Host` (wasi:http
+/// wants the authority; `localhost` if the client sent none).
+fn bare_request(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
+    let mut request = http::Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
     let host = parts.headers.get(axum::http::header::HOST).cloned();
-    headers.insert(
+    request.headers_mut().insert(
         axum::http::header::HOST,
         host.unwrap_or(HeaderValue::from_static("localhost")),
     );
