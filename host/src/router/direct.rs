@@ -17,7 +17,6 @@ use super::endpoint::Endpoint;
 use super::versions::Version;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{Reply, Verdict};
-use crate::core::headers::{COMPONENT, VERSION};
 use crate::core::message::Message;
 
 impl Route {
@@ -53,13 +52,9 @@ impl Route {
         if let Some(endpoint) = &endpoint {
             endpoint.receive(1);
         }
-        let reply_headers = self.reply_headers;
         let call = move |v: Arc<Version>| async move {
             let mut reply = v.handler.handle_request(message).await?;
-            if reply_headers {
-                reply.headers.push((COMPONENT.to_owned(), self.name.clone()));
-                reply.headers.push((VERSION.to_owned(), v.hash.clone()));
-            }
+            self.sign(&v, &mut reply.headers);
             Ok(reply)
         };
         self.direct_at("component", endpoint.as_deref(), call).await
@@ -94,7 +89,7 @@ impl Route {
                 format!("{role} `{}` is {why}", self.name),
             ));
         }
-        let Ok(_permit) = self.limit.clone().acquire_owned().await else {
+        let Ok(_permit) = self.limit.acquire().await else {
             return Err(CallError::new(
                 ErrorKind::Overloaded,
                 format!("{role} `{}` is closed", self.name),
@@ -104,8 +99,9 @@ impl Route {
         let version = self.versions.active();
         let started = Instant::now();
         let outcome = call(version.clone()).await;
+        // Not weighed: where a subscription's calls start is decided by
+        // their busy time, and this is wall time, waits included.
         let elapsed = started.elapsed();
-        self.weigh(elapsed);
         self.record(&version, endpoint, true, outcome.as_ref().map(drop), elapsed);
         outcome
     }

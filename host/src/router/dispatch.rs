@@ -235,10 +235,7 @@ async fn conclude<A: Settle>(
         let reply = match outcome {
             Ok(reply) => {
                 let Reply { body, mut headers } = reply.unwrap_or_default();
-                if route.reply_headers {
-                    headers.push((crate::core::headers::COMPONENT.to_owned(), route.name.clone()));
-                    headers.push((crate::core::headers::VERSION.to_owned(), version.hash.clone()));
-                }
+                route.sign(version, &mut headers);
                 envelope.into_reply(body, headers)
             }
             Err(e) => {

@@ -230,6 +230,15 @@ impl Route {
         self
     }
 
+    /// Adds who answered to a successful reply's headers, if the host
+    /// says so (`[host] reply_headers`).
+    fn sign(&self, version: &Version, headers: &mut crate::core::message::Headers) {
+        if self.reply_headers {
+            headers.push((crate::core::headers::COMPONENT.to_owned(), self.name.clone()));
+            headers.push((crate::core::headers::VERSION.to_owned(), version.hash.clone()));
+        }
+    }
+
     /// Counts a finished call and feeds the breaker and the version's
     /// probation, before any reply goes out: whoever sees the reply sees
     /// the counters, the quarantine or the rollback that call caused, and
