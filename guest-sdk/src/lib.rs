@@ -27,12 +27,14 @@
 //! - [`config`]: the manifest's `[components.config]` table.
 //! - [`host`]: `publish`, `request` and `log` through the host.
 //! - [`kv`]: state, in the buckets the manifest grants.
+//! - [`gateway`]: requests to WebSocket clients and their nodes.
 //! - [`middleware`]: deciding about messages in front of other components.
 
 extern crate self as berth_sdk;
 
 pub mod config;
 pub mod error;
+pub mod gateway;
 pub mod host;
 pub mod kv;
 pub mod message;

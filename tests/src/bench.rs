@@ -39,5 +39,6 @@ pub fn environment(bus: &MemoryTransport) -> Arc<Environment> {
         keyvalue: Default::default(),
         http_outbound: Vec::new(),
         config: Vec::new(),
+        gateway: None,
     })
 }

@@ -21,6 +21,7 @@ pub mod nats_server;
 pub mod polyglot;
 pub mod rabbit_server;
 pub mod redis_server;
+pub mod swarm;
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 
@@ -36,7 +37,7 @@ pub struct TestHost {
 
 /// Replaces `{echo}`, `{gatekeeper}`, `{greeter}`, `{hostile}`,
 /// `{http_hello}`, `{keeper}`, `{messaging_echo}`, `{probe}`,
-/// `{wasmcloud_echo}`, `{watcher}` in manifest text with the paths of the
+/// `{swarm_node}`, `{wasmcloud_echo}`, `{watcher}` in manifest text with the paths of the
 /// built guests.
 pub fn with_guest_paths(text: &str) -> String {
     text.replace("{echo}", ECHO)
@@ -48,6 +49,7 @@ pub fn with_guest_paths(text: &str) -> String {
         .replace("{hostile}", HOSTILE)
         .replace("{keeper}", KEEPER)
         .replace("{probe}", PROBE)
+        .replace("{swarm_node}", SWARM_NODE)
         .replace("{watcher}", WATCHER)
 }
 
@@ -104,7 +106,7 @@ impl TestHost {
         tokio::spawn(berth::control::http::serve(
             listener,
             self.host.app(),
-            std::sync::Arc::new(routes),
+            std::sync::Arc::new(berth::ingress::Ingress { routes, gateway: None }),
             options,
             stop.clone(),
         ));

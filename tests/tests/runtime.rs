@@ -176,6 +176,7 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
         keyvalue: Default::default(),
         http_outbound: Vec::new(),
         config: Vec::new(),
+        gateway: None,
     });
     for expected in [Source::Compiled, Source::Cached] {
         let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::core::gateway::GatewayLink;
 use crate::core::keyvalue::Bucket;
 use crate::core::limits::MAX_GUEST_REQUEST_TIMEOUT;
 use crate::core::outbound::Outbound;
@@ -36,6 +37,8 @@ pub(super) struct Loader {
     pub(super) buckets: Buckets,
     /// Each bucket's change subject, for those that have one.
     changes: HashMap<String, String>,
+    /// The gateway components granted `gateway = true` reach, once it runs.
+    pub(super) gateway: Arc<GatewayLink>,
 }
 
 impl Loader {
@@ -57,6 +60,7 @@ impl Loader {
             data_dir: manifest.host.data_dir.clone(),
             configs: std::sync::RwLock::new(manifest.components.clone()),
             reply_headers: manifest.host.reply_headers,
+            gateway: Arc::default(),
         }
     }
 
@@ -212,6 +216,7 @@ impl Loader {
                 serde_json::Value::Object(table) => crate::runtime::flatten_config(&table),
                 _ => Vec::new(),
             },
+            gateway: config.gateway.then(|| self.gateway.clone()),
         })
     }
 

@@ -64,6 +64,12 @@ impl App {
         self.transports.iter().map(|t| t.status()).collect()
     }
 
+    /// Where components granted `gateway = true` reach the gateway; the
+    /// gateway connects itself here when it starts.
+    pub fn gateway_link(&self) -> &Arc<crate::core::gateway::GatewayLink> {
+        &self.loader.gateway
+    }
+
     /// Every key-value bucket, for metrics.
     pub fn buckets(&self) -> &Buckets {
         &self.loader.buckets

@@ -10,8 +10,7 @@ use std::fmt::Write;
 
 use super::auth::Auth;
 use crate::app::App;
-use crate::ingress::http::Routes;
-use crate::ingress::http::counters::CLASSES;
+use crate::ingress::Ingress;
 use crate::keyvalue::guarded::{Op, OpStats};
 use crate::router::Route;
 use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
@@ -142,8 +141,8 @@ const PER_TRANSPORT: &[PerTransport] = &[
 ];
 
 /// The exposition text for one scrape; `auth` counts the refused operator
-/// calls, `routes` are the `[[http.routes]]`.
-pub fn render(app: &App, routes: &Routes, auth: &Auth) -> String {
+/// calls, `ingress` the `[[http.routes]]` and the gateway.
+pub fn render(app: &App, ingress: &Ingress, auth: &Auth) -> String {
     let mut out = String::new();
     let components: Vec<(&Route, String, StatsSnapshot)> = app
         .routes
@@ -205,46 +204,8 @@ pub fn render(app: &App, routes: &Routes, auth: &Auth) -> String {
         }
     }
     keyvalue(&mut out, app);
-    http_routes(&mut out, app, routes);
+    super::ingress_metrics::render(&mut out, app, ingress);
     out
-}
-
-/// The route families; nothing when the host has no route.
-fn http_routes(out: &mut String, app: &App, routes: &Routes) {
-    let routes = routes.counters();
-    if routes.is_empty() {
-        return;
-    }
-    let labels = |path: &str, methods: &str| {
-        format!(
-            "service=\"{}\",route=\"{}\",methods=\"{}\"",
-            escape(&app.name),
-            escape(path),
-            escape(methods)
-        )
-    };
-    let name = "berth_http_requests_total";
-    header(out, name, "counter", "Requests a route answered, by status class.");
-    for (path, methods, s) in &routes {
-        for (class, n) in CLASSES.iter().zip(s.by_class) {
-            sample(
-                out,
-                name,
-                &format!("{},status=\"{class}\"", labels(path, methods)),
-                n as f64,
-            );
-        }
-    }
-    let name = "berth_http_request_seconds_total";
-    header(out, name, "counter", "Wall time spent answering a route's requests.");
-    for (path, methods, s) in &routes {
-        sample(out, name, &labels(path, methods), s.seconds);
-    }
-    let name = "berth_http_requests_in_flight";
-    header(out, name, "gauge", "Requests a route is answering now.");
-    for (path, methods, s) in &routes {
-        sample(out, name, &labels(path, methods), s.in_flight as f64);
-    }
 }
 
 /// A family with one sample per bucket and operation.
@@ -305,12 +266,12 @@ fn keyvalue(out: &mut String, app: &App) {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
+pub(super) fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
     let _ = writeln!(out, "{name}{{{labels}}} {value}");
 }
 
@@ -337,7 +298,7 @@ fn histogram(out: &mut String, components: &[(&Route, String, StatsSnapshot)]) {
 }
 
 /// A label value with `\`, `"` and newlines escaped, as the format asks.
-fn escape(value: &str) -> String {
+pub(super) fn escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 

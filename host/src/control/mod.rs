@@ -23,6 +23,7 @@ mod answer;
 pub mod auth;
 pub mod health;
 pub mod http;
+mod ingress_metrics;
 pub mod metrics;
 mod service;
 pub mod watch;
@@ -89,7 +90,8 @@ pub async fn run(manifest: Manifest, shutdown: impl Future<Output = ()>) -> Resu
 /// another when the manifest changes what a swap cannot.
 pub struct Running {
     host: Host,
-    routes: std::sync::Arc<crate::ingress::http::Routes>,
+    ingress: std::sync::Arc<crate::ingress::Ingress>,
+    gateway_stop: CancellationToken,
     http: Option<tokio::task::JoinHandle<Result<()>>>,
     watching: Option<tokio::task::JoinHandle<()>>,
     http_stop: CancellationToken,
@@ -126,16 +128,24 @@ impl Running {
             }
         };
         let app = host.app();
-        let routes = match crate::ingress::http::Routes::new(manifest, &app) {
-            Ok(routes) => std::sync::Arc::new(routes),
+        let gateway_stop = CancellationToken::new();
+        let ingress = async {
+            anyhow::Ok(crate::ingress::Ingress {
+                routes: crate::ingress::http::Routes::new(manifest, &app)?,
+                gateway: crate::ingress::gateway::Gateway::start(manifest, &app, gateway_stop.clone()).await?,
+            })
+        };
+        let ingress = match ingress.await {
+            Ok(ingress) => std::sync::Arc::new(ingress),
             Err(e) => {
                 http_stop.cancel();
+                gateway_stop.cancel();
                 host.shutdown(DEFAULT_GRACE).await;
                 return Err(e);
             }
         };
         let http = early.map(|(starting, task)| {
-            starting.ready(app.clone(), routes.clone());
+            starting.ready(app.clone(), ingress.clone());
             task
         });
         let watching = manifest
@@ -144,7 +154,8 @@ impl Running {
             .then(|| watch::spawn(app.clone(), http_stop.clone()));
         Ok(Self {
             host,
-            routes,
+            ingress,
+            gateway_stop,
             http,
             watching,
             http_stop,
@@ -154,7 +165,12 @@ impl Running {
     /// Serves `manifest`'s `[[http.routes]]` from now on (`berth dev`, when
     /// they change); on an error the old ones keep serving.
     pub fn set_routes(&self, manifest: &Manifest) -> Result<()> {
-        self.routes.replace(manifest, &self.host.app())
+        self.ingress.routes.replace(manifest, &self.host.app())
+    }
+
+    /// The gateway, if the manifest has one.
+    pub fn gateway(&self) -> Option<&std::sync::Arc<crate::ingress::gateway::Gateway>> {
+        self.ingress.gateway.as_ref()
     }
 
     /// What the host serves and how it is steered.
@@ -169,6 +185,7 @@ impl Running {
             watching.abort();
         }
         self.host.shutdown(DEFAULT_GRACE).await;
+        self.gateway_stop.cancel();
         self.http_stop.cancel();
         if let Some(http) = self.http {
             http.await.context("HTTP server task failed")??;

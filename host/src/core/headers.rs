@@ -65,6 +65,21 @@ pub const HTTP_PARAM_PREFIX: &str = "berth-http-param-";
 /// absent); not passed on to the client.
 pub const HTTP_STATUS: &str = "berth-http-status";
 
+/// On a gateway request: the node it is for (a client's own, or the
+/// one a component addressed).
+pub const SWARM_NODE: &str = "swarm-node";
+/// On a gateway request: its name as the client or component sent it
+/// (the subject's last tokens carry it with unfit characters replaced).
+pub const SWARM_NAME: &str = "swarm-name";
+/// On a request between nodes: the node on whose behalf it was sent.
+pub const SWARM_SENDER: &str = "swarm-sender";
+/// Between hosts: which of a node's handlers a request is for
+/// (`client`, `server`, `remote`).
+pub const SWARM_KIND: &str = "swarm-kind";
+/// On a `<prefix>.remote.<name>` handler's reply: `false` makes its body
+/// the answer; otherwise the body is the arguments passed to the client.
+pub const SWARM_PASS: &str = "swarm-pass";
+
 /// Whether a header is one only the host may set on a message entering
 /// through a route or a middleware chain: the HTTP description and the
 /// guard mark. A caller's own are dropped, so none can pose as signed in.

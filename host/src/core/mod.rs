@@ -2,10 +2,11 @@
 //! shared limits, trace context, and the traits that join the layers
 //! ([`handler::Handler`], what the router calls; [`outbound::Outbound`],
 //! where a component's messages go; [`keyvalue::Bucket`], where its state
-//! lives). Nothing here imports another Berth
+//! lives; [`gateway::Nodes`], how it reaches WebSocket clients). Nothing here imports another Berth
 //! module.
 
 pub mod error;
+pub mod gateway;
 pub mod handler;
 pub mod headers;
 pub mod keyvalue;

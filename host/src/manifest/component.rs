@@ -46,6 +46,10 @@ pub struct ComponentConfig {
     /// or 443 when a URL leaves it out). Deny by default.
     #[serde(default)]
     pub http_outbound: Vec<String>,
+    /// It may send requests to the gateway's nodes and their clients
+    /// (`berth:backend/gateway`). Needs a `[gateway]`.
+    #[serde(default)]
+    pub gateway: bool,
     /// Most calls in flight at once; the router stops pulling beyond it.
     #[serde(
         default = "default_concurrency",

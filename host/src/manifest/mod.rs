@@ -17,6 +17,7 @@ use self::bounds::{HOUR_MS, within};
 
 mod bounds;
 mod component;
+mod gateway;
 mod http;
 mod keyvalue;
 mod source;
@@ -26,6 +27,7 @@ mod transports;
 mod validate;
 
 pub use component::{ComponentConfig, MAX_CONCURRENCY, MAX_HOSTCALL_KB, MAX_MEMORY_MB, MAX_MESSAGE_KB};
+pub use gateway::{Dedupe, GatewayConfig};
 pub use http::{GuardConfig, HttpConfig, HttpRoute};
 pub use keyvalue::{DEFAULT_REDIS_URL, KeyValueConfig, KvBackend};
 pub use source::Lang;
@@ -52,6 +54,8 @@ pub struct Manifest {
     /// REST routes on the host's HTTP listener.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The WebSocket gateway for amqp-swarm clients.
+    pub gateway: Option<GatewayConfig>,
 }
 
 /// `[host]`.

@@ -27,6 +27,7 @@ impl Manifest {
         );
         self.validate_transports()?;
         self.validate_keyvalue()?;
+        self.validate_gateway()?;
         let mut names = HashSet::new();
         for c in &self.components {
             ensure!(

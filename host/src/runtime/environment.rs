@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::counters::Counters;
 use super::grants::Grants;
+use crate::core::gateway::GatewayLink;
 use crate::core::keyvalue::Bucket;
 use crate::core::outbound::Outbound;
 
@@ -38,4 +39,6 @@ pub struct Environment {
     /// The `[components.config]` table as string pairs (nested tables
     /// as dotted keys, other values as JSON), for `wasi:config/store`.
     pub config: Vec<(String, String)>,
+    /// The host's gateway, if the manifest grants it `gateway = true`.
+    pub gateway: Option<Arc<GatewayLink>>,
 }

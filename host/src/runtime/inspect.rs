@@ -58,6 +58,7 @@ impl Report {
         let features: Vec<&str> = [
             (exports("berth:backend/batch-handler"), "batches"),
             (imports("wasi:keyvalue/"), "state (wasi:keyvalue)"),
+            (imports("berth:backend/gateway"), "the gateway (needs `gateway = true`)"),
         ]
         .into_iter()
         .filter_map(|(has, what)| has.then_some(what))

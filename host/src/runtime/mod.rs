@@ -12,6 +12,7 @@ pub mod component;
 pub mod counters;
 mod environment;
 mod faults;
+mod gateway;
 pub mod grants;
 mod http;
 pub mod inspect;

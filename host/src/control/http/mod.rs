@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{Auth, Reach};
 use crate::app::App;
-use crate::ingress::http::Routes;
+use crate::ingress::Ingress;
 use crate::manifest::HostConfig;
 
 mod ingress;
@@ -70,8 +70,8 @@ impl Options {
 #[derive(Clone)]
 struct Api {
     app: Arc<App>,
-    /// The manifest's `[[http.routes]]`.
-    routes: Arc<Routes>,
+    /// The manifest's `[[http.routes]]` and its gateway.
+    ingress: Arc<Ingress>,
     auth: Auth,
     /// How callers reach this listener, which the authorization rule weighs.
     reach: Reach,
@@ -81,13 +81,13 @@ struct Api {
 pub async fn serve(
     listener: TcpListener,
     app: Arc<App>,
-    routes: Arc<Routes>,
+    ingress: Arc<Ingress>,
     options: Options,
     stop: CancellationToken,
 ) -> Result<()> {
     let loopback = listener.local_addr()?.ip().is_loopback();
     let limits = options.limits;
-    let (_routes, serving) = tokio::sync::watch::channel(router(app, routes, options, loopback));
+    let (_routes, serving) = tokio::sync::watch::channel(router(app, ingress, options, loopback));
     server::serve(listener, serving, limits, stop).await
 }
 
@@ -131,20 +131,20 @@ impl Starting {
     }
 
     /// The host has started: its API and `routes` answer from now on.
-    pub fn ready(self, app: Arc<App>, routes: Arc<Routes>) {
-        let _ = self.routes.send(router(app, routes, self.options, self.loopback));
+    pub fn ready(self, app: Arc<App>, ingress: Arc<Ingress>) {
+        let _ = self.routes.send(router(app, ingress, self.options, self.loopback));
     }
 }
 
 /// The API's routes; `loopback` says whether the listener is only reachable
 /// from this machine, which the authorization rule weighs when no token is
 /// set.
-pub fn router(app: Arc<App>, routes: Arc<Routes>, options: Options, loopback: bool) -> Router {
+pub fn router(app: Arc<App>, ingress: Arc<Ingress>, options: Options, loopback: bool) -> Router {
     let reach = if loopback { Reach::Loopback } else { Reach::Network };
     options.auth.announce(reach);
     let api = Api {
         app,
-        routes,
+        ingress,
         auth: options.auth,
         reach,
     };
@@ -156,14 +156,18 @@ pub fn router(app: Arc<App>, routes: Arc<Routes>, options: Options, loopback: bo
         .route("/v1/request/{subject}", post(ingress::request))
         .route("/v1/publish/{subject}", post(ingress::publish))
         .route("/v1/routes", get(list_routes))
-        .fallback(
-            |State(api): State<Api>, request: axum::extract::Request| async move { api.routes.handle(request).await },
-        )
+        .route("/v1/gateway", get(gateway))
+        .fallback(|State(api): State<Api>, request: axum::extract::Request| async move {
+            api.ingress.routes.handle(request).await
+        })
         .with_state(api)
 }
 
 async fn health(State(api): State<Api>) -> Response {
-    let (healthy, body) = api.app.health();
+    let (healthy, mut body) = api.app.health();
+    if let Some(gateway) = &api.ingress.gateway {
+        body["gateway"] = gateway.status();
+    }
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -173,12 +177,19 @@ async fn health(State(api): State<Api>) -> Response {
 }
 
 async fn metrics(State(api): State<Api>) -> Response {
-    let text = super::metrics::render(&api.app, &api.routes, &api.auth);
+    let text = super::metrics::render(&api.app, &api.ingress, &api.auth);
     ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 async fn list_routes(State(api): State<Api>) -> Json<serde_json::Value> {
-    Json(json!({ "routes": api.routes.status() }))
+    Json(json!({ "routes": api.ingress.routes.status() }))
+}
+
+async fn gateway(State(api): State<Api>) -> Response {
+    match &api.ingress.gateway {
+        Some(gateway) => Json(gateway.status()).into_response(),
+        None => failure(404, "this host has no [gateway]"),
+    }
 }
 
 async fn components(State(api): State<Api>) -> Json<serde_json::Value> {

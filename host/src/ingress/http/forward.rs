@@ -90,32 +90,13 @@ impl Compiled {
             Err(Stopped::Respond(reply)) => return answer(reply),
             Err(Stopped::Fail(e)) => return failure(&e),
         };
-        let (subject, transport) = match &self.target {
-            Target::Subject {
-                local: Some((route, pattern)),
-                ..
-            } => {
-                return match tokio::time::timeout(self.timeout, route.request_local(pattern, message)).await {
-                    Ok(Ok(reply)) => answer(reply),
-                    Ok(Err(e)) => failure(&e),
-                    Err(_) => failure(&self.late()),
-                };
-            }
-            Target::Subject { subject, transport, .. } => (subject, transport),
-            Target::Component(route) => return self.ask_component(route, request_of(&parts, message)).await,
-        };
-        debug_assert_eq!(&message.subject, subject);
-        let reply = match transport.request(message, self.timeout).await {
-            Ok(reply) => reply,
-            Err(e) => return failure(&CallError::from(e)),
-        };
-        if let Some(e) = CallError::from_reply(&reply) {
-            return failure(&e);
+        match &self.target {
+            Target::Subject(target) => match target.request(message, self.timeout).await {
+                Ok(reply) => answer(reply),
+                Err(e) => failure(&e),
+            },
+            Target::Component(route) => self.ask_component(route, request_of(&parts, message)).await,
         }
-        answer(Reply {
-            body: reply.body,
-            headers: reply.headers,
-        })
     }
 
     /// A `wasi:http` component's answer to `request`, within the route's
@@ -145,7 +126,7 @@ impl Compiled {
     /// middleware sees that).
     fn message(&self, parts: &Parts, body: Bytes, params: Vec<(String, String)>) -> Message {
         let subject = match &self.target {
-            Target::Subject { subject, .. } => subject.clone(),
+            Target::Subject(target) => target.subject.clone(),
             Target::Component(_) => parts.uri.path().to_owned(),
         };
         let mut message = Message::new(subject, body);

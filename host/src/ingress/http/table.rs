@@ -11,18 +11,13 @@ use axum::http::Method;
 use super::counters::Counters;
 use crate::app::App;
 use crate::core::handler::Guard;
-use crate::core::subject::Pattern;
-use crate::manifest::{GuardConfig, HttpRoute, Manifest, TransportKind};
+use crate::ingress::target::{DEFAULT_MAX_BODY, Resolver, SubjectTarget};
+use crate::manifest::{GuardConfig, HttpRoute, Manifest};
 use crate::router::Route;
 use crate::router::chain::Chain;
-use crate::transport::Transport;
 
 /// How long a caller waits for a route's answer unless it sets `timeout_ms`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// The largest request body of a route whose subject no component of
-/// this host serves (else that component's `max_message_kb`): the
-/// components' default.
-const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// One route, ready to serve.
 pub struct Compiled {
@@ -44,18 +39,8 @@ pub struct Compiled {
 
 /// Who answers a route.
 pub enum Target {
-    /// Whoever serves the subject, reached on `transport`: that of the
-    /// subscription of this host that serves it, or the host's default.
-    Subject {
-        /// Where the request goes.
-        subject: String,
-        /// The transport it goes on.
-        transport: Arc<dyn Transport>,
-        /// The component of this host that takes it in process, with the
-        /// pattern of its subscription: when that subscription is on the
-        /// in-memory transport, where the request could reach no other.
-        local: Option<(Arc<Route>, String)>,
-    },
+    /// Whoever serves the subject.
+    Subject(SubjectTarget),
     /// A `wasi:http` component, called directly.
     Component(Arc<Route>),
 }
@@ -181,7 +166,11 @@ fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Cou
             .collect::<Result<_>>()?,
     );
     let (target, max_body) = match (&config.subject, &config.component) {
-        (Some(subject), _) => subject_target(subject, manifest, app)?,
+        (Some(subject), _) => {
+            let target = Resolver::new(manifest, app, false)?.target(subject);
+            let max_body = target.max_body;
+            (Target::Subject(target), max_body)
+        }
         (None, Some(name)) => {
             let route = app
                 .route(name)
@@ -217,39 +206,4 @@ fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Cou
         counters,
         config: config.clone(),
     })
-}
-
-/// A subject's target, and the body limit of the component of this host
-/// that serves it (it sets the transport too), if one does.
-fn subject_target(subject: &str, manifest: &Manifest, app: &App) -> Result<(Target, usize)> {
-    let server = manifest.components.iter().find_map(|c| {
-        c.subscribe
-            .iter()
-            .find(|s| Pattern::parse(&s.subject).is_ok_and(|p| p.matches(subject)))
-            .map(|s| (c, s.transport.unwrap_or(manifest.host.transport), s.subject.as_str()))
-    });
-    let transport = match server {
-        Some((_, kind, _)) => {
-            let name = kind.to_string();
-            app.transports
-                .iter()
-                .find(|t| t.kind() == name)
-                .cloned()
-                .with_context(|| format!("the {name} transport is not connected"))?
-        }
-        None => app.transport.clone(),
-    };
-    let max_body = server.map_or(DEFAULT_MAX_BODY, |(c, _, _)| c.max_message_kb as usize * 1024);
-    let local = match server {
-        Some((c, TransportKind::Memory, pattern)) => app.route(&c.name).map(|r| (r.clone(), pattern.to_owned())),
-        _ => None,
-    };
-    Ok((
-        Target::Subject {
-            subject: subject.to_owned(),
-            transport,
-            local,
-        },
-        max_body,
-    ))
 }

@@ -1,0 +1,82 @@
+//! The real amqp-swarm npm client, run by Node against a gateway
+//! (`tests/swarm/client.js`, one scenario per run): it prints JSON lines,
+//! and some scenarios wait for a line on stdin before going on.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One run of the client script.
+pub struct SwarmClient {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+/// Where the script and its `node_modules` are.
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("swarm")
+}
+
+impl SwarmClient {
+    /// Starts `scenario` against `urls` (`ws://127.0.0.1:PORT`), with
+    /// `env` set for it.
+    pub fn start(scenario: &str, urls: &[String], env: &[(&str, &str)]) -> Self {
+        let dir = dir();
+        assert!(
+            dir.join("node_modules/amqp-swarm").is_dir(),
+            "the amqp-swarm npm client is not installed: run `npm install --prefix {}` (scripts/test does)",
+            dir.display()
+        );
+        let mut child = Command::new("node")
+            .current_dir(&dir)
+            .arg("client.js")
+            .arg(scenario)
+            .args(urls)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("could not run `node` (Node 20 runs the amqp-swarm client)");
+        let stdin = child.stdin.take().expect("piped stdin");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, stdin, lines }
+    }
+
+    /// The script's next JSON line, waiting up to `within` (it fails the
+    /// test, with what the script said, if none comes or it crashed).
+    pub fn next(&mut self, within: Duration) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(within)
+            .unwrap_or_else(|_| panic!("the amqp-swarm client said nothing within {within:?}"));
+        let value: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON from the client ({e}): {line}"));
+        assert!(value.get("crashed").is_none(), "the amqp-swarm client crashed: {value}");
+        value
+    }
+
+    /// Lets a scenario waiting on stdin go on.
+    pub fn go(&mut self) {
+        writeln!(self.stdin, "go").expect("the client's stdin");
+    }
+}
+
+impl Drop for SwarmClient {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
