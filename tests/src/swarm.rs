@@ -1,6 +1,7 @@
-//! The real amqp-swarm npm client, run by Node against a gateway
-//! (`tests/swarm/client.js`, one scenario per run): it prints JSON lines,
-//! and some scenarios wait for a line on stdin before going on.
+//! Clients of a gateway: the real amqp-swarm npm client, run by Node
+//! (`tests/swarm/client.js`, one scenario per run: it prints JSON lines,
+//! and some scenarios wait for a line on stdin before going on), and raw
+//! WebSocket peers for what no well-behaved client sends.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -79,4 +80,64 @@ impl Drop for SwarmClient {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A raw WebSocket connection to a gateway.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects to `url` (`ws://host:port/NODE`) and reads the `init` frame.
+pub async fn connect(url: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
+    assert_eq!(next(&mut socket).await, serde_json::json!({ "type": "init" }));
+    socket
+}
+
+/// The next protocol frame (pings are answered on the way), within 10 s.
+pub async fn next(socket: &mut Socket) -> Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a frame within 10 s")
+            .expect("the connection is open")
+            .expect("a frame");
+        let Ws::Text(text) = frame else { continue };
+        let value: Value = serde_json::from_str(&text).expect("JSON from the host");
+        if value["type"] == "ping" {
+            let pong = serde_json::json!({ "type": "pong", "correlationId": value["correlationId"] });
+            socket.send(Ws::text(pong.to_string())).await.expect("pong");
+            continue;
+        }
+        return value;
+    }
+}
+
+/// Sends request `name` with `args` and correlation id `id`.
+pub async fn send(socket: &mut Socket, name: &str, args: Value, id: &str) {
+    use futures_util::SinkExt;
+    let request = serde_json::json!({ "type": "request", "name": name, "args": args, "correlationId": id });
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(request.to_string()))
+        .await
+        .expect("send");
+}
+
+/// How the host closed the connection: the close frame's code, within 10 s.
+pub async fn closed(socket: &mut Socket) -> Option<tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let ends = async {
+        while let Some(frame) = socket.next().await {
+            match frame {
+                Ok(Ws::Close(frame)) => return frame.map(|f| f.code),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    tokio::time::timeout(Duration::from_secs(10), ends)
+        .await
+        .expect("closed within 10 s")
 }

@@ -151,6 +151,12 @@ async fn a_thousand_clients_at_once() {
     .expect("client");
     assert_eq!(connected["right"], 1000, "every client got its own answer: {connected}");
 
+    // Each client answers two of the host's pings (one a second) ...
+    let waited = std::time::Instant::now();
+    while running.gateway().expect("gateway").status()["pongs"].as_u64() < Some(2000) {
+        assert!(waited.elapsed() < Duration::from_secs(20), "pings not answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let gateway = running.gateway().expect("gateway").status();
     assert_eq!(gateway["connections"], 1000, "{gateway}");
     assert_eq!(gateway["nodes"], 1000, "{gateway}");

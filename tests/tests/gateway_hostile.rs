@@ -8,12 +8,11 @@
 use std::time::Duration;
 
 use berth::control::Running;
+use berth_tests::swarm::{self, Socket, closed, next};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn manifest_text(gateway: &str) -> String {
     format!(
@@ -50,52 +49,11 @@ fn base(running: &Running) -> String {
 
 /// Connects as `node` and reads the `init` frame.
 async fn connect(running: &Running, node: &str) -> Socket {
-    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{}/{node}", base(running)))
-        .await
-        .expect("connects");
-    assert_eq!(next(&mut socket).await, json!({ "type": "init" }));
-    socket
-}
-
-/// The next protocol frame (pings are answered on the way), within 10 s.
-async fn next(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a frame within 10 s")
-            .expect("the connection is open")
-            .expect("a frame");
-        let Ws::Text(text) = frame else { continue };
-        let value: Value = serde_json::from_str(&text).expect("JSON from the host");
-        if value["type"] == "ping" {
-            let pong = json!({ "type": "pong", "correlationId": value["correlationId"] });
-            socket.send(Ws::text(pong.to_string())).await.expect("pong");
-            continue;
-        }
-        return value;
-    }
-}
-
-/// How the host closed the connection: the close frame's code.
-async fn closed(socket: &mut Socket) -> Option<CloseCode> {
-    let ends = async {
-        while let Some(frame) = socket.next().await {
-            match frame {
-                Ok(Ws::Close(frame)) => return frame.map(|f| f.code),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
-        None
-    };
-    tokio::time::timeout(Duration::from_secs(10), ends)
-        .await
-        .expect("closed within 10 s")
+    swarm::connect(&format!("{}/{node}", base(running))).await
 }
 
 async fn echo_works(socket: &mut Socket, id: &str) {
-    let request = json!({ "type": "request", "name": "echo", "args": [id], "correlationId": id });
-    socket.send(Ws::text(request.to_string())).await.expect("send");
+    swarm::send(socket, "echo", json!([id]), id).await;
     let answer = next(socket).await;
     assert_eq!(
         answer,

@@ -13,6 +13,7 @@
 //! - `spin` `[ms]`: computes for `ms` milliseconds, then answers.
 //! - `peers`: the nodes that opened and have not closed (kept in bucket
 //!   `nodes` from `swarm.node.open` / `swarm.node.close`).
+//! - `label`: the config's `host`, which tells versions apart in a swap.
 //!
 //! Server requests (`swarm.server.whoami`): `{node, sender, host}`, where
 //! `host` is the config's `host`. Remote client requests: `greet` passes
@@ -26,7 +27,9 @@ use serde_json::{Value, json};
 
 fn routes(config: &Config) -> Router {
     let host = config.get_str("host").unwrap_or("berth").to_owned();
+    let label = host.clone();
     Router::new()
+        .request("swarm.client.label", move |_: &Message| Reply::json(&label))
         .request("swarm.client.hello_there", hello)
         .request("swarm.client.echo", |msg: &Message| Ok(Reply::new(msg.body.clone())))
         .request("swarm.client.ask_back", ask_back)

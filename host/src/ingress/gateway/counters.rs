@@ -46,6 +46,7 @@ pub enum Failure {
 pub struct Counters {
     open: AtomicU64,
     opened: AtomicU64,
+    pongs: AtomicU64,
     requests: [AtomicU64; 4],
     failures: [AtomicU64; 9],
 }
@@ -57,6 +58,8 @@ pub struct Snapshot {
     pub connections: u64,
     /// Connections ever accepted.
     pub connections_total: u64,
+    /// The host's pings its clients answered.
+    pub pongs: u64,
     /// Requests by direction.
     pub requests: Vec<(&'static str, u64)>,
     /// Failures by kind.
@@ -93,6 +96,11 @@ impl Counters {
         self.open.load(Relaxed)
     }
 
+    /// A client answered the host's ping.
+    pub fn pong(&self) {
+        self.pongs.fetch_add(1, Relaxed);
+    }
+
     /// One request went `direction`.
     pub fn request(&self, direction: Direction) {
         self.requests[direction as usize].fetch_add(1, Relaxed);
@@ -108,6 +116,7 @@ impl Counters {
         Snapshot {
             connections: self.open.load(Relaxed),
             connections_total: self.opened.load(Relaxed),
+            pongs: self.pongs.load(Relaxed),
             requests: DIRECTIONS
                 .iter()
                 .zip(&self.requests)

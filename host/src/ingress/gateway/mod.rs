@@ -143,6 +143,7 @@ impl Gateway {
             "nodes": self.nodes.len(),
             "connections": snapshot.connections,
             "connections_total": snapshot.connections_total,
+            "pongs": snapshot.pongs,
             "requests": as_object(&snapshot.requests),
             "errors": as_object(&snapshot.errors),
         })

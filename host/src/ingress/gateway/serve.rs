@@ -290,6 +290,7 @@ fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8]) {
                 && unanswered.as_deref() == id.as_str()
             {
                 *unanswered = None;
+                gateway.counters.pong();
             }
         }
     }

@@ -1,0 +1,145 @@
+//! Nodes of the `[gateway]`, with raw WebSocket peers: several connections
+//! of one node id (all reached, or the old ones closed with `dedupe =
+//! "close-old"`), the `<prefix>.node.open` / `close` events a component
+//! keeps state from, and the component behind the gateway swapped under
+//! load without a failed request.
+
+use std::time::Duration;
+
+use berth::app::SwapRequest;
+use berth::control::Running;
+use berth_tests::SWARM_NODE;
+use berth_tests::swarm::{closed, connect, next, send};
+use serde_json::{Value, json};
+
+fn manifest_text(gateway: &str) -> String {
+    format!(
+        r#"
+[host]
+name = "nodes"
+
+[gateway]
+listen = "127.0.0.1:0"
+ping_interval_ms = 60000
+{gateway}
+
+[keyvalue.nodes]
+
+[[components]]
+name = "node"
+wasm = "{{swarm_node}}"
+subscribe = ["swarm.client.>", "swarm.node.*"]
+gateway = true
+keyvalue = ["nodes"]
+config = {{ host = "v1" }}
+"#
+    )
+}
+
+async fn run(gateway: &str) -> (Running, tempfile::TempDir, String) {
+    let (manifest, dir) = berth_tests::manifest(&manifest_text(gateway)).expect("manifest");
+    let running = Running::start(&manifest).await.expect("host starts");
+    let url = format!("ws://{}", running.gateway().expect("gateway").local_addr());
+    (running, dir, url)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_connection_of_a_node_is_asked_and_the_first_answer_counts() {
+    let (running, _dir, url) = run("").await;
+    let mut first = connect(&format!("{url}/twin")).await;
+    let mut second = connect(&format!("{url}/twin")).await;
+    // The component asks node `twin`'s client: both connections get it.
+    send(&mut first, "ask back", json!(["who"]), "a1").await;
+    let (asked_first, asked_second) = (next(&mut first).await, next(&mut second).await);
+    for asked in [&asked_first, &asked_second] {
+        assert_eq!(
+            (&asked["type"], &asked["name"]),
+            (&json!("request"), &json!("who")),
+            "{asked}"
+        );
+    }
+    // Only the second answers; that answer is the result.
+    let answer = json!({ "type": "response", "correlationId": asked_second["correlationId"], "result": "the second" });
+    futures_util::SinkExt::send(
+        &mut second,
+        tokio_tungstenite::tungstenite::Message::text(answer.to_string()),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(
+        next(&mut first).await,
+        json!({ "type": "response", "correlationId": "a1", "result": "the second" })
+    );
+    assert_eq!(running.gateway().expect("gateway").status()["nodes"], 1);
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn close_old_closes_the_earlier_connection_of_a_node() {
+    let (running, _dir, url) = run("dedupe = \"close-old\"").await;
+    let mut old = connect(&format!("{url}/twin")).await;
+    let mut new = connect(&format!("{url}/twin")).await;
+    // The old one is told not to reconnect, then closed.
+    assert_eq!(next(&mut old).await, json!({ "type": "close" }));
+    assert!(closed(&mut old).await.is_some());
+    send(&mut new, "echo", json!([1]), "n1").await;
+    assert_eq!(next(&mut new).await["result"], json!([1]));
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn components_are_told_when_nodes_open_and_close() {
+    let (running, _dir, url) = run("").await;
+    let mut carol = connect(&format!("{url}/carol")).await;
+    let dave = connect(&format!("{url}/dave")).await;
+    send(&mut carol, "peers", json!([]), "p1").await;
+    let both = next(&mut carol).await["result"].clone();
+    assert_eq!(both, json!(["carol", "dave"]), "the open events are in the bucket");
+    drop(dave);
+    // The close event follows the connection's end; ask until it is in.
+    let waited = std::time::Instant::now();
+    loop {
+        send(&mut carol, "peers", json!([]), "p2").await;
+        let now: Value = next(&mut carol).await["result"].clone();
+        if now == json!(["carol"]) {
+            break;
+        }
+        assert!(waited.elapsed() < Duration::from_secs(10), "dave never closed: {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_component_behind_the_gateway_swaps_without_a_failed_request() {
+    let (running, _dir, url) = run("").await;
+    let mut socket = connect(&format!("{url}/steady")).await;
+    send(&mut socket, "label", json!([]), "before").await;
+    assert_eq!(next(&mut socket).await["result"], "v1");
+    let app = running.app();
+    let swap = tokio::spawn(async move {
+        let mut config = serde_json::Map::new();
+        config.insert("host".into(), json!("v2"));
+        let request = SwapRequest {
+            wasm: std::fs::read(SWARM_NODE).expect("wasm").into(),
+            label: None,
+            config: Some(config),
+            component: None,
+        };
+        app.swap("node", request).await.expect("swapped")
+    });
+    // Requests one after another until the new version answers (bounded).
+    let mut labels = Vec::new();
+    for i in 0..5_000 {
+        send(&mut socket, "label", json!([]), &format!("l{i}")).await;
+        let answer = next(&mut socket).await;
+        assert_eq!(answer["type"], "response", "a request failed during the swap: {answer}");
+        labels.push(answer["result"].clone());
+        if answer["result"] == "v2" {
+            break;
+        }
+    }
+    assert!(!swap.await.expect("swap task").unchanged);
+    assert_eq!(labels.last(), Some(&json!("v2")), "the new version never answered");
+    running.stop().await.expect("stops");
+}
