@@ -23,7 +23,6 @@ mod answer;
 pub mod auth;
 pub mod health;
 pub mod http;
-mod ingress_metrics;
 pub mod metrics;
 mod service;
 pub mod watch;

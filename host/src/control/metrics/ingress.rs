@@ -2,7 +2,7 @@
 //! requests by status class, and the gateway's connections, nodes,
 //! requests by direction and failures by kind.
 
-use super::metrics::{escape, header, sample};
+use super::text::{escape, header, sample};
 use crate::app::App;
 use crate::ingress::Ingress;
 use crate::ingress::gateway::Gateway;

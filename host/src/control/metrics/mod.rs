@@ -6,6 +6,9 @@
 //! a table below. Names follow Prometheus conventions: `_total` for
 //! counters, base units (seconds).
 
+mod ingress;
+mod text;
+
 use std::fmt::Write;
 
 use super::auth::Auth;
@@ -15,6 +18,7 @@ use crate::keyvalue::guarded::{Op, OpStats};
 use crate::router::Route;
 use crate::router::stats::{LATENCY_BUCKETS, StatsSnapshot};
 use crate::transport::TransportStatus;
+use text::{escape, header, sample};
 
 /// A family with one sample per component.
 struct PerComponent {
@@ -204,7 +208,7 @@ pub fn render(app: &App, ingress: &Ingress, auth: &Auth) -> String {
         }
     }
     keyvalue(&mut out, app);
-    super::ingress_metrics::render(&mut out, app, ingress);
+    ingress::render(&mut out, app, ingress);
     out
 }
 
@@ -266,15 +270,6 @@ fn keyvalue(out: &mut String, app: &App) {
     }
 }
 
-pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-pub(super) fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
-    let _ = writeln!(out, "{name}{{{labels}}} {value}");
-}
-
 fn component_labels(service: &str, component: &str) -> String {
     format!("service=\"{}\",component=\"{}\"", escape(service), escape(component))
 }
@@ -294,20 +289,5 @@ fn histogram(out: &mut String, components: &[(&Route, String, StatsSnapshot)]) {
         }
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", snapshot.busy_ns as f64 / 1e9);
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", counts.last().copied().unwrap_or(0));
-    }
-}
-
-/// A label value with `\`, `"` and newlines escaped, as the format asks.
-pub(super) fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
     }
 }
