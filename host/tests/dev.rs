@@ -103,7 +103,7 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     assert_eq!(routed(), r#"{"message":"Hi, Cy!!"}"#);
 
     edit(&manifest, "name = \"devc\"\nhttp", "name = \"devc2\"\nhttp");
-    dev.wait_for("restarting the host: [host], [transports] or [keyvalue] changed");
+    dev.wait_for("restarting the host: [host], [transports], [keyvalue] or [gateway] changed");
     dev.wait_for("serving 1 component(s)");
     assert_eq!(hello(), r#"{"message":"Hi, Ada!!"}"#, "serving after the restart");
     assert_eq!(

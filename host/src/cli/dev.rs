@@ -175,8 +175,12 @@ async fn swap(app: &App, name: &str, wasm: &Path, entry: Option<crate::manifest:
 
 /// Why the host must restart to apply `new`, if it must.
 fn needs_restart(old: &Manifest, new: &Manifest) -> Option<String> {
-    if old.host != new.host || old.transports != new.transports || old.keyvalue != new.keyvalue {
-        return Some("[host], [transports] or [keyvalue] changed".to_owned());
+    if old.host != new.host
+        || old.transports != new.transports
+        || old.keyvalue != new.keyvalue
+        || old.gateway != new.gateway
+    {
+        return Some("[host], [transports], [keyvalue] or [gateway] changed".to_owned());
     }
     let names = |m: &Manifest| m.components.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
     if names(old) != names(new) {
