@@ -143,3 +143,24 @@ async fn the_component_behind_the_gateway_swaps_without_a_failed_request() {
     assert_eq!(labels.last(), Some(&json!("v2")), "the new version never answered");
     running.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_without_the_grant_cannot_reach_nodes() {
+    let text = manifest_text("").replace("gateway = true\n", "");
+    let (manifest, _dir) = berth_tests::manifest(&text).expect("manifest");
+    let running = Running::start(&manifest).await.expect("host starts");
+    let url = format!("ws://{}", running.gateway().expect("gateway").local_addr());
+    let mut socket = connect(&format!("{url}/nosy")).await;
+    send(&mut socket, "ask back", json!(["who"]), "f1").await;
+    let refused = next(&mut socket).await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("set `gateway = true`")),
+        "{refused}"
+    );
+    let forbidden = running.app().route("node").expect("node").stats.snapshot();
+    assert!(forbidden.forbidden >= 1, "counted as forbidden");
+    running.stop().await.expect("stops");
+}
