@@ -1,5 +1,7 @@
 //! Bad input at load time: each fails with an error naming what is wrong
-//! and where, and never panics.
+//! and where, and never panics. With `[host] strict` a component that
+//! does not load stops the start; without it the component is reported as
+//! failed and the others serve.
 
 use std::io::Write;
 
@@ -15,7 +17,7 @@ fn manifest_for(bytes: &[u8]) -> (tempfile::NamedTempFile, String) {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(bytes).expect("write");
     let text = format!(
-        "[[components]]\nname = \"bad\"\nwasm = \"{}\"\nsubscribe = [\"bad.>\"]\n",
+        "[host]\nstrict = true\n[[components]]\nname = \"bad\"\nwasm = \"{}\"\nsubscribe = [\"bad.>\"]\n",
         file.path().display()
     );
     (file, text)
@@ -158,7 +160,7 @@ async fn check_reports_what_is_wrong() {
 async fn instance_and_table_limits_are_per_component() {
     let text = |n: u32| {
         format!(
-            "[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\nmax_instances = {n}\nmax_tables = {n}\n"
+            "[host]\nstrict = true\n[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\nmax_instances = {n}\nmax_tables = {n}\n"
         )
     };
     let t = start(&text(50)).await.expect("the default fits echo");
@@ -198,4 +200,78 @@ async fn a_data_dir_the_host_cannot_write_stops_the_start() {
         err.contains("DATA_DIR") && err.contains("is not a folder this host can write to"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_component_that_does_not_load_is_reported_and_the_others_serve() {
+    let (_file, bad) = manifest_for(b"\x00asm but not really");
+    let bad = bad.replace("[host]\nstrict = true\n", "");
+    let text = format!(
+        "[host]\nname = \"tenants\"\n{bad}middleware = true\n\n[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n\
+         [[components]]\nname = \"behind\"\nwasm = \"{{echo}}\"\nsubscribe = [{{ subject = \"behind.>\", middleware = [\"bad\"] }}]\n"
+    );
+    let t = start(&text).await.expect("the good tenant serves");
+    assert_eq!(t.ask("echo.x", "still here").await, "still here");
+
+    let app = t.host.app();
+    let (healthy, health) = app.health();
+    assert!(healthy, "a component serves: {health}");
+    let state = |name: &str| {
+        health["components"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+            .map(|c| c["state"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(state("bad")["state"], "failed", "{health}");
+    let reason = state("bad")["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("not a valid wasm component"), "{reason}");
+    // A component behind the failed one as middleware does not serve
+    // without it.
+    assert_eq!(state("behind")["state"], "failed", "{health}");
+    assert!(
+        state("behind")["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("middleware `bad`"))
+    );
+    assert_eq!(state("echo")["state"], "serving", "{health}");
+
+    let (url, _stop) = t.serve_http("127.0.0.1:0").await;
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"berth_component_failed{service="tenants",component="bad"} 1"#),
+        "{metrics}"
+    );
+    let swap = berth::app::SwapRequest {
+        wasm: std::fs::read(berth_tests::ECHO).expect("echo").into(),
+        label: None,
+        config: None,
+        component: None,
+    };
+    let refused = app.swap("bad", swap).await.expect_err("not running");
+    assert_eq!(refused.code(), 409, "{refused}");
+    assert!(refused.to_string().contains("restart the host"), "{refused}");
+
+    // `strict` keeps the fail-fast start.
+    let strict = text.replace("[host]\n", "[host]\nstrict = true\n");
+    let err = format!("{:#}", start(&strict).await.err().expect("strict refuses"));
+    assert!(
+        err.contains("strict") && err.contains("not a valid wasm component"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_host_whose_every_component_failed_is_unhealthy() {
+    let (_file, bad) = manifest_for(b"not wasm");
+    let t = start(&bad.replace("[host]\nstrict = true\n", ""))
+        .await
+        .expect("starts");
+    let (healthy, health) = t.host.app().health();
+    assert!(!healthy, "nothing serves: {health}");
 }

@@ -47,10 +47,35 @@ pub struct App {
     /// Cancelled by the drain action: `berth run` then shuts down as on
     /// SIGTERM.
     pub drain: CancellationToken,
+    /// Components that failed to load or `init`, with the reason: the
+    /// others serve without them (unless `[host] strict`).
+    pub failed: Vec<Failed>,
     /// Loads new versions for swaps.
     loader: Loader,
     /// Makes subscriptions when a swap changes them.
     wiring: wiring::Wiring,
+}
+
+/// A component that did not load, and why.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failed {
+    /// The component.
+    pub name: String,
+    /// What failed: the load error, its causes joined.
+    pub reason: String,
+}
+
+impl Failed {
+    fn new(name: &str, error: &anyhow::Error) -> Self {
+        tracing::error!(
+            component = name,
+            "component failed to load; the others serve without it: {error:#}"
+        );
+        Self {
+            name: name.to_owned(),
+            reason: format!("{error:#}"),
+        }
+    }
 }
 
 impl App {

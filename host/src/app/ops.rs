@@ -19,6 +19,14 @@ pub enum OpError {
     /// No component has that name.
     #[error("no component named `{0}` on this host")]
     NotFound(String),
+    /// The component failed to load at start and is not running.
+    #[error("component `{name}` failed to load when the host started ({reason}); fix it and restart the host")]
+    NotRunning {
+        /// The component.
+        name: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// The action's arguments are wrong.
     #[error("{0}")]
     Invalid(String),
@@ -38,6 +46,7 @@ impl OpError {
     pub fn code(&self) -> u16 {
         match self {
             Self::NotFound(_) => 404,
+            Self::NotRunning { .. } => 409,
             Self::Invalid(_) => 400,
             Self::Refused { .. } => 422,
         }
@@ -52,7 +61,7 @@ impl App {
         let serving = self.routes.iter().any(|r| r.breaker.is_serving());
         let transports = self.transport_status();
         let connected = transports.iter().all(|t| t.connected);
-        let healthy = connected && (serving || self.routes.is_empty());
+        let healthy = connected && (serving || (self.routes.is_empty() && self.failed.is_empty()));
         // Telestion's health check reads `name` and `errors` at the top.
         let errors: u64 = self.routes.iter().map(|r| r.stats.snapshot().errors).sum();
         let body = json!({
@@ -68,9 +77,14 @@ impl App {
         (healthy, body)
     }
 
-    /// Every component: version, state, counters.
+    /// Every component: version, state, counters; a component that
+    /// failed to load has state `failed` and the reason.
     pub fn components(&self) -> Vec<Value> {
-        self.routes.iter().map(|r| describe(r)).collect()
+        let failed = self
+            .failed
+            .iter()
+            .map(|f| json!({ "name": f.name, "state": { "state": "failed", "reason": f.reason } }));
+        self.routes.iter().map(|r| describe(r)).chain(failed).collect()
     }
 
     /// Stops calling a component; its messages wait at the broker.
@@ -98,8 +112,20 @@ impl App {
         json!({ "host": self.id, "draining": true })
     }
 
+    /// A running component, or why there is none of that name.
+    pub(super) fn running(&self, name: &str) -> Result<&std::sync::Arc<Route>, OpError> {
+        self.route(name)
+            .ok_or_else(|| match self.failed.iter().find(|f| f.name == name) {
+                Some(f) => OpError::NotRunning {
+                    name: f.name.clone(),
+                    reason: f.reason.clone(),
+                },
+                None => OpError::NotFound(name.to_owned()),
+            })
+    }
+
     fn on_component(&self, name: &str, action: impl FnOnce(&Route)) -> Result<Value, OpError> {
-        let route = self.route(name).ok_or_else(|| OpError::NotFound(name.to_owned()))?;
+        let route = self.running(name)?;
         action(route);
         tracing::info!(
             component = name,

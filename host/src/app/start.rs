@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
 use super::wiring::{Connected, Transports, Wiring};
-use super::{App, Host, Loader, instance_id};
+use super::{App, Failed, Host, Loader, instance_id};
 use crate::core::outbound::Outbound;
 use crate::keyvalue::Buckets;
 use crate::manifest::{KvBackend, Manifest, TransportKind};
@@ -25,7 +25,9 @@ use crate::transport::{Sender, Transport};
 
 impl Host {
     /// Connects transports, loads every component (compile, link, `init`)
-    /// and subscribes it. Any failure stops the start and names its cause.
+    /// and subscribes it. A component that fails is reported as failed and
+    /// the others serve, unless `[host] strict`; any other failure stops
+    /// the start and names its cause.
     pub async fn start(manifest: &Manifest) -> Result<Self> {
         let kind = manifest.host.transport;
         let (transports, outbound) = connect_all(manifest).await?;
@@ -39,18 +41,46 @@ impl Host {
         let wiring = Wiring::new(transports, &manifest.host);
         // Every component compiles, links and runs `init` side by side;
         // then each subscribes, in manifest order.
-        let loaded = futures_util::future::try_join_all(manifest.components.iter().map(|c| loader.route(c))).await?;
-        let (routes, watched): (Vec<Arc<Route>>, Vec<Vec<String>>) = loaded
-            .into_iter()
-            .map(|(route, watched)| (Arc::new(route), watched))
-            .unzip();
-        for ((config, route), watched) in manifest.components.iter().zip(&routes).zip(watched) {
-            if let Err(e) = wiring.serve(config, route, watched, &routes).await {
+        let loaded = futures_util::future::join_all(manifest.components.iter().map(|c| loader.route(c))).await;
+        let mut failed = Vec::new();
+        let mut served = Vec::new();
+        for (config, outcome) in manifest.components.iter().zip(loaded) {
+            match outcome {
+                Ok((route, watched)) => served.push((config, Arc::new(route), watched)),
+                Err(e) if manifest.host.strict => {
+                    return Err(e.context("[host] strict: every component must load"));
+                }
+                Err(e) => failed.push(Failed::new(&config.name, &e)),
+            }
+        }
+        let links: Vec<Arc<Route>> = served.iter().map(|(_, route, _)| route.clone()).collect();
+        let mut routes = Vec::new();
+        for (config, route, watched) in served {
+            // A subscription behind middleware that failed cannot be served
+            // as the manifest says; the component waits out with it.
+            let missing = config
+                .subscribe
+                .iter()
+                .flat_map(|s| &s.middleware)
+                .find(|m| failed.iter().any(|f: &Failed| &f.name == *m));
+            if let Some(missing) = missing {
+                let why = anyhow::anyhow!("its middleware `{missing}` failed to load");
+                failed.push(Failed::new(&config.name, &why));
+                continue;
+            }
+            if let Err(e) = wiring.serve(config, &route, watched, &links).await {
                 // Components subscribed before the failure must not keep serving.
                 wiring.stop.cancel();
                 return Err(e);
             }
+            routes.push(route);
         }
+        tracing::info!(
+            loaded = routes.len(),
+            failed = failed.len(),
+            of = manifest.components.len(),
+            "components loaded"
+        );
         let transports = &wiring.transports;
         let default = transports[&kind].any.clone();
         let (tasks, stop) = (wiring.tasks.clone(), wiring.stop.clone());
@@ -69,6 +99,7 @@ impl Host {
                 .collect(),
             transport: default,
             drain: CancellationToken::new(),
+            failed,
             loader,
             wiring,
         });

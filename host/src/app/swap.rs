@@ -54,7 +54,7 @@ impl App {
     pub async fn swap(&self, name: &str, request: SwapRequest) -> Result<SwapReport, OpError> {
         let started = Instant::now();
         let not_found = || OpError::NotFound(name.to_owned());
-        let route = self.route(name).ok_or_else(not_found)?;
+        let route = self.running(name)?;
         let _serial = route.versions.lock().await;
         let current = self.loader.config(name).ok_or_else(not_found)?;
         let refused = |reason| OpError::Refused {

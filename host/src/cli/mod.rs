@@ -53,6 +53,10 @@ pub enum Command {
         /// transports the manifest uses.
         #[arg(long, env = "BERTH_STRICT_ENV")]
         strict_env: bool,
+        /// Refuse to start unless every component loads (`[host] strict`);
+        /// otherwise a component that fails is reported and the rest serve.
+        #[arg(long, env = "BERTH_STRICT")]
+        strict: bool,
     },
     /// Make a project: a manifest, a component's source with one request
     /// and one event route, and what its language's toolchain needs.
@@ -230,12 +234,14 @@ impl Cli {
                 manifest,
                 watch,
                 strict_env,
+                strict,
             } => {
                 let mut manifest = Manifest::load(&manifest)?;
                 if strict_env {
                     require_env(&manifest)?;
                 }
                 manifest.host.watch |= watch;
+                manifest.host.strict |= strict;
                 crate::control::run(manifest, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -109,6 +109,11 @@ pub struct HostConfig {
     /// Largest component a swap over HTTP may upload, in MiB.
     #[serde(default = "default_max_component_mb", deserialize_with = "within::<_, _, 1, 1024>")]
     pub max_component_mb: u32,
+    /// Refuse to start unless every component loads (`berth run
+    /// --strict`). Otherwise a component that fails to load or `init` is
+    /// reported as failed, with the reason, and the others serve.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 impl Default for HostConfig {
@@ -126,6 +131,7 @@ impl Default for HostConfig {
             http_max_connections: default_http_max_connections(),
             http_header_timeout_ms: default_http_header_timeout_ms(),
             max_component_mb: default_max_component_mb(),
+            strict: false,
         }
     }
 }

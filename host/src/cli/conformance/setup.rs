@@ -56,7 +56,7 @@ pub(super) fn manifest(options: &Options, prefix: &str, greeting: &str) -> Resul
     let path = |p: &Path| s(&p.to_string_lossy());
     let wasm = std::path::absolute(&options.wasm).with_context(|| format!("resolving {}", options.wasm.display()))?;
     let text = format!(
-        "[host]\nname = \"conformance\"\ntransport = \"{transport}\"\ndata_dir = {data}\n\
+        "[host]\nname = \"conformance\"\ntransport = \"{transport}\"\ndata_dir = {data}\nstrict = true\n\
          [transports.nats]\nurl = {nats}\n[transports.amqp]\nurl = {amqp}\n\
          [keyvalue.state]\nbackend = \"{keyvalue}\"\nbucket = {bucket}\n[keyvalue.other]\n\
          [[components]]\nname = \"conformance\"\nwasm = {wasm}\nsubscribe = [{sub}]\n\

@@ -159,6 +159,16 @@ pub fn render(app: &App, ingress: &Ingress, auth: &Auth) -> String {
             sample(&mut out, family.name, labels, (family.value)(route, snapshot));
         }
     }
+    let name = "berth_component_failed";
+    header(
+        &mut out,
+        name,
+        "gauge",
+        "1 for a component that failed to load or init; the others serve.",
+    );
+    for failed in &app.failed {
+        sample(&mut out, name, &component_labels(&app.name, &failed.name), 1.0);
+    }
     let name = "berth_messages_received_total";
     header(
         &mut out,

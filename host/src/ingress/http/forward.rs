@@ -48,6 +48,9 @@ impl Compiled {
     }
 
     async fn answer(&self, parts: Parts, body: Body, params: Vec<(String, String)>) -> Response {
+        if let Target::Failed(why) = &self.target {
+            return failure(&CallError::new(ErrorKind::Overloaded, why.clone()));
+        }
         let too_large = || {
             let message = format!(
                 "the request body is larger than this route takes ({} KiB, the `max_message_kb` of the component that serves it)",
@@ -96,6 +99,7 @@ impl Compiled {
                 Err(e) => failure(&e),
             },
             Target::Component(route) => self.ask_component(route, request_of(&parts, message)).await,
+            Target::Failed(why) => failure(&CallError::new(ErrorKind::Overloaded, why.clone())),
         }
     }
 
@@ -127,7 +131,7 @@ impl Compiled {
     fn message(&self, parts: &Parts, body: Bytes, params: Vec<(String, String)>) -> Message {
         let subject = match &self.target {
             Target::Subject(target) => target.subject.clone(),
-            Target::Component(_) => parts.uri.path().to_owned(),
+            Target::Component(_) | Target::Failed(_) => parts.uri.path().to_owned(),
         };
         let mut message = Message::new(subject, body);
         let h = &mut message.headers;

@@ -43,6 +43,8 @@ pub enum Target {
     Subject(SubjectTarget),
     /// A `wasi:http` component, called directly.
     Component(Arc<Route>),
+    /// A component the route needs failed to load: 503, with why.
+    Failed(String),
 }
 
 /// What a request's method and path find.
@@ -154,6 +156,21 @@ fn decode(raw: &str) -> Option<String> {
 }
 
 fn compile(config: &HttpRoute, manifest: &Manifest, app: &App, counters: Arc<Counters>) -> Result<Compiled> {
+    let needs = config.middleware.iter().chain(&config.component);
+    if let Some(failed) = needs
+        .filter_map(|name| app.failed.iter().find(|f| &f.name == name))
+        .next()
+    {
+        return Ok(Compiled {
+            chain: Chain::new(Vec::new()),
+            guard: None,
+            target: Target::Failed(format!("component `{}` failed to load: {}", failed.name, failed.reason)),
+            max_body: DEFAULT_MAX_BODY,
+            timeout: DEFAULT_TIMEOUT,
+            counters,
+            config: config.clone(),
+        });
+    }
     let chain = Chain::new(
         config
             .middleware
