@@ -207,7 +207,9 @@ async fn a_component_that_does_not_load_is_reported_and_the_others_serve() {
     let (_file, bad) = manifest_for(b"\x00asm but not really");
     let bad = bad.replace("[host]\nstrict = true\n", "");
     let text = format!(
-        "[host]\nname = \"tenants\"\n{bad}middleware = true\n\n[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n\
+        "[host]\nname = \"tenants\"\nhttp = \"127.0.0.1:0\"\n\
+         [[http.routes]]\npath = \"/guarded\"\nsubject = \"echo.x\"\nmiddleware = [\"bad\"]\n\
+         {bad}middleware = true\n\n[[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"echo.>\"]\n\
          [[components]]\nname = \"behind\"\nwasm = \"{{echo}}\"\nsubscribe = [{{ subject = \"behind.>\", middleware = [\"bad\"] }}]\n"
     );
     let t = start(&text).await.expect("the good tenant serves");
@@ -247,6 +249,11 @@ async fn a_component_that_does_not_load_is_reported_and_the_others_serve() {
         metrics.contains(r#"berth_component_failed{service="tenants",component="bad"} 1"#),
         "{metrics}"
     );
+    // A route behind it answers 503, saying why.
+    let guarded = reqwest::get(format!("{url}/guarded")).await.expect("route");
+    assert_eq!(guarded.status(), 503);
+    let body = guarded.text().await.expect("body");
+    assert!(body.contains("component `bad` failed to load"), "{body}");
     let swap = berth::app::SwapRequest {
         wasm: std::fs::read(berth_tests::ECHO).expect("echo").into(),
         label: None,
