@@ -41,7 +41,14 @@ impl Host {
         let wiring = Wiring::new(transports, &manifest.host);
         // Every component compiles, links and runs `init` side by side;
         // then each subscribes, in manifest order.
-        let loaded = futures_util::future::join_all(manifest.components.iter().map(|c| loader.route(c))).await;
+        let total = manifest.components.len();
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let loaded = futures_util::future::join_all(manifest.components.iter().map(|c| async {
+            let outcome = loader.route(c).await;
+            progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+            outcome
+        }))
+        .await;
         let mut failed = Vec::new();
         let mut served = Vec::new();
         for (config, outcome) in manifest.components.iter().zip(loaded) {
@@ -105,6 +112,14 @@ impl Host {
         });
         tracing::info!(service = %app.name, components = app.routes.len(), transport = %kind, "host started");
         Ok(Self { app, tasks, stop })
+    }
+}
+
+/// Logs every tenth of the components loaded (of many), so a start of
+/// thousands shows how far it is.
+fn progress(done: usize, total: usize) {
+    if total >= 20 && done % total.div_ceil(10) == 0 {
+        tracing::info!("loading components: {done} of {total}");
     }
 }
 
