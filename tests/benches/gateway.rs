@@ -60,9 +60,16 @@ impl Swarm {
     async fn connect(port: u16) -> Self {
         let mut conns = Vec::new();
         for i in 0..CONNECTIONS {
-            let (socket, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/b{i}"))
-                .await
-                .unwrap();
+            // (tungstenite zeroes its whole read buffer before each read.)
+            let config =
+                tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024);
+            let (socket, _) = tokio_tungstenite::connect_async_with_config(
+                format!("ws://127.0.0.1:{port}/b{i}"),
+                Some(config),
+                false,
+            )
+            .await
+            .unwrap();
             let (mut sink, mut stream) = socket.split();
             let (out, mut queued) = mpsc::unbounded_channel::<Ws>();
             tokio::spawn(async move {

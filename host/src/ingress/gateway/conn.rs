@@ -176,8 +176,16 @@ where
             frame = frames.recv() => frame,
         };
         let Some(frame) = frame else { break };
+        // What else is queued goes out with it, in one write.
+        let batch = async {
+            sink.feed(frame).await?;
+            while let Ok(next) = frames.try_recv() {
+                sink.feed(next).await?;
+            }
+            sink.flush().await
+        };
         let sent = tokio::select! {
-            sent = sink.send(frame) => sent.is_ok(),
+            sent = batch => sent.is_ok(),
             () = conn.closed.cancelled() => true,
         };
         if !sent {

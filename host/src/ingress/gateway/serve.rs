@@ -25,6 +25,9 @@ use super::protocol::{self, Incoming, SwarmError};
 use super::registry::valid_node_id;
 use crate::manifest::Dedupe;
 
+/// Bytes read from a client's socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
+
 /// How long a client has to finish the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -154,9 +157,13 @@ async fn handshake(
         Ok(response)
     };
     let max = gateway.config.max_frame_kb * 1024;
+    // tungstenite zeroes its read buffer's free room before every read:
+    // at its default 128 KiB that was the gateway's largest cost per
+    // request; frames of the protocol are small.
     let config = WebSocketConfig::default()
         .max_message_size(Some(max))
-        .max_frame_size(Some(max));
+        .max_frame_size(Some(max))
+        .read_buffer_size(READ_BUFFER);
     let accepted = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
