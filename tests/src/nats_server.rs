@@ -1,6 +1,7 @@
 //! A private `nats-server` for tests that must stop, restart or configure
 //! the server (auth), on a free loopback port with its own JetStream
-//! store, so the shared server on 4222 is never touched.
+//! store, so the shared server on 4222 is never touched; and a private
+//! cluster of them.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -74,5 +75,66 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A private cluster: servers with JetStream, routed to each other on
+/// loopback ports of their own. Killed on drop.
+pub struct NatsCluster {
+    /// Its servers, `None` once killed.
+    pub servers: Vec<Option<NatsServer>>,
+}
+
+impl NatsCluster {
+    /// Starts `size` servers in one cluster and returns once each accepts
+    /// clients (JetStream may still be electing its leader).
+    pub fn start(size: usize) -> Self {
+        let routes: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let all = routes
+            .iter()
+            .map(|p| format!("nats://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let args = vec![
+                    "--server_name".to_owned(),
+                    format!("berth-test-{i}"),
+                    "--cluster_name".to_owned(),
+                    "berth-test".to_owned(),
+                    "--cluster".to_owned(),
+                    format!("nats://127.0.0.1:{route}"),
+                    "--routes".to_owned(),
+                    all.clone(),
+                ];
+                Some(NatsServer::spawn(
+                    free_port(),
+                    tempfile::tempdir().expect("tempdir"),
+                    args,
+                ))
+            })
+            .collect();
+        Self { servers }
+    }
+
+    /// Every server's URL, comma-separated, as `[transports.nats] url`
+    /// takes them.
+    pub fn urls(&self) -> String {
+        self.servers
+            .iter()
+            .flatten()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Kills server `i` at once (SIGKILL: no goodbye to clients or peers).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut server) = self.servers[i].take() {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        }
     }
 }

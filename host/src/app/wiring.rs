@@ -208,6 +208,7 @@ fn subscribe_options(service: &str, config: &ComponentConfig, sub: &SubscribeCon
                 .clone()
                 .unwrap_or_else(|| format!("berth.dead.{durable}")),
             durable,
+            replicas: sub.replicas,
         }
     });
     SubscribeOptions {

@@ -35,6 +35,9 @@ pub struct SubscribeConfig {
     pub ack_wait_ms: Option<u64>,
     /// Middleware components each message passes first, in order.
     pub middleware: Vec<String>,
+    /// Copies of the JetStream stream a NATS cluster keeps (1 to 5), when
+    /// the stream is created; the server's default (1) when absent.
+    pub replicas: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +55,8 @@ struct SubscribeTable {
     ack_wait_ms: Option<u64>,
     #[serde(default)]
     middleware: Vec<String>,
+    #[serde(default, deserialize_with = "within_opt::<_, _, 1, 5>")]
+    replicas: Option<usize>,
 }
 
 impl<'de> Deserialize<'de> for SubscribeConfig {
@@ -62,7 +67,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
         impl<'de> Visitor<'de> for V {
             type Value = SubscribeConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms, middleware }")
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms, replicas, middleware }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(SubscribeConfig {
@@ -75,6 +80,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     dead_letter: None,
                     ack_wait_ms: None,
                     middleware: Vec::new(),
+                    replicas: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -89,6 +95,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     dead_letter: t.dead_letter,
                     ack_wait_ms: t.ack_wait_ms,
                     middleware: t.middleware,
+                    replicas: t.replicas,
                 })
             }
         }

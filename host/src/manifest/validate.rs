@@ -153,8 +153,8 @@ impl Manifest {
         }
         let Some(stream) = &s.stream else {
             ensure!(
-                s.durable.is_none() && s.dead_letter.is_none() && s.ack_wait_ms.is_none(),
-                "sets `durable`, `dead_letter` or `ack_wait_ms`, which need `stream`"
+                s.durable.is_none() && s.dead_letter.is_none() && s.ack_wait_ms.is_none() && s.replicas.is_none(),
+                "sets `durable`, `dead_letter`, `ack_wait_ms` or `replicas`, which need `stream`"
             );
             return Ok(());
         };

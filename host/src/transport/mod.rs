@@ -129,6 +129,8 @@ pub struct StreamOptions {
     /// again: after a host dies or a connection drops, its messages wait
     /// this long.
     pub ack_wait: Duration,
+    /// Copies a cluster keeps of the stream, if it is created here.
+    pub replicas: Option<usize>,
 }
 
 /// A stream of deliveries; dropping it unsubscribes.

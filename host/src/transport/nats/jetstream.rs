@@ -51,6 +51,7 @@ pub(super) async fn subscribe(
         .get_or_create_stream(jetstream::stream::Config {
             name: stream.stream.clone(),
             subjects: vec![options.pattern.clone()],
+            num_replicas: stream.replicas.unwrap_or(1),
             ..Default::default()
         })
         .await

@@ -1,0 +1,130 @@
+//! A private three-server NATS cluster: the host connects to all of them
+//! (`url` lists several), creates its JetStream stream with the manifest's
+//! `replicas = 3`, and when the stream's leader is killed (SIGKILL) in the
+//! middle of a run, nothing is lost: every message stays in the stream
+//! once and is acked by the host, which acks only after a successful call.
+
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use berth_tests::nats_server::NatsCluster;
+use berth_tests::start;
+
+const EVENTS: u64 = 600;
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Waits until the cluster's JetStream has a leader: a replicated stream
+/// can be made (a fresh cluster takes a few seconds to elect one).
+async fn ready(js: &jetstream::Context, started: Instant) {
+    loop {
+        let probe = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: "READY".to_owned(),
+                subjects: vec!["ready.check".to_owned()],
+                num_replicas: 3,
+                ..Default::default()
+            })
+            .await;
+        if probe.is_ok() {
+            return;
+        }
+        assert!(started.elapsed() < DEADLINE, "the cluster elected no leader: {probe:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_r3_stream_loses_nothing_when_its_leader_is_killed() {
+    let started = Instant::now();
+    let mut cluster = NatsCluster::start(3);
+    let urls = cluster.urls();
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(urls.split(", ").collect::<Vec<_>>())
+        .await
+        .expect("the cluster accepts clients");
+    let js = jetstream::new(client.clone());
+    ready(&js, started).await;
+
+    let t = start(&format!(
+        r#"
+        [host]
+        name = "cluster"
+        transport = "nats"
+        [transports.nats]
+        url = "{urls}"
+
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = [{{ subject = "probe.event.*", stream = "EVENTS", replicas = 3 }}]
+        publish = ["probe.seen.>"]
+        max_concurrency = 8
+        "#
+    ))
+    .await
+    .expect("host starts on the cluster");
+    let mut stream = js.get_stream("EVENTS").await.expect("the host made the stream");
+    let info = stream.info().await.expect("stream info").clone();
+    assert_eq!(info.config.num_replicas, 3, "replicas from the manifest");
+    let leader = info.cluster.and_then(|c| c.leader).expect("the stream has a leader");
+
+    let mut retries = 0;
+    for i in 0..EVENTS {
+        if i == EVENTS / 3 {
+            let index: usize = leader
+                .trim_start_matches("berth-test-")
+                .parse()
+                .expect("a server of ours");
+            cluster.kill(index);
+        }
+        loop {
+            assert!(started.elapsed() < DEADLINE, "publishing took longer than {DEADLINE:?}");
+            // The message id lets the stream drop a re-sent duplicate.
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", i.to_string().as_str());
+            let stored = async {
+                js.publish_with_headers(format!("probe.event.{i}"), headers, i.to_string().into())
+                    .await?
+                    .await
+                    .map_err(Into::into)
+            };
+            match stored.await {
+                Ok(_) => break,
+                Err::<_, Box<dyn std::error::Error + Send + Sync>>(_) => {
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    let state = stream.get_info().await.expect("stream info").state;
+    assert_eq!(state.messages, EVENTS, "the stream kept every message once");
+    let consumer: jetstream::consumer::PullConsumer =
+        stream.get_consumer("cluster_probe").await.expect("durable consumer");
+    // The server has no event for "all acked": ask it, bounded.
+    loop {
+        let info = consumer.get_info().await;
+        if let Ok(info) = &info
+            && info.ack_floor.stream_sequence >= state.last_sequence
+            && info.num_pending == 0
+            && info.num_ack_pending == 0
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not every message was acked in time: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = t.host.route("probe").expect("route").stats.snapshot();
+    assert!(stats.events >= EVENTS, "every message handled at least once: {stats:?}");
+    eprintln!(
+        "killed the stream's leader {leader} after {} messages; the publisher retried {retries} time(s); \
+         the host handled {} deliveries of {EVENTS} messages",
+        EVENTS / 3,
+        stats.events
+    );
+}
