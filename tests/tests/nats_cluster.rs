@@ -128,3 +128,85 @@ async fn an_r3_stream_loses_nothing_when_its_leader_is_killed() {
         stats.events
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_fail_only_in_flight_when_a_hosts_server_is_killed() {
+    const REQUESTS: usize = 3000;
+    const IN_FLIGHT: usize = 16;
+    let started = Instant::now();
+    let mut cluster = NatsCluster::start(3);
+    let url = |i: usize| cluster.servers[i].as_ref().expect("running").url();
+    // Each host starts on a server of its own (and learns the others from
+    // it); the requester is on the third, which stays.
+    let host = |name: &str, url: String| {
+        format!(
+            r#"
+            [host]
+            name = "{name}"
+            transport = "nats"
+            [transports.nats]
+            url = "{url}"
+
+            [[components]]
+            name = "echo"
+            wasm = "{{echo}}"
+            subscribe = [{{ subject = "clustered.echo", group = "echoes" }}]
+            "#
+        )
+    };
+    let a = start(&host("a", url(0))).await.expect("host a");
+    let b = start(&host("b", url(1))).await.expect("host b");
+    let client = async_nats::connect(url(2)).await.expect("requester");
+    // Both hosts answer before the kill (their interest reached server 2).
+    loop {
+        if client.request("clustered.echo", "up".into()).await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "the hosts never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let load: Vec<_> = (0..IN_FLIGHT)
+        .map(|_| {
+            let (client, sent) = (client.clone(), sent.clone());
+            tokio::spawn(async move {
+                let mut failed = 0;
+                while sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < REQUESTS {
+                    let answer =
+                        tokio::time::timeout(Duration::from_secs(2), client.request("clustered.echo", "x".into()))
+                            .await;
+                    if !matches!(answer, Ok(Ok(ref m)) if m.payload == "x") {
+                        failed += 1;
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    // Kill host a's server once a third of the requests went out.
+    while sent.load(std::sync::atomic::Ordering::Relaxed) < REQUESTS / 3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.kill(0);
+    let mut failed = 0;
+    for l in load {
+        failed += l.await.expect("load task");
+    }
+    assert!(
+        failed <= IN_FLIGHT,
+        "{failed} of {REQUESTS} requests failed; at most the {IN_FLIGHT} in flight may"
+    );
+    // Host a is back, through a server it learned of.
+    let waited = Instant::now();
+    while !a.host.transport().status().connected {
+        assert!(waited.elapsed() < Duration::from_secs(30), "host a did not reconnect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let served = |t: &berth_tests::TestHost| t.host.route("echo").expect("echo").stats.snapshot().requests;
+    eprintln!(
+        "{failed} of {REQUESTS} requests failed when host a's server was killed; a served {}, b {}",
+        served(&a),
+        served(&b)
+    );
+}
