@@ -126,7 +126,7 @@ async fn a_watcher_component_sees_every_change() {
 /// start says so.
 #[tokio::test]
 async fn a_watcher_with_nothing_to_watch_is_refused() {
-    let text = "[keyvalue.audit]\n[[components]]\nname = \"watcher\"\nwasm = \"{watcher}\"\nkeyvalue = [\"audit\"]\n";
+    let text = "[host]\nstrict = true\n[keyvalue.audit]\n[[components]]\nname = \"watcher\"\nwasm = \"{watcher}\"\nkeyvalue = [\"audit\"]\n";
     let Err(e) = start(text).await else {
         panic!("a watcher with nothing to watch is refused")
     };

@@ -121,10 +121,15 @@ async fn config_reaches_init() {
 
 #[tokio::test]
 async fn failing_init_refuses_the_component_with_its_reason() {
-    let err = start(&probe("[components.config]\nfail_init = true"))
-        .await
-        .err()
-        .expect("refused");
+    // (`strict`: without it the host starts without the component and
+    // reports it failed; tests/tests/loading.rs.)
+    let err = start(&format!(
+        "[host]\nstrict = true\n{}",
+        probe("[components.config]\nfail_init = true")
+    ))
+    .await
+    .err()
+    .expect("refused");
     let text = format!("{err:#}");
     assert!(
         text.contains("component `probe`") && text.contains("init refused"),

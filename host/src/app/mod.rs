@@ -156,9 +156,24 @@ impl Host {
         } else {
             tracing::warn!(?grace, "in-flight calls still running after the grace period");
         }
+        // The last calls' acks and replies may still be in a client's
+        // buffer: a process that exits now would have them redone.
+        for transport in &self.app.transports {
+            match tokio::time::timeout(FLUSH_TIMEOUT, transport.flush()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(transport = transport.kind(), "could not flush at shutdown: {e}"),
+                Err(_) => tracing::warn!(
+                    transport = transport.kind(),
+                    "flush at shutdown took over {FLUSH_TIMEOUT:?}"
+                ),
+            }
+        }
         drained
     }
 }
+
+/// How long a shutdown waits for each broker to take what was sent.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Unique enough per host start: service, process and start time.
 fn instance_id(service: &str) -> String {

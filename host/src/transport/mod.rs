@@ -247,6 +247,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Sends a request and waits for its reply. The reply may carry an error
     /// (see [`CallError::from_reply`]); that is the caller's to interpret.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError>;
+
+    /// Returns once the broker has what this host sent so far (replies,
+    /// acks, publishes), for a shutdown that must not leave them in a
+    /// buffer. Transports that wait for the broker on every send have
+    /// nothing to do.
+    async fn flush(&self) -> Result<(), TransportError> {
+        Ok(())
+    }
 }
 
 /// Stops a subscription's forwarding task (and so the subscription at the

@@ -291,6 +291,12 @@ impl Transport for NatsTransport {
         "nats"
     }
 
+    /// Acks and replies are plain publishes the client buffers: the
+    /// server has them once it answered a message sent after them.
+    async fn flush(&self) -> Result<(), TransportError> {
+        self.barrier().await
+    }
+
     fn status(&self) -> crate::transport::TransportStatus {
         crate::transport::TransportStatus {
             kind: "nats",
