@@ -123,7 +123,7 @@ impl Wiring {
             group: Some(format!("{}.{}.watch", self.service, config.name)),
             capacity: config.max_concurrency,
             max_deliver: config.max_deliver,
-            stream: None,
+            ..SubscribeOptions::default()
         };
         let at = || format!("component `{}`: watching `{}` on {kind}", config.name, options.pattern);
         let subscription = transport.subscribe(options.clone()).await.with_context(at)?;
@@ -217,5 +217,6 @@ fn subscribe_options(service: &str, config: &ComponentConfig, sub: &SubscribeCon
         capacity: config.max_concurrency,
         max_deliver: config.max_deliver,
         stream,
+        quorum: sub.queue_type == crate::manifest::QueueType::Quorum,
     }
 }

@@ -31,7 +31,7 @@ pub use gateway::{Dedupe, GatewayConfig};
 pub use http::{GuardConfig, HttpConfig, HttpRoute};
 pub use keyvalue::{DEFAULT_REDIS_URL, KeyValueConfig, KvBackend};
 pub use source::Lang;
-pub use subscribe::SubscribeConfig;
+pub use subscribe::{QueueType, SubscribeConfig};
 pub use transports::{AmqpConfig, NatsConfig, TransportKind, TransportsConfig};
 pub use validate::is_name;
 

@@ -38,6 +38,20 @@ pub struct SubscribeConfig {
     /// Copies of the JetStream stream a NATS cluster keeps (1 to 5), when
     /// the stream is created; the server's default (1) when absent.
     pub replicas: Option<usize>,
+    /// The RabbitMQ queue's type: `classic` (default) or `quorum`.
+    pub queue_type: QueueType,
+}
+
+/// A subscription's `queue_type` (AMQP).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// One copy, on the node that declared it.
+    #[default]
+    Classic,
+    /// Replicated over the cluster's nodes by Raft, with the broker's own
+    /// count of deliveries (`x-delivery-limit`).
+    Quorum,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +71,8 @@ struct SubscribeTable {
     middleware: Vec<String>,
     #[serde(default, deserialize_with = "within_opt::<_, _, 1, 5>")]
     replicas: Option<usize>,
+    #[serde(default)]
+    queue_type: QueueType,
 }
 
 impl<'de> Deserialize<'de> for SubscribeConfig {
@@ -67,7 +83,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
         impl<'de> Visitor<'de> for V {
             type Value = SubscribeConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms, replicas, middleware }")
+                f.write_str("a subject pattern or a table { subject, transport, group, broadcast, stream, durable, dead_letter, ack_wait_ms, replicas, queue_type, middleware }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
                 Ok(SubscribeConfig {
@@ -81,6 +97,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     ack_wait_ms: None,
                     middleware: Vec::new(),
                     replicas: None,
+                    queue_type: QueueType::Classic,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -96,6 +113,7 @@ impl<'de> Deserialize<'de> for SubscribeConfig {
                     ack_wait_ms: t.ack_wait_ms,
                     middleware: t.middleware,
                     replicas: t.replicas,
+                    queue_type: t.queue_type,
                 })
             }
         }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
 
-use super::{ComponentConfig, Manifest, SubscribeConfig, TransportKind};
+use super::{ComponentConfig, Manifest, QueueType, SubscribeConfig, TransportKind};
 use crate::core::subject::{Pattern, validate_subject};
 
 impl Manifest {
@@ -150,6 +150,17 @@ impl Manifest {
     fn validate_subscription(&self, s: &SubscribeConfig) -> Result<()> {
         if s.broadcast && s.group.is_some() {
             bail!("sets both `group` and `broadcast`");
+        }
+        if s.queue_type == QueueType::Quorum {
+            ensure!(
+                s.transport.unwrap_or(self.host.transport) == TransportKind::Amqp,
+                "sets `queue_type = \"quorum\"`, a RabbitMQ queue type: its transport is not amqp"
+            );
+            ensure!(
+                !s.broadcast,
+                "sets `queue_type = \"quorum\"` and `broadcast`: a broadcast subscription's queue is its host's \
+                 alone and goes with it, which a quorum queue cannot"
+            );
         }
         let Some(stream) = &s.stream else {
             ensure!(

@@ -101,6 +101,9 @@ pub struct SubscribeOptions {
     pub max_deliver: u32,
     /// Read through a JetStream durable consumer (NATS only).
     pub stream: Option<StreamOptions>,
+    /// A replicated queue (RabbitMQ's quorum queue) instead of a classic
+    /// one (AMQP only).
+    pub quorum: bool,
 }
 
 impl Default for SubscribeOptions {
@@ -111,6 +114,7 @@ impl Default for SubscribeOptions {
             capacity: 1,
             max_deliver: DEFAULT_MAX_DELIVER,
             stream: None,
+            quorum: false,
         }
     }
 }

@@ -40,7 +40,7 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
 
 use self::convert::{PERSISTENT, short};
@@ -68,6 +68,11 @@ struct Inner {
     replies: Replies,
 }
 
+/// Deliveries of one message a quorum queue makes before it dead-letters
+/// it: RabbitMQ 4's default. Returns count too (a host that stopped and
+/// handed its messages back), so it is well above any `max_deliver`.
+const POISON_LIMIT: i32 = 20;
+
 /// One subscription's queue, as it is declared again after a reconnect.
 struct QueueSpec {
     /// `None`: a broadcast queue, named by the broker.
@@ -75,6 +80,8 @@ struct QueueSpec {
     binding: String,
     prefetch: u16,
     max_deliver: u32,
+    /// A quorum queue, with the broker's own delivery limit.
+    quorum: bool,
 }
 
 impl AmqpTransport {
@@ -152,6 +159,23 @@ impl Inner {
         Ok(())
     }
 
+    /// A quorum queue's arguments: its type, and the broker's own limit of
+    /// deliveries ([`POISON_LIMIT`]), which catches the message no host
+    /// survives (Berth's own count, `max_deliver`, advances only when a call
+    /// fails), to the dead-letter exchange Berth's own dead letters go to.
+    fn queue_arguments(&self, spec: &QueueSpec) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        if spec.quorum {
+            arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+            arguments.insert("x-delivery-limit".into(), AMQPValue::LongInt(POISON_LIMIT));
+            arguments.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(self.config.dead_letter_exchange().into()),
+            );
+        }
+        arguments
+    }
+
     /// Declares and binds the queue of `spec` on a fresh channel and starts
     /// consuming from it.
     async fn open_consumer(&self, spec: &QueueSpec) -> Result<(Channel, Consumer, String), TransportError> {
@@ -175,7 +199,7 @@ impl Inner {
             ),
         };
         let queue = channel
-            .queue_declare(name, options, FieldTable::default())
+            .queue_declare(name, options, self.queue_arguments(spec))
             .await
             .map_err(|e| {
                 TransportError::Broker(anyhow::anyhow!(
@@ -346,6 +370,7 @@ impl Transport for AmqpTransport {
                 .prefetch
                 .unwrap_or_else(|| u16::try_from(capacity).unwrap_or(u16::MAX)),
             max_deliver: options.max_deliver.max(1),
+            quorum: options.quorum,
         };
         let opened = self.inner.open_consumer(&spec).await?;
         let consuming = Consuming::new(self.inner.clone(), spec, opened);
