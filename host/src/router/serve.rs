@@ -120,6 +120,16 @@ pub fn serve<A: Settle>(
                 calls.spawn(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit));
             }
         }
+        // A broker that does not keep what it delivered (core NATS) would
+        // lose what is on its way here: the subscription drains (no more
+        // come) and those are served, as the other hosts of the group
+        // take the new ones.
+        if stop.is_cancelled() && subscription.drain().await {
+            let served = drain(&route, transport, &endpoint, &mut subscription, &mut waiting);
+            if tokio::time::timeout(DRAIN_WAIT, served).await.is_err() {
+                tracing::warn!(component = %route.name, "draining took over {DRAIN_WAIT:?}; the rest is refused");
+            }
+        }
         // Whatever is queued but not started is handed back: requests get a
         // clear error, events go back to the broker.
         while let Some(d) = subscription.try_next() {
@@ -263,6 +273,44 @@ impl Future for Guarded {
                 Poll::Ready(())
             }
         }
+    }
+}
+
+/// How long a stopping subscription serves what is on its way to it.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves a drained subscription's last deliveries, each with a permit,
+/// while the calls already running finish.
+async fn drain<A: Settle>(
+    route: &Arc<Route>,
+    transport: &'static str,
+    endpoint: &Arc<Endpoint>,
+    subscription: &mut Subscription<A>,
+    waiting: &mut FuturesUnordered<Guarded>,
+) {
+    loop {
+        let delivery = tokio::select! {
+            biased;
+            Some(()) = waiting.next(), if !waiting.is_empty() => continue,
+            delivery = subscription.next() => delivery,
+        };
+        let Some(delivery) = delivery else { return };
+        let permit = loop {
+            tokio::select! {
+                biased;
+                Some(()) = waiting.next(), if !waiting.is_empty() => {}
+                permit = route.limit.clone().acquire_owned() => break permit,
+            }
+        };
+        let Ok(permit) = permit else {
+            refuse(delivery, &route.name, SHUTTING_DOWN).await;
+            continue;
+        };
+        endpoint.receive(1);
+        waiting.push(Guarded {
+            call: Box::pin(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit)),
+            component: route.clone(),
+        });
     }
 }
 

@@ -14,15 +14,14 @@ pub mod amqp;
 pub mod memory;
 pub mod nats;
 pub mod retry;
+mod subscription;
 
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{FutureExt, Stream, StreamExt};
-use tokio::sync::mpsc;
 
 pub use acker::{Acker, Settle, Settlement};
+pub use subscription::{Deliveries, Subscription};
 
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::DEFAULT_MAX_DELIVER;
@@ -135,68 +134,6 @@ pub struct StreamOptions {
     pub ack_wait: Duration,
     /// Copies a cluster keeps of the stream, if it is created here.
     pub replicas: Option<usize>,
-}
-
-/// A stream of deliveries; dropping it unsubscribes.
-///
-/// Either a bounded queue a transport's own task fills, or the client's
-/// stream mapped straight into deliveries: the latter saves a task and a
-/// cross-thread wake-up per message where the client already buffers and
-/// bounds (core NATS).
-///
-/// `A` is its deliveries' acker: `Box<dyn Acker>` through the
-/// [`Transport`] trait; a transport's own type where the app layer asks
-/// the concrete transport (see [`Settle`]).
-pub struct Subscription<A = Box<dyn Acker>> {
-    deliveries: Pin<Box<dyn Stream<Item = Delivery<A>> + Send>>,
-    /// Held for its `Drop`: removes the subscription at the broker.
-    _guard: Box<dyn Send + Sync>,
-}
-
-impl<A: 'static> Subscription<A> {
-    /// Wraps a bounded receiver and whatever undoes the subscription.
-    pub fn new(mut receiver: mpsc::Receiver<Delivery<A>>, guard: impl Send + Sync + 'static) -> Self
-    where
-        A: Send,
-    {
-        Self {
-            deliveries: Box::pin(futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))),
-            _guard: Box::new(guard),
-        }
-    }
-
-    /// Wraps a stream that unsubscribes when dropped.
-    pub fn from_stream(deliveries: impl Stream<Item = Delivery<A>> + Send + 'static) -> Self {
-        Self {
-            deliveries: Box::pin(deliveries),
-            _guard: Box::new(()),
-        }
-    }
-
-    /// The next delivery; `None` once the transport has closed.
-    pub async fn next(&mut self) -> Option<Delivery<A>> {
-        self.deliveries.next().await
-    }
-
-    /// A delivery that is already queued, without waiting.
-    pub fn try_next(&mut self) -> Option<Delivery<A>> {
-        self.deliveries.next().now_or_never().flatten()
-    }
-
-    /// The same deliveries with their ackers behind the [`Acker`] trait,
-    /// for whoever takes any transport's subscription.
-    pub fn boxed(self) -> Subscription
-    where
-        A: Acker + 'static,
-    {
-        Subscription {
-            deliveries: Box::pin(self.deliveries.map(|d| Delivery {
-                message: d.message,
-                acker: Box::new(d.acker) as Box<dyn Acker>,
-            })),
-            _guard: self._guard,
-        }
-    }
 }
 
 /// One incoming message and its handle at the broker.

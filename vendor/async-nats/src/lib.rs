@@ -477,6 +477,15 @@ pub(crate) struct ConnectionHandler {
     flush_observers: Vec<oneshot::Sender<()>>,
     is_draining: bool,
     drain_pings: VecDeque<u64>,
+    /// PINGs written on this connection, and PONGs read back: the server
+    /// answers PINGs in order, after everything sent before them.
+    pings_sent: u64,
+    pongs_received: u64,
+    /// Subscriptions draining on their own (`Subscriber::drain`), each
+    /// with the PONG that confirms the server processed its UNSUB: until
+    /// then, messages the server sent before the UNSUB are still on their
+    /// way, and are delivered.
+    drains: VecDeque<(u64, u64)>,
 }
 
 impl ConnectionHandler {
@@ -501,6 +510,9 @@ impl ConnectionHandler {
             flush_observers: Vec::new(),
             is_draining: false,
             drain_pings: VecDeque::new(),
+            pings_sent: 0,
+            pongs_received: 0,
+            drains: VecDeque::new(),
         }
     }
 
@@ -534,6 +546,7 @@ impl ConnectionHandler {
                     Poll::Ready(ExitReason::Disconnected(None))
                 } else {
                     self.handler.connection.enqueue_write_op(&ClientOp::Ping);
+                    self.handler.pings_sent += 1;
 
                     Poll::Pending
                 }
@@ -723,6 +736,14 @@ impl ConnectionHandler {
             ServerOp::Pong => {
                 debug!("received PONG");
                 self.pending_pings = self.pending_pings.saturating_sub(1);
+                self.pongs_received += 1;
+                while let Some(&(sid, confirmed_by)) = self.drains.front() {
+                    if confirmed_by > self.pongs_received {
+                        break;
+                    }
+                    self.drains.pop_front();
+                    self.subscriptions.remove(&sid);
+                }
             }
             ServerOp::Error(error) => {
                 debug!("received ERROR: {:?}", error);
@@ -867,9 +888,17 @@ impl ConnectionHandler {
                 };
 
                 if let Some(sid) = sid {
-                    if self.subscriptions.get_mut(&sid).is_some() {
-                        drain_sub(sid);
+                    // One subscription: it ends once the PONG to the PING
+                    // below says the server processed the UNSUB, so what
+                    // the server sent before it is still delivered.
+                    if self.subscriptions.contains_key(&sid) {
+                        self.connection
+                            .enqueue_write_op(&ClientOp::Unsubscribe { sid, max: None });
+                        self.connection.enqueue_write_op(&ClientOp::Ping);
+                        self.pings_sent += 1;
+                        self.drains.push_back((sid, self.pings_sent));
                     }
+                    return;
                 } else {
                     // sid isn't set, so drain the whole client
                     self.connector.events_tx.try_send(Event::Draining).ok();
@@ -879,6 +908,7 @@ impl ConnectionHandler {
                     }
                 }
                 self.connection.enqueue_write_op(&ClientOp::Ping);
+                self.pings_sent += 1;
             }
             Command::Subscribe {
                 sid,
@@ -996,6 +1026,13 @@ impl ConnectionHandler {
 
     async fn handle_disconnect(&mut self) -> Result<(), ConnectError> {
         self.pending_pings = 0;
+        // Unanswered PINGs are lost with the connection, and with it the
+        // server's interest: a draining subscription is done, and must not
+        // be made again on the next connection.
+        self.pongs_received = self.pings_sent;
+        for (sid, _) in std::mem::take(&mut self.drains) {
+            self.subscriptions.remove(&sid);
+        }
         self.connector.events_tx.try_send(Event::Disconnected).ok();
         self.connector.state_tx.send(State::Disconnected).ok();
 

@@ -263,10 +263,31 @@ impl NatsTransport {
         // subscription capacity and reports a slow consumer past it (counted
         // above): no forwarding task, so a message costs one wake-up less.
         // Dropping the stream unsubscribes at the server.
-        let transport = self.clone();
-        Ok(Subscription::from_stream(futures_util::StreamExt::map(
+        Ok(Subscription::drainable(CoreDeliveries {
             subscriber,
-            move |mut message: async_nats::Message| {
+            transport: self.clone(),
+        }))
+    }
+}
+
+/// A core subscription's messages as deliveries, read straight from the
+/// client. Draining unsubscribes at the server and lets the messages on
+/// their way through, as NATS's own drain does.
+struct CoreDeliveries {
+    subscriber: async_nats::Subscriber,
+    transport: NatsTransport,
+}
+
+impl futures_util::Stream for CoreDeliveries {
+    type Item = Delivery<NatsAcker>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use futures_util::StreamExt;
+        self.subscriber.poll_next_unpin(cx).map(|message| {
+            message.map(|mut message| {
                 // Taken, not cloned: cloning the server's inbox allocates
                 // (its buffer is promoted to a shared one) and costs two
                 // atomic operations more, for every request.
@@ -276,12 +297,20 @@ impl NatsTransport {
                 Delivery {
                     message,
                     acker: NatsAcker {
-                        transport: transport.clone(),
+                        transport: self.transport.clone(),
                         inbox,
                     },
                 }
-            },
-        )))
+            })
+        })
+    }
+}
+
+impl crate::transport::Deliveries<NatsAcker> for CoreDeliveries {
+    fn drain(
+        mut self: std::pin::Pin<&mut Self>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+        Box::pin(async move { self.subscriber.drain().await.is_ok() })
     }
 }
 
