@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use berth_tests::jetstream::{publish_numbered, wait_all_acked};
 use berth_tests::nats_server::NatsServer;
 use futures_util::StreamExt;
 use process::Host;
@@ -131,7 +132,20 @@ async fn run(fault: Fault) -> Report {
         sent: messages(),
         ..Checker::default()
     };
-    let publisher = tokio::spawn(publish(js.clone(), checker.sent));
+    let publisher = tokio::spawn({
+        let (js, count) = (js.clone(), checker.sent);
+        async move {
+            publish_numbered(
+                &js,
+                count,
+                |i| format!("probe.slow.{i}"),
+                "5",
+                |_| {},
+                started + DEADLINE,
+            )
+            .await
+        }
+    });
 
     let mut storm: Option<tokio::task::JoinHandle<u32>> = None;
     let stored = |mut stream: jetstream::stream::Stream| async move {
@@ -161,7 +175,7 @@ async fn run(fault: Fault) -> Report {
     }
     publisher.await.expect("publisher");
     // Every message acked: every record is stored.
-    settle(&js, started).await;
+    wait_all_acked(&js, "CHAOS", "chaos_probe", started + DEADLINE).await;
     if let Some(storm) = storm {
         storm.abort();
     }
@@ -187,29 +201,6 @@ async fn run(fault: Fault) -> Report {
     checker.report()
 }
 
-/// Publishes `count` numbered messages, each stored by the stream before
-/// the next (a message id makes a re-send after a lost ack harmless).
-async fn publish(js: jetstream::Context, count: u64) {
-    for i in 0..count {
-        loop {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", i.to_string().as_str());
-            let stored = async {
-                js.publish_with_headers(format!("probe.slow.{i}"), headers, "5".into())
-                    .await?
-                    .await
-                    .map_err(Into::into)
-            };
-            match stored.await {
-                Ok(_) => break,
-                Err::<_, Box<dyn std::error::Error + Send + Sync>>(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-}
-
 /// Swaps the probe in every 100 ms until aborted; returns how many swaps
 /// were answered.
 async fn swaps(http: String) -> u32 {
@@ -228,24 +219,6 @@ async fn swaps(http: String) -> u32 {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     done
-}
-
-/// Waits until the consumer has acked every message of the stream.
-async fn settle(js: &jetstream::Context, started: Instant) {
-    loop {
-        let settled = async {
-            let mut stream = js.get_stream("CHAOS").await.ok()?;
-            let last = stream.info().await.ok()?.state.last_sequence;
-            let consumer: jetstream::consumer::PullConsumer = stream.get_consumer("chaos_probe").await.ok()?;
-            let info = consumer.get_info().await.ok()?;
-            Some(info.ack_floor.stream_sequence >= last && info.num_pending == 0 && info.num_ack_pending == 0)
-        };
-        if settled.await == Some(true) {
-            return;
-        }
-        assert!(started.elapsed() < DEADLINE, "the consumer never acked everything");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Runs `fault` and holds the run to the guarantees.

@@ -47,7 +47,12 @@ const scenarios = {
     out.askBack = await outcome(client.send('ask back', 'is that legal?'))
     out.askBackThrows = await outcome(client.send('ask back', 'stormtrooper'))
     out.askBackUnhandled = await outcome(client.send('ask back', 'order 66'))
-    out.peers = await outcome(client.send('peers'))
+    // The open event reaches the component on its own time: ask until it has.
+    for (let i = 0; i < 250; i++) {
+      out.peers = await outcome(client.send('peers'))
+      if (out.peers.result && out.peers.result.includes('alice')) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
     client.close()
     return out
   },

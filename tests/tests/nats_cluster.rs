@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use berth_tests::jetstream::{publish_numbered, wait_all_acked};
 use berth_tests::nats_server::NatsCluster;
 use berth_tests::start;
 
@@ -69,56 +70,28 @@ async fn an_r3_stream_loses_nothing_when_its_leader_is_killed() {
     assert_eq!(info.config.num_replicas, 3, "replicas from the manifest");
     let leader = info.cluster.and_then(|c| c.leader).expect("the stream has a leader");
 
-    let mut retries = 0;
-    for i in 0..EVENTS {
+    let index: usize = leader
+        .trim_start_matches("berth-test-")
+        .parse()
+        .expect("a server of ours");
+    let strike = |i: u64| {
         if i == EVENTS / 3 {
-            let index: usize = leader
-                .trim_start_matches("berth-test-")
-                .parse()
-                .expect("a server of ours");
             cluster.kill(index);
         }
-        loop {
-            assert!(started.elapsed() < DEADLINE, "publishing took longer than {DEADLINE:?}");
-            // The message id lets the stream drop a re-sent duplicate.
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", i.to_string().as_str());
-            let stored = async {
-                js.publish_with_headers(format!("probe.event.{i}"), headers, i.to_string().into())
-                    .await?
-                    .await
-                    .map_err(Into::into)
-            };
-            match stored.await {
-                Ok(_) => break,
-                Err::<_, Box<dyn std::error::Error + Send + Sync>>(_) => {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
+    };
+    let retries = publish_numbered(
+        &js,
+        EVENTS,
+        |i| format!("probe.event.{i}"),
+        "x",
+        strike,
+        started + DEADLINE,
+    )
+    .await;
 
     let state = stream.get_info().await.expect("stream info").state;
     assert_eq!(state.messages, EVENTS, "the stream kept every message once");
-    let consumer: jetstream::consumer::PullConsumer =
-        stream.get_consumer("cluster_probe").await.expect("durable consumer");
-    // The server has no event for "all acked": ask it, bounded.
-    loop {
-        let info = consumer.get_info().await;
-        if let Ok(info) = &info
-            && info.ack_floor.stream_sequence >= state.last_sequence
-            && info.num_pending == 0
-            && info.num_ack_pending == 0
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "not every message was acked in time: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_all_acked(&js, "EVENTS", "cluster_probe", started + DEADLINE).await;
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert!(stats.events >= EVENTS, "every message handled at least once: {stats:?}");
     eprintln!(

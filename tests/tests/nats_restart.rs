@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use berth_tests::jetstream::{publish_numbered, wait_all_acked};
 use berth_tests::nats_server::NatsServer;
 use berth_tests::start;
 
@@ -54,41 +55,27 @@ async fn a_thousand_jetstream_messages_survive_a_server_restart() {
     let started = Instant::now();
     let js = async_nats::jetstream::new(client.clone());
     let mut server = Some(server);
-    let mut retries = 0;
-    for i in 0..EVENTS {
+    let restart = |i: u64| {
         if i == EVENTS * 3 / 10 {
             // Restart the server in the middle of the run.
             server = Some(server.take().expect("running").restart());
         }
-        loop {
-            assert!(started.elapsed() < DEADLINE, "publishing took longer than {DEADLINE:?}");
-            // The message id lets the server drop a duplicate when a retry
-            // re-sends a message whose ack was lost in the restart.
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", i.to_string().as_str());
-            let stored = async {
-                js.publish_with_headers(format!("probe.event.{i}"), headers, i.to_string().into())
-                    .await?
-                    .await
-                    .map_err(Into::into)
-            };
-            match stored.await {
-                Ok(_) => break,
-                Err::<_, Box<dyn std::error::Error + Send + Sync>>(_) => {
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
+    };
+    let retries = publish_numbered(
+        &js,
+        EVENTS,
+        |i| format!("probe.event.{i}"),
+        "x",
+        restart,
+        started + DEADLINE,
+    )
+    .await;
     let connects = client.statistics().connects.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         connects >= 2,
         "the client saw the server go and come back ({connects} connects)"
     );
 
-    // Every message is acked by the host, none pending or in flight. The
-    // server has no event for "all acked", so this asks it, bounded.
     let stream = js.get_stream("EVENTS").await.expect("stream survived the restart");
     // Core subscriptions came back too.
     let reply = tokio::time::timeout(
@@ -104,25 +91,8 @@ async fn a_thousand_jetstream_messages_survive_a_server_restart() {
         state.messages, EVENTS,
         "the stream kept every message across the restart, once"
     );
-    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
-        .get_consumer("restart_probe")
-        .await
-        .expect("durable consumer survived");
-    loop {
-        let info = consumer.get_info().await;
-        if let Ok(info) = &info
-            && info.ack_floor.stream_sequence >= state.last_sequence
-            && info.num_pending == 0
-            && info.num_ack_pending == 0
-        {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "not all {EVENTS} messages were acked in time: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Every message is acked by the host, none pending or in flight.
+    wait_all_acked(&js, "EVENTS", "restart_probe", started + DEADLINE).await;
     let stats = t.host.route("probe").expect("route").stats.snapshot();
     assert!(
         stats.events >= EVENTS,

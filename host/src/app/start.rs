@@ -118,7 +118,7 @@ impl Host {
 /// Logs every tenth of the components loaded (of many), so a start of
 /// thousands shows how far it is.
 fn progress(done: usize, total: usize) {
-    if total >= 20 && done % total.div_ceil(10) == 0 {
+    if total >= 20 && done.is_multiple_of(total.div_ceil(10)) {
         tracing::info!("loading components: {done} of {total}");
     }
 }
