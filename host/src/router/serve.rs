@@ -130,10 +130,16 @@ pub fn serve<A: Settle>(
                 tracing::warn!(component = %route.name, "draining took over {DRAIN_WAIT:?}; the rest is refused");
             }
         }
-        // Whatever is queued but not started is handed back: requests get a
-        // clear error, events go back to the broker.
+        // Whatever else is queued but not started: an event a broker keeps
+        // goes back to it (another host takes it); a request, whose caller
+        // waits (one that reached a subscription a swap replaced, say), and
+        // what no broker keeps are served here rather than refused.
         while let Some(d) = subscription.try_next() {
-            refuse(d, &route.name, SHUTTING_DOWN).await;
+            if d.acker.kept_by_broker() && d.message.reply_to.is_none() {
+                refuse(d, &route.name, SHUTTING_DOWN).await;
+            } else {
+                serve_late(&route, transport, &endpoint, d, &mut waiting).await;
+            }
         }
         while waiting.next().await.is_some() {}
     });
@@ -279,8 +285,8 @@ impl Future for Guarded {
 /// How long a stopping subscription serves what is on its way to it.
 const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Serves a drained subscription's last deliveries, each with a permit,
-/// while the calls already running finish.
+/// Serves a drained subscription's last deliveries while the calls
+/// already running finish.
 async fn drain<A: Settle>(
     route: &Arc<Route>,
     transport: &'static str,
@@ -295,23 +301,34 @@ async fn drain<A: Settle>(
             delivery = subscription.next() => delivery,
         };
         let Some(delivery) = delivery else { return };
-        let permit = loop {
-            tokio::select! {
-                biased;
-                Some(()) = waiting.next(), if !waiting.is_empty() => {}
-                permit = route.limit.clone().acquire_owned() => break permit,
-            }
-        };
-        let Ok(permit) = permit else {
-            refuse(delivery, &route.name, SHUTTING_DOWN).await;
-            continue;
-        };
-        endpoint.receive(1);
-        waiting.push(Guarded {
-            call: Box::pin(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit)),
-            component: route.clone(),
-        });
+        serve_late(route, transport, endpoint, delivery, waiting).await;
     }
+}
+
+/// Runs one delivery of a stopping subscription: with a permit (waited
+/// for while the running calls finish), among `waiting`.
+async fn serve_late<A: Settle>(
+    route: &Arc<Route>,
+    transport: &'static str,
+    endpoint: &Arc<Endpoint>,
+    delivery: Delivery<A>,
+    waiting: &mut FuturesUnordered<Guarded>,
+) {
+    let permit = loop {
+        tokio::select! {
+            biased;
+            Some(()) = waiting.next(), if !waiting.is_empty() => {}
+            permit = route.limit.clone().acquire_owned() => break permit,
+        }
+    };
+    let Ok(permit) = permit else {
+        return refuse(delivery, &route.name, SHUTTING_DOWN).await;
+    };
+    endpoint.receive(1);
+    waiting.push(Guarded {
+        call: Box::pin(dispatch(route.clone(), transport, endpoint.clone(), delivery, permit)),
+        component: route.clone(),
+    });
 }
 
 /// Why a delivery is refused at a stop.
