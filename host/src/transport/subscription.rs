@@ -23,14 +23,20 @@ pub trait Deliveries<A>: Stream<Item = Delivery<A>> + Send {
     }
 }
 
-/// A stream with nothing to drain.
-struct Plain<S>(Pin<Box<S>>);
+pin_project_lite::pin_project! {
+    /// A stream with nothing to drain, held inline (no second box to
+    /// follow for every delivery).
+    struct Plain<S> {
+        #[pin]
+        inner: S,
+    }
+}
 
 impl<A, S: Stream<Item = Delivery<A>> + Send> Stream for Plain<S> {
     type Item = Delivery<A>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.as_mut().poll_next(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.project().inner.poll_next(cx)
     }
 }
 
@@ -85,7 +91,7 @@ impl<A: 'static> Subscription<A> {
 
     /// Wraps a stream that unsubscribes when dropped.
     pub fn from_stream(deliveries: impl Stream<Item = Delivery<A>> + Send + 'static) -> Self {
-        Self::drainable(Plain(Box::pin(deliveries)))
+        Self::drainable(Plain { inner: deliveries })
     }
 
     /// Wraps a stream that unsubscribes when dropped and can be drained.

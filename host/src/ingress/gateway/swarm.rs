@@ -46,15 +46,29 @@ impl Gateway {
         args: Bytes,
         sender: Option<&str>,
     ) -> Result<Bytes, CallError> {
-        let subject = self.subject(kind, name)?;
-        let target = self.resolver.target(&subject);
-        if args.len() > target.max_body {
+        let (target, message) = self.addressed(kind, node, name, args, sender)?;
+        if message.body.len() > target.max_body {
             let why = format!(
                 "the arguments of `{name}` are larger than its handler takes ({} KiB)",
                 target.max_body / 1024
             );
             return Err(CallError::new(ErrorKind::TooLarge, why));
         }
+        target.request(message, self.timeout).await.map(|reply| reply.body)
+    }
+
+    /// The request `name` of `kind` for `node`, as its handler on
+    /// `<prefix>.<kind>.<name>` gets it, and where that handler is.
+    fn addressed(
+        &self,
+        kind: &str,
+        node: &str,
+        name: &str,
+        args: Bytes,
+        sender: Option<&str>,
+    ) -> Result<(crate::ingress::target::SubjectTarget, Message), CallError> {
+        let subject = self.subject(kind, name)?;
+        let target = self.resolver.target(&subject);
         let mut message = Message::new(subject, args)
             .with_header(SWARM_NODE, node)
             .with_header(SWARM_NAME, name)
@@ -62,7 +76,7 @@ impl Gateway {
         if let Some(sender) = sender {
             message = message.with_header(SWARM_SENDER, sender);
         }
-        target.request(message, self.timeout).await.map(|reply| reply.body)
+        Ok((target, message))
     }
 
     /// Counts a failed request and says it the protocol's way.
@@ -123,15 +137,7 @@ impl Gateway {
     /// handler may answer (`swarm-pass: false`) or change the arguments;
     /// without one, they pass as they came.
     async fn remote(&self, node: &str, name: &str, args: Bytes, sender: Option<&str>) -> Result<Bytes, CallError> {
-        let subject = self.subject("remote", name)?;
-        let target = self.resolver.target(&subject);
-        let mut message = Message::new(subject, args.clone())
-            .with_header(SWARM_NODE, node)
-            .with_header(SWARM_NAME, name)
-            .with_header(CONTENT_TYPE, "application/json");
-        if let Some(sender) = sender {
-            message = message.with_header(SWARM_SENDER, sender);
-        }
+        let (target, message) = self.addressed("remote", node, name, args.clone(), sender)?;
         let passed = match target.request(message, self.timeout).await {
             Ok(reply) if says_stop(&reply.headers) => return Ok(reply.body),
             Ok(reply) => reply.body,
@@ -156,9 +162,6 @@ impl Nodes for Gateway {
             let mut e = CallError::new(ErrorKind::Handler, why);
             e.code = 400;
             return Err(e);
-        }
-        if request.target == NodeTarget::Client {
-            self.counters.request(Direction::ToClient);
         }
         let mut message = Message::new(self.inbox(&request.node), request.args)
             .with_header(SWARM_KIND, request.target.as_str())
