@@ -61,6 +61,12 @@ impl Pattern {
         })
     }
 
+    /// Whether the pattern has no wildcard, so it matches only the subject
+    /// spelled like it: a table can find it by that subject.
+    pub fn is_literal(&self) -> bool {
+        self.tokens.iter().all(|t| matches!(t, Token::Literal(_)))
+    }
+
     /// Whether a concrete subject matches this pattern.
     pub fn matches(&self, subject: &str) -> bool {
         let mut parts = subject.split('.');

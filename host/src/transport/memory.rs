@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Acker, Delivery, Settlement, SubscribeOptions, Subscription, Transport, TransportError};
 use crate::core::message::Message;
 use crate::core::subject::{Pattern, validate_subject};
+use table::{Entry, Table};
 
 /// Prefix of the subjects replies are sent to.
 const INBOX_PREFIX: &str = "_INBOX.";
@@ -33,7 +34,7 @@ pub struct MemoryTransport {
 }
 
 struct Bus {
-    subscriptions: RwLock<Vec<Entry>>,
+    subscriptions: RwLock<Table>,
     /// Requests waiting for their reply, by inbox subject.
     inboxes: Mutex<HashMap<String, oneshot::Sender<Message>>>,
     next_id: AtomicU64,
@@ -41,13 +42,6 @@ struct Bus {
     rotation: AtomicUsize,
     /// How long a publish waits for room in a full subscriber queue.
     send_timeout: Duration,
-}
-
-struct Entry {
-    id: u64,
-    pattern: Pattern,
-    group: Option<String>,
-    sender: mpsc::Sender<Delivery>,
 }
 
 impl Default for MemoryTransport {
@@ -62,7 +56,7 @@ impl MemoryTransport {
     pub fn new(send_timeout: Duration) -> Self {
         Self {
             bus: Arc::new(Bus {
-                subscriptions: RwLock::new(Vec::new()),
+                subscriptions: RwLock::new(Table::default()),
                 inboxes: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 rotation: AtomicUsize::new(0),
@@ -79,7 +73,7 @@ impl Bus {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
         let mut plain = Vec::new();
         let mut groups: HashMap<&str, Vec<mpsc::Sender<Delivery>>> = HashMap::new();
-        for entry in subs.iter().filter(|e| e.pattern.matches(subject)) {
+        for entry in subs.matching(subject) {
             match &entry.group {
                 None => plain.push(vec![entry.sender.clone()]),
                 Some(g) => groups.entry(g).or_default().push(entry.sender.clone()),
@@ -148,7 +142,7 @@ impl Bus {
 
     fn has_subscribers(&self, subject: &str) -> bool {
         let subs = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
-        subs.iter().any(|e| e.pattern.matches(subject) && !e.sender.is_closed())
+        subs.matching(subject).any(|e| !e.sender.is_closed())
     }
 }
 
@@ -172,7 +166,7 @@ impl Transport for MemoryTransport {
             .subscriptions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Entry {
+            .insert(Entry {
                 id,
                 pattern,
                 group: options.group,
@@ -180,6 +174,7 @@ impl Transport for MemoryTransport {
             });
         let guard = Unsubscribe {
             bus: Arc::downgrade(&self.bus),
+            pattern: options.pattern,
             id,
         };
         Ok(Subscription::new(receiver, guard))
@@ -237,6 +232,7 @@ impl Drop for Inbox<'_> {
 /// Removes a subscription from the bus when its [`Subscription`] is dropped.
 struct Unsubscribe {
     bus: Weak<Bus>,
+    pattern: String,
     id: u64,
 }
 
@@ -244,7 +240,7 @@ impl Drop for Unsubscribe {
     fn drop(&mut self) {
         if let Some(bus) = self.bus.upgrade() {
             let mut subs = bus.subscriptions.write().unwrap_or_else(|p| p.into_inner());
-            subs.retain(|e| e.id != self.id);
+            subs.remove(&self.pattern, self.id);
         }
     }
 }
@@ -279,5 +275,6 @@ impl Acker for MemoryAcker {
     }
 }
 
+mod table;
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,26 @@ async fn fan_out_reaches_every_plain_subscriber() {
 }
 
 #[tokio::test]
+async fn literal_and_wildcard_subscriptions_both_receive_and_leave() {
+    let bus = MemoryTransport::default();
+    let mut exact = bus.subscribe(opts("a.x", None)).await.expect("sub");
+    let mut twin = bus.subscribe(opts("a.x", None)).await.expect("sub");
+    let mut wild = bus.subscribe(opts("a.*", None)).await.expect("sub");
+    let mut other = bus.subscribe(opts("a.y", None)).await.expect("sub");
+    bus.publish(Message::new("a.x", "1")).await.expect("publish");
+    assert_eq!(drain(&mut exact), ["a.x"]);
+    assert_eq!(drain(&mut twin), ["a.x"]);
+    assert_eq!(drain(&mut wild), ["a.x"]);
+    assert!(drain(&mut other).is_empty());
+    drop(exact);
+    bus.publish(Message::new("a.x", "2")).await.expect("publish");
+    assert_eq!(drain(&mut twin), ["a.x"], "the twin of a dropped subscription stays");
+    drop((twin, wild));
+    let err = bus.request(Message::new("a.x", ""), Duration::from_secs(1)).await;
+    assert!(matches!(err, Err(TransportError::NoResponders(_))));
+}
+
+#[tokio::test]
 async fn queue_group_delivers_each_message_once() {
     let bus = MemoryTransport::default();
     let mut a = bus.subscribe(opts("q.>", Some("g"))).await.expect("sub");
