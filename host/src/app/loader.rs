@@ -24,7 +24,7 @@ use crate::runtime::{Environment, Runtime, Settings, Source, WasmHandler};
 
 /// What loading a component needs.
 pub(super) struct Loader {
-    runtime: Runtime,
+    pub(super) runtime: Runtime,
     /// Where each component's publishes and requests go.
     outbound: HashMap<String, Arc<dyn Outbound>>,
     data_dir: PathBuf,

@@ -100,6 +100,12 @@ impl App {
         &self.loader.buckets
     }
 
+    /// What the warm instances of every component hold, for health and
+    /// metrics.
+    pub fn warm(&self) -> crate::runtime::WarmStats {
+        self.loader.runtime.warm()
+    }
+
     /// Each component's name and wasm file, for watch mode.
     pub fn component_files(&self) -> Vec<(String, PathBuf)> {
         self.loader.files()

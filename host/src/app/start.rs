@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::wiring::{Connected, Transports, Wiring};
@@ -36,18 +37,23 @@ impl Host {
         let feeds: Arc<dyn Outbound> = Arc::new(Sender(transports[&kind].any.clone()));
         let buckets = Buckets::open(manifest, nats.map(NatsTransport::client), feeds).await?;
         let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
-        let runtime = Runtime::new(CompileCache::new(cache), fuel)?;
+        let warm = manifest.host.max_warm_mb as usize * (1 << 20);
+        let runtime = Runtime::with_warm_budget(CompileCache::new(cache), fuel, warm)?;
         let loader = Loader::new(runtime, outbound, buckets, manifest);
         let wiring = Wiring::new(transports, &manifest.host);
-        // Every component compiles, links and runs `init` side by side;
-        // then each subscribes, in manifest order.
+        // Components compile, link and run `init` side by side, a few at a
+        // time (all at once, ten thousand would each hold their wasm bytes
+        // until the first of them compiled); then each subscribes, in
+        // manifest order.
         let total = manifest.components.len();
         let done = std::sync::atomic::AtomicUsize::new(0);
-        let loaded = futures_util::future::join_all(manifest.components.iter().map(|c| async {
+        let loaded: Vec<_> = futures_util::stream::iter(manifest.components.iter().map(|c| async {
             let outcome = loader.route(c).await;
             progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
             outcome
         }))
+        .buffered(load_parallelism())
+        .collect()
         .await;
         let mut failed = Vec::new();
         let mut served = Vec::new();
@@ -117,6 +123,11 @@ impl Host {
 
 /// Logs every tenth of the components loaded (of many), so a start of
 /// thousands shows how far it is.
+/// How many components load at once: enough to keep every core compiling.
+fn load_parallelism() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2).max(4)
+}
+
 fn progress(done: usize, total: usize) {
     if total >= 20 && done.is_multiple_of(total.div_ceil(10)) {
         tracing::info!("loading components: {done} of {total}");

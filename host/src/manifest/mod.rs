@@ -114,6 +114,11 @@ pub struct HostConfig {
     /// reported as failed, with the reason, and the others serve.
     #[serde(default)]
     pub strict: bool,
+    /// Linear memory that idle warm instances may hold, host-wide, in MiB.
+    /// Past it, the instances of the components used longest ago are
+    /// dropped, and their next call makes a new one (`init` included).
+    #[serde(default = "default_max_warm_mb", deserialize_with = "within::<_, _, 0, 1_048_576>")]
+    pub max_warm_mb: u32,
 }
 
 impl Default for HostConfig {
@@ -132,6 +137,7 @@ impl Default for HostConfig {
             http_header_timeout_ms: default_http_header_timeout_ms(),
             max_component_mb: default_max_component_mb(),
             strict: false,
+            max_warm_mb: default_max_warm_mb(),
         }
     }
 }
@@ -142,6 +148,10 @@ fn default_http_max_connections() -> usize {
 
 fn default_http_header_timeout_ms() -> u64 {
     10_000
+}
+
+fn default_max_warm_mb() -> u32 {
+    1024
 }
 
 fn default_max_component_mb() -> u32 {

@@ -39,7 +39,7 @@ impl WasmHandler {
     /// component that watches buckets is not batched: a change must reach
     /// its watcher, not its batch handler.
     pub fn batch_limit(&self) -> usize {
-        match (&self.exports.batch, &self.exports.watcher, self.mode()) {
+        match (&self.exports().batch, &self.exports().watcher, self.mode()) {
             (Some(_), None, InstanceMode::Pooled) => self.settings.max_batch.max(1),
             _ => 1,
         }

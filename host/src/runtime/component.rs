@@ -14,17 +14,20 @@
 //! keeps computing is demoted so it cannot take whole cores from the other
 //! components (see [`super::throttle`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{InstancePre, Linker};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
 use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
-use super::link::{BATCH_EXPORT, Exports, LoadError, link, refuse_sockets, sniff};
+use super::limiter::Limits;
+use super::link::{BATCH_EXPORT, LoadError, link, refuse_sockets, sniff};
+use super::linked::{Linked, LinkedCache};
 use super::state::CallState;
+use super::warm::Warm;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict, World};
 use crate::core::headers::KV_BUCKET;
@@ -41,7 +44,8 @@ pub struct Settings {
     pub timeout: Duration,
     /// Reuse instances or not.
     pub mode: InstanceMode,
-    /// Most warm instances kept idle (pooled mode).
+    /// Most warm instances kept idle (pooled mode), within the host's
+    /// warm budget.
     pub max_idle: usize,
     /// The `[components.config]` table as JSON, handed to `init`.
     pub config_json: String,
@@ -66,15 +70,17 @@ pub struct Settings {
 /// A component ready to take calls.
 pub struct WasmHandler {
     engine: Engine,
-    pre: InstancePre<CallState>,
-    pub(super) exports: Exports,
+    /// Its code, shared with every component loaded from the same bytes.
+    pub(super) linked: Arc<Linked>,
     pub(super) settings: Settings,
     pub(super) env: Arc<Environment>,
     version: String,
     /// Whether the engine meters fuel, so every store needs some.
     metered: bool,
-    /// Warm instances waiting for a call (pooled mode only).
-    idle: Mutex<Vec<Instance>>,
+    /// The host's warm instances (pooled mode only), and this component's
+    /// key among them.
+    warm: Warm<Instance>,
+    key: u64,
     /// What it says it handles, if it exports its routes.
     pub(super) declared: Vec<DeclaredRoute>,
 }
@@ -98,40 +104,60 @@ pub(super) enum Call {
 }
 
 impl WasmHandler {
+    #[allow(clippy::too_many_arguments)] // the runtime's parts, passed on from `Runtime::load`
     pub(super) async fn load(
         engine: &Engine,
         metered: bool,
         linker: &Linker<CallState>,
         cache: &CompileCache,
+        shared: &LinkedCache,
+        warm: &Warm<Instance>,
         bytes: &[u8],
         settings: Settings,
         env: Arc<Environment>,
     ) -> Result<(Self, Source), LoadError> {
         sniff(bytes)?;
         let version = content_hash(bytes);
-        // Compiling takes seconds for a large component: on a blocking
-        // thread, so that other components compile beside it and the
-        // host's loops keep serving during a swap.
-        let (component, source) = {
-            let (engine, cache, bytes, version) = (engine.clone(), cache.clone(), bytes.to_vec(), version.clone());
-            tokio::task::spawn_blocking(move || cache.load(&engine, &bytes, &version))
-                .await
-                .map_err(|e| LoadError::Invalid(anyhow::anyhow!("the compiler thread failed: {e}")))?
-                .map_err(LoadError::Invalid)?
-        };
+        let (linked, source) = shared
+            .get_or_make(&version, async {
+                // Compiling takes seconds for a large component: on a
+                // blocking thread, so that other components compile beside
+                // it and the host's loops keep serving during a swap.
+                let (compiler, cache, bytes, version) =
+                    (engine.clone(), cache.clone(), bytes.to_vec(), version.clone());
+                let (component, source) = tokio::task::spawn_blocking(move || cache.load(&compiler, &bytes, &version))
+                    .await
+                    .map_err(|e| LoadError::Invalid(anyhow::anyhow!("the compiler thread failed: {e}")))?
+                    .map_err(LoadError::Invalid)?;
+                // Before linking: the linker has no sockets to offer, and
+                // the refusal says why and what to do.
+                if !settings.link_unused_sockets {
+                    refuse_sockets(engine, &component)?;
+                }
+                let (pre, exports) = link(linker, &component)?;
+                Ok((
+                    Linked {
+                        component,
+                        pre,
+                        exports,
+                    },
+                    source,
+                ))
+            })
+            .await?;
+        // Again for bytes linked first for a component that allowed them.
         if !settings.link_unused_sockets {
-            refuse_sockets(engine, &component)?;
+            refuse_sockets(engine, &linked.component)?;
         }
-        let (pre, exports) = link(linker, &component)?;
         let mut handler = Self {
             engine: engine.clone(),
-            pre,
-            exports,
+            linked,
             settings,
             env,
             version,
             metered,
-            idle: Mutex::new(Vec::new()),
+            warm: warm.clone(),
+            key: Warm::<Instance>::key(),
             declared: Vec::new(),
         };
         let mut first = handler.instantiate().await.map_err(LoadError::Init)?;
@@ -140,6 +166,11 @@ impl WasmHandler {
             handler.check_in(first);
         }
         Ok((handler, source))
+    }
+
+    /// Where its exports are.
+    pub(super) fn exports(&self) -> &super::link::Exports {
+        &self.linked.exports
     }
 
     /// The SHA-256 of the wasm bytes.
@@ -152,15 +183,39 @@ impl WasmHandler {
         self.settings.mode
     }
 
-    /// A new instance with `init` already run.
+    /// A new instance with `init` already run. When the instance pool is
+    /// full, warm instances of the components used longest ago give way.
     async fn instantiate(&self) -> Result<Instance, CallError> {
+        for _ in 0..MAKE_ATTEMPTS {
+            match self.instantiate_once().await {
+                Ok(instance) => return Ok(instance),
+                Err(MakeError::Call(e)) => return Err(e),
+                Err(MakeError::PoolFull) => {
+                    let freed = self.warm.evict(EVICT_WHEN_FULL);
+                    if freed.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(CallError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "component `{}`: no instance slot left in the host's pool (every slot is busy with a call)",
+                self.env.name
+            ),
+        ))
+    }
+
+    async fn instantiate_once(&self) -> Result<Instance, MakeError> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.settings.memory_bytes)
             .instances(self.settings.max_instances as usize)
             .tables(self.settings.max_tables as usize)
             .memories(self.settings.max_instances as usize)
             .build();
-        let mut store = Store::new(&self.engine, CallState::new(self.env.clone(), limits)?);
+        let state = CallState::new(self.env.clone(), Limits::new(limits))?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
         self.refuel(&mut store);
@@ -172,15 +227,15 @@ impl WasmHandler {
         });
         store.set_epoch_deadline(1);
         let work = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| self.wasm_error(&e, None))?;
+            let instance = match self.linked.pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance,
+                Err(e) if e.is::<PoolConcurrencyLimitError>() => return Err(MakeError::PoolFull),
+                Err(e) => return Err(self.wasm_error(&e, None).into()),
+            };
             // An optional export's functions, found in this instance.
             macro_rules! load {
                 ($export:ident) => {
-                    match &self.exports.$export {
+                    match &self.linked.exports.$export {
                         Some(indices) => Some(
                             indices
                                 .load(&mut store, &instance)
@@ -193,7 +248,7 @@ impl WasmHandler {
             let handler = load!(handler);
             let watcher = load!(watcher);
             // Its type is checked here, at the first instance (made at load).
-            let batch = match &self.exports.batch {
+            let batch = match &self.linked.exports.batch {
                 Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
                     CallError::new(
                         ErrorKind::Trap,
@@ -218,12 +273,12 @@ impl WasmHandler {
                 None => Ok(()),
             };
             let exports = (batch, watcher, routes, middleware, http, wasmcloud, messaging);
-            Ok::<_, CallError>((handler, exports, init))
+            Ok::<_, MakeError>((handler, exports, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
-            Err(_) => Err(self.timeout_error("init")),
+            Err(_) => Err(self.timeout_error("init").into()),
             Ok(Err(e)) => Err(e),
-            Ok(Ok((.., Err(e)))) => Err(CallError::from(e)),
+            Ok(Ok((.., Err(e)))) => Err(CallError::from(e).into()),
             Ok(Ok((handler, (batch, watcher, routes, middleware, http, wasmcloud, messaging), Ok(())))) => {
                 Ok(Instance {
                     store,
@@ -249,14 +304,14 @@ impl WasmHandler {
     }
 
     fn check_out(&self) -> Option<Instance> {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
+        self.warm.take(self.key)
     }
 
+    /// Keeps an instance warm for the next call, if the host's budget has
+    /// room; what the budget pushes out is dropped here, outside its lock.
     pub(super) fn check_in(&self, instance: Instance) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.settings.max_idle {
-            idle.push(instance);
-        }
+        let bytes = instance.store.data().limits.memory_bytes();
+        drop(self.warm.put(self.key, instance, bytes, self.settings.max_idle));
     }
 
     /// A warm instance (pooled mode) or a fresh one, set up for a new call:
@@ -341,6 +396,32 @@ impl WasmHandler {
     }
 }
 
+/// How many times a call tries for an instance slot when the pool is full,
+/// and how many warm instances each try frees.
+const MAKE_ATTEMPTS: usize = 4;
+const EVICT_WHEN_FULL: usize = 8;
+
+/// Why no instance was made.
+enum MakeError {
+    /// The pooling allocator has no free slot (of some kind) left.
+    PoolFull,
+    /// Instantiation or `init` failed.
+    Call(CallError),
+}
+
+impl From<CallError> for MakeError {
+    fn from(e: CallError) -> Self {
+        Self::Call(e)
+    }
+}
+
+impl Drop for WasmHandler {
+    /// Its warm instances go with it (a swapped-out version, say).
+    fn drop(&mut self) {
+        drop(self.warm.forget(self.key));
+    }
+}
+
 /// Whether `message` is a key-value change (it carries the bucket header),
 /// for a component's watcher rather than its handler.
 fn is_change(message: &wit::Message) -> bool {
@@ -374,11 +455,11 @@ impl Handler for WasmHandler {
     }
 
     fn serves_http(&self) -> bool {
-        self.exports.http.is_some()
+        self.exports().http.is_some()
     }
 
     fn world(&self) -> World {
-        match &self.exports {
+        match self.exports() {
             e if e.http.is_some() => World::WasiHttp,
             e if e.wasmcloud.is_some() => World::WasmCloud,
             e if e.messaging.is_some() => World::WasiMessaging,

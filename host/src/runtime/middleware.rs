@@ -14,7 +14,7 @@ use crate::core::message::Message;
 impl WasmHandler {
     /// Whether it exports `berth:backend/middleware`.
     pub fn is_middleware(&self) -> bool {
-        self.exports.middleware.is_some()
+        self.exports().middleware.is_some()
     }
 
     /// Asks the middleware about one message, and gives the message back

@@ -17,7 +17,9 @@ pub mod grants;
 mod http;
 pub mod inspect;
 mod keyvalue;
+mod limiter;
 mod link;
+mod linked;
 mod log_stream;
 mod messaging_resources;
 mod middleware;
@@ -26,6 +28,7 @@ mod reply_slot;
 mod routes;
 mod state;
 mod throttle;
+mod warm;
 mod wasi_messaging;
 mod wasmcloud;
 mod watch;
@@ -44,9 +47,13 @@ pub use cache::{CompileCache, Source};
 pub use component::{Settings, WasmHandler};
 pub use environment::Environment;
 pub use link::LoadError;
+pub use warm::WarmStats;
 pub use wasmcloud::flatten as flatten_config;
 
+use component::Instance;
+use linked::LinkedCache;
 use state::CallState;
+use warm::Warm;
 
 /// How often the engine's epoch advances. A guest stuck in a loop yields
 /// at the next tick, so a call's deadline is enforced to within this, and
@@ -57,6 +64,10 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 /// recursion, small enough that runaway recursion traps quickly as a stack
 /// overflow instead of growing. Engine-wide in wasmtime, so not per component.
 pub const MAX_WASM_STACK: usize = 512 << 10;
+
+/// The warm budget of a runtime made without one: `[host] max_warm_mb`'s
+/// default.
+pub const DEFAULT_WARM_BYTES: usize = 1 << 30;
 
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]
@@ -70,6 +81,10 @@ struct Inner {
     metered: bool,
     linker: Linker<CallState>,
     cache: CompileCache,
+    /// Compiled components shared by loads of the same bytes.
+    linked: LinkedCache,
+    /// Idle instances of every component, within the warm budget.
+    warm: Warm<Instance>,
 }
 
 impl Runtime {
@@ -78,6 +93,12 @@ impl Runtime {
     /// and the Berth host interface. `fuel` turns on fuel metering, which
     /// costs every component some speed, so only when one asks for it.
     pub fn new(cache: CompileCache, fuel: bool) -> Result<Self> {
+        Self::with_warm_budget(cache, fuel, DEFAULT_WARM_BYTES)
+    }
+
+    /// [`Runtime::new`] with idle instances kept within `warm_bytes` of
+    /// linear memory, host-wide.
+    pub fn with_warm_budget(cache: CompileCache, fuel: bool, warm_bytes: usize) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -127,6 +148,8 @@ impl Runtime {
                 metered: fuel,
                 linker,
                 cache,
+                linked: LinkedCache::default(),
+                warm: Warm::new(warm_bytes),
             }),
         })
     }
@@ -134,6 +157,11 @@ impl Runtime {
     /// The engine, for callers that inspect components.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// What the warm instances hold, against the budget.
+    pub fn warm(&self) -> WarmStats {
+        self.inner.warm.stats()
     }
 
     /// Compiles `bytes` and describes what it imports and exports and
@@ -144,9 +172,11 @@ impl Runtime {
         inspect::inspect(&self.inner.engine, &self.inner.linker, bytes, link_unused_sockets)
     }
 
-    /// Compiles (or loads from cache), links, pre-instantiates and
-    /// initialises one instance of a component, so that a component that
-    /// cannot serve is refused here and not on its first message.
+    /// Compiles (or loads from cache, or shares with a loaded component of
+    /// the same bytes), links, pre-instantiates and initialises one
+    /// instance of a component, so that a component that cannot serve is
+    /// refused here and not on its first message. That instance stays warm
+    /// if the warm budget has room.
     pub async fn load(
         &self,
         bytes: &[u8],
@@ -158,6 +188,8 @@ impl Runtime {
             self.inner.metered,
             &self.inner.linker,
             &self.inner.cache,
+            &self.inner.linked,
+            &self.inner.warm,
             bytes,
             settings,
             env,

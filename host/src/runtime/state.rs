@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -17,6 +16,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::bindings::{berth::backend::host, wit};
 use super::environment::Environment;
 use super::grants::Operation;
+use super::limiter::Limits;
 use super::log_stream::{LogStream, Panic, Stream};
 use super::outbound_http::OutboundHttp;
 use super::reply_slot::ReplySlot;
@@ -30,7 +30,7 @@ pub struct CallState {
     wasi: WasiCtx,
     pub(super) table: ResourceTable,
     /// Memory and table limits; installed with `Store::limiter`.
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limits,
     /// How long the current call has computed; see `throttle`.
     pub(crate) clock: CallClock,
     /// Trace context of the current call, put on its outbound messages.
@@ -49,7 +49,7 @@ pub struct CallState {
 impl CallState {
     /// Locked-down WASI: no files, no sockets, no environment beyond the
     /// grants; stdout and stderr become log lines.
-    pub fn new(env: Arc<Environment>, limits: StoreLimits) -> Result<Self, CallError> {
+    pub fn new(env: Arc<Environment>, limits: Limits) -> Result<Self, CallError> {
         let mut wasi = WasiCtx::builder();
         let panic = Panic::default();
         wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))

@@ -49,7 +49,7 @@ impl WasmHandler {
 
     /// Whether it exports `wasmcloud:messaging/handler`.
     pub fn is_wasmcloud(&self) -> bool {
-        self.exports.wasmcloud.is_some()
+        self.exports().wasmcloud.is_some()
     }
 }
 

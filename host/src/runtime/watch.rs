@@ -105,6 +105,6 @@ impl WasmHandler {
     /// Whether the component exports `wasi:keyvalue/watcher`: the app
     /// layer then subscribes it to its buckets' change feeds.
     pub fn watches(&self) -> bool {
-        self.exports.watcher.is_some()
+        self.exports().watcher.is_some()
     }
 }

@@ -218,8 +218,45 @@ pub fn render(app: &App, ingress: &Ingress, auth: &Auth) -> String {
         }
     }
     keyvalue(&mut out, app);
+    warm(&mut out, app);
     ingress::render(&mut out, app, ingress);
     out
+}
+
+/// The host's warm instances against `[host] max_warm_mb`.
+fn warm(out: &mut String, app: &App) {
+    let stats = app.warm();
+    let labels = format!("service=\"{}\"", escape(&app.name));
+    let families = [
+        (
+            "berth_warm_instances",
+            "gauge",
+            "Idle instances kept warm, all components together.",
+            stats.instances as f64,
+        ),
+        (
+            "berth_warm_bytes",
+            "gauge",
+            "Linear memory of the idle warm instances.",
+            stats.bytes as f64,
+        ),
+        (
+            "berth_warm_budget_bytes",
+            "gauge",
+            "[host] max_warm_mb, in bytes.",
+            stats.budget as f64,
+        ),
+        (
+            "berth_warm_evictions_total",
+            "counter",
+            "Warm instances dropped to stay within the budget or to free a pool slot; the component's next call makes a new one.",
+            stats.evictions as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        header(out, name, kind, help);
+        sample(out, name, &labels, value);
+    }
 }
 
 /// A family with one sample per bucket and operation.
