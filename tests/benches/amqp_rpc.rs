@@ -198,6 +198,7 @@ async fn serve_berth(options: rpc::Berth) {
         reply_headers,
         max_batch,
         guest,
+        mode,
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
@@ -215,6 +216,7 @@ async fn serve_berth(options: rpc::Berth) {
         subscribe = ["{kind}.>"]
         max_concurrency = 256
         max_batch = {max_batch}
+        instance_mode = "{mode}"
         "#
     ))
     .await

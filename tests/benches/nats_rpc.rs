@@ -53,6 +53,7 @@ async fn serve_berth(options: rpc::Berth) {
         reply_headers,
         max_batch,
         guest,
+        mode,
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
@@ -69,6 +70,7 @@ async fn serve_berth(options: rpc::Berth) {
         subscribe = ["bench.{kind}.>"]
         max_concurrency = 256
         max_batch = {max_batch}
+        instance_mode = "{mode}"
         "#
     ))
     .await
@@ -139,10 +141,15 @@ fn main() {
             ("berth + wasm echo, max_batch = 1", "berth-single"),
             ("berth + wasm echo, reply_headers = true", "berth-headers"),
             ("berth + wasmCloud messaging echo", "berth-wasmcloud"),
+            ("berth + wasm echo, instance_mode = \"fresh\"", "berth-fresh"),
             ("berth + native Rust echo (no wasm)", "host-only"),
         ];
+        // `BERTH_BENCH_ONLY=native,berth-fresh` runs those alone (the first
+        // is the baseline the others are measured against).
+        let only = std::env::var("BERTH_BENCH_ONLY").ok();
         let responders = responders
             .into_iter()
+            .filter(|(_, kind)| only.as_deref().is_none_or(|o| o.split(',').any(|k| k == *kind)))
             .map(|(name, kind)| {
                 let subject: Arc<str> = format!("bench.{kind}.echo").into();
                 let (client, body) = (client.clone(), body.clone());

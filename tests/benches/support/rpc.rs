@@ -348,18 +348,22 @@ pub struct Berth {
     /// The echo guest: `{echo}` (the Rust SDK's) or `{wasmcloud_echo}`
     /// (written for wasmCloud's messaging world).
     pub guest: &'static str,
+    /// The component's `instance_mode`.
+    pub mode: &'static str,
 }
 
 impl Berth {
     /// `berth` (the defaults), `berth-single` (`max_batch = 1`: one call
     /// per message), `berth-headers` (`reply_headers = true`) or
-    /// `berth-wasmcloud` (the wasmCloud echo instead of Berth's).
+    /// `berth-wasmcloud` (the wasmCloud echo instead of Berth's) or
+    /// `berth-fresh` (`instance_mode = "fresh"`: a new instance per message).
     pub fn of(kind: &str) -> Option<Self> {
-        let (kind, reply_headers, max_batch, guest) = match kind {
-            "berth" => ("berth", false, 32, "{echo}"),
-            "berth-single" => ("berth-single", false, 1, "{echo}"),
-            "berth-headers" => ("berth-headers", true, 32, "{echo}"),
-            "berth-wasmcloud" => ("berth-wasmcloud", false, 32, "{wasmcloud_echo}"),
+        let (kind, reply_headers, max_batch, guest, mode) = match kind {
+            "berth" => ("berth", false, 32, "{echo}", "pooled"),
+            "berth-single" => ("berth-single", false, 1, "{echo}", "pooled"),
+            "berth-headers" => ("berth-headers", true, 32, "{echo}", "pooled"),
+            "berth-wasmcloud" => ("berth-wasmcloud", false, 32, "{wasmcloud_echo}", "pooled"),
+            "berth-fresh" => ("berth-fresh", false, 1, "{echo}", "fresh"),
             _ => return None,
         };
         Some(Self {
@@ -367,6 +371,7 @@ impl Berth {
             reply_headers,
             max_batch,
             guest,
+            mode,
         })
     }
 }
