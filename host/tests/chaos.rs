@@ -14,7 +14,12 @@
 //!
 //! Faults: SIGKILL of the host (a new one takes over), SIGTERM of the host
 //! (it finishes, hands back, exits; a new one takes over), a restart of
-//! the NATS server, and a hot-swap storm (a swap every 100 ms).
+//! the NATS server, a hot-swap storm (a swap every 100 ms), and two on the
+//! network between host and server, through a proxy the checker controls
+//! (the checker itself talks to the server directly): every connection
+//! killed (the host reconnects), and a cut of three seconds (nothing
+//! passes either way, the connection stays open, as in a partition TCP
+//! outlives; the server redelivers what was not acked within `ack_wait_ms`).
 //!
 //! Each run sends `BERTH_CHAOS_MESSAGES` messages (300 by default, as CI
 //! runs it; more on demand) and prints its counts; the guarantees asserted
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use berth_tests::jetstream::{publish_numbered, wait_all_acked};
 use berth_tests::nats_server::NatsServer;
+use berth_tests::proxy::Proxy;
 use futures_util::StreamExt;
 use process::Host;
 
@@ -87,7 +93,13 @@ enum Fault {
     StopHost,
     RestartBroker,
     SwapStorm,
+    KillConnection,
+    CutNetwork,
 }
+
+/// How long the network cut lasts: longer than the subscription's
+/// `ack_wait_ms`, so the server redelivers behind the cut.
+const CUT: Duration = Duration::from_secs(3);
 
 fn manifest(dir: &std::path::Path, nats: &str) -> (std::path::PathBuf, String) {
     process::manifest_with_http(
@@ -110,7 +122,9 @@ async fn run(fault: Fault) -> Report {
     let mut server = Some(NatsServer::start(&[]));
     let nats_url = server.as_ref().map(NatsServer::url).unwrap_or_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (path, http) = manifest(dir.path(), &nats_url);
+    let port = server.as_ref().map(NatsServer::port).unwrap_or_default();
+    let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
+    let (path, http) = manifest(dir.path(), &proxy.nats_url());
     let mut host = Host::run(&path);
     host.wait_for("host started");
 
@@ -172,6 +186,12 @@ async fn run(fault: Fault) -> Report {
         }
         Fault::RestartBroker => server = Some(server.take().expect("running").restart()),
         Fault::SwapStorm => storm = Some(tokio::spawn(swaps(http.clone()))),
+        Fault::KillConnection => assert!(proxy.kill_connections() > 0, "the host was connected"),
+        Fault::CutNetwork => {
+            proxy.cut();
+            tokio::time::sleep(CUT).await;
+            proxy.heal();
+        }
     }
     publisher.await.expect("publisher");
     // Every message acked: every record is stored.
@@ -197,6 +217,7 @@ async fn run(fault: Fault) -> Report {
         checker.record(&record.subject);
     }
     drop(host);
+    drop(proxy);
     drop(server);
     checker.report()
 }
@@ -251,4 +272,14 @@ async fn a_broker_restart_loses_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swap_every_100_ms_loses_and_repeats_nothing() {
     check(Fault::SwapStorm, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_connection_loses_nothing() {
+    check(Fault::KillConnection, IN_FLIGHT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_cut_loses_nothing() {
+    check(Fault::CutNetwork, IN_FLIGHT).await;
 }

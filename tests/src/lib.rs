@@ -20,6 +20,7 @@ pub mod jetstream;
 pub mod keyvalue;
 pub mod nats_server;
 pub mod polyglot;
+pub mod proxy;
 pub mod rabbit_server;
 pub mod redis_server;
 pub mod swarm;
