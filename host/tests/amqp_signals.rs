@@ -1,8 +1,11 @@
-//! The `berth` process on RabbitMQ, stopped with 200 events in flight:
+//! The `berth` process on RabbitMQ, struck with 200 events in flight:
 //! SIGTERM finishes what runs, acks it, hands the rest back and exits 0,
 //! so the next process handles every event exactly once; SIGKILL loses
 //! nothing either (acks come after calls), at the price of redoing the
-//! calls that were cut off.
+//! calls that were cut off. The same holds for the network between host
+//! and broker, broken through a proxy the test controls: every connection
+//! killed (the host reconnects; the broker gives back what was unacked) or
+//! cut for three seconds (nothing passes, the connection stays open).
 
 #[path = "../../tests/tests/rabbit/mod.rs"]
 mod rabbit;
@@ -11,19 +14,20 @@ mod process;
 
 use std::collections::HashMap;
 
+use berth_tests::proxy::Proxy;
 use lapin::Consumer;
 use process::Host;
 use rabbit::{AMQP_URL, Rabbit};
 
 const EVENTS: usize = 200;
 
-fn manifest(rabbit: &Rabbit, dir: &std::path::Path) -> std::path::PathBuf {
+fn manifest(rabbit: &Rabbit, dir: &std::path::Path, url: &str) -> std::path::PathBuf {
     let path = dir.join("berth.toml");
     std::fs::write(
         &path,
         format!(
             "[host]\nname = \"{service}\"\ntransport = \"amqp\"\ndata_dir = \"{data}\"\n\
-             [transports.amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{exchange}\"\n\
+             [transports.amqp]\nurl = \"{url}\"\nexchange = \"{exchange}\"\n\
              [[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.slow.*\"]\n\
              publish = [\"probe.seen.>\"]\nmax_concurrency = 8\n",
             service = rabbit.service(),
@@ -44,13 +48,27 @@ async fn see(rabbit: &Rabbit, seen: &mut Consumer, count: &mut HashMap<String, u
     }
 }
 
-/// Starts a host, sends 200 slow events, stops the host with `signal` once
-/// 40 were handled, and lets a second host finish. Returns how often each
-/// event was handled and the first host's exit code.
-async fn stop_midway(signal: &str) -> (HashMap<String, usize>, Option<i32>) {
+/// What strikes the host once 40 events were handled.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// This signal; a second host then finishes.
+    Signal(&'static str),
+    /// Every connection between host and broker closed.
+    KillConnection,
+    /// Nothing passes between host and broker for three seconds.
+    CutNetwork,
+}
+
+/// Starts a host (through a proxy to the broker), sends 200 slow events,
+/// strikes with `fault` once 40 were handled, and waits until every event
+/// was handled. Returns how often each was, and the exit code of a host
+/// stopped by a signal.
+async fn strike_midway(fault: Fault) -> (HashMap<String, usize>, Option<i32>) {
     let rabbit = Rabbit::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let manifest = manifest(&rabbit, dir.path());
+    let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], 5672))).await;
+    let url = AMQP_URL.replace("127.0.0.1:5672", &proxy.address());
+    let manifest = manifest(&rabbit, dir.path(), &url);
     let mut seen = rabbit.bind("probe.seen.#").await;
     // The host declares and binds its queue: start it before publishing.
     let mut first = Host::run(&manifest);
@@ -60,21 +78,42 @@ async fn stop_midway(signal: &str) -> (HashMap<String, usize>, Option<i32>) {
     }
     let mut count = HashMap::new();
     see(&rabbit, &mut seen, &mut count, 40).await;
-    first.signal(signal);
-    let code = first.child.wait().expect("wait").code();
-    assert!(count.len() < EVENTS, "the first host stopped before the end");
-
-    let second = Host::run(&manifest);
-    second.wait_for("host started");
+    let mut code = None;
+    let mut second = None;
+    match fault {
+        Fault::Signal(signal) => {
+            first.signal(signal);
+            code = first.child.wait().expect("wait").code();
+            assert!(count.len() < EVENTS, "the first host stopped before the end");
+            let next = Host::run(&manifest);
+            next.wait_for("host started");
+            second = Some(next);
+        }
+        Fault::KillConnection => assert!(proxy.kill_connections() > 0, "the host was connected"),
+        Fault::CutNetwork => {
+            proxy.cut();
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            proxy.heal();
+        }
+    }
     see(&rabbit, &mut seen, &mut count, EVENTS).await;
-    drop(second);
+    drop((first, second));
     rabbit.cleanup_components(&["probe"]).await;
     (count, code)
 }
 
+/// What ran (8 calls) or sat unacked in the host (prefetch 8) may run
+/// again after a fault; nothing else.
+const MOST_REDONE: usize = 16;
+
+fn redone(count: &HashMap<String, usize>) -> usize {
+    assert_eq!(count.len(), EVENTS, "every event handled");
+    count.values().filter(|n| **n > 1).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_200_events_in_flight_handles_each_exactly_once() {
-    let (count, code) = stop_midway("-TERM").await;
+    let (count, code) = strike_midway(Fault::Signal("-TERM")).await;
     assert_eq!(code, Some(0), "SIGTERM ends with exit 0");
     let repeated: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "handled twice after SIGTERM: {repeated:?}");
@@ -82,10 +121,25 @@ async fn sigterm_with_200_events_in_flight_handles_each_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_nothing_and_redoes_only_what_was_in_flight() {
-    let (count, code) = stop_midway("-KILL").await;
+    let (count, code) = strike_midway(Fault::Signal("-KILL")).await;
     assert_eq!(code, None, "killed by a signal");
-    assert_eq!(count.len(), EVENTS, "every event handled");
-    // What ran (8 calls) or sat unacked in the host (prefetch 8) may run again.
-    let repeated = count.values().filter(|n| **n > 1).count();
-    assert!(repeated <= 16, "{repeated} events handled twice");
+    let repeated = redone(&count);
+    eprintln!("amqp SIGKILL: {repeated} of {EVENTS} events handled twice");
+    assert!(repeated <= MOST_REDONE, "{repeated} events handled twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_connection_loses_nothing_and_redoes_only_what_was_in_flight() {
+    let (count, _) = strike_midway(Fault::KillConnection).await;
+    let repeated = redone(&count);
+    eprintln!("amqp connection kill: {repeated} of {EVENTS} events handled twice");
+    assert!(repeated <= MOST_REDONE, "{repeated} events handled twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_cut_loses_nothing_and_redoes_only_what_was_in_flight() {
+    let (count, _) = strike_midway(Fault::CutNetwork).await;
+    let repeated = redone(&count);
+    eprintln!("amqp network cut: {repeated} of {EVENTS} events handled twice");
+    assert!(repeated <= MOST_REDONE, "{repeated} events handled twice");
 }

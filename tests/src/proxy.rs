@@ -55,6 +55,11 @@ impl Proxy {
         }
     }
 
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
     /// `nats://127.0.0.1:<port>`.
     pub fn nats_url(&self) -> String {
         format!("nats://{}", self.addr)
