@@ -24,12 +24,12 @@ async fn amqps_with_the_brokers_ca_connects_and_without_it_fails_clearly() {
     let (cert, key) = write(&dir, "broker", &signed_by(&authority));
     let rabbit = RabbitServer::start_tls(&ca_file, &cert, &key);
 
-    let t = start(&manifest(rabbit.tls_port, Some(&ca_file)))
+    let t = start(&manifest(rabbit.port, Some(&ca_file)))
         .await
         .expect("the host connects over TLS");
     assert_eq!(t.ask("echo.x", "over TLS").await, "over TLS");
 
-    let err = match start(&manifest(rabbit.tls_port, None)).await {
+    let err = match start(&manifest(rabbit.port, None)).await {
         Ok(_) => panic!("a broker signed by an unknown CA must be refused"),
         Err(e) => format!("{e:#}"),
     };
