@@ -45,6 +45,19 @@ fn routes(config: &Config) -> Result<Router, Error> {
             std::thread::sleep(Duration::from_millis(ms));
             Ok(Reply::text("slept"))
         })
+        // Computes for the number of rounds in the body (a million take
+        // a few milliseconds) and replies with the result: CPU-bound work.
+        .request("probe.work", |msg: &Message| {
+            let rounds: u64 = msg.text()?.trim().parse().map_err(|_| Error::bad_request("body must be a number of rounds"))?;
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            for _ in 0..rounds {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x = std::hint::black_box(x);
+            }
+            Ok(Reply::text(x.to_string()))
+        })
         .request("probe.panic", |_| panic!("probe was asked to panic"))
         .request("probe.spin", |_| {
             let mut n: u64 = 0;
