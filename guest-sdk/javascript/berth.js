@@ -8,11 +8,13 @@
 //   const router = new Router()
 //     .request("orders.get", (msg) => replyJson({ id: jsonBody(msg).id }));
 //   export const handler = router.handler();
+//   export const batchHandler = router.batchHandler();
 //   export const routes = router.routes();
 //
 // Build: see docs/javascript.md.
 
 import * as host from "berth:backend/host@0.1.0";
+import { batchHandler } from "./berth-batch.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -119,12 +121,28 @@ export class Router {
     return { routes: () => declared };
   }
 
+  /** The `batchHandler` export: the messages the host has queued, handled
+   * in one call (see berth-batch.js). */
+  batchHandler() {
+    return batchHandler(this.handler());
+  }
+
   /** The `handler` export. */
   handler() {
+    // Subjects seen before skip the pattern walk (bounded, for components
+    // that see many).
+    const found = new Map();
     const find = (routes, msg, retry) => {
-      const route = routes.find(([p]) => matches(p, msg.subject));
-      if (!route) throw new BerthError(404, "Not Found", `no handler for \`${msg.subject}\``, { retry, kind: "unhandled" });
-      return route[1];
+      const key = (routes === this.#requests ? "r " : "e ") + msg.subject;
+      let f = found.get(key);
+      if (f === undefined) {
+        const route = routes.find(([p]) => matches(p, msg.subject));
+        if (!route) throw new BerthError(404, "Not Found", `no handler for \`${msg.subject}\``, { retry, kind: "unhandled" });
+        f = route[1];
+        if (found.size >= 4096) found.clear();
+        found.set(key, f);
+      }
+      return f;
     };
     // A thrown value is the export's `err`: always hand back a WIT error record.
     const guarded = (f) => {

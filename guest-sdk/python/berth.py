@@ -14,15 +14,17 @@ field by field. This module does that once::
         return berth.reply_json({"id": order["id"]})
 
     Handler = router.handler()                # the exports componentize-py looks for
+    BatchHandler = router.batch_handler()
     Routes = router.routes()
 
-Build: ``componentize-py -d wit -w stateful-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
+Build: ``componentize-py -d wit -w stateful-batched-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
 """
 
 import json as _json
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from componentize_py_types import Err
+import berth_batch as _batch
 from wit_world.exports import routes as _routes
 from wit_world.imports import host, types
 
@@ -170,11 +172,23 @@ class Router:
             except Exception as e:  # a bug in the handler: 500, retried
                 raise Err(Error.internal(f"{type(e).__name__}: {e}").to_wit())
 
+        # Subjects seen before skip the pattern walk: most components see
+        # few distinct subjects, and matching in Python costs more than the
+        # rest of a cheap handler. Bounded, for components that see many.
+        found: Dict[Tuple[int, str], Optional[Callable]] = {}
+
         def find(routes: List[Tuple[str, Callable]], msg: Message, retry: bool) -> Callable:
-            for pattern, f in routes:
-                if matches(pattern, msg.subject):
-                    return f
-            raise Error(404, "Not Found", f"no handler for `{msg.subject}`", retry=retry, kind=types.ErrorKind.UNHANDLED)
+            key = (id(routes), msg.subject)
+            f = found.get(key)
+            if f is None:
+                f = next((f for pattern, f in routes if matches(pattern, msg.subject)), None)
+                if f is not None:
+                    if len(found) >= 4096:
+                        found.clear()
+                    found[key] = f
+            if f is None:
+                raise Error(404, "Not Found", f"no handler for `{msg.subject}`", retry=retry, kind=types.ErrorKind.UNHANDLED)
+            return f
 
         class Handler:
             def init(self, config: str) -> None:
@@ -188,3 +202,8 @@ class Router:
                 guarded(lambda: find(router._events, msg, False)(msg))
 
         return Handler
+
+    def batch_handler(self) -> type:
+        """The class componentize-py exports as ``BatchHandler``: the messages the host
+        has queued, handled in one call (see ``berth_batch``)."""
+        return _batch.batch_handler(self.handler()())

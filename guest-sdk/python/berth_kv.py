@@ -13,8 +13,8 @@ Errors are ``berth.Error``: 403 for a bucket not granted, 503 when the
 backend is unavailable (an event is then retried), 409 when ``update``
 loses 1,000 times in a row, 500 otherwise.
 
-Build with world ``stateful-backend``:
-``componentize-py -d wit -w stateful-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
+Build with world ``stateful-batched-backend`` (or ``stateful-backend``, without ``BatchHandler``):
+``componentize-py -d wit -w stateful-batched-backend componentize -p guest-sdk/python -p . app -o app.wasm``.
 """
 
 import json as _json

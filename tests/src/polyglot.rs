@@ -30,7 +30,11 @@ pub const JAVASCRIPT_INSTALL: &str = "npm install --prefix guests/javascript";
 
 /// Builds `guests/<language>/<name>` into a component and returns its path.
 pub fn build(language: Language, name: &str) -> Result<PathBuf> {
-    build_for(language, name, "wit", "stateful-backend")
+    let world = match language {
+        Language::Python | Language::JavaScript => berth::cli::build::BATCHED_WORLD,
+        Language::C => "stateful-backend",
+    };
+    build_for(language, name, "wit", world)
 }
 
 /// As [`build`], for the world `world` of the WIT in `wit` (a folder

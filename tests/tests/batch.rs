@@ -225,3 +225,94 @@ async fn queued_messages_are_served_in_batches_and_each_reply_finds_its_requeste
     assert!(s.batches >= 3, "no batch over max_batch = 8: {s:?}");
     assert_eq!(s.errors, 0, "{s:?}");
 }
+
+/// The Python SDK's `BatchHandler`: the same frames, the same outcomes, in
+/// order, errors with their codes and data, byte-exact bodies and headers.
+#[tokio::test]
+async fn the_python_sdk_answers_a_batch_as_the_rust_one_does() {
+    let wasm = berth_tests::polyglot::build(berth_tests::polyglot::Language::Python, "conformance")
+        .expect("the Python conformance guest builds");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
+    let env = environment(&MemoryTransport::default());
+    let stats = env.counters.clone();
+    let mut settings = settings(InstanceMode::Pooled, true);
+    settings.max_batch = 8;
+    let bytes = std::fs::read(wasm).expect("guest");
+    let (python, _) = runtime.load(&bytes, settings, env).await.expect("load");
+    assert_eq!(Handler::batch_limit(&python), 8, "the Python SDK exports batch-handler");
+
+    let mut echo = request("c.in.echo", "");
+    echo.body = vec![0, 255, b'x', 0xc3].into();
+    echo.headers = vec![("a".into(), "1".into()), ("ü".into(), "two words".into())];
+    let outcomes = python
+        .handle_batch(&[
+            echo.clone(),
+            request("c.in.fail", ""),
+            request("c.in.json", r#"{"a": 2, "b": 3}"#),
+            Message::new("c.in.nobody", "an event nobody handles"),
+            request("c.in.json", "not json"),
+        ])
+        .await;
+    assert_eq!(outcomes.len(), 5);
+    let reply = outcomes[0].as_ref().expect("echo").as_ref().expect("a reply");
+    assert_eq!(reply.body, echo.body, "the body, byte for byte");
+    assert_eq!(reply.headers, echo.headers);
+    let teapot = outcomes[1].as_ref().expect_err("fail");
+    assert_eq!(
+        (teapot.kind, teapot.code, teapot.name.as_str()),
+        (ErrorKind::Handler, 418, "I'm a teapot")
+    );
+    assert_eq!(teapot.data.as_deref(), Some(&br#"{"spout": true}"#[..]));
+    assert_eq!(text(&outcomes[2]), r#"{"sum": 5}"#);
+    assert_eq!(kind(&outcomes[3]), ErrorKind::Unhandled);
+    let bad = outcomes[4].as_ref().expect_err("bad JSON");
+    assert_eq!(bad.code, 400, "{bad}");
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batched, s.batch_failures), (1, 5, 0));
+}
+
+/// The JavaScript SDK's `batchHandler`, held to the same outcomes.
+#[tokio::test]
+async fn the_javascript_sdk_answers_a_batch_as_the_rust_one_does() {
+    let wasm = berth_tests::polyglot::build(berth_tests::polyglot::Language::JavaScript, "conformance")
+        .expect("the JavaScript conformance guest builds");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
+    let env = environment(&MemoryTransport::default());
+    let stats = env.counters.clone();
+    let mut settings = settings(InstanceMode::Pooled, true);
+    settings.max_batch = 8;
+    let bytes = std::fs::read(wasm).expect("guest");
+    let (js, _) = runtime.load(&bytes, settings, env).await.expect("load");
+    assert_eq!(Handler::batch_limit(&js), 8, "the JavaScript SDK exports batch-handler");
+
+    let mut echo = request("c.in.echo", "");
+    echo.body = vec![0, 255, b'x', 0xc3].into();
+    echo.headers = vec![("a".into(), "1".into()), ("ü".into(), "two words".into())];
+    let outcomes = js
+        .handle_batch(&[
+            echo.clone(),
+            request("c.in.fail", ""),
+            request("c.in.json", r#"{"a": 2, "b": 3}"#),
+            Message::new("c.in.nobody", "an event nobody handles"),
+            request("c.in.json", "not json"),
+        ])
+        .await;
+    assert_eq!(outcomes.len(), 5);
+    let reply = outcomes[0].as_ref().expect("echo").as_ref().expect("a reply");
+    assert_eq!(reply.body, echo.body, "the body, byte for byte");
+    assert_eq!(reply.headers, echo.headers);
+    let teapot = outcomes[1].as_ref().expect_err("fail");
+    assert_eq!(
+        (teapot.kind, teapot.code, teapot.name.as_str()),
+        (ErrorKind::Handler, 418, "I'm a teapot")
+    );
+    assert_eq!(teapot.data.as_deref(), Some(&br#"{"spout":true}"#[..]));
+    assert_eq!(text(&outcomes[2]), r#"{"sum":5}"#);
+    assert_eq!(kind(&outcomes[3]), ErrorKind::Unhandled);
+    let bad = outcomes[4].as_ref().expect_err("bad JSON");
+    assert_eq!(bad.code, 400, "{bad}");
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batched, s.batch_failures), (1, 5, 0));
+}

@@ -55,4 +55,5 @@ const router = new Router()
   });
 
 export const handler = router.handler();
+export const batchHandler = router.batchHandler();
 export const routes = router.routes();

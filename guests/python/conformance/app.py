@@ -111,4 +111,5 @@ def kv_denied(msg):
 
 
 Handler = router.handler()
+BatchHandler = router.batch_handler()
 Routes = router.routes()

@@ -14,8 +14,10 @@ use crate::manifest::{ComponentConfig, Lang, Manifest};
 
 /// The Python toolchain, pinned as the conformance suite builds it.
 pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
-/// The world every non-Rust component is built for.
-const WORLD: &str = "stateful-backend";
+/// The world Python and JavaScript components are built for: their SDKs
+/// also export `batch-handler`, so a batch of queued messages is one call.
+/// (C components: `berth-cc` picks theirs.)
+pub const BATCHED_WORLD: &str = "stateful-batched-backend";
 
 /// A component that was built.
 #[derive(Debug)]
@@ -102,7 +104,7 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
             Command::new("componentize-py")
                 .arg("-d")
                 .arg(wit(source)?)
-                .args(["-w", WORLD, "componentize", "-p"])
+                .args(["-w", BATCHED_WORLD, "componentize", "-p"])
                 .arg(source)
                 .args(["app", "-o"])
                 .arg(wasm),
@@ -121,7 +123,7 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                     .arg(source.join("app.js"))
                     .arg("--wit")
                     .arg(wit(source)?)
-                    .args(["--world-name", WORLD, "-d", "http", "-d", "fetch-event", "-o"])
+                    .args(["--world-name", BATCHED_WORLD, "-d", "http", "-d", "fetch-event", "-o"])
                     .arg(wasm),
                 "npm install",
             )?

@@ -40,7 +40,14 @@ const WIT: [(&str, &str); 6] = [
 ];
 
 /// The SDK files a project gets a copy of.
-const SDK_FILES: [&str; 4] = ["berth.py", "berth_kv.py", "berth.js", "berth-kv.js"];
+const SDK_FILES: [&str; 6] = [
+    "berth.py",
+    "berth_kv.py",
+    "berth_batch.py",
+    "berth.js",
+    "berth-kv.js",
+    "berth-batch.js",
+];
 
 /// A language's own files: (path in the project, template).
 fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
@@ -54,6 +61,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("app.py", include_str!("../../templates/python/app.py")),
             ("berth.py", include_str!("../../../guest-sdk/python/berth.py")),
             ("berth_kv.py", include_str!("../../../guest-sdk/python/berth_kv.py")),
+            (
+                "berth_batch.py",
+                include_str!("../../../guest-sdk/python/berth_batch.py"),
+            ),
             (".gitignore", "__pycache__/\n*.wasm\n"),
         ],
         Lang::Js => vec![
@@ -61,6 +72,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("package.json", include_str!("../../templates/javascript/package.json")),
             ("berth.js", include_str!("../../../guest-sdk/javascript/berth.js")),
             ("berth-kv.js", include_str!("../../../guest-sdk/javascript/berth-kv.js")),
+            (
+                "berth-batch.js",
+                include_str!("../../../guest-sdk/javascript/berth-batch.js"),
+            ),
             (".gitignore", "node_modules/\n*.wasm\n"),
         ],
         Lang::C => vec![

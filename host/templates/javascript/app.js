@@ -14,4 +14,5 @@ const router = new Router()
   .event("{{name}}.note", (msg) => publish("audit.{{name}}", msg.body));
 
 export const handler = router.handler();       // the exports componentize-js looks for
+export const batchHandler = router.batchHandler(); // queued messages, several per call
 export const routes = router.routes();         // what the host checks the manifest against

@@ -26,4 +26,5 @@ def note(msg):
 
 
 Handler = router.handler()  # the exports componentize-py looks for
+BatchHandler = router.batch_handler()  # queued messages, several per call
 Routes = router.routes()  # what the host checks the manifest against
