@@ -1,7 +1,7 @@
 /*
  * Berth for C guests: routing by subject, replies, errors with codes, and
  * a small JSON reader, over the bindings wit-bindgen generates from
- * Berth's WIT (stateful_backend.h: world `stateful-backend`). Build with
+ * Berth's WIT (stateful_batched_backend.h: world `stateful-batched-backend`). Build with
  * `berth-cc` (docs/c.md).
  *
  * An app defines berth_setup(), registers routes there, and writes
@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stateful_backend.h"
+#include "stateful_batched_backend.h"
 
 typedef berth_backend_types_message_t berth_message_t;
 typedef berth_backend_types_reply_t berth_reply_t;
@@ -41,6 +41,10 @@ typedef bool (*berth_event_fn)(const berth_message_t *msg, berth_error_t *err);
 
 /* Defined by the app: called once per instance with the config JSON object, before any message. */
 bool berth_setup(const char *config, size_t len, berth_error_t *err);
+
+/* Runs the route `msg` matches (a 404 `unhandled` error if none); `msg` stays the caller's. */
+bool berth_dispatch_request(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err);
+bool berth_dispatch_event(const berth_message_t *msg, berth_error_t *err);
 
 /* Routes: NATS-style patterns (`*` one token, final `>` one or more); the first match wins. */
 void berth_on_request(const char *pattern, berth_request_fn handler);

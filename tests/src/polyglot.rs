@@ -30,11 +30,7 @@ pub const JAVASCRIPT_INSTALL: &str = "npm install --prefix guests/javascript";
 
 /// Builds `guests/<language>/<name>` into a component and returns its path.
 pub fn build(language: Language, name: &str) -> Result<PathBuf> {
-    let world = match language {
-        Language::Python | Language::JavaScript => berth::cli::build::BATCHED_WORLD,
-        Language::C => "stateful-backend",
-    };
-    build_for(language, name, "wit", world)
+    build_for(language, name, "wit", berth::cli::build::BATCHED_WORLD)
 }
 
 /// As [`build`], for the world `world` of the WIT in `wit` (a folder

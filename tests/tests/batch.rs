@@ -1,6 +1,7 @@
 //! Batches: several queued messages in one call into a component that
-//! exports `berth:backend/batch-handler` (every Rust SDK component does),
-//! each message answered and settled by its own outcome.
+//! exports `berth:backend/batch-handler` (every Rust SDK component does, and
+//! every Python, JavaScript and C one built with its helper layer), each
+//! message answered and settled by its own outcome.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -284,4 +285,9 @@ async fn the_python_sdk_answers_a_batch_as_the_rust_one_does() {
 #[tokio::test]
 async fn the_javascript_sdk_answers_a_batch_as_the_rust_one_does() {
     sdk_answers_a_batch(berth_tests::polyglot::Language::JavaScript, str::to_owned).await;
+}
+
+#[tokio::test]
+async fn the_c_helper_layer_answers_a_batch_as_the_rust_one_does() {
+    sdk_answers_a_batch(berth_tests::polyglot::Language::C, str::to_owned).await;
 }

@@ -14,9 +14,9 @@ use crate::manifest::{ComponentConfig, Lang, Manifest};
 
 /// The Python toolchain, pinned as the conformance suite builds it.
 pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
-/// The world Python and JavaScript components are built for: their SDKs
-/// also export `batch-handler`, so a batch of queued messages is one call.
-/// (C components: `berth-cc` picks theirs.)
+/// The world Python, JavaScript and C components are built for: their
+/// helper layers also export `batch-handler`, so a batch of queued messages
+/// is one call. (`berth-cc` builds C for the same world.)
 pub const BATCHED_WORLD: &str = "stateful-batched-backend";
 
 /// A component that was built.

@@ -62,7 +62,7 @@ pub fn build(args: &Build) -> Result<()> {
     let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
-        .context("the compiled module carries no Berth component type (was stateful_backend_component_type.o linked?)")?
+        .context("the compiled module carries no Berth component type (was stateful_batched_backend_component_type.o linked?)")?
         .adapter(
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
@@ -74,11 +74,12 @@ pub fn build(args: &Build) -> Result<()> {
     std::fs::write(&args.output, component).with_context(|| format!("writing {}", args.output.display()))
 }
 
-/// The world C guests are built for: `backend` and the key-value imports.
-const WORLD: &str = "stateful-backend";
+/// The world C guests are built for: `backend`, the key-value imports and
+/// `batch-handler`.
+const WORLD: &str = "stateful-batched-backend";
 
-/// Writes `stateful_backend.h`, `stateful_backend.c` and
-/// `stateful_backend_component_type.o` for [`WORLD`] into `out`.
+/// Writes `stateful_batched_backend.h`, `stateful_batched_backend.c` and
+/// `stateful_batched_backend_component_type.o` for [`WORLD`] into `out`.
 pub fn bindings(wit: &Path, out: &Path) -> Result<()> {
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
@@ -112,11 +113,12 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .arg("-I")
         .arg(&sdk)
         .args(&args.flags)
-        .arg(bindings.join("stateful_backend.c"))
-        .arg(bindings.join("stateful_backend_component_type.o"))
+        .arg(bindings.join("stateful_batched_backend.c"))
+        .arg(bindings.join("stateful_batched_backend_component_type.o"))
         .arg(sdk.join("berth.c"))
         .arg(sdk.join("json.c"))
         .arg(sdk.join("kv.c"))
+        .arg(sdk.join("batch.c"))
         .args(&args.sources)
         .arg("-o")
         .arg(core)
