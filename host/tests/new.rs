@@ -41,8 +41,8 @@ fn ok(out: &Output, what: &str) -> String {
     stdout
 }
 
-/// `berth new` + `berth build` + `berth check`; returns the project.
-fn make(lang: &str, work: &Path) -> PathBuf {
+/// `berth new` + `edit` + `berth build` + `berth check`; returns the project.
+fn make(lang: &str, work: &Path, edit: impl FnOnce(&Path)) -> PathBuf {
     let name = format!("hello-{lang}");
     let made = berth(work, &["new", &name, "--lang", lang]);
     assert!(ok(&made, "berth new").contains(&format!("made {name}")));
@@ -58,6 +58,7 @@ fn make(lang: &str, work: &Path) -> PathBuf {
         _ => Ok(()),
     }
     .expect("prepare the toolchain");
+    edit(&project);
     let built = ok(&berth(&project, &["build"]), "berth build");
     assert!(built.starts_with(&format!("built {name} ({lang}")), "{built}");
     let wasm = format!("{name}.wasm");
@@ -102,8 +103,29 @@ async fn serves(project: &Path, name: &str) {
 
 async fn first_hour(lang: &str) {
     let work = tempfile::tempdir().expect("tempdir");
-    let project = tokio::task::block_in_place(|| make(lang, work.path()));
+    let project = tokio::task::block_in_place(|| make(lang, work.path(), |_| {}));
     serves(&project, &format!("hello-{lang}")).await;
+}
+
+/// An app written before the helper layers exported `batch-handler` (no
+/// `BatchHandler` line) builds for the world without it and serves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_app_without_a_batch_handler_still_builds_and_serves() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = tokio::task::block_in_place(|| {
+        make("python", work.path(), |project| {
+            let app = project.join("app.py");
+            let text = std::fs::read_to_string(&app).expect("app.py");
+            let older: String = text
+                .lines()
+                .filter(|l| !l.contains("BatchHandler"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            assert_ne!(older, text, "the template exports BatchHandler");
+            std::fs::write(&app, older).expect("write app.py");
+        })
+    });
+    serves(&project, "hello-python").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

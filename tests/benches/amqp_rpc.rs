@@ -24,10 +24,12 @@
 #[path = "support/rpc.rs"]
 mod rpc;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+#[path = "support/amqp_client.rs"]
+mod amqp_client;
+
+use amqp_client::AmqpClient;
+
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use lapin::options::{
@@ -36,7 +38,6 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::oneshot;
 
 const URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const EXCHANGE: &str = "berth-bench";
@@ -243,84 +244,6 @@ async fn serve_host_only() {
     rpc::serve_host_only("amqp", subscription, pattern).await;
 }
 
-/// The load generator: `in_flight` loops, each waiting for its reply.
-struct Client {
-    channel: Channel,
-    reply_queue: String,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>>,
-    next: AtomicU64,
-    _connection: Connection,
-}
-
-impl Client {
-    async fn new() -> Arc<Self> {
-        let connection = connect().await;
-        let channel = connection.create_channel().await.unwrap();
-        let q = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let mut replies = channel
-            .basic_consume(
-                q.name().clone(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<()>>>> = Arc::default();
-        let waiting = pending.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(d)) = replies.next().await {
-                let id = d
-                    .properties
-                    .correlation_id()
-                    .as_ref()
-                    .and_then(|c| c.as_str().parse::<u64>().ok());
-                if let Some(tx) = id.and_then(|id| waiting.lock().unwrap().remove(&id)) {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        Arc::new(Self {
-            channel,
-            reply_queue: q.name().to_string(),
-            pending,
-            next: AtomicU64::new(0),
-            _connection: connection,
-        })
-    }
-
-    async fn call(&self, key: &str, body: &[u8]) {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap().insert(id, tx);
-        let props = BasicProperties::default()
-            .with_reply_to(self.reply_queue.as_str().into())
-            .with_correlation_id(id.to_string().into());
-        self.channel
-            .basic_publish(EXCHANGE.into(), key.into(), BasicPublishOptions::default(), body, props)
-            .await
-            .unwrap();
-        tokio::time::timeout(Duration::from_secs(10), rx)
-            .await
-            .expect("reply within 10 s")
-            .unwrap();
-    }
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -339,7 +262,7 @@ fn main() {
         // separately (`--serve KIND`), e.g. to profile it.
         let key = format!("{}.echo", args.get(i + 1).map_or("berth", String::as_str));
         rt.block_on(async {
-            let client = Client::new().await;
+            let client = AmqpClient::new(URL, EXCHANGE).await;
             let body: Arc<[u8]> = vec![b'x'; 100].into();
             let call = move || {
                 let (client, body, key) = (client.clone(), body.clone(), key.clone());
@@ -351,7 +274,7 @@ fn main() {
         return;
     }
     rt.block_on(async {
-        let client = Client::new().await;
+        let client = AmqpClient::new(URL, EXCHANGE).await;
         let body: Arc<[u8]> = vec![b'x'; 100].into();
         let responders = [
             ("native lapin", "native", "native.echo"),

@@ -2,13 +2,14 @@
 //! so that the hosts and not the broker are the limit: each host is a
 //! child process pinned to one of the machine's cores (`taskset -c N`),
 //! serving the `probe` guest's `probe.work` (a million rounds of xorshift,
-//! a few milliseconds of CPU) through the machine's nats-server.
+//! a few milliseconds of CPU), through the machine's nats-server (a queue
+//! group) and the machine's RabbitMQ (a quorum queue both hosts consume).
 //!
-//! Run: `cargo bench -p berth-tests --bench scale_out`. Each figure is the
-//! median of `BERTH_BENCH_ROUNDS` rounds (5 by default) of 600 requests,
-//! 32 in flight; the one- and two-host rounds interleaved. The broker's
-//! own CPU per message is printed too: it says how far the broker is from
-//! being the limit.
+//! Run: `cargo bench -p berth-tests --bench scale_out` (`BERTH_SCALE=nats`
+//! or `amqp` runs one). Each figure is the median of `BERTH_BENCH_ROUNDS`
+//! rounds (5 by default) of 600 requests, 32 in flight; the one- and
+//! two-host rounds interleaved. The broker's own CPU per request is
+//! printed too: it says how far the broker is from being the limit.
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
 
@@ -16,30 +17,49 @@
 #[path = "support/rpc.rs"]
 mod rpc;
 
+#[path = "support/amqp_client.rs"]
+mod amqp_client;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const URL: &str = "127.0.0.1:4222";
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+const EXCHANGE: &str = "berth-scale";
 const WORK: &str = "1000000";
 const REQUESTS: usize = 600;
 const IN_FLIGHT: usize = 32;
 
-/// `--serve-host`: one Berth host with the probe on `probe.work`, in the
-/// queue group every such host shares.
-async fn serve_host() {
+/// `--serve-host nats|amqp`: one Berth host with the probe on
+/// `probe.work`, in the queue group (NATS) or on the quorum queue (AMQP)
+/// every such host shares.
+async fn serve_host(transport: &str) {
     berth::cli::install_logging(berth::cli::LogFormat::Text);
+    let (broker, subscribe) = match transport {
+        "amqp" => (
+            format!("[transports.amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{EXCHANGE}\""),
+            r#"[{ subject = "probe.work", queue_type = "quorum" }]"#,
+        ),
+        _ => (
+            format!("[transports.nats]\nurl = \"nats://{URL}\""),
+            r#"["probe.work"]"#,
+        ),
+    };
     let t = berth_tests::start(&format!(
         r#"
         [host]
         name = "scale-bench"
-        transport = "nats"
-        [transports.nats]
-        url = "nats://{URL}"
+        transport = "{transport}"
+        {broker}
         [[components]]
         name = "probe"
         wasm = "{{probe}}"
-        subscribe = ["probe.work"]
+        subscribe = {subscribe}
         max_concurrency = 8
         timeout_ms = 10000
         "#
@@ -51,12 +71,12 @@ async fn serve_host() {
     drop(t);
 }
 
-/// A host pinned to `core`.
-fn spawn_host(core: usize) -> Child {
+/// A host on `transport` pinned to `core`.
+fn spawn_host(transport: &str, core: usize) -> Child {
     let mut child = Command::new("taskset")
         .args(["-c", &core.to_string()])
         .arg(std::env::current_exe().unwrap())
-        .arg("--serve-host")
+        .args(["--serve-host", transport])
         .stdout(Stdio::piped())
         .spawn()
         .expect("taskset (util-linux) runs the host");
@@ -68,22 +88,78 @@ fn spawn_host(core: usize) -> Child {
     child
 }
 
-async fn round(client: &async_nats::Client, broker: Option<u32>, pid: u32) -> rpc::Phase {
-    let client = client.clone();
-    let call = move || {
-        let client = client.clone();
-        async move {
-            let request = async_nats::Request::new()
-                .payload(WORK.into())
-                .timeout(Some(Duration::from_secs(30)));
-            let reply = client.send_request("probe.work", request).await.expect("reply");
-            assert!(
-                reply.headers.is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
-                "the work failed"
-            );
+/// One request to `probe.work`, on either broker.
+type Call = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+async fn caller(transport: &str) -> Call {
+    match transport {
+        "amqp" => {
+            let client = amqp_client::AmqpClient::new(AMQP_URL, EXCHANGE).await;
+            Arc::new(move || {
+                let client = client.clone();
+                Box::pin(async move { client.call("probe.work", WORK.as_bytes()).await })
+            })
         }
-    };
-    rpc::measure(call, IN_FLIGHT, REQUESTS, pid, broker).await
+        _ => {
+            let client = async_nats::connect(URL).await.unwrap_or_else(|e| {
+                panic!("NATS not reachable at {URL} ({e}); start it with: nats-server -a 127.0.0.1 -p 4222 -js")
+            });
+            Arc::new(move || {
+                let client = client.clone();
+                Box::pin(async move {
+                    let request = async_nats::Request::new()
+                        .payload(WORK.into())
+                        .timeout(Some(Duration::from_secs(30)));
+                    let reply = client.send_request("probe.work", request).await.expect("reply");
+                    assert!(
+                        reply.headers.is_none_or(|h| h.get("Nats-Service-Error-Code").is_none()),
+                        "the work failed"
+                    );
+                })
+            })
+        }
+    }
+}
+
+async fn round(call: &Call, broker: Option<u32>, pid: u32) -> rpc::Phase {
+    let call = call.clone();
+    rpc::measure(move || call(), IN_FLIGHT, REQUESTS, pid, broker).await
+}
+
+/// One host, then two, on `transport`; prints the table.
+async fn compare(transport: &str, rounds: usize) {
+    let broker = rpc::find_process(if transport == "amqp" { "beam.smp" } else { "nats-server" });
+    let mut first = spawn_host(transport, 0);
+    let pid = first.id();
+    let call = caller(transport).await;
+    round(&call, broker, pid).await; // warm-up
+    let (mut one, mut two, mut broker_us) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        one.push(round(&call, broker, pid).await.throughput);
+        let mut second = spawn_host(transport, 1);
+        round(&call, broker, pid).await; // the second host warms up
+        let phase = round(&call, broker, pid).await;
+        two.push(phase.throughput);
+        broker_us.extend(phase.broker_us_per_msg);
+        second.kill().unwrap();
+        second.wait().unwrap();
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let ratios: Vec<f64> = two.iter().zip(&one).map(|(t, o)| t / o).collect();
+    let (one, two) = (rpc::median(one), rpc::median(two));
+    println!("\n{transport}:\n");
+    println!("| hosts (one core each) | req/s | vs one host (paired rounds: median, middle half) |");
+    println!("| --- | --- | --- |");
+    println!("| 1 | {one:.0} | 1.00x |");
+    let (low, median, high) = rpc::quartiles(ratios);
+    println!("| 2 | {two:.0} | {median:.2}x ({low:.2}-{high:.2}x) |");
+    if !broker_us.is_empty() {
+        println!(
+            "\nbroker CPU per request with two hosts: {:.1} µs (median)",
+            rpc::median(broker_us)
+        );
+    }
 }
 
 fn main() {
@@ -91,47 +167,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    if std::env::args().any(|a| a == "--serve-host") {
-        return rt.block_on(serve_host());
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-host") {
+        let transport = args.get(i + 1).cloned().unwrap_or_else(|| "nats".into());
+        return rt.block_on(serve_host(&transport));
     }
-    if std::env::args().any(|a| a == "--list") {
+    if args.iter().any(|a| a == "--list") {
         return;
     }
     let rounds: usize = std::env::var("BERTH_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    rt.block_on(async {
-        let client = async_nats::connect(URL).await.unwrap_or_else(|e| {
-            panic!("NATS not reachable at {URL} ({e}); start it with: nats-server -a 127.0.0.1 -p 4222 -js")
-        });
-        let broker = rpc::find_process("nats-server");
-        let mut first = spawn_host(0);
-        let pid = first.id();
-        round(&client, broker, pid).await; // warm-up
-        let (mut one, mut two, mut broker_us) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            one.push(round(&client, broker, pid).await.throughput);
-            let mut second = spawn_host(1);
-            round(&client, broker, pid).await; // the second host warms up
-            let phase = round(&client, broker, pid).await;
-            two.push(phase.throughput);
-            broker_us.extend(phase.broker_us_per_msg);
-            second.kill().unwrap();
-            second.wait().unwrap();
+    let which = std::env::var("BERTH_SCALE").unwrap_or_default();
+    for transport in ["nats", "amqp"] {
+        if which.is_empty() || which == transport {
+            rt.block_on(compare(transport, rounds));
         }
-        first.kill().unwrap();
-        first.wait().unwrap();
-        let ratios: Vec<f64> = two.iter().zip(&one).map(|(t, o)| t / o).collect();
-        let (one, two) = (rpc::median(one), rpc::median(two));
-        println!("| hosts (one core each) | req/s | vs one host (paired rounds: median, middle half) |");
-        println!("| --- | --- | --- |");
-        println!("| 1 | {one:.0} | 1.00x |");
-        let (low, median, high) = rpc::quartiles(ratios);
-        println!("| 2 | {two:.0} | {median:.2}x ({low:.2}-{high:.2}x) |");
-        println!(
-            "\nnats-server CPU per request with two hosts: {:.1} µs (median)",
-            rpc::median(broker_us)
-        );
-    });
+    }
 }

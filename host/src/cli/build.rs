@@ -19,6 +19,23 @@ pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
 /// is one call. (`berth-cc` builds C for the same world.)
 pub const BATCHED_WORLD: &str = "stateful-batched-backend";
 
+/// The world an app is built for: the batched one if it exports the batch
+/// handler (`export`, as the helper layer names it; `berth new` writes it),
+/// else the one without, so that an app written before batches builds
+/// unchanged, one message per call.
+fn world(app: &Path, export: &str) -> &'static str {
+    match std::fs::read_to_string(app) {
+        Ok(text) if !text.contains(export) => {
+            tracing::info!(
+                app = %app.display(),
+                "no `{export}` export: built for world stateful-backend, one message per call"
+            );
+            "stateful-backend"
+        }
+        _ => BATCHED_WORLD,
+    }
+}
+
 /// A component that was built.
 #[derive(Debug)]
 pub struct Built {
@@ -104,7 +121,9 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
             Command::new("componentize-py")
                 .arg("-d")
                 .arg(wit(source)?)
-                .args(["-w", BATCHED_WORLD, "componentize", "-p"])
+                .arg("-w")
+                .arg(world(&source.join("app.py"), "BatchHandler"))
+                .args(["componentize", "-p"])
                 .arg(source)
                 .args(["app", "-o"])
                 .arg(wasm),
@@ -123,7 +142,9 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                     .arg(source.join("app.js"))
                     .arg("--wit")
                     .arg(wit(source)?)
-                    .args(["--world-name", BATCHED_WORLD, "-d", "http", "-d", "fetch-event", "-o"])
+                    .arg("--world-name")
+                    .arg(world(&source.join("app.js"), "batchHandler"))
+                    .args(["-d", "http", "-d", "fetch-event", "-o"])
                     .arg(wasm),
                 "npm install",
             )?
