@@ -53,7 +53,7 @@ fn check_judges_a_python_component_as_its_manifest_would() {
         .expect("run");
     let out = String::from_utf8_lossy(&fits.stdout);
     assert!(
-        fits.status.success() && out.contains("ok: berth:backend@0.1.0 backend, with state"),
+        fits.status.success() && out.contains("ok: berth:backend@0.1.0 backend, with batches and state"),
         "{out}"
     );
     assert!(
