@@ -101,7 +101,7 @@ enum Fault {
 /// `ack_wait_ms`, so the server redelivers behind the cut.
 const CUT: Duration = Duration::from_secs(3);
 
-fn manifest(dir: &std::path::Path, nats: &str) -> (std::path::PathBuf, String) {
+fn manifest(dir: &std::path::Path, nats: &str) -> std::path::PathBuf {
     process::manifest_with_http(
         dir,
         &format!(
@@ -124,7 +124,7 @@ async fn run(fault: Fault) -> Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = server.as_ref().map(NatsServer::port).unwrap_or_default();
     let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await;
-    let (path, http) = manifest(dir.path(), &proxy.nats_url());
+    let path = manifest(dir.path(), &proxy.nats_url());
     let mut host = Host::run(&path);
     host.wait_for("host started");
 
@@ -185,7 +185,7 @@ async fn run(fault: Fault) -> Report {
             host.wait_for("host started");
         }
         Fault::RestartBroker => server = Some(server.take().expect("running").restart()),
-        Fault::SwapStorm => storm = Some(tokio::spawn(swaps(http.clone()))),
+        Fault::SwapStorm => storm = Some(tokio::spawn(swaps(host.http()))),
         Fault::KillConnection => assert!(proxy.kill_connections() > 0, "the host was connected"),
         Fault::CutNetwork => {
             proxy.cut();

@@ -6,7 +6,7 @@ mod process;
 use std::process::Command;
 use std::time::Duration;
 
-use process::{BERTH, Host, free_port};
+use process::{BERTH, Host};
 
 #[test]
 fn check_says_whether_a_component_fits() {
@@ -105,7 +105,7 @@ fn wait_for_stats(url: &str, index: usize, done: impl Fn(&serde_json::Value) -> 
 /// on a free port, once it listens; and its URL. Sockets are linked, as a
 /// Python or JavaScript guest needs (every address stays denied).
 fn serve_http(dir: &std::path::Path, name: &str, wasm: &str, env: &[(&str, &str)]) -> (Host, String) {
-    let (manifest, url) = process::manifest_with_http(
+    let manifest = process::manifest_with_http(
         dir,
         &format!(
             "[[components]]\nname = \"{name}\"\nwasm = \"{wasm}\"\nsubscribe = [\"{name}.>\"]\nlink_unused_sockets = true\n"
@@ -113,6 +113,7 @@ fn serve_http(dir: &std::path::Path, name: &str, wasm: &str, env: &[(&str, &str)
     );
     let host = Host::run_with(&manifest, env);
     host.wait_for("host started");
+    let url = host.http();
     (host, url)
 }
 
@@ -278,13 +279,12 @@ fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
 #[test]
 fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
     let service = format!("drain{}", std::process::id());
     let manifest = dir.path().join("berth.toml");
     std::fs::write(
         &manifest,
         format!(
-            "[host]\nname = \"{service}\"\ntransport = \"nats\"\nadmin = true\nadmin_token = \"s3cret\"\nhttp = \"127.0.0.1:{port}\"\n\
+            "[host]\nname = \"{service}\"\ntransport = \"nats\"\nadmin = true\nadmin_token = \"s3cret\"\nhttp = \"127.0.0.1:0\"\n\
              [transports.nats]\nurl = \"nats://127.0.0.1:4222\"\n\
              [[components]]\nname = \"echo\"\nwasm = \"{}\"\nsubscribe = [\"{service}.echo.>\"]\n\
              [[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.sleep\"]\n",
@@ -327,7 +327,7 @@ fn admin_over_nats_answers_info_and_drain_ends_the_process_after_in_flight_calls
     );
 
     // A slow call in flight when the drain arrives is still answered.
-    let url = format!("http://127.0.0.1:{port}");
+    let url = host.http();
     let slow = {
         let url = url.clone();
         std::thread::spawn(move || {

@@ -5,10 +5,10 @@ mod process;
 
 use std::process::Command;
 
-use process::{Host, free_port};
+use process::Host;
 
 /// Two probes whose `init` takes a second each.
-fn slow_pair(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+fn slow_pair(dir: &std::path::Path) -> std::path::PathBuf {
     let manifest = dir.join("berth.toml");
     let probe = |name: &str| {
         format!(
@@ -19,19 +19,15 @@ fn slow_pair(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     };
     std::fs::write(
         &manifest,
-        format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n{}{}",
-            probe("first"),
-            probe("second")
-        ),
+        format!("[host]\nhttp = \"127.0.0.1:0\"\n{}{}", probe("first"), probe("second")),
     )
     .expect("write");
     manifest
 }
 
-fn health(port: u16) -> (String, serde_json::Value) {
+fn health(url: &str) -> (String, serde_json::Value) {
     let out = Command::new("curl")
-        .args(["-s", "-w", "\n%{http_code}", &format!("http://127.0.0.1:{port}/health")])
+        .args(["-s", "-w", "\n%{http_code}", &format!("{url}/health")])
         .output()
         .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -42,10 +38,9 @@ fn health(port: u16) -> (String, serde_json::Value) {
 #[test]
 fn health_answers_starting_while_components_load_side_by_side() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let host = Host::run(&slow_pair(dir.path(), port));
-    host.wait_for("HTTP admin and ingress listening");
-    let (code, body) = health(port);
+    let host = Host::run(&slow_pair(dir.path()));
+    let url = host.http();
+    let (code, body) = health(&url);
     assert_eq!((code.as_str(), &body["status"]), ("503", &"starting".into()), "{body}");
 
     // Both start loading before either has finished: side by side.
@@ -59,14 +54,14 @@ fn health_answers_starting_while_components_load_side_by_side() {
     );
 
     host.wait_for("host started");
-    let (code, body) = health(port);
+    let (code, body) = health(&url);
     assert_eq!((code.as_str(), &body["status"]), ("200", &"ok".into()), "{body}");
 }
 
 #[test]
 fn routing_mistakes_are_named_at_start_and_unhandled_names_the_routes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (manifest, url) = process::manifest_with_http(
+    let manifest = process::manifest_with_http(
         dir.path(),
         &format!(
             "[[components]]\nname = \"probe\"\nwasm = \"{}\"\n\
@@ -76,6 +71,7 @@ fn routing_mistakes_are_named_at_start_and_unhandled_names_the_routes() {
     );
     let host = Host::run(&manifest);
     let start = host.lines_until("host started").join("\n");
+    let url = host.http();
     assert!(
         start.contains("subscription `stray.>` of `probe` reaches none of its routes (request probe.count,"),
         "{start}"

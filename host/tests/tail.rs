@@ -13,7 +13,7 @@ use process::{BERTH, Host};
 #[test]
 fn tail_prints_what_a_component_publishes() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (manifest, url) = process::manifest_with_http(
+    let manifest = process::manifest_with_http(
         dir.path(),
         &format!(
             "[[components]]\nname = \"greeter\"\nwasm = \"{}\"\nsubscribe = [\"greet.>\"]\npublish = [\"events.>\"]\n",
@@ -22,6 +22,7 @@ fn tail_prints_what_a_component_publishes() {
     );
     let host = Host::run(&manifest);
     host.wait_for("host started");
+    let url = host.http();
     let tail = Host::spawn(Command::new(BERTH).args(["tail", "events.>", "--url", &url]));
     host.wait_for("tail started");
     let asked = Command::new(BERTH)

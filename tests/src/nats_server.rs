@@ -24,16 +24,25 @@ pub fn free_port() -> u16 {
 
 impl NatsServer {
     /// Starts one with JetStream and `args` (e.g. `--auth TOKEN`) and
-    /// returns once it accepts connections.
+    /// returns once it accepts connections. The server picks its own port
+    /// and names it in a ports file: a port picked here could be taken by
+    /// a test running alongside before the server binds it.
     pub fn start(args: &[&str]) -> Self {
         let store = tempfile::tempdir().expect("tempdir");
-        Self::spawn(free_port(), store, args.iter().map(|a| (*a).to_owned()).collect())
+        Self::spawn(None, store, args.iter().map(|a| (*a).to_owned()).collect())
     }
 
-    fn spawn(port: u16, store: tempfile::TempDir, args: Vec<String>) -> Self {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
+    /// Runs nats-server on `port` (or one it picks) and waits until it
+    /// accepts clients.
+    fn spawn(port: Option<u16>, store: tempfile::TempDir, args: Vec<String>) -> Self {
+        let ports = store.path().join("ports");
+        std::fs::create_dir_all(&ports).expect("ports dir");
+        let asked = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
+        let mut child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &asked, "--ports_file_dir"])
+            .arg(&ports)
+            .args(["-js", "-sd"])
+            .arg(store.path().join("js"))
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -41,6 +50,7 @@ impl NatsServer {
             .unwrap_or_else(|e| {
                 panic!("cannot run nats-server ({e}); it comes with the machine's NATS: apt-get install nats-server")
             });
+        let port = listening_port(&mut child, &ports);
         crate::wait_for_port(port, Duration::from_secs(10), "private nats-server");
         Self {
             child,
@@ -67,7 +77,40 @@ impl NatsServer {
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let _ = self.child.wait();
         let store = std::mem::replace(&mut self.store, tempfile::tempdir().expect("tempdir"));
-        Self::spawn(self.port, store, std::mem::take(&mut self.args))
+        Self::spawn(Some(self.port), store, std::mem::take(&mut self.args))
+    }
+}
+
+/// The client port a starting server writes to its ports file
+/// (`{"client": ["nats://127.0.0.1:PORT"], …}`), within 10 s; fails if
+/// the server exits first (a port in use, a bad argument).
+fn listening_port(child: &mut Child, dir: &std::path::Path) -> u16 {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the private nats-server exited at start ({status}); run it by hand to see why");
+        }
+        let written = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.path().extension().is_some_and(|x| x == "ports"));
+        let port = written
+            .and_then(|e| std::fs::read(e.path()).ok())
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|ports| {
+                let url = ports["nats"][0].as_str()?.to_owned();
+                url.rsplit(':').next()?.parse().ok()
+            });
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the private nats-server wrote no ports file in {} within 10 s",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -109,11 +152,7 @@ impl NatsCluster {
                     "--routes".to_owned(),
                     all.clone(),
                 ];
-                Some(NatsServer::spawn(
-                    free_port(),
-                    tempfile::tempdir().expect("tempdir"),
-                    args,
-                ))
+                Some(NatsServer::spawn(None, tempfile::tempdir().expect("tempdir"), args))
             })
             .collect();
         Self { servers }

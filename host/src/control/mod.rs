@@ -108,7 +108,9 @@ impl Running {
                 let listener = TcpListener::bind(addr)
                     .await
                     .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
-                tracing::info!(%addr, "HTTP admin and ingress listening");
+                // The bound address, not the asked one: `:0` picks a free port.
+                let bound = listener.local_addr().unwrap_or(addr);
+                tracing::info!(addr = %bound, "HTTP admin and ingress listening");
                 let options = http::Options::new(&manifest.host, auth.clone());
                 Some(http::Starting::serve(
                     listener,

@@ -18,13 +18,14 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// Writes `berth.toml` into `dir`: HTTP on a free port, then `components`
-/// (manifest text); returns its path and the HTTP URL.
-pub fn manifest_with_http(dir: &std::path::Path, components: &str) -> (std::path::PathBuf, String) {
-    let port = free_port();
+/// Writes `berth.toml` into `dir`: HTTP on a port the host picks (read it
+/// with [`Host::http`]: a port chosen here could be taken by another test
+/// before the host binds it), then `components` (manifest text); returns
+/// its path.
+pub fn manifest_with_http(dir: &std::path::Path, components: &str) -> std::path::PathBuf {
     let manifest = dir.join("berth.toml");
-    std::fs::write(&manifest, format!("[host]\nhttp = \"127.0.0.1:{port}\"\n{components}")).expect("write");
-    (manifest, format!("http://127.0.0.1:{port}"))
+    std::fs::write(&manifest, format!("[host]\nhttp = \"127.0.0.1:0\"\n{components}")).expect("write");
+    manifest
 }
 
 /// A `berth run` process whose log the test follows; killed if the test
@@ -32,6 +33,8 @@ pub fn manifest_with_http(dir: &std::path::Path, components: &str) -> (std::path
 pub struct Host {
     pub child: Child,
     lines: mpsc::Receiver<String>,
+    /// Where its HTTP listener bound, once it has logged it.
+    http: std::cell::RefCell<Option<String>>,
 }
 
 impl Host {
@@ -59,7 +62,11 @@ impl Host {
         let out = tx.clone();
         std::thread::spawn(move || follow(stdout, out));
         std::thread::spawn(move || follow(stderr, tx));
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            http: std::cell::RefCell::default(),
+        }
     }
 
     /// Waits for the next log line containing `needle` (30 s at most).
@@ -73,8 +80,7 @@ impl Host {
         let mut lines = Vec::new();
         loop {
             let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
+                .next_line()
                 .unwrap_or_else(|_| panic!("no log line `{needle}` in time; got:\n{}", lines.join("\n")));
             let done = line.contains(needle);
             lines.push(line);
@@ -86,14 +92,46 @@ impl Host {
 
     /// The next log line containing `needle` (30 s at most), whole.
     pub fn line_with(&self, needle: &str) -> String {
+        let mut seen = Vec::new();
         loop {
-            let line = self.lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| {
-                panic!("no log line `{needle}` in time (is the broker running? nats-server on 4222, RabbitMQ on 5672)")
-            });
-            if line.contains(needle) {
-                return line;
+            match self.next_line() {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(line) => seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!(
+                        "the host exited before logging `{needle}`; it said:\n{}",
+                        seen.join("\n")
+                    )
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "no log line `{needle}` in 30 s (is the broker running? nats-server on 4222, RabbitMQ on 5672); the host said:\n{}",
+                    seen.join("\n")
+                ),
             }
         }
+    }
+
+    /// The URL of its HTTP listener (`http://127.0.0.1:<port>`), waiting
+    /// for the line that names it.
+    pub fn http(&self) -> String {
+        if self.http.borrow().is_none() {
+            self.wait_for("HTTP admin and ingress listening");
+        }
+        self.http
+            .borrow()
+            .clone()
+            .expect("the listening line names its address")
+    }
+
+    /// The next log line (30 s at most), noting the HTTP address on the way.
+    fn next_line(&self) -> Result<String, mpsc::RecvTimeoutError> {
+        let line = self.lines.recv_timeout(Duration::from_secs(30))?;
+        if line.contains("HTTP admin and ingress listening")
+            && let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))
+        {
+            *self.http.borrow_mut() = Some(format!("http://{addr}"));
+        }
+        Ok(line)
     }
 
     /// Sends `signal` (`-TERM`, `-KILL`) with kill(1).
