@@ -5,7 +5,8 @@
 //! calls that were cut off. The same holds for the network between host
 //! and broker, broken through a proxy the test controls: every connection
 //! killed (the host reconnects; the broker gives back what was unacked) or
-//! cut for three seconds (nothing passes, the connection stays open).
+//! cut for three seconds (nothing passes, the connection stays open). A
+//! swap every 100 ms while the events run redoes nothing.
 
 #[path = "../../tests/tests/rabbit/mod.rs"]
 mod rabbit;
@@ -26,7 +27,7 @@ fn manifest(rabbit: &Rabbit, dir: &std::path::Path, url: &str) -> std::path::Pat
     std::fs::write(
         &path,
         format!(
-            "[host]\nname = \"{service}\"\ntransport = \"amqp\"\ndata_dir = \"{data}\"\n\
+            "[host]\nname = \"{service}\"\ntransport = \"amqp\"\ndata_dir = \"{data}\"\nhttp = \"127.0.0.1:0\"\n\
              [transports.amqp]\nurl = \"{url}\"\nexchange = \"{exchange}\"\n\
              [[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.slow.*\"]\n\
              publish = [\"probe.seen.>\"]\nmax_concurrency = 8\n",
@@ -57,6 +58,26 @@ enum Fault {
     KillConnection,
     /// Nothing passes between host and broker for three seconds.
     CutNetwork,
+    /// The component swapped in again every 100 ms until the end.
+    SwapStorm,
+}
+
+/// Swaps the probe in every 100 ms over `http` until aborted, counting
+/// the swaps answered in `done`.
+async fn swaps(http: String, done: std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let wasm = std::fs::read(berth_tests::PROBE).expect("probe");
+    let client = reqwest::Client::new();
+    for i in 0.. {
+        let swapped = client
+            .put(format!("{http}/v1/components/probe?label=storm-{i}"))
+            .body(wasm.clone())
+            .send()
+            .await;
+        if swapped.is_ok_and(|r| r.status().is_success()) {
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Starts a host (through a proxy to the broker), sends 200 slow events,
@@ -73,13 +94,17 @@ async fn strike_midway(fault: Fault) -> (HashMap<String, usize>, Option<i32>) {
     // The host declares and binds its queue: start it before publishing.
     let mut first = Host::run(&manifest);
     first.wait_for("host started");
+    // Long enough events that a storm sees a dozen swaps.
+    let millis: &[u8] = if matches!(fault, Fault::SwapStorm) { b"60" } else { b"20" };
     for i in 0..EVENTS {
-        rabbit.publish(&format!("probe.slow.e{i}"), b"20", &[]).await;
+        rabbit.publish(&format!("probe.slow.e{i}"), millis, &[]).await;
     }
     let mut count = HashMap::new();
     see(&rabbit, &mut seen, &mut count, 40).await;
     let mut code = None;
     let mut second = None;
+    let mut storm = None;
+    let swapped = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     match fault {
         Fault::Signal(signal) => {
             first.signal(signal);
@@ -95,8 +120,15 @@ async fn strike_midway(fault: Fault) -> (HashMap<String, usize>, Option<i32>) {
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             proxy.heal();
         }
+        Fault::SwapStorm => storm = Some(tokio::spawn(swaps(first.http(), swapped.clone()))),
     }
     see(&rabbit, &mut seen, &mut count, EVENTS).await;
+    if let Some(storm) = storm {
+        storm.abort();
+        let swapped = swapped.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("amqp swap storm: {swapped} swaps while the events ran");
+        assert!(swapped >= 5, "only {swapped} swaps while the events ran");
+    }
     drop((first, second));
     rabbit.cleanup_components(&["probe"]).await;
     (count, code)
@@ -142,4 +174,11 @@ async fn a_network_cut_loses_nothing_and_redoes_only_what_was_in_flight() {
     let repeated = redone(&count);
     eprintln!("amqp network cut: {repeated} of {EVENTS} events handled twice");
     assert!(repeated <= MOST_REDONE, "{repeated} events handled twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_every_100_ms_loses_and_redoes_nothing() {
+    let (count, _) = strike_midway(Fault::SwapStorm).await;
+    let repeated = redone(&count);
+    assert_eq!(repeated, 0, "{repeated} events handled twice across swaps");
 }

@@ -3,7 +3,8 @@
 //! child process pinned to one of the machine's cores (`taskset -c N`),
 //! serving the `probe` guest's `probe.work` (a million rounds of xorshift,
 //! a few milliseconds of CPU), through the machine's nats-server (a queue
-//! group) and the machine's RabbitMQ (a quorum queue both hosts consume).
+//! group) and a private RabbitMQ node whose schedulers do not spin (a
+//! quorum queue both hosts consume; the machine's broker is left as it is).
 //!
 //! Run: `cargo bench -p berth-tests --bench scale_out` (`BERTH_SCALE=nats`
 //! or `amqp` runs one). Each figure is the median of `BERTH_BENCH_ROUNDS`
@@ -29,7 +30,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const URL: &str = "127.0.0.1:4222";
-const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const EXCHANGE: &str = "berth-scale";
 const WORK: &str = "1000000";
 const REQUESTS: usize = 600;
@@ -38,11 +38,11 @@ const IN_FLIGHT: usize = 32;
 /// `--serve-host nats|amqp`: one Berth host with the probe on
 /// `probe.work`, in the queue group (NATS) or on the quorum queue (AMQP)
 /// every such host shares.
-async fn serve_host(transport: &str) {
+async fn serve_host(transport: &str, amqp_url: &str) {
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let (broker, subscribe) = match transport {
         "amqp" => (
-            format!("[transports.amqp]\nurl = \"{AMQP_URL}\"\nexchange = \"{EXCHANGE}\""),
+            format!("[transports.amqp]\nurl = \"{amqp_url}\"\nexchange = \"{EXCHANGE}\""),
             r#"[{ subject = "probe.work", queue_type = "quorum" }]"#,
         ),
         _ => (
@@ -72,11 +72,11 @@ async fn serve_host(transport: &str) {
 }
 
 /// A host on `transport` pinned to `core`.
-fn spawn_host(transport: &str, core: usize) -> Child {
+fn spawn_host(transport: &str, amqp_url: &str, core: usize) -> Child {
     let mut child = Command::new("taskset")
         .args(["-c", &core.to_string()])
         .arg(std::env::current_exe().unwrap())
-        .args(["--serve-host", transport])
+        .args(["--serve-host", transport, amqp_url])
         .stdout(Stdio::piped())
         .spawn()
         .expect("taskset (util-linux) runs the host");
@@ -91,10 +91,10 @@ fn spawn_host(transport: &str, core: usize) -> Child {
 /// One request to `probe.work`, on either broker.
 type Call = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-async fn caller(transport: &str) -> Call {
+async fn caller(transport: &str, amqp_url: &str) -> Call {
     match transport {
         "amqp" => {
-            let client = amqp_client::AmqpClient::new(AMQP_URL, EXCHANGE).await;
+            let client = amqp_client::AmqpClient::new(amqp_url, EXCHANGE).await;
             Arc::new(move || {
                 let client = client.clone();
                 Box::pin(async move { client.call("probe.work", WORK.as_bytes()).await })
@@ -128,15 +128,20 @@ async fn round(call: &Call, broker: Option<u32>, pid: u32) -> rpc::Phase {
 
 /// One host, then two, on `transport`; prints the table.
 async fn compare(transport: &str, rounds: usize) {
-    let broker = rpc::find_process(if transport == "amqp" { "beam.smp" } else { "nats-server" });
-    let mut first = spawn_host(transport, 0);
+    let rabbit = (transport == "amqp").then(berth_tests::rabbit_server::RabbitServer::start);
+    let amqp_url = rabbit.as_ref().map(|r| r.url()).unwrap_or_default();
+    let broker = match &rabbit {
+        Some(rabbit) => rabbit.vm_pid(),
+        None => rpc::find_process("nats-server"),
+    };
+    let mut first = spawn_host(transport, &amqp_url, 0);
     let pid = first.id();
-    let call = caller(transport).await;
+    let call = caller(transport, &amqp_url).await;
     round(&call, broker, pid).await; // warm-up
     let (mut one, mut two, mut broker_us) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         one.push(round(&call, broker, pid).await.throughput);
-        let mut second = spawn_host(transport, 1);
+        let mut second = spawn_host(transport, &amqp_url, 1);
         round(&call, broker, pid).await; // the second host warms up
         let phase = round(&call, broker, pid).await;
         two.push(phase.throughput);
@@ -170,7 +175,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve-host") {
         let transport = args.get(i + 1).cloned().unwrap_or_else(|| "nats".into());
-        return rt.block_on(serve_host(&transport));
+        let amqp_url = args.get(i + 2).cloned().unwrap_or_default();
+        return rt.block_on(serve_host(&transport, &amqp_url));
     }
     if args.iter().any(|a| a == "--list") {
         return;

@@ -1,5 +1,5 @@
 //! A private RabbitMQ node for tests that need a broker configured
-//! otherwise than the machine's (a TLS listener), on free ports with its
+//! otherwise than the machine's (a TLS listener, a restart), on free ports with its
 //! own data and log folders, so the shared broker on 5672 is never
 //! touched. An Erlang node takes a few seconds to start.
 
@@ -50,6 +50,16 @@ impl RabbitServer {
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f` (a plain node's).
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// The pid of its Erlang VM (the server script's child), whose CPU
+    /// time is the broker's.
+    pub fn vm_pid(&self) -> Option<u32> {
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string(), "beam.smp"])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()
     }
 
     fn start_with(port: u16, config: &str) -> Self {
@@ -106,6 +116,14 @@ fn spawn(dir: &Path, node: &str, dist_port: u16, port: u16) -> Child {
         .env("RABBITMQ_MNESIA_BASE", dir.join("mnesia"))
         .env("RABBITMQ_LOG_BASE", dir.join("log"))
         .env("RABBITMQ_PID_FILE", dir.join("pid"))
+        // Schedulers that wait for work do not spin: the node shares two
+        // cores with the tests (and in `scale_out`, with the hosts it
+        // serves), where spinning takes CPU they need. RabbitMQ's own
+        // advice for machines it shares.
+        .env(
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+            "+sbwt none +sbwtdcpu none +sbwtdio none",
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
