@@ -22,13 +22,13 @@ use rabbit::{AMQP_URL, Rabbit};
 
 const EVENTS: usize = 200;
 
-fn manifest(rabbit: &Rabbit, dir: &std::path::Path, url: &str) -> std::path::PathBuf {
+fn manifest(rabbit: &Rabbit, dir: &std::path::Path, url: &str, coalesce_acks: bool) -> std::path::PathBuf {
     let path = dir.join("berth.toml");
     std::fs::write(
         &path,
         format!(
             "[host]\nname = \"{service}\"\ntransport = \"amqp\"\ndata_dir = \"{data}\"\nhttp = \"127.0.0.1:0\"\n\
-             [transports.amqp]\nurl = \"{url}\"\nexchange = \"{exchange}\"\n\
+             [transports.amqp]\nurl = \"{url}\"\nexchange = \"{exchange}\"\ncoalesce_acks = {coalesce_acks}\n\
              [[components]]\nname = \"probe\"\nwasm = \"{probe}\"\nsubscribe = [\"probe.slow.*\"]\n\
              publish = [\"probe.seen.>\"]\nmax_concurrency = 8\n",
             service = rabbit.service(),
@@ -85,17 +85,26 @@ async fn swaps(http: String, done: std::sync::Arc<std::sync::atomic::AtomicU32>)
 /// was handled. Returns how often each was, and the exit code of a host
 /// stopped by a signal.
 async fn strike_midway(fault: Fault) -> (HashMap<String, usize>, Option<i32>) {
+    strike_acking(fault, true).await
+}
+
+/// [`strike_midway`], with `[transports.amqp] coalesce_acks` as given.
+async fn strike_acking(fault: Fault, coalesce_acks: bool) -> (HashMap<String, usize>, Option<i32>) {
     let rabbit = Rabbit::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let proxy = Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], 5672))).await;
     let url = AMQP_URL.replace("127.0.0.1:5672", &proxy.address());
-    let manifest = manifest(&rabbit, dir.path(), &url);
+    let manifest = manifest(&rabbit, dir.path(), &url, coalesce_acks);
     let mut seen = rabbit.bind("probe.seen.#").await;
     // The host declares and binds its queue: start it before publishing.
     let mut first = Host::run(&manifest);
     first.wait_for("host started");
     // Long enough events that a storm sees a dozen swaps.
-    let millis: &[u8] = if matches!(fault, Fault::SwapStorm) { b"60" } else { b"20" };
+    let millis: &[u8] = if matches!(fault, Fault::SwapStorm) {
+        b"60"
+    } else {
+        b"20"
+    };
     for i in 0..EVENTS {
         rabbit.publish(&format!("probe.slow.e{i}"), millis, &[]).await;
     }
@@ -158,6 +167,14 @@ async fn sigkill_loses_nothing_and_redoes_only_what_was_in_flight() {
     let repeated = redone(&count);
     eprintln!("amqp SIGKILL: {repeated} of {EVENTS} events handled twice");
     assert!(repeated <= MOST_REDONE, "{repeated} events handled twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_each_ack_sent_alone_redoes_at_most_the_calls_running() {
+    let (count, _) = strike_acking(Fault::Signal("-KILL"), false).await;
+    let repeated = redone(&count);
+    eprintln!("amqp SIGKILL, coalesce_acks = false: {repeated} of {EVENTS} events handled twice");
+    assert!(repeated <= 8, "{repeated} events handled twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

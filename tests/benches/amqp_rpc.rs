@@ -200,6 +200,7 @@ async fn serve_berth(options: rpc::Berth) {
         max_batch,
         guest,
         mode,
+        coalesce_acks,
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(
@@ -211,6 +212,7 @@ async fn serve_berth(options: rpc::Berth) {
         [transports.amqp]
         url = "{URL}"
         exchange = "{EXCHANGE}"
+        coalesce_acks = {coalesce_acks}
         [[components]]
         name = "{kind}"
         wasm = "{guest}"
@@ -280,19 +282,29 @@ fn main() {
             ("native lapin", "native", "native.echo"),
             ("berth + wasm echo", "berth", "berth.echo"),
             ("berth + wasm echo, max_batch = 1", "berth-single", "berth-single.echo"),
+            (
+                "berth + wasm echo, coalesce_acks = false",
+                "berth-each-ack",
+                "berth-each-ack.echo",
+            ),
             ("native lapin, one task, batched acks", "pipelined", "pipelined.echo"),
             ("berth + native Rust echo (no wasm)", "host-only", "host-only.echo"),
-        ]
-        .into_iter()
-        .map(|(name, kind, key)| {
-            let (client, body) = (client.clone(), body.clone());
-            let call = move || {
+        ];
+        // `BERTH_BENCH_ONLY=pipelined,berth,berth-each-ack` runs those alone
+        // (the first is the baseline the others are measured against).
+        let only = std::env::var("BERTH_BENCH_ONLY").ok();
+        let responders = responders
+            .into_iter()
+            .filter(|(_, kind, _)| only.as_deref().is_none_or(|o| o.split(',').any(|k| k == *kind)))
+            .map(|(name, kind, key)| {
                 let (client, body) = (client.clone(), body.clone());
-                async move { client.call(key, &body).await }
-            };
-            (name, kind, call)
-        })
-        .collect();
+                let call = move || {
+                    let (client, body) = (client.clone(), body.clone());
+                    async move { client.call(key, &body).await }
+                };
+                (name, kind, call)
+            })
+            .collect();
         let rows = rpc::run_responders(responders, [2_000, 15_000, 20_000], "beam.smp").await;
         let cleanup_connection = connect().await;
         let cleanup = cleanup_connection.create_channel().await.unwrap();
@@ -301,6 +313,7 @@ fn main() {
             "berth-bench.pipelined",
             "berth-bench.berth",
             "berth-bench.berth-single",
+            "berth-bench.berth-each-ack",
             "berth-bench.host-only",
         ] {
             let _ = cleanup.queue_delete(q.into(), QueueDeleteOptions::default()).await;

@@ -54,6 +54,7 @@ async fn serve_berth(options: rpc::Berth) {
         max_batch,
         guest,
         mode,
+        ..
     } = options;
     berth::cli::install_logging(berth::cli::LogFormat::Text);
     let t = berth_tests::start(&format!(

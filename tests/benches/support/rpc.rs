@@ -350,13 +350,16 @@ pub struct Berth {
     pub guest: &'static str,
     /// The component's `instance_mode`.
     pub mode: &'static str,
+    /// `[transports.amqp] coalesce_acks` (AMQP only).
+    pub coalesce_acks: bool,
 }
 
 impl Berth {
     /// `berth` (the defaults), `berth-single` (`max_batch = 1`: one call
     /// per message), `berth-headers` (`reply_headers = true`) or
     /// `berth-wasmcloud` (the wasmCloud echo instead of Berth's) or
-    /// `berth-fresh` (`instance_mode = "fresh"`: a new instance per message).
+    /// `berth-fresh` (`instance_mode = "fresh"`: a new instance per message)
+    /// or `berth-each-ack` (`coalesce_acks = false`, AMQP).
     pub fn of(kind: &str) -> Option<Self> {
         let (kind, reply_headers, max_batch, guest, mode) = match kind {
             "berth" => ("berth", false, 32, "{echo}", "pooled"),
@@ -364,14 +367,17 @@ impl Berth {
             "berth-headers" => ("berth-headers", true, 32, "{echo}", "pooled"),
             "berth-wasmcloud" => ("berth-wasmcloud", false, 32, "{wasmcloud_echo}", "pooled"),
             "berth-fresh" => ("berth-fresh", false, 1, "{echo}", "fresh"),
+            "berth-each-ack" => ("berth-each-ack", false, 32, "{echo}", "pooled"),
             _ => return None,
         };
+        let coalesce_acks = kind != "berth-each-ack";
         Some(Self {
             kind,
             reply_headers,
             max_batch,
             guest,
             mode,
+            coalesce_acks,
         })
     }
 }

@@ -19,6 +19,9 @@
 //! more than `hold`. Requeues and dead-letters are sent by the caller as
 //! they happen and only recorded here.
 //!
+//! With `coalesce_acks = false` every ack goes out alone as it is made,
+//! and the ledger only keeps count.
+//!
 //! RabbitMQ closes the channel on a `multiple` ack whose own tag is no
 //! longer outstanding, so acks are decided and sent by one sender at a
 //! time, in order. Recording takes only the ledger's short lock, so the
@@ -117,17 +120,20 @@ pub(super) struct Acks {
     ledger: std::sync::Mutex<Ledger>,
     /// Held by the one sender, from deciding acks until they are sent.
     sending: tokio::sync::Mutex<()>,
+    /// `false`: each ack goes out alone, at once.
+    coalesce: bool,
 }
 
 impl Acks {
-    /// Acks for `channel`, holding back at most a quarter of `prefetch`
-    /// (none when prefetch is below 4: then every ack goes out at once
-    /// and the window never shrinks).
-    pub fn new(channel: Channel, prefetch: u16) -> Self {
+    /// Acks for the consumer channel of `spec`, holding back at most a
+    /// quarter of its prefetch (none when prefetch is below 4: then every
+    /// ack goes out at once and the window never shrinks).
+    pub fn new(channel: Channel, spec: &super::QueueSpec) -> Self {
         Self {
             channel,
-            ledger: std::sync::Mutex::new(Ledger::new(usize::from(prefetch / 4))),
+            ledger: std::sync::Mutex::new(Ledger::new(usize::from(spec.prefetch / 4))),
             sending: tokio::sync::Mutex::new(()),
+            coalesce: spec.coalesce_acks,
         }
     }
 
@@ -143,6 +149,11 @@ impl Acks {
     /// Acks `tag`: sends it (with whatever else may go) unless an ack is on
     /// its way, whose sender then takes this one too.
     pub async fn ack(&self, tag: u64) {
+        if !self.coalesce {
+            self.ledger().settled(tag);
+            self.send(&[Ack { tag, multiple: false }]).await;
+            return;
+        }
         self.ledger().ack(tag);
         self.flush().await;
     }
@@ -175,7 +186,8 @@ impl Acks {
         }
     }
 
-    /// Sends in order; the caller holds `sending`. `false` once the
+    /// Sends in order; the caller holds `sending` (unless every ack goes
+    /// alone, where order does not matter). `false` once the
     /// channel is gone (the broker has requeued what was unacked).
     async fn send(&self, acks: &[Ack]) -> bool {
         for ack in acks {

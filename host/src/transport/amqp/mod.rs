@@ -82,6 +82,8 @@ struct QueueSpec {
     max_deliver: u32,
     /// A quorum queue, with the broker's own delivery limit.
     quorum: bool,
+    /// `[transports.amqp] coalesce_acks`.
+    coalesce_acks: bool,
 }
 
 impl AmqpTransport {
@@ -279,7 +281,7 @@ struct Consuming {
 
 impl Consuming {
     fn new(inner: Arc<Inner>, spec: QueueSpec, (channel, consumer, queue): (Channel, Consumer, String)) -> Self {
-        let acks = Arc::new(acks::Acks::new(channel, spec.prefetch));
+        let acks = Arc::new(acks::Acks::new(channel, &spec));
         Self {
             inner,
             spec,
@@ -322,7 +324,7 @@ impl Consuming {
             match self.inner.open_consumer(&self.spec).await {
                 Ok((channel, consumer, queue)) => {
                     tracing::info!(binding = %self.spec.binding, "AMQP consumer resumed");
-                    self.acks = Arc::new(acks::Acks::new(channel, self.spec.prefetch));
+                    self.acks = Arc::new(acks::Acks::new(channel, &self.spec));
                     (self.consumer, self.queue) = (consumer, queue);
                     return;
                 }
@@ -371,6 +373,7 @@ impl Transport for AmqpTransport {
                 .unwrap_or_else(|| u16::try_from(capacity).unwrap_or(u16::MAX)),
             max_deliver: options.max_deliver.max(1),
             quorum: options.quorum,
+            coalesce_acks: self.inner.config.coalesce_acks,
         };
         let opened = self.inner.open_consumer(&spec).await?;
         let consuming = Consuming::new(self.inner.clone(), spec, opened);
