@@ -69,19 +69,20 @@ async fn no_budget_keeps_no_instance_and_every_call_makes_one() {
     assert_eq!((warm.instances, warm.bytes), (0, 0), "{warm:?}");
 }
 
-/// The pool has 1,000 component instance slots and 2,000 core instance
-/// slots (an echo instance takes three): with a budget that would keep
-/// them all, 700 components still load and answer, because the pool's
-/// exhaustion evicts the instances used longest ago.
+/// The pool is as large as `[host] instance_slots`: with a budget that
+/// would keep them all, 300 components on 100 slots still load and answer,
+/// because the pool's exhaustion evicts the instances used longest ago.
 #[tokio::test]
 async fn more_components_than_pool_slots_load_and_answer() {
-    let t = start(&echoes(700, "max_warm_mb = 100000")).await.expect("host");
+    let t = start(&echoes(300, "max_warm_mb = 100000\ninstance_slots = 100"))
+        .await
+        .expect("host");
     let app = t.host.app();
     assert!(app.failed.is_empty(), "{:?}", app.failed);
-    for i in (0..700).rev().step_by(7) {
+    for i in (0..300).rev().step_by(3) {
         assert_eq!(t.ask(&format!("d.{i}"), "x").await, "x");
     }
     let warm = app.warm();
     assert!(warm.evictions > 0, "the pool made room: {warm:?}");
-    assert!(warm.instances < 700, "{warm:?}");
+    assert!(warm.instances <= 100, "no more instances than slots: {warm:?}");
 }

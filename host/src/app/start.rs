@@ -18,7 +18,7 @@ use crate::core::outbound::Outbound;
 use crate::keyvalue::Buckets;
 use crate::manifest::{KvBackend, Manifest, TransportKind};
 use crate::router::Route;
-use crate::runtime::{CompileCache, Runtime};
+use crate::runtime::{Capacity, CompileCache, Runtime};
 use crate::transport::amqp::AmqpTransport;
 use crate::transport::memory::MemoryTransport;
 use crate::transport::nats::NatsTransport;
@@ -37,8 +37,11 @@ impl Host {
         let feeds: Arc<dyn Outbound> = Arc::new(Sender(transports[&kind].any.clone()));
         let buckets = Buckets::open(manifest, nats.map(NatsTransport::client), feeds).await?;
         let fuel = manifest.components.iter().any(|c| c.fuel.is_some());
-        let warm = manifest.host.max_warm_mb as usize * (1 << 20);
-        let runtime = Runtime::with_warm_budget(CompileCache::new(cache), fuel, warm)?;
+        let capacity = Capacity {
+            warm_bytes: manifest.host.max_warm_mb as usize * (1 << 20),
+            slots: manifest.instance_slots(),
+        };
+        let runtime = Runtime::with_capacity(CompileCache::new(cache), fuel, capacity)?;
         let loader = Loader::new(runtime, outbound, buckets, manifest);
         let wiring = Wiring::new(transports, &manifest.host);
         // Components compile, link and run `init` side by side, a few at a

@@ -11,6 +11,14 @@ use std::time::Duration;
 /// `memory_mb` may not exceed it.
 pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 
+/// Instance pool slots of a runtime made without a manifest, and the fewest
+/// a manifest's default gives (`[host] instance_slots`).
+pub const DEFAULT_INSTANCE_SLOTS: u32 = 1000;
+
+/// Most instance pool slots a manifest's default gives: each reserves
+/// address space for its memories.
+pub const MAX_DEFAULT_INSTANCE_SLOTS: u32 = 10_000;
+
 /// Most core instances, memories or tables one component may have: the
 /// ceiling for `max_instances` and `max_tables` in the manifest.
 pub const MAX_PER_COMPONENT: u32 = 100;

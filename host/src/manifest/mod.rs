@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use self::bounds::{HOUR_MS, within};
+use self::bounds::{HOUR_MS, within, within_opt};
+use crate::core::limits::{DEFAULT_INSTANCE_SLOTS, MAX_DEFAULT_INSTANCE_SLOTS};
 
 mod bounds;
 mod component;
@@ -119,6 +120,12 @@ pub struct HostConfig {
     /// dropped, and their next call makes a new one (`init` included).
     #[serde(default = "default_max_warm_mb", deserialize_with = "within::<_, _, 0, 1_048_576>")]
     pub max_warm_mb: u32,
+    /// Component instances that may exist at once, host-wide, running or
+    /// warm: the slots of the instance pool, each reserving address space
+    /// for its memories. Absent: enough for every component's
+    /// `max_concurrency` (see [`Manifest::instance_slots`]).
+    #[serde(default, deserialize_with = "within_opt::<_, _, 16, 20_000>")]
+    pub instance_slots: Option<u32>,
 }
 
 impl Default for HostConfig {
@@ -138,6 +145,7 @@ impl Default for HostConfig {
             max_component_mb: default_max_component_mb(),
             strict: false,
             max_warm_mb: default_max_warm_mb(),
+            instance_slots: None,
         }
     }
 }
@@ -201,6 +209,18 @@ impl Manifest {
         toml::from_str(text).map_err(|e| match suggest::nearest_key(e.message()) {
             Some(key) => anyhow::anyhow!("{e}did you mean `{key}`?"),
             None => e.into(),
+        })
+    }
+
+    /// `[host] instance_slots`, or by default room for every component's
+    /// `max_concurrency` and a swap's second version beside it, between
+    /// 1,000 and 10,000 slots: a slot reserves address space for its
+    /// memories (up to 1 GiB each), not memory.
+    pub fn instance_slots(&self) -> u32 {
+        self.host.instance_slots.unwrap_or_else(|| {
+            let wanted: usize = self.components.iter().map(|c| c.max_concurrency).sum();
+            let wanted = u32::try_from(wanted.saturating_mul(2)).unwrap_or(u32::MAX);
+            wanted.clamp(DEFAULT_INSTANCE_SLOTS, MAX_DEFAULT_INSTANCE_SLOTS)
         })
     }
 

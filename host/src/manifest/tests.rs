@@ -86,6 +86,23 @@ fn max_batch_defaults_to_32_and_zero_is_refused_by_name() {
 }
 
 #[test]
+fn instance_slots_follow_the_manifest_within_bounds() {
+    let components = |n: usize, concurrency: usize| {
+        (0..n)
+            .map(|i| format!("[[components]]\nname = \"c{i}\"\nwasm = \"x\"\nmax_concurrency = {concurrency}\n"))
+            .collect::<String>()
+    };
+    let slots = |text: &str| Manifest::parse(text).expect("parses").instance_slots();
+    assert_eq!(slots(&components(1, 64)), 1000, "never fewer than the default");
+    assert_eq!(slots(&components(20, 64)), 2560, "twice the sum of max_concurrency");
+    assert_eq!(slots(&components(700, 64)), 10_000, "at most 10,000 by default");
+    assert_eq!(
+        slots(&format!("[host]\ninstance_slots = 16\n{}", components(700, 64))),
+        16
+    );
+}
+
+#[test]
 fn numbers_out_of_range_are_refused_with_key_and_line_not_panicked_on() {
     for (key, value) in [
         ("max_concurrency", "9223372036854775807"),
@@ -106,6 +123,8 @@ fn numbers_out_of_range_are_refused_with_key_and_line_not_panicked_on() {
         ("http_max_connections", "0"),
         ("http_header_timeout_ms", "5"),
         ("max_component_mb", "0"),
+        ("instance_slots", "8"),
+        ("instance_slots", "20001"),
     ] {
         let text = format!("[host]\n{key} = {value}\n");
         let err = format!("{:#}", Manifest::parse(&text).expect_err(key));

@@ -40,7 +40,7 @@ use anyhow::{Context, Result};
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::core::limits::{MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
+use crate::core::limits::{DEFAULT_INSTANCE_SLOTS, MAX_MEMORY_BYTES, MAX_PER_COMPONENT};
 
 pub use crate::core::limits::InstanceMode;
 pub use cache::{CompileCache, Source};
@@ -69,6 +69,26 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 /// default.
 pub const DEFAULT_WARM_BYTES: usize = 1 << 30;
 
+/// How much a runtime may hold at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capacity {
+    /// Linear memory idle warm instances may hold, host-wide
+    /// (`[host] max_warm_mb`).
+    pub warm_bytes: usize,
+    /// Component instances that may exist at once, running or warm: the
+    /// instance pool's slots (`[host] instance_slots`).
+    pub slots: u32,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self {
+            warm_bytes: DEFAULT_WARM_BYTES,
+            slots: DEFAULT_INSTANCE_SLOTS,
+        }
+    }
+}
+
 /// The shared wasm machinery. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
@@ -93,12 +113,12 @@ impl Runtime {
     /// and the Berth host interface. `fuel` turns on fuel metering, which
     /// costs every component some speed, so only when one asks for it.
     pub fn new(cache: CompileCache, fuel: bool) -> Result<Self> {
-        Self::with_warm_budget(cache, fuel, DEFAULT_WARM_BYTES)
+        Self::with_capacity(cache, fuel, Capacity::default())
     }
 
-    /// [`Runtime::new`] with idle instances kept within `warm_bytes` of
-    /// linear memory, host-wide.
-    pub fn with_warm_budget(cache: CompileCache, fuel: bool, warm_bytes: usize) -> Result<Self> {
+    /// [`Runtime::new`] holding at most `capacity`: idle instances within
+    /// its warm bytes, and an instance pool of its slots.
+    pub fn with_capacity(cache: CompileCache, fuel: bool, capacity: Capacity) -> Result<Self> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
@@ -109,11 +129,15 @@ impl Runtime {
         // every trap made a trap storm cost its neighbours real CPU.
         config.wasm_backtrace_max_frames(None);
         config.memory_init_cow(true);
+        // A component instance holds a few core instances (a Rust echo:
+        // three, with the WASI adapter's) and usually one or two memories
+        // and tables; slots beyond what a component uses cost address
+        // space only.
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(1000);
-        pool.total_core_instances(2000);
-        pool.total_memories(2000);
-        pool.total_tables(2000);
+        pool.total_component_instances(capacity.slots);
+        pool.total_core_instances(capacity.slots.saturating_mul(4));
+        pool.total_memories(capacity.slots.saturating_mul(2));
+        pool.total_tables(capacity.slots.saturating_mul(2));
         pool.max_memory_size(MAX_MEMORY_BYTES);
         // Per-component ceilings; each component's own limits (manifest
         // `max_instances`, `max_tables`) are enforced per store below these.
@@ -149,7 +173,7 @@ impl Runtime {
                 linker,
                 cache,
                 linked: LinkedCache::default(),
-                warm: Warm::new(warm_bytes),
+                warm: Warm::new(capacity.warm_bytes),
             }),
         })
     }
