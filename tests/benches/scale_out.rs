@@ -1,14 +1,15 @@
 //! One host against two on one queue group, with a CPU-bound component,
 //! so that the hosts and not the broker are the limit: each host is a
 //! child process pinned to one of the machine's cores (`taskset -c N`),
-//! serving the `probe` guest's `probe.work` (a million rounds of xorshift,
-//! a few milliseconds of CPU), through the machine's nats-server (a queue
+//! serving the `probe` guest's `probe.work` (ten million rounds of
+//! xorshift, ~20 ms of CPU: the broker's CPU per request, which shares the
+//! machine's two cores, is then a few percent of it), through the machine's nats-server (a queue
 //! group) and a private RabbitMQ node whose schedulers do not spin (a
 //! quorum queue both hosts consume; the machine's broker is left as it is).
 //!
 //! Run: `cargo bench -p berth-tests --bench scale_out` (`BERTH_SCALE=nats`
 //! or `amqp` runs one). Each figure is the median of `BERTH_BENCH_ROUNDS`
-//! rounds (5 by default) of 600 requests, 32 in flight; the one- and
+//! rounds (5 by default) of 300 requests, 32 in flight; the one- and
 //! two-host rounds interleaved. The broker's own CPU per request is
 //! printed too: it says how far the broker is from being the limit.
 
@@ -31,8 +32,8 @@ use std::time::Duration;
 
 const URL: &str = "127.0.0.1:4222";
 const EXCHANGE: &str = "berth-scale";
-const WORK: &str = "1000000";
-const REQUESTS: usize = 600;
+const WORK: &str = "10000000";
+const REQUESTS: usize = 300;
 const IN_FLIGHT: usize = 32;
 
 /// `--serve-host nats|amqp`: one Berth host with the probe on
