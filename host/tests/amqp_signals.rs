@@ -62,24 +62,6 @@ enum Fault {
     SwapStorm,
 }
 
-/// Swaps the probe in every 100 ms over `http` until aborted, counting
-/// the swaps answered in `done`.
-async fn swaps(http: String, done: std::sync::Arc<std::sync::atomic::AtomicU32>) {
-    let wasm = std::fs::read(berth_tests::PROBE).expect("probe");
-    let client = reqwest::Client::new();
-    for i in 0.. {
-        let swapped = client
-            .put(format!("{http}/v1/components/probe?label=storm-{i}"))
-            .body(wasm.clone())
-            .send()
-            .await;
-        if swapped.is_ok_and(|r| r.status().is_success()) {
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// Starts a host (through a proxy to the broker), sends 200 slow events,
 /// strikes with `fault` once 40 were handled, and waits until every event
 /// was handled. Returns how often each was, and the exit code of a host
@@ -129,7 +111,7 @@ async fn strike_acking(fault: Fault, coalesce_acks: bool) -> (HashMap<String, us
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             proxy.heal();
         }
-        Fault::SwapStorm => storm = Some(tokio::spawn(swaps(first.http(), swapped.clone()))),
+        Fault::SwapStorm => storm = Some(tokio::spawn(process::swap_storm(first.http(), swapped.clone()))),
     }
     see(&rabbit, &mut seen, &mut count, EVENTS).await;
     if let Some(storm) = storm {

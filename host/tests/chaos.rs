@@ -161,7 +161,7 @@ async fn run(fault: Fault) -> Report {
         }
     });
 
-    let mut storm: Option<tokio::task::JoinHandle<u32>> = None;
+    let mut storm: Option<tokio::task::JoinHandle<()>> = None;
     let stored = |mut stream: jetstream::stream::Stream| async move {
         stream.info().await.map(|i| i.state.messages).unwrap_or(0)
     };
@@ -185,7 +185,7 @@ async fn run(fault: Fault) -> Report {
             host.wait_for("host started");
         }
         Fault::RestartBroker => server = Some(server.take().expect("running").restart()),
-        Fault::SwapStorm => storm = Some(tokio::spawn(swaps(host.http()))),
+        Fault::SwapStorm => storm = Some(tokio::spawn(process::swap_storm(host.http(), Default::default()))),
         Fault::KillConnection => assert!(proxy.kill_connections() > 0, "the host was connected"),
         Fault::CutNetwork => {
             proxy.cut();
@@ -220,26 +220,6 @@ async fn run(fault: Fault) -> Report {
     drop(proxy);
     drop(server);
     checker.report()
-}
-
-/// Swaps the probe in every 100 ms until aborted; returns how many swaps
-/// were answered.
-async fn swaps(http: String) -> u32 {
-    let wasm = std::fs::read(berth_tests::PROBE).expect("probe");
-    let client = reqwest::Client::new();
-    let mut done = 0;
-    for i in 0.. {
-        let swapped = client
-            .put(format!("{http}/v1/components/probe?label=storm-{i}"))
-            .body(wasm.clone())
-            .send()
-            .await;
-        if swapped.is_ok_and(|r| r.status().is_success()) {
-            done += 1;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    done
 }
 
 /// Runs `fault` and holds the run to the guarantees.

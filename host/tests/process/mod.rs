@@ -28,6 +28,25 @@ pub fn manifest_with_http(dir: &std::path::Path, components: &str) -> std::path:
     manifest
 }
 
+/// Swaps the probe guest in as component `probe` every 100 ms over the
+/// host's HTTP API at `http` until aborted, counting the swaps answered in
+/// `done`: the fault checkers' hot-swap storm.
+pub async fn swap_storm(http: String, done: std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    let wasm = std::fs::read(berth_tests::PROBE).expect("probe");
+    let client = reqwest::Client::new();
+    for i in 0.. {
+        let swapped = client
+            .put(format!("{http}/v1/components/probe?label=storm-{i}"))
+            .body(wasm.clone())
+            .send()
+            .await;
+        if swapped.is_ok_and(|r| r.status().is_success()) {
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A `berth run` process whose log the test follows; killed if the test
 /// fails half-way.
 pub struct Host {

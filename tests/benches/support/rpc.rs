@@ -351,6 +351,7 @@ pub struct Berth {
     /// The component's `instance_mode`.
     pub mode: &'static str,
     /// `[transports.amqp] coalesce_acks` (AMQP only).
+    #[allow(dead_code)] // read by the AMQP bench, not the NATS one
     pub coalesce_acks: bool,
 }
 
