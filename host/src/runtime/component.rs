@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use wasmtime::Engine;
 use wasmtime::component::Linker;
-use wasmtime::{Engine, PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
-use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit};
+use super::bindings::wit;
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
-use super::limiter::Limits;
-use super::link::{BATCH_EXPORT, LoadError, link, refuse_sockets, sniff};
+use super::instance::Instance;
+use super::link::{LoadError, link, refuse_sockets, sniff};
 use super::linked::{Linked, LinkedCache};
 use super::state::CallState;
 use super::warm::Warm;
@@ -33,7 +33,6 @@ use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict, World};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
-use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
 
 /// Limits and inputs for one component's instances.
 #[derive(Clone, Debug)]
@@ -69,33 +68,20 @@ pub struct Settings {
 
 /// A component ready to take calls.
 pub struct WasmHandler {
-    engine: Engine,
+    pub(super) engine: Engine,
     /// Its code, shared with every component loaded from the same bytes.
     pub(super) linked: Arc<Linked>,
     pub(super) settings: Settings,
     pub(super) env: Arc<Environment>,
     version: String,
     /// Whether the engine meters fuel, so every store needs some.
-    metered: bool,
+    pub(super) metered: bool,
     /// The host's warm instances (pooled mode only), and this component's
     /// key among them.
-    warm: Warm<Instance>,
-    key: u64,
+    pub(super) warm: Warm<Instance>,
+    pub(super) key: u64,
     /// What it says it handles, if it exports its routes.
     pub(super) declared: Vec<DeclaredRoute>,
-}
-
-/// A live instance and its store.
-pub(super) struct Instance {
-    pub(super) store: Store<CallState>,
-    handler: Option<handler::Guest>,
-    pub(super) batch: Option<batch_handler::Guest>,
-    pub(super) watcher: Option<watcher::Guest>,
-    pub(super) routes: Option<routes::Guest>,
-    pub(super) middleware: Option<middleware::Guest>,
-    pub(super) http: Option<incoming_handler::Guest>,
-    pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
-    pub(super) messaging: Option<messaging_handler::Guest>,
 }
 
 pub(super) enum Call {
@@ -183,159 +169,6 @@ impl WasmHandler {
         self.settings.mode
     }
 
-    /// A new instance with `init` already run. When the instance pool is
-    /// full, warm instances of the components used longest ago give way.
-    async fn instantiate(&self) -> Result<Instance, CallError> {
-        for _ in 0..MAKE_ATTEMPTS {
-            match self.instantiate_once().await {
-                Ok(instance) => return Ok(instance),
-                Err(MakeError::Call(e)) => return Err(e),
-                Err(MakeError::PoolFull) => {
-                    let freed = self.warm.evict(EVICT_WHEN_FULL);
-                    if freed.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
-        Err(CallError::new(
-            ErrorKind::Overloaded,
-            format!(
-                "component `{}`: no instance slot left in the host's pool (every slot is busy with a call)",
-                self.env.name
-            ),
-        ))
-    }
-
-    async fn instantiate_once(&self) -> Result<Instance, MakeError> {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.settings.memory_bytes)
-            .instances(self.settings.max_instances as usize)
-            .tables(self.settings.max_tables as usize)
-            .memories(self.settings.max_instances as usize)
-            .build();
-        let state = CallState::new(self.env.clone(), Limits::new(limits))?;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
-        self.refuel(&mut store);
-        store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
-            Ok(super::throttle::on_tick(&mut state.clock, || {
-                state.env.counters.demoted()
-            }))
-        });
-        store.set_epoch_deadline(1);
-        let work = async {
-            let instance = match self.linked.pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance,
-                Err(e) if e.is::<PoolConcurrencyLimitError>() => return Err(MakeError::PoolFull),
-                Err(e) => return Err(self.wasm_error(&e, None).into()),
-            };
-            // An optional export's functions, found in this instance.
-            macro_rules! load {
-                ($export:ident) => {
-                    match &self.linked.exports.$export {
-                        Some(indices) => Some(
-                            indices
-                                .load(&mut store, &instance)
-                                .map_err(|e| self.wasm_error(&e, None))?,
-                        ),
-                        None => None,
-                    }
-                };
-            }
-            let handler = load!(handler);
-            let watcher = load!(watcher);
-            // Its type is checked here, at the first instance (made at load).
-            let batch = match &self.linked.exports.batch {
-                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
-                    CallError::new(
-                        ErrorKind::Trap,
-                        format!(
-                            "component `{}`: its `{BATCH_EXPORT}` export does not match the berth:backend contract: {e:#}",
-                            self.env.name
-                        ),
-                    )
-                })?),
-                None => None,
-            };
-            let routes = load!(routes);
-            let middleware = load!(middleware);
-            let http = load!(http);
-            let wasmcloud = load!(wasmcloud);
-            let messaging = load!(messaging);
-            let init = match &handler {
-                Some(handler) => handler
-                    .call_init(&mut store, &self.settings.config_json)
-                    .await
-                    .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
-                None => Ok(()),
-            };
-            let exports = (batch, watcher, routes, middleware, http, wasmcloud, messaging);
-            Ok::<_, MakeError>((handler, exports, init))
-        };
-        match tokio::time::timeout(self.settings.timeout, work).await {
-            Err(_) => Err(self.timeout_error("init").into()),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok((.., Err(e)))) => Err(CallError::from(e).into()),
-            Ok(Ok((handler, (batch, watcher, routes, middleware, http, wasmcloud, messaging), Ok(())))) => {
-                Ok(Instance {
-                    store,
-                    handler,
-                    batch,
-                    watcher,
-                    routes,
-                    middleware,
-                    http,
-                    wasmcloud,
-                    messaging,
-                })
-            }
-        }
-    }
-
-    /// Gives a store its per-call fuel, if the engine meters fuel.
-    fn refuel(&self, store: &mut Store<CallState>) {
-        if self.metered {
-            // Cannot fail: the engine meters fuel.
-            let _ = store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX));
-        }
-    }
-
-    fn check_out(&self) -> Option<Instance> {
-        self.warm.take(self.key)
-    }
-
-    /// Keeps an instance warm for the next call, if the host's budget has
-    /// room; what the budget pushes out is dropped here, outside its lock.
-    pub(super) fn check_in(&self, instance: Instance) {
-        let bytes = instance.store.data().limits.memory_bytes();
-        drop(self.warm.put(self.key, instance, bytes, self.settings.max_idle));
-    }
-
-    /// A warm instance (pooled mode) or a fresh one, set up for a new call:
-    /// its fuel, a fresh slice and no demotion, in the trace of its message.
-    pub(super) async fn ready_instance(
-        &self,
-        trace: Option<crate::core::trace::Context>,
-    ) -> Result<Instance, CallError> {
-        let warm = match self.settings.mode {
-            InstanceMode::Pooled => self.check_out(),
-            InstanceMode::Fresh => None,
-        };
-        let mut instance = match warm {
-            Some(i) => i,
-            None => self.instantiate().await?,
-        };
-        self.refuel(&mut instance.store);
-        let state = instance.store.data_mut();
-        state.clock.restart();
-        state.trace = trace;
-        instance.store.set_epoch_deadline(1);
-        Ok(instance)
-    }
-
     /// Runs one call on a warm or fresh instance under the deadline. The
     /// instance goes back to the pool only if the call returned normally.
     pub(super) async fn call(&self, call: Call) -> Result<Option<wit::Reply>, CallError> {
@@ -393,25 +226,6 @@ impl WasmHandler {
         tokio::time::timeout(self.settings.timeout, work)
             .await
             .unwrap_or_else(|_| Err(self.timeout_error("call")))
-    }
-}
-
-/// How many times a call tries for an instance slot when the pool is full,
-/// and how many warm instances each try frees.
-const MAKE_ATTEMPTS: usize = 4;
-const EVICT_WHEN_FULL: usize = 8;
-
-/// Why no instance was made.
-enum MakeError {
-    /// The pooling allocator has no free slot (of some kind) left.
-    PoolFull,
-    /// Instantiation or `init` failed.
-    Call(CallError),
-}
-
-impl From<CallError> for MakeError {
-    fn from(e: CallError) -> Self {
-        Self::Call(e)
     }
 }
 

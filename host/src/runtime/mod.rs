@@ -16,6 +16,7 @@ mod gateway;
 pub mod grants;
 mod http;
 pub mod inspect;
+mod instance;
 mod keyvalue;
 mod limiter;
 mod link;
@@ -50,7 +51,7 @@ pub use link::LoadError;
 pub use warm::WarmStats;
 pub use wasmcloud::flatten as flatten_config;
 
-use component::Instance;
+use instance::Instance;
 use linked::LinkedCache;
 use state::CallState;
 use warm::Warm;

@@ -3,7 +3,8 @@
 //! in its `unhandled` errors.
 
 use super::bindings::routes;
-use super::component::{Instance, WasmHandler};
+use super::component::WasmHandler;
+use super::instance::Instance;
 use crate::core::error::CallError;
 use crate::core::handler::DeclaredRoute;
 

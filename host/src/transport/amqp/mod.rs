@@ -26,6 +26,7 @@
 //! without which one request in flight waits on Nagle's algorithm.
 
 mod acks;
+mod consuming;
 mod convert;
 mod delivery;
 mod link;
@@ -35,7 +36,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
@@ -43,6 +43,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
 
+use self::consuming::Consuming;
 use self::convert::{PERSISTENT, short};
 use self::link::{Link, broker};
 use self::replies::Replies;
@@ -265,75 +266,6 @@ impl Inner {
                 "the broker refused (nacked) the message to `{routing_key}`"
             ))),
             Confirmation::NotRequested => Ok(None),
-        }
-    }
-}
-
-/// A consumer as the router reads it: the consumer, the acks of its
-/// channel (which hold the channel), and what it takes to open it again.
-struct Consuming {
-    inner: Arc<Inner>,
-    spec: QueueSpec,
-    consumer: Consumer,
-    queue: String,
-    acks: Arc<acks::Acks>,
-}
-
-impl Consuming {
-    fn new(inner: Arc<Inner>, spec: QueueSpec, (channel, consumer, queue): (Channel, Consumer, String)) -> Self {
-        let acks = Arc::new(acks::Acks::new(channel, &spec));
-        Self {
-            inner,
-            spec,
-            consumer,
-            queue,
-            acks,
-        }
-    }
-
-    /// The next delivery. When the channel or the connection dies,
-    /// reconnects with backoff and consumes again: the deliveries that were
-    /// in flight on the dead channel are redelivered by the broker, and
-    /// their ackers are poisoned and never ack on the new one. Read by the
-    /// router directly (no forwarding task): lapin's consumer already holds
-    /// at most `prefetch` deliveries.
-    async fn next(&mut self) -> super::Delivery {
-        loop {
-            match self.consumer.next().await {
-                Some(Ok(d)) => {
-                    self.acks.delivered(d.delivery_tag);
-                    let origin = delivery::Origin {
-                        acks: &self.acks,
-                        queue: &self.queue,
-                        max_deliver: self.spec.max_deliver,
-                    };
-                    return delivery::wrap(&self.inner, origin, d);
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, binding = %self.spec.binding, "AMQP consumer lost its channel; reconnecting")
-                }
-                None => tracing::warn!(binding = %self.spec.binding, "AMQP consumer was cancelled; reconnecting"),
-            }
-            self.resume().await;
-        }
-    }
-
-    async fn resume(&mut self) {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.inner.open_consumer(&self.spec).await {
-                Ok((channel, consumer, queue)) => {
-                    tracing::info!(binding = %self.spec.binding, "AMQP consumer resumed");
-                    self.acks = Arc::new(acks::Acks::new(channel, &self.spec));
-                    (self.consumer, self.queue) = (consumer, queue);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in = ?wait, "AMQP consumer cannot resume yet");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_BACKOFF);
-                }
-            }
         }
     }
 }

@@ -1,0 +1,206 @@
+//! How a component's instances are made, kept warm and handed to calls.
+//!
+//! An instance is made from the component's linked pre-instance with
+//! `init` already run. Pooled components take a warm one from the
+//! host-wide shelf when there is one ([`super::warm`]) and put it back
+//! after a call that returned normally; fresh ones make a new one every
+//! time. When the pooling allocator has no free slot, warm instances of
+//! the components used longest ago give way and the make is tried again.
+
+use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
+
+use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher};
+use super::component::WasmHandler;
+use super::limiter::Limits;
+use super::link::BATCH_EXPORT;
+use super::state::CallState;
+use crate::core::error::{CallError, ErrorKind};
+use crate::core::limits::InstanceMode;
+use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
+
+/// A live instance and its store.
+pub(super) struct Instance {
+    pub(super) store: Store<CallState>,
+    pub(super) handler: Option<handler::Guest>,
+    pub(super) batch: Option<batch_handler::Guest>,
+    pub(super) watcher: Option<watcher::Guest>,
+    pub(super) routes: Option<routes::Guest>,
+    pub(super) middleware: Option<middleware::Guest>,
+    pub(super) http: Option<incoming_handler::Guest>,
+    pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
+    pub(super) messaging: Option<messaging_handler::Guest>,
+}
+
+impl WasmHandler {
+    /// A new instance with `init` already run. When the instance pool is
+    /// full, warm instances of the components used longest ago give way.
+    pub(super) async fn instantiate(&self) -> Result<Instance, CallError> {
+        for _ in 0..MAKE_ATTEMPTS {
+            match self.instantiate_once().await {
+                Ok(instance) => return Ok(instance),
+                Err(MakeError::Call(e)) => return Err(e),
+                Err(MakeError::PoolFull) => {
+                    let freed = self.warm.evict(EVICT_WHEN_FULL);
+                    if freed.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(CallError::new(
+            ErrorKind::Overloaded,
+            format!(
+                "component `{}`: no instance slot left in the host's pool (every slot is busy with a call)",
+                self.env.name
+            ),
+        ))
+    }
+
+    async fn instantiate_once(&self) -> Result<Instance, MakeError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.settings.memory_bytes)
+            .instances(self.settings.max_instances as usize)
+            .tables(self.settings.max_tables as usize)
+            .memories(self.settings.max_instances as usize)
+            .build();
+        let state = CallState::new(self.env.clone(), Limits::new(limits))?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_hostcall_fuel(self.settings.max_hostcall_bytes);
+        self.refuel(&mut store);
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            Ok(super::throttle::on_tick(&mut state.clock, || {
+                state.env.counters.demoted()
+            }))
+        });
+        store.set_epoch_deadline(1);
+        let work = async {
+            let instance = match self.linked.pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance,
+                Err(e) if e.is::<PoolConcurrencyLimitError>() => return Err(MakeError::PoolFull),
+                Err(e) => return Err(self.wasm_error(&e, None).into()),
+            };
+            // An optional export's functions, found in this instance.
+            macro_rules! load {
+                ($export:ident) => {
+                    match &self.linked.exports.$export {
+                        Some(indices) => Some(
+                            indices
+                                .load(&mut store, &instance)
+                                .map_err(|e| self.wasm_error(&e, None))?,
+                        ),
+                        None => None,
+                    }
+                };
+            }
+            let handler = load!(handler);
+            let watcher = load!(watcher);
+            // Its type is checked here, at the first instance (made at load).
+            let batch = match &self.linked.exports.batch {
+                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
+                    CallError::new(
+                        ErrorKind::Trap,
+                        format!(
+                            "component `{}`: its `{BATCH_EXPORT}` export does not match the berth:backend contract: {e:#}",
+                            self.env.name
+                        ),
+                    )
+                })?),
+                None => None,
+            };
+            let routes = load!(routes);
+            let middleware = load!(middleware);
+            let http = load!(http);
+            let wasmcloud = load!(wasmcloud);
+            let messaging = load!(messaging);
+            let init = match &handler {
+                Some(handler) => handler
+                    .call_init(&mut store, &self.settings.config_json)
+                    .await
+                    .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
+                None => Ok(()),
+            };
+            let exports = (batch, watcher, routes, middleware, http, wasmcloud, messaging);
+            Ok::<_, MakeError>((handler, exports, init))
+        };
+        match tokio::time::timeout(self.settings.timeout, work).await {
+            Err(_) => Err(self.timeout_error("init").into()),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((.., Err(e)))) => Err(CallError::from(e).into()),
+            Ok(Ok((handler, (batch, watcher, routes, middleware, http, wasmcloud, messaging), Ok(())))) => {
+                Ok(Instance {
+                    store,
+                    handler,
+                    batch,
+                    watcher,
+                    routes,
+                    middleware,
+                    http,
+                    wasmcloud,
+                    messaging,
+                })
+            }
+        }
+    }
+
+    /// Gives a store its per-call fuel, if the engine meters fuel.
+    fn refuel(&self, store: &mut Store<CallState>) {
+        if self.metered {
+            // Cannot fail: the engine meters fuel.
+            let _ = store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX));
+        }
+    }
+
+    fn check_out(&self) -> Option<Instance> {
+        self.warm.take(self.key)
+    }
+
+    /// Keeps an instance warm for the next call, if the host's budget has
+    /// room; what the budget pushes out is dropped here, outside its lock.
+    pub(super) fn check_in(&self, instance: Instance) {
+        let bytes = instance.store.data().limits.memory_bytes();
+        drop(self.warm.put(self.key, instance, bytes, self.settings.max_idle));
+    }
+
+    /// A warm instance (pooled mode) or a fresh one, set up for a new call:
+    /// its fuel, a fresh slice and no demotion, in the trace of its message.
+    pub(super) async fn ready_instance(
+        &self,
+        trace: Option<crate::core::trace::Context>,
+    ) -> Result<Instance, CallError> {
+        let warm = match self.settings.mode {
+            InstanceMode::Pooled => self.check_out(),
+            InstanceMode::Fresh => None,
+        };
+        let mut instance = match warm {
+            Some(i) => i,
+            None => self.instantiate().await?,
+        };
+        self.refuel(&mut instance.store);
+        let state = instance.store.data_mut();
+        state.clock.restart();
+        state.trace = trace;
+        instance.store.set_epoch_deadline(1);
+        Ok(instance)
+    }
+}
+
+/// How many times a call tries for an instance slot when the pool is full,
+/// and how many warm instances each try frees.
+const MAKE_ATTEMPTS: usize = 4;
+const EVICT_WHEN_FULL: usize = 8;
+
+/// Why no instance was made.
+enum MakeError {
+    /// The pooling allocator has no free slot (of some kind) left.
+    PoolFull,
+    /// Instantiation or `init` failed.
+    Call(CallError),
+}
+
+impl From<CallError> for MakeError {
+    fn from(e: CallError) -> Self {
+        Self::Call(e)
+    }
+}
