@@ -17,13 +17,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::Engine;
 use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
 
-use super::bindings::wit;
+use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit};
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
-use super::instance::Instance;
 use super::link::{LoadError, link, refuse_sockets, sniff};
 use super::linked::{Linked, LinkedCache};
 use super::state::CallState;
@@ -33,6 +32,7 @@ use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict, World};
 use crate::core::headers::KV_BUCKET;
 use crate::core::limits::InstanceMode;
 use crate::core::message::Message;
+use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
 
 /// Limits and inputs for one component's instances.
 #[derive(Clone, Debug)]
@@ -82,6 +82,19 @@ pub struct WasmHandler {
     pub(super) key: u64,
     /// What it says it handles, if it exports its routes.
     pub(super) declared: Vec<DeclaredRoute>,
+}
+
+/// A live instance and its store.
+pub(super) struct Instance {
+    pub(super) store: Store<CallState>,
+    pub(super) handler: Option<handler::Guest>,
+    pub(super) batch: Option<batch_handler::Guest>,
+    pub(super) watcher: Option<watcher::Guest>,
+    pub(super) routes: Option<routes::Guest>,
+    pub(super) middleware: Option<middleware::Guest>,
+    pub(super) http: Option<incoming_handler::Guest>,
+    pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
+    pub(super) messaging: Option<messaging_handler::Guest>,
 }
 
 pub(super) enum Call {

@@ -9,27 +9,12 @@
 
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
-use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher};
-use super::component::WasmHandler;
+use super::component::{Instance, WasmHandler};
 use super::limiter::Limits;
 use super::link::BATCH_EXPORT;
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::InstanceMode;
-use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
-
-/// A live instance and its store.
-pub(super) struct Instance {
-    pub(super) store: Store<CallState>,
-    pub(super) handler: Option<handler::Guest>,
-    pub(super) batch: Option<batch_handler::Guest>,
-    pub(super) watcher: Option<watcher::Guest>,
-    pub(super) routes: Option<routes::Guest>,
-    pub(super) middleware: Option<middleware::Guest>,
-    pub(super) http: Option<incoming_handler::Guest>,
-    pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
-    pub(super) messaging: Option<messaging_handler::Guest>,
-}
 
 impl WasmHandler {
     /// A new instance with `init` already run. When the instance pool is

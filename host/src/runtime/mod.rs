@@ -51,7 +51,7 @@ pub use link::LoadError;
 pub use warm::WarmStats;
 pub use wasmcloud::flatten as flatten_config;
 
-use instance::Instance;
+use component::Instance;
 use linked::LinkedCache;
 use state::CallState;
 use warm::Warm;

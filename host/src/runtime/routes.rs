@@ -3,8 +3,7 @@
 //! in its `unhandled` errors.
 
 use super::bindings::routes;
-use super::component::WasmHandler;
-use super::instance::Instance;
+use super::component::{Instance, WasmHandler};
 use crate::core::error::CallError;
 use crate::core::handler::DeclaredRoute;
 

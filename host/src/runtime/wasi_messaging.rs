@@ -13,8 +13,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::berth::backend::host::Host as BerthHost;
 use super::bindings::{messaging_producer, messaging_request_reply, messaging_types, wit};
-use super::component::WasmHandler;
-use super::instance::Instance;
+use super::component::{Instance, WasmHandler};
 use super::reply_slot::{self, ReplySlot};
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};

@@ -12,8 +12,7 @@
 
 use super::bindings::berth::backend::host::Host as BerthHost;
 use super::bindings::{wasi_config, wasi_logging, wasmcloud_consumer, wasmcloud_types, wit};
-use super::component::WasmHandler;
-use super::instance::Instance;
+use super::component::{Instance, WasmHandler};
 use super::reply_slot::{self, ReplySlot};
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};

@@ -14,8 +14,7 @@ use serde::Deserialize;
 
 use super::bindings::OpenBucket;
 use super::bindings::wit;
-use super::component::WasmHandler;
-use super::instance::Instance;
+use super::component::{Instance, WasmHandler};
 use crate::core::error::{CallError, Disposition, ErrorKind};
 
 /// A change message's body, as the keyvalue layer's feed writes it.
