@@ -55,6 +55,10 @@ async fn warm_instances_stay_within_the_budget_and_cold_components_still_answer(
         metrics.contains("berth_warm_evictions_total{service=\"berth\"}"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("berth_instance_slots{service=\"berth\"} 2560"),
+        "twenty components of max_concurrency 64: twice the sum: {metrics}"
+    );
 }
 
 #[tokio::test]
@@ -85,4 +89,5 @@ async fn more_components_than_pool_slots_load_and_answer() {
     let warm = app.warm();
     assert!(warm.evictions > 0, "the pool made room: {warm:?}");
     assert!(warm.instances <= 100, "no more instances than slots: {warm:?}");
+    assert_eq!(app.capacity().slots, 100);
 }

@@ -100,6 +100,11 @@ impl App {
         &self.loader.buckets
     }
 
+    /// The instance pool's slots and the warm budget, for metrics.
+    pub fn capacity(&self) -> crate::runtime::Capacity {
+        self.loader.runtime.capacity()
+    }
+
     /// What the warm instances of every component hold, for health and
     /// metrics.
     pub fn warm(&self) -> crate::runtime::WarmStats {

@@ -42,6 +42,11 @@ impl Host {
             slots: manifest.instance_slots(),
         };
         let runtime = Runtime::with_capacity(CompileCache::new(cache), fuel, capacity)?;
+        tracing::debug!(
+            slots = capacity.slots,
+            warm_bytes = capacity.warm_bytes,
+            "instance pool sized"
+        );
         let loader = Loader::new(runtime, outbound, buckets, manifest);
         let wiring = Wiring::new(transports, &manifest.host);
         // Components compile, link and run `init` side by side, a few at a

@@ -106,6 +106,8 @@ struct Inner {
     linked: LinkedCache,
     /// Idle instances of every component, within the warm budget.
     warm: Warm<Instance>,
+    /// What it was sized for.
+    capacity: Capacity,
 }
 
 impl Runtime {
@@ -175,6 +177,7 @@ impl Runtime {
                 cache,
                 linked: LinkedCache::default(),
                 warm: Warm::new(capacity.warm_bytes),
+                capacity,
             }),
         })
     }
@@ -182,6 +185,11 @@ impl Runtime {
     /// The engine, for callers that inspect components.
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// What it was sized for: the warm budget and the pool's slots.
+    pub fn capacity(&self) -> Capacity {
+        self.inner.capacity
     }
 
     /// What the warm instances hold, against the budget.

@@ -247,6 +247,12 @@ fn warm(out: &mut String, app: &App) {
             stats.budget as f64,
         ),
         (
+            "berth_instance_slots",
+            "gauge",
+            "Component instances that may exist at once, running or warm ([host] instance_slots).",
+            f64::from(app.capacity().slots),
+        ),
+        (
             "berth_warm_evictions_total",
             "counter",
             "Warm instances dropped to stay within the budget or to free a pool slot; the component's next call makes a new one.",
