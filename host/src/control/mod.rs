@@ -11,7 +11,6 @@
 use std::future::Future;
 
 use anyhow::{Context, Result};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Host;
@@ -105,8 +104,7 @@ impl Running {
         // HTTP answers first, `starting`, while components compile.
         let early = match manifest.host.http {
             Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .await
+                let listener = crate::ingress::listen::listen(addr, manifest.host.http_max_connections)
                     .with_context(|| format!("cannot listen on [host] http = {addr}"))?;
                 // The bound address, not the asked one: `:0` picks a free port.
                 let bound = listener.local_addr().unwrap_or(addr);

@@ -6,6 +6,7 @@
 
 pub mod gateway;
 pub mod http;
+pub mod listen;
 pub mod target;
 
 use std::sync::Arc;

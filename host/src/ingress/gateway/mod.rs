@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
@@ -66,8 +65,7 @@ impl Gateway {
             .find(|t| t.kind() == kind)
             .cloned()
             .with_context(|| format!("[gateway] transport: the {kind} transport is not connected"))?;
-        let listener = TcpListener::bind(config.listen)
-            .await
+        let listener = crate::ingress::listen::listen(config.listen, config.max_connections)
             .with_context(|| format!("cannot listen on [gateway] listen = {}", config.listen))?;
         let local = listener.local_addr().context("the gateway's listening address")?;
         tracing::info!(addr = %local, prefix = %config.prefix, swarm = kind, "gateway listening");
