@@ -1,6 +1,6 @@
 //! What [`export!`](crate::export) expands to. Not part of the API.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::{Config, Error, IntoRouter, Message, Reply, Router};
@@ -19,7 +19,9 @@ pub mod bindings {
 }
 
 pub use bindings::exports::berth::backend::batch_handler::Guest as BatchGuest;
+pub use bindings::exports::berth::backend::batch_middleware::Guest as BatchMiddlewareGuest;
 pub use bindings::exports::berth::backend::handler::Guest;
+use bindings::exports::berth::backend::middleware::Guard;
 pub use bindings::exports::berth::backend::middleware::{Guest as MiddlewareGuest, Verdict as WitVerdict};
 pub use bindings::exports::berth::backend::routes::{Guest as RoutesGuest, Route, RouteKind};
 pub use wit_bindgen;
@@ -28,7 +30,27 @@ thread_local! {
     /// The instance's router, built by `init`. A component instance is
     /// single-threaded, so a thread-local is the instance's global.
     static ROUTER: RefCell<Option<Rc<Router>>> = const { RefCell::new(None) };
+    /// The message a frame's messages are copied into, kept between calls:
+    /// its strings keep their capacity, so once an instance has seen a
+    /// message as large, handing a handler the next one allocates nothing.
+    static SCRATCH: Cell<Option<Message>> = const { Cell::new(None) };
 }
+
+/// Runs `f` on the instance's scratch message.
+fn with_scratch<T>(f: impl FnOnce(&mut Message) -> T) -> T {
+    let mut msg = SCRATCH
+        .take()
+        .unwrap_or_else(|| Message::new(String::new(), Vec::new()));
+    let out = f(&mut msg);
+    // A rare large body's buffer is not held on to for the next message.
+    if msg.body.capacity() <= SCRATCH_BODY_BYTES {
+        SCRATCH.set(Some(msg));
+    }
+    out
+}
+
+/// Most bytes of body buffer the scratch message keeps between calls.
+const SCRATCH_BODY_BYTES: usize = 64 << 10;
 
 /// Parses the config, builds the router and keeps it for this instance.
 pub fn init<R: IntoRouter>(config: &str, routes: impl FnOnce(&Config) -> R) -> Result<(), Error> {
@@ -90,36 +112,81 @@ pub fn handle_batch(frame: Vec<u8>) -> Vec<u8> {
     let router = router();
     // Most answers are about as long as their messages (an echo exactly).
     let mut out = berth_frames::Writer::outcomes(frame.len());
-    // One message, refilled for each of the batch: its strings keep their
-    // capacity, so after the first message a batch allocates nothing to
-    // hand a handler its message. Handlers only ever see `&Message`.
-    let mut msg = Message::new(String::new(), Vec::new());
-    while let Some(message) = batch.message() {
-        let Ok(m) = message else {
-            return berth_frames::Writer::outcomes(0).finish();
-        };
-        refill(&mut msg, &m);
-        let outcome = router
-            .as_ref()
-            .map_err(Error::clone)
-            .and_then(|router| match msg.reply_to {
-                Some(_) => router.handle_request(&msg).map(Some),
-                None => router.handle_event(&msg).map(|()| None),
-            });
-        match outcome {
-            Ok(Some(reply)) => out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
-            Ok(None) => out.done(),
-            Err(e) => out.error(&berth_frames::Error {
-                kind: e.kind as u8,
-                code: e.code,
-                name: &e.name,
-                message: &e.message,
-                data: e.data.as_deref(),
-                retry: matches!(e.disposition, crate::Disposition::Retry),
-            }),
+    let done = with_scratch(|msg| {
+        while let Some(message) = batch.message() {
+            let Ok(m) = message else { return false };
+            refill(msg, &m);
+            let outcome = router
+                .as_ref()
+                .map_err(Error::clone)
+                .and_then(|router| match msg.reply_to {
+                    Some(_) => router.handle_request(msg).map(Some),
+                    None => router.handle_event(msg).map(|()| None),
+                });
+            match outcome {
+                Ok(Some(reply)) => out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+                Ok(None) => out.done(),
+                Err(e) => write_error(&mut out, &e),
+            }
         }
+        true
+    });
+    match done {
+        true => out.finish(),
+        false => berth_frames::Writer::outcomes(0).finish(),
     }
-    out.finish()
+}
+
+/// Asks the router's middleware about each message of a batch, one
+/// verdict each in the `berth-frames` verdicts layout. A frame that does
+/// not parse is answered with no verdicts, so the host asks again through
+/// the typed `middleware.handle`.
+pub fn handle_middleware_batch(frame: Vec<u8>) -> Vec<u8> {
+    let Ok(mut batch) = berth_frames::Reader::batch(&frame) else {
+        return berth_frames::Writer::verdicts(0).finish();
+    };
+    let router = router();
+    let mut out = berth_frames::Writer::verdicts(64);
+    let done = with_scratch(|msg| {
+        while let Some(message) = batch.message() {
+            let Ok(m) = message else { return false };
+            refill(msg, &m);
+            let verdict = router
+                .as_ref()
+                .map_err(Error::clone)
+                .and_then(|router| router.handle_middleware(msg));
+            match verdict.map(|v| v.0) {
+                Ok(WitVerdict::Pass(pass)) => out.pass(
+                    pass.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                    pass.mark.map(|g| match g {
+                        Guard::Session => berth_frames::Guard::Session,
+                        Guard::Admin => berth_frames::Guard::Admin,
+                    }),
+                ),
+                Ok(WitVerdict::Respond(reply)) => {
+                    out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+                }
+                Err(e) => write_error(&mut out, &e),
+            }
+        }
+        true
+    });
+    match done {
+        true => out.finish(),
+        false => berth_frames::Writer::verdicts(0).finish(),
+    }
+}
+
+/// Writes a handler's or a middleware's error into an answer frame.
+fn write_error(out: &mut berth_frames::Writer, e: &Error) {
+    out.error(&berth_frames::Error {
+        kind: e.kind as u8,
+        code: e.code,
+        name: &e.name,
+        message: &e.message,
+        data: e.data.as_deref(),
+        retry: matches!(e.disposition, crate::Disposition::Retry),
+    });
 }
 
 /// Makes `msg` a copy of `m`, reusing the buffers it already has.
@@ -138,9 +205,16 @@ fn refill(msg: &mut Message, m: &berth_frames::Message<'_>) {
     set(&mut msg.subject, m.subject);
     msg.body.clear();
     msg.body.extend_from_slice(m.body);
-    msg.headers.clear();
-    msg.headers
-        .extend(m.headers.iter().map(|&(n, v)| (n.to_owned(), v.to_owned())));
+    msg.headers.truncate(m.headers.len());
+    for (i, &(name, value)) in m.headers.iter().enumerate() {
+        match msg.headers.get_mut(i) {
+            Some((n, v)) => {
+                set(n, name);
+                set(v, value);
+            }
+            None => msg.headers.push((name.to_owned(), value.to_owned())),
+        }
+    }
     set_option(&mut msg.reply_to, m.reply_to);
     set_option(&mut msg.correlation_id, m.correlation_id);
 }

@@ -91,6 +91,12 @@ macro_rules! export {
             }
         }
 
+        impl $crate::__private::BatchMiddlewareGuest for __BerthBackend {
+            fn handle_batch(batch: ::std::vec::Vec<u8>) -> ::std::vec::Vec<u8> {
+                $crate::__private::handle_middleware_batch(batch)
+            }
+        }
+
         impl $crate::__private::RoutesGuest for __BerthBackend {
             fn routes() -> ::std::vec::Vec<$crate::__private::Route> {
                 $crate::__private::routes()

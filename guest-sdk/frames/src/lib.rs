@@ -1,6 +1,7 @@
 //! The byte layout of a Berth batch: the messages the host hands a
-//! component's `handle-batch` in one `list<u8>`, and the outcomes it hands
-//! back in another (docs/batch-frames.md).
+//! component's `handle-batch` in one `list<u8>`, and the outcomes (or, for
+//! a middleware, the verdicts) it hands back in another
+//! (docs/batch-frames.md).
 //!
 //! Why bytes and not `list<message>`: lowering a typed list into a guest
 //! costs one call into the guest's allocator for every string and list in
@@ -23,6 +24,8 @@ pub use write::Writer;
 pub const BATCH: u8 = b'B';
 /// The first byte of a batch's outcomes (guest to host).
 pub const OUTCOMES: u8 = b'O';
+/// The first byte of a middleware's verdicts (guest to host).
+pub const VERDICTS: u8 = b'V';
 /// The layout's version, the second byte of every frame.
 pub const VERSION: u8 = 1;
 
@@ -58,6 +61,37 @@ pub enum Outcome<'a> {
     },
     /// The handler's error.
     Error(Error<'a>),
+}
+
+/// What a middleware decided about one message, borrowed from its frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Go on, with these headers set and the caller marked, or not.
+    Pass {
+        /// Headers to set on the message, each replacing its name's values.
+        headers: Headers<'a>,
+        /// The mark the link gives the caller, if any.
+        mark: Option<Guard>,
+    },
+    /// Answer here with this reply.
+    Respond {
+        /// The reply's body.
+        body: &'a [u8],
+        /// The reply's headers.
+        headers: Headers<'a>,
+    },
+    /// Stop the chain with this error.
+    Error(Error<'a>),
+}
+
+/// What a middleware may establish about the caller (the contract's
+/// `middleware.guard`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Signed in.
+    Session,
+    /// An administrator.
+    Admin,
 }
 
 /// A handler's error: the fields of the contract's `error` record.

@@ -1,6 +1,6 @@
 //! Reading frames.
 
-use crate::{BATCH, Error, FrameError, Headers, Message, OUTCOMES, Outcome, VERSION};
+use crate::{BATCH, Error, FrameError, Guard, Headers, Message, OUTCOMES, Outcome, VERDICTS, VERSION, Verdict};
 
 /// Reads one frame's items in order. Every length is checked against what
 /// is left and every string for UTF-8, so a frame from an untrusted side
@@ -21,6 +21,11 @@ impl<'a> Reader<'a> {
     /// A batch's outcomes.
     pub fn outcomes(frame: &'a [u8]) -> Result<Self, FrameError> {
         Self::start(frame, OUTCOMES, "not a batch's outcomes")
+    }
+
+    /// A middleware's verdicts.
+    pub fn verdicts(frame: &'a [u8]) -> Result<Self, FrameError> {
+        Self::start(frame, VERDICTS, "not a middleware's verdicts")
     }
 
     fn start(frame: &'a [u8], kind: u8, wrong_kind: &'static str) -> Result<Self, FrameError> {
@@ -65,23 +70,29 @@ impl<'a> Reader<'a> {
                 body: r.bytes()?,
                 headers: r.headers()?,
             }),
-            2 => Ok(Outcome::Error(Error {
-                kind: r.u8()?,
-                code: u16::from_le_bytes(r.array()?),
-                name: r.str()?,
-                message: r.str()?,
-                data: match r.u8()? {
-                    0 => None,
-                    1 => Some(r.bytes()?),
-                    _ => return Err(r.error("an error's data flag is neither 0 nor 1", r.at - 1)),
-                },
-                retry: match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(r.error("an error's disposition is neither 0 nor 1", r.at - 1)),
-                },
-            })),
+            2 => Ok(Outcome::Error(r.error_fields()?)),
             _ => Err(r.error("unknown outcome tag", r.at - 1)),
+        })
+    }
+
+    /// The next verdict; `None` after the last.
+    pub fn verdict(&mut self) -> Option<Result<Verdict<'a>, FrameError>> {
+        self.item(|r| match r.u8()? {
+            0 => Ok(Verdict::Pass {
+                headers: r.headers()?,
+                mark: match r.u8()? {
+                    0 => None,
+                    1 => Some(Guard::Session),
+                    2 => Some(Guard::Admin),
+                    _ => return Err(r.error("unknown guard mark", r.at - 1)),
+                },
+            }),
+            1 => Ok(Verdict::Respond {
+                body: r.bytes()?,
+                headers: r.headers()?,
+            }),
+            2 => Ok(Verdict::Error(r.error_fields()?)),
+            _ => Err(r.error("unknown verdict tag", r.at - 1)),
         })
     }
 
@@ -107,6 +118,25 @@ impl<'a> Reader<'a> {
             self.left = 0;
         }
         Some(item)
+    }
+
+    fn error_fields(&mut self) -> Result<Error<'a>, FrameError> {
+        Ok(Error {
+            kind: self.u8()?,
+            code: u16::from_le_bytes(self.array()?),
+            name: self.str()?,
+            message: self.str()?,
+            data: match self.u8()? {
+                0 => None,
+                1 => Some(self.bytes()?),
+                _ => return Err(self.error("an error's data flag is neither 0 nor 1", self.at - 1)),
+            },
+            retry: match self.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(self.error("an error's disposition is neither 0 nor 1", self.at - 1)),
+            },
+        })
     }
 
     fn headers(&mut self) -> Result<Headers<'a>, FrameError> {

@@ -33,6 +33,29 @@ fn sample_outcomes() -> Vec<u8> {
     w.finish()
 }
 
+fn sample_verdicts() -> Vec<u8> {
+    let mut w = Writer::verdicts(0);
+    w.pass([("x-user", "ann"), ("x-role", "admin")], Some(Guard::Admin));
+    w.pass([], None);
+    w.reply(b"cached", [("content-type", "text/plain")]);
+    w.error(&Error {
+        code: 401,
+        message: "no token",
+        ..Error::default()
+    });
+    w.finish()
+}
+
+fn verdicts(frame: &[u8]) -> Result<Vec<Verdict<'_>>, FrameError> {
+    let mut r = Reader::verdicts(frame)?;
+    let mut out = Vec::new();
+    while let Some(v) = r.verdict() {
+        out.push(v?);
+    }
+    r.finish()?;
+    Ok(out)
+}
+
 fn messages(frame: &[u8]) -> Result<Vec<Message<'_>>, FrameError> {
     let mut r = Reader::batch(frame)?;
     let mut out = Vec::new();
@@ -102,12 +125,51 @@ fn outcomes_round_trip() {
 }
 
 #[test]
+fn verdicts_round_trip() {
+    let frame = sample_verdicts();
+    let got = verdicts(&frame).expect("parses");
+    assert_eq!(
+        got[0],
+        Verdict::Pass {
+            headers: vec![("x-user", "ann"), ("x-role", "admin")],
+            mark: Some(Guard::Admin)
+        }
+    );
+    assert_eq!(
+        got[1],
+        Verdict::Pass {
+            headers: vec![],
+            mark: None
+        }
+    );
+    assert_eq!(
+        got[2],
+        Verdict::Respond {
+            body: b"cached",
+            headers: vec![("content-type", "text/plain")]
+        }
+    );
+    let Verdict::Error(e) = &got[3] else {
+        panic!("an error: {:?}", got[3])
+    };
+    assert_eq!((e.code, e.message), (401, "no token"));
+    assert_eq!(
+        outcomes(&frame).expect_err("verdicts are not outcomes").what,
+        "not a batch's outcomes"
+    );
+    let mut bad = sample_verdicts();
+    let mark = 2 + 4 + 1 + 4 + (4 + 6 + 4 + 3) + (4 + 6 + 4 + 5);
+    bad[mark] = 3;
+    assert_eq!(verdicts(&bad).expect_err("mark").what, "unknown guard mark");
+}
+
+#[test]
 fn every_truncation_is_an_error_not_a_panic() {
-    for frame in [sample_batch(), sample_outcomes()] {
+    for frame in [sample_batch(), sample_outcomes(), sample_verdicts()] {
         for end in 0..frame.len() {
             let cut = &frame[..end];
             assert!(
-                messages(cut).is_err() && outcomes(cut).is_err(),
+                messages(cut).is_err() && outcomes(cut).is_err() && verdicts(cut).is_err(),
                 "a frame cut at {end} parsed"
             );
         }
@@ -119,8 +181,8 @@ fn a_corrupted_frame_is_an_error_or_the_same_number_of_items() {
     // Changing any byte never panics. It may still parse (a changed body
     // byte is a different, valid body), but never into a different number
     // of items: the count and every length are checked against the end.
-    let (batch, done) = (sample_batch(), sample_outcomes());
-    for i in 0..batch.len().max(done.len()) {
+    let (batch, done, verdicted) = (sample_batch(), sample_outcomes(), sample_verdicts());
+    for i in 0..batch.len().max(done.len()).max(verdicted.len()) {
         for value in [0x00, 0x01, 0x7f, 0xff] {
             let corrupt = |frame: &[u8]| {
                 let mut bad = frame.to_vec();
@@ -134,6 +196,9 @@ fn a_corrupted_frame_is_an_error_or_the_same_number_of_items() {
             }
             if let Ok(o) = outcomes(&corrupt(&done)) {
                 assert_eq!(o.len(), 4, "byte {i} = {value:#x}");
+            }
+            if let Ok(v) = verdicts(&corrupt(&verdicted)) {
+                assert_eq!(v.len(), 4, "byte {i} = {value:#x}");
             }
         }
     }
@@ -226,6 +291,10 @@ mod fuzz {
             while let Some(Ok(_)) = r.outcome() {}
             let _ = r.finish();
         }
+        if let Ok(mut r) = Reader::verdicts(bytes) {
+            while let Some(Ok(_)) = r.verdict() {}
+            let _ = r.finish();
+        }
     }
 
     proptest! {
@@ -240,7 +309,7 @@ mod fuzz {
             with in proptest::collection::vec(any::<u8>(), 0..16),
             cut in any::<prop::sample::Index>(),
         ) {
-            for sample in [sample_batch(), sample_outcomes()] {
+            for sample in [sample_batch(), sample_outcomes(), sample_verdicts()] {
                 let mut bytes = sample.clone();
                 let i = at.index(bytes.len());
                 bytes.splice(i..(i + with.len()).min(bytes.len()), with.iter().copied());

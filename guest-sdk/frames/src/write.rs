@@ -1,8 +1,9 @@
 //! Writing frames.
 
-use crate::{BATCH, Error, OUTCOMES, VERSION};
+use crate::{BATCH, Error, Guard, OUTCOMES, VERDICTS, VERSION};
 
-/// Builds one frame: a batch of messages or a batch's outcomes.
+/// Builds one frame: a batch of messages, a batch's outcomes or a
+/// middleware's verdicts.
 ///
 /// Lengths are written as `u32`; a field longer than that (which neither
 /// side lets through: message sizes are capped far below) is written so
@@ -25,6 +26,13 @@ impl Writer {
     /// A batch's outcomes, with room for `capacity` bytes.
     pub fn outcomes(capacity: usize) -> Self {
         Self::start(OUTCOMES, capacity)
+    }
+
+    /// A middleware's verdicts, with room for `capacity` bytes. A verdict
+    /// that answers is written with [`Writer::reply`], one that stops the
+    /// chain with [`Writer::error`].
+    pub fn verdicts(capacity: usize) -> Self {
+        Self::start(VERDICTS, capacity)
     }
 
     fn start(kind: u8, capacity: usize) -> Self {
@@ -69,7 +77,8 @@ impl Writer {
         self.count += 1;
     }
 
-    /// Adds a request's outcome: its reply.
+    /// Adds a request's outcome: its reply (or a middleware's verdict:
+    /// answer with it).
     pub fn reply<'h>(&mut self, body: &[u8], headers: impl IntoIterator<Item = (&'h str, &'h str)>) {
         self.buf.push(1);
         self.bytes(body);
@@ -77,7 +86,21 @@ impl Writer {
         self.count += 1;
     }
 
-    /// Adds an outcome that is the handler's error.
+    /// Adds a middleware's verdict: go on, with `headers` set and the
+    /// caller marked `mark`.
+    pub fn pass<'h>(&mut self, headers: impl IntoIterator<Item = (&'h str, &'h str)>, mark: Option<Guard>) {
+        self.buf.push(0);
+        self.headers(headers);
+        self.buf.push(match mark {
+            None => 0,
+            Some(Guard::Session) => 1,
+            Some(Guard::Admin) => 2,
+        });
+        self.count += 1;
+    }
+
+    /// Adds an outcome that is the handler's error (or a middleware's
+    /// verdict: stop with it).
     pub fn error(&mut self, e: &Error<'_>) {
         self.buf.push(2);
         self.buf.push(e.kind);

@@ -172,7 +172,7 @@ fn read(answer: Vec<u8>, count: usize) -> Result<Vec<Result<Option<Reply>, CallE
 
 /// The batch frame of `count` messages whose bodies add up to `bodies`
 /// bytes.
-fn frame<'a>(messages: impl Iterator<Item = &'a Message>, count: usize, bodies: usize) -> Vec<u8> {
+pub(super) fn frame<'a>(messages: impl Iterator<Item = &'a Message>, count: usize, bodies: usize) -> Vec<u8> {
     // Room for the bodies and, per message, its subject, reply address and
     // lengths (an inbox subject is about 30 bytes).
     let mut w = Writer::batch(bodies + 128 * count);
@@ -190,7 +190,7 @@ fn frame<'a>(messages: impl Iterator<Item = &'a Message>, count: usize, bodies: 
 
 /// An error a guest returned in a batch, taken as [`CallError::from`] takes
 /// one from `handle-request`.
-fn guest_error(e: &berth_frames::Error<'_>) -> CallError {
+pub(super) fn guest_error(e: &berth_frames::Error<'_>) -> CallError {
     CallError {
         kind: guest_kind(e.kind == wit::ErrorKind::Unhandled as u8),
         code: e.code,

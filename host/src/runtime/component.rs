@@ -20,7 +20,9 @@ use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
-use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit};
+use super::bindings::{
+    batch_handler, batch_middleware, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit,
+};
 use super::cache::{CompileCache, Source, content_hash};
 use super::environment::Environment;
 use super::link::{LoadError, link, refuse_sockets, sniff};
@@ -92,6 +94,7 @@ pub(super) struct Instance {
     pub(super) watcher: Option<watcher::Guest>,
     pub(super) routes: Option<routes::Guest>,
     pub(super) middleware: Option<middleware::Guest>,
+    pub(super) batch_middleware: Option<batch_middleware::Guest>,
     pub(super) http: Option<incoming_handler::Guest>,
     pub(super) wasmcloud: Option<wasmcloud_handler::Guest>,
     pub(super) messaging: Option<messaging_handler::Guest>,
@@ -278,7 +281,7 @@ impl Handler for WasmHandler {
     }
 
     async fn filter(&self, message: Message) -> Result<(Verdict, Message), CallError> {
-        self.call_middleware(message.into()).await
+        self.call_middleware(message).await
     }
 
     fn serves_http(&self) -> bool {

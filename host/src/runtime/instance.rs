@@ -96,6 +96,7 @@ impl WasmHandler {
             };
             let routes = load!(routes);
             let middleware = load!(middleware);
+            let batch_middleware = load!(batch_middleware);
             let http = load!(http);
             let wasmcloud = load!(wasmcloud);
             let messaging = load!(messaging);
@@ -106,26 +107,37 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            let exports = (batch, watcher, routes, middleware, http, wasmcloud, messaging);
+            let exports = (
+                batch,
+                watcher,
+                routes,
+                (middleware, batch_middleware),
+                http,
+                wasmcloud,
+                messaging,
+            );
             Ok::<_, MakeError>((handler, exports, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
             Err(_) => Err(self.timeout_error("init").into()),
             Ok(Err(e)) => Err(e),
             Ok(Ok((.., Err(e)))) => Err(CallError::from(e).into()),
-            Ok(Ok((handler, (batch, watcher, routes, middleware, http, wasmcloud, messaging), Ok(())))) => {
-                Ok(Instance {
-                    store,
-                    handler,
-                    batch,
-                    watcher,
-                    routes,
-                    middleware,
-                    http,
-                    wasmcloud,
-                    messaging,
-                })
-            }
+            Ok(Ok((
+                handler,
+                (batch, watcher, routes, (middleware, batch_middleware), http, wasmcloud, messaging),
+                Ok(()),
+            ))) => Ok(Instance {
+                store,
+                handler,
+                batch,
+                watcher,
+                routes,
+                middleware,
+                batch_middleware,
+                http,
+                wasmcloud,
+                messaging,
+            }),
         }
     }
 

@@ -4,7 +4,9 @@
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
-use super::bindings::{batch_handler, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher};
+use super::bindings::{
+    batch_handler, batch_middleware, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher,
+};
 use super::state::CallState;
 use crate::core::error::CallError;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
@@ -46,6 +48,8 @@ pub(super) struct Exports {
     pub(super) routes: Option<routes::GuestIndices>,
     /// `None` if it is no middleware.
     pub(super) middleware: Option<middleware::GuestIndices>,
+    /// `None` unless it also takes middleware calls as frames.
+    pub(super) batch_middleware: Option<batch_middleware::GuestIndices>,
     /// `None` unless it exports `wasi:http/incoming-handler`.
     pub(super) http: Option<incoming_handler::GuestIndices>,
     /// `None` unless it exports `wasmcloud:messaging/handler`.
@@ -81,6 +85,9 @@ const ROUTES_EXPORT: &str = "berth:backend/routes@0.1.0";
 
 /// The optional export of a middleware component.
 pub(super) const MIDDLEWARE_EXPORT: &str = "berth:backend/middleware@0.1.0";
+
+/// The optional export of a middleware that takes its messages as frames.
+const BATCH_MIDDLEWARE_EXPORT: &str = "berth:backend/batch-middleware@0.1.0";
 
 /// The export of a wasmCloud messaging component.
 pub(super) const WASMCLOUD_EXPORT: &str = "wasmcloud:messaging/handler@0.2.0";
@@ -146,6 +153,10 @@ pub(super) fn link(
         Some(_) => Some(middleware::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
         None => None,
     };
+    let batch_middleware = match component.get_export_index(None, BATCH_MIDDLEWARE_EXPORT) {
+        Some(_) => Some(batch_middleware::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),
+        None => None,
+    };
     Ok((
         pre,
         Exports {
@@ -154,6 +165,7 @@ pub(super) fn link(
             watcher,
             routes,
             middleware,
+            batch_middleware,
             http,
             wasmcloud,
             messaging,
