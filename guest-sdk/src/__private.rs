@@ -106,32 +106,24 @@ pub fn handle_event(msg: Message) -> Result<(), Error> {
 /// host takes a batch whose outcomes do not match its messages as failed
 /// and runs each message again in a call of its own.
 pub fn handle_batch(frame: Vec<u8>) -> Vec<u8> {
-    let Ok(mut batch) = berth_frames::Reader::batch(&frame) else {
-        return berth_frames::Writer::outcomes(0).finish();
-    };
     let router = router();
     // Most answers are about as long as their messages (an echo exactly).
     let mut out = berth_frames::Writer::outcomes(frame.len());
-    let done = with_scratch(|msg| {
-        while let Some(message) = batch.message() {
-            let Ok(m) = message else { return false };
-            refill(msg, &m);
-            let outcome = router
-                .as_ref()
-                .map_err(Error::clone)
-                .and_then(|router| match msg.reply_to {
-                    Some(_) => router.handle_request(msg).map(Some),
-                    None => router.handle_event(msg).map(|()| None),
-                });
-            match outcome {
-                Ok(Some(reply)) => out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
-                Ok(None) => out.done(),
-                Err(e) => write_error(&mut out, &e),
-            }
+    let read = each_message(&frame, &mut |msg| {
+        let outcome = router
+            .as_ref()
+            .map_err(Error::clone)
+            .and_then(|router| match msg.reply_to {
+                Some(_) => router.handle_request(msg).map(Some),
+                None => router.handle_event(msg).map(|()| None),
+            });
+        match outcome {
+            Ok(Some(reply)) => out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+            Ok(None) => out.done(),
+            Err(e) => write_error(&mut out, &e),
         }
-        true
     });
-    match done {
+    match read {
         true => out.finish(),
         false => berth_frames::Writer::outcomes(0).finish(),
     }
@@ -142,39 +134,53 @@ pub fn handle_batch(frame: Vec<u8>) -> Vec<u8> {
 /// not parse is answered with no verdicts, so the host asks again through
 /// the typed `middleware.handle`.
 pub fn handle_middleware_batch(frame: Vec<u8>) -> Vec<u8> {
-    let Ok(mut batch) = berth_frames::Reader::batch(&frame) else {
-        return berth_frames::Writer::verdicts(0).finish();
-    };
     let router = router();
     let mut out = berth_frames::Writer::verdicts(64);
-    let done = with_scratch(|msg| {
-        while let Some(message) = batch.message() {
-            let Ok(m) = message else { return false };
-            refill(msg, &m);
-            let verdict = router
-                .as_ref()
-                .map_err(Error::clone)
-                .and_then(|router| router.handle_middleware(msg));
-            match verdict.map(|v| v.0) {
-                Ok(WitVerdict::Pass(pass)) => out.pass(
-                    pass.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                    pass.mark.map(|g| match g {
-                        Guard::Session => berth_frames::Guard::Session,
-                        Guard::Admin => berth_frames::Guard::Admin,
-                    }),
-                ),
-                Ok(WitVerdict::Respond(reply)) => {
-                    out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-                }
-                Err(e) => write_error(&mut out, &e),
+    let read = each_message(&frame, &mut |msg| {
+        let verdict = router
+            .as_ref()
+            .map_err(Error::clone)
+            .and_then(|router| router.handle_middleware(msg));
+        match verdict.map(|v| v.0) {
+            Ok(WitVerdict::Pass(pass)) => out.pass(
+                pass.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+                pass.mark.map(|g| match g {
+                    Guard::Session => berth_frames::Guard::Session,
+                    Guard::Admin => berth_frames::Guard::Admin,
+                }),
+            ),
+            Ok(WitVerdict::Respond(reply)) => {
+                out.reply(&reply.body, reply.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
             }
+            Err(e) => write_error(&mut out, &e),
         }
-        true
     });
-    match done {
+    match read {
         true => out.finish(),
         false => berth_frames::Writer::verdicts(0).finish(),
     }
+}
+
+/// Copies each message of a batch frame into the instance's scratch
+/// message and hands it to `each`; `false` if the frame does not parse.
+///
+/// The one place a guest reads a batch, whichever export it came to: LLVM
+/// inlines a function with a single call site whatever its size, and
+/// with the reader and the copy called from two loops (batches and
+/// middleware) the batch path ran ~170 more instructions per message
+/// (callgrind). The per-message closure is one indirect call.
+fn each_message(frame: &[u8], each: &mut dyn FnMut(&Message)) -> bool {
+    let Ok(mut batch) = berth_frames::Reader::batch(frame) else {
+        return false;
+    };
+    with_scratch(|msg| {
+        while let Some(message) = batch.message() {
+            let Ok(m) = message else { return false };
+            refill(msg, &m);
+            each(msg);
+        }
+        true
+    })
 }
 
 /// Writes a handler's or a middleware's error into an answer frame.
