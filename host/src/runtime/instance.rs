@@ -107,26 +107,7 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            let exports = (
-                batch,
-                watcher,
-                routes,
-                (middleware, batch_middleware),
-                http,
-                wasmcloud,
-                messaging,
-            );
-            Ok::<_, MakeError>((handler, exports, init))
-        };
-        match tokio::time::timeout(self.settings.timeout, work).await {
-            Err(_) => Err(self.timeout_error("init").into()),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok((.., Err(e)))) => Err(CallError::from(e).into()),
-            Ok(Ok((
-                handler,
-                (batch, watcher, routes, (middleware, batch_middleware), http, wasmcloud, messaging),
-                Ok(()),
-            ))) => Ok(Instance {
+            let instance = Instance {
                 store,
                 handler,
                 batch,
@@ -137,7 +118,14 @@ impl WasmHandler {
                 http,
                 wasmcloud,
                 messaging,
-            }),
+            };
+            Ok::<_, MakeError>((instance, init))
+        };
+        match tokio::time::timeout(self.settings.timeout, work).await {
+            Err(_) => Err(self.timeout_error("init").into()),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((_, Err(e)))) => Err(CallError::from(e).into()),
+            Ok(Ok((instance, Ok(())))) => Ok(instance),
         }
     }
 
