@@ -225,3 +225,31 @@ async fn full_gateways_and_bad_node_ids_are_refused_at_the_handshake() {
     echo_works(&mut one, "one-still").await;
     running.stop().await.expect("stops");
 }
+
+/// A client that leaves while its request runs does not cut the call
+/// short: the component finishes it (whatever it does on the way is
+/// done whole) and the answer is dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_leaves_mid_request_does_not_cut_the_call_short() {
+    let (running, _dir) = run("ping_interval_ms = 60000").await;
+    let node = || running.app().route("node").expect("node").stats.snapshot();
+    let before = node();
+    let mut socket = connect(&running, "leaver").await;
+    swarm::send(&mut socket, "spin", json!([300]), "s1").await;
+    let started = tokio::time::timeout(Duration::from_secs(5), async {
+        while node().in_flight == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    started.await.expect("the call starts");
+    socket.close(None).await.expect("closes");
+    drop(socket);
+    let finished = tokio::time::timeout(Duration::from_secs(10), async {
+        while node().requests == before.requests || node().in_flight != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    finished.await.expect("the call finishes after its client left");
+    let after = node();
+    assert_eq!((after.requests - before.requests, after.errors - before.errors), (1, 0));
+}

@@ -8,7 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Context;
+
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -89,6 +94,7 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
     let mut pings = tokio::time::interval(Duration::from_millis(gateway.config.ping_interval_ms));
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     pings.tick().await;
+    let mut calls = Calls::new();
     loop {
         tokio::select! {
             () = conn.closed.cancelled() => break,
@@ -96,10 +102,11 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
                 conn.end(Ending { final_: false, code: CloseCode::Away, reason: "the host is shutting down".to_owned() });
                 break;
             }
+            Some(()) = calls.next(), if !calls.is_empty() => {}
             _ = pings.tick() => ping(&gateway, &conn),
             frame = frames.next() => match frame {
-                Some(Ok(WsMessage::Text(text))) => take(&gateway, &conn, text.as_bytes()),
-                Some(Ok(WsMessage::Binary(bytes))) => take(&gateway, &conn, &bytes),
+                Some(Ok(WsMessage::Text(text))) => take(&gateway, &conn, text.as_bytes(), &mut calls),
+                Some(Ok(WsMessage::Binary(bytes))) => take(&gateway, &conn, &bytes, &mut calls),
                 Some(Ok(WsMessage::Close(_))) | None => {
                     conn.end(conn::gone());
                     break;
@@ -111,6 +118,11 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
                 }
             },
         }
+    }
+    // Requests the client made before it went still finish (their side
+    // effects are not cut short), without holding up its goodbye.
+    if !calls.is_empty() {
+        tokio::spawn(async move { while calls.next().await.is_some() {} });
     }
     gateway.nodes.leave(&conn);
     let _ = writer.await;
@@ -249,8 +261,15 @@ fn read_failed(gateway: &Gateway, e: &WsError) -> Ending {
     }
 }
 
+/// A connection's client requests under way. They run on the
+/// connection's own task rather than a task each: a request answered in
+/// process (a component of this host on the in-memory transport) then
+/// costs no task to spawn, schedule and wake, and most finish in the poll
+/// that starts them.
+type Calls = FuturesUnordered<Pin<Box<dyn Future<Output = ()> + Send>>>;
+
 /// One frame from the client.
-fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8]) {
+fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8], calls: &mut Calls) {
     let frame = match protocol::parse(bytes) {
         Ok(frame) => frame,
         Err(bad) => {
@@ -280,7 +299,7 @@ fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8]) {
             }
             gateway.counters.request(Direction::FromClient);
             let (gateway, conn) = (gateway.clone(), conn.clone());
-            tokio::spawn(async move {
+            let mut call: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
                 let frame = match gateway.client_request(&conn.node, &name, &args).await {
                     Ok(result) => protocol::response(&correlation_id, result),
                     Err(e) => protocol::error(Some(&correlation_id), &e),
@@ -288,6 +307,11 @@ fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8]) {
                 conn.in_flight.fetch_sub(1, Relaxed);
                 conn.send(&frame);
             });
+            // Started here; kept only if it has to wait.
+            let waker = futures_util::task::noop_waker_ref();
+            if call.as_mut().poll(&mut Context::from_waker(waker)).is_pending() {
+                calls.push(call);
+            }
         }
         Incoming::Response { correlation_id, result } => conn.answered(&correlation_id, Ok(result)),
         Incoming::Error { correlation_id, error } => conn.answered(&correlation_id, Err(error)),
