@@ -96,13 +96,28 @@ impl Route {
             ));
         };
         self.stats.enter();
+        let mut entered = Entered(Some(&self.stats));
         let version = self.versions.active();
         let started = Instant::now();
         let outcome = call(version.clone()).await;
+        entered.0 = None;
         // Not weighed: where a subscription's calls start is decided by
         // their busy time, and this is wall time, waits included.
         let elapsed = started.elapsed();
         self.record(&version, endpoint, true, outcome.as_ref().map(drop), elapsed);
         outcome
+    }
+}
+
+/// A direct call in flight. Its caller may drop it mid-way (an HTTP
+/// client that hangs up), and then it leaves the in-flight count here,
+/// where it would otherwise stay.
+struct Entered<'a>(Option<&'a super::stats::Stats>);
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Some(stats) = self.0 {
+            stats.abandon();
+        }
     }
 }

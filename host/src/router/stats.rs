@@ -99,6 +99,13 @@ impl Stats {
         self.wake();
     }
 
+    /// A call that started was dropped before it ended (its caller went
+    /// away): out of the in-flight count, counted nowhere else.
+    pub fn abandon(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.wake();
+    }
+
     /// A call ended after `elapsed`, with an error of this kind if it failed.
     pub fn leave(&self, request: bool, failed: Option<ErrorKind>, elapsed: Duration) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);

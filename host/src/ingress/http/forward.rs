@@ -41,9 +41,9 @@ impl Compiled {
     /// Answers one request; counted in the route's counters.
     pub async fn serve(&self, parts: Parts, body: Body, params: Vec<(String, String)>) -> Response {
         let started = Instant::now();
-        self.counters.enter();
+        let answering = self.counters.enter();
         let response = self.answer(parts, body, params).await;
-        self.counters.leave(response.status().as_u16(), started.elapsed());
+        answering.leave(response.status().as_u16(), started.elapsed());
         response
     }
 
