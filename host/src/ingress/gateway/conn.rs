@@ -82,7 +82,12 @@ impl Conn {
     /// Queues `frame`; a client whose queue is full is too slow to keep
     /// and is closed (its frames are dropped, no one waits on it).
     pub fn send(&self, frame: &Value) {
-        match self.out.try_send(WsMessage::text(frame.to_string())) {
+        self.send_text(frame.to_string());
+    }
+
+    /// Queues a frame already written as JSON text, as [`Conn::send`].
+    pub fn send_text(&self, frame: String) {
+        match self.out.try_send(WsMessage::text(frame)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) if !self.closed.is_cancelled() => {
                 self.counters.failed(Failure::SlowClient);

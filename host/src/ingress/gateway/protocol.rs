@@ -147,9 +147,34 @@ pub fn request(name: &str, args: &Value, correlation_id: &Value) -> Value {
     json!({ "type": "request", "name": name, "args": args, "correlationId": correlation_id })
 }
 
-/// A client request's result.
-pub fn response(correlation_id: &Value, result: Value) -> Value {
-    json!({ "type": "response", "correlationId": correlation_id, "result": result })
+/// A client request's `response` frame, with the handler's reply body
+/// as its `result` ([`result_json`]): spliced in as it is, not parsed into
+/// values and written out again.
+pub fn response(correlation_id: &Value, body: &[u8]) -> String {
+    let id = correlation_id.to_string();
+    let result = result_json(body);
+    let mut frame = String::with_capacity(40 + id.len() + result.len());
+    frame.push_str(r#"{"type":"response","correlationId":"#);
+    frame.push_str(&id);
+    frame.push_str(r#","result":"#);
+    frame.push_str(&result);
+    frame.push('}');
+    frame
+}
+
+/// A reply body as JSON text: the body itself when it is JSON (checked,
+/// not built into values), `null` when it is empty, and a JSON string of
+/// its text otherwise, so a handler may answer plain text.
+pub fn result_json(body: &[u8]) -> std::borrow::Cow<'_, str> {
+    if body.is_empty() {
+        return "null".into();
+    }
+    match std::str::from_utf8(body) {
+        Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => text.into(),
+        _ => Value::String(String::from_utf8_lossy(body).into_owned())
+            .to_string()
+            .into(),
+    }
 }
 
 /// A client request's error (or a bad frame's, without a correlation id).
@@ -246,6 +271,22 @@ mod tests {
         };
         assert!(!error.protocol);
         assert_eq!(error.message, "clone");
+    }
+
+    #[test]
+    fn a_response_splices_a_json_body_and_quotes_anything_else() {
+        let frame =
+            |body: &[u8]| -> Value { serde_json::from_str(&response(&json!("c-1"), body)).expect("the frame is JSON") };
+        let expect = |result: Value| json!({ "type": "response", "correlationId": "c-1", "result": result });
+        assert_eq!(frame(br#" ["x", {"n": 1}] "#), expect(json!(["x", { "n": 1 }])));
+        assert_eq!(frame(b""), expect(Value::Null));
+        assert_eq!(frame(b"plain \"text\""), expect(json!("plain \"text\"")));
+        assert_eq!(frame(b"[1, 2"), expect(json!("[1, 2")), "cut JSON is text");
+        assert_eq!(frame(b"\xff\xfe"), expect(json!("\u{fffd}\u{fffd}")));
+        assert_eq!(
+            response(&json!(7), b"true"),
+            r#"{"type":"response","correlationId":7,"result":true}"#
+        );
     }
 
     #[test]

@@ -301,11 +301,11 @@ fn take(gateway: &Arc<Gateway>, conn: &Arc<Conn>, bytes: &[u8], calls: &mut Call
             let (gateway, conn) = (gateway.clone(), conn.clone());
             let mut call: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
                 let frame = match gateway.client_request(&conn.node, &name, &args).await {
-                    Ok(result) => protocol::response(&correlation_id, result),
-                    Err(e) => protocol::error(Some(&correlation_id), &e),
+                    Ok(body) => protocol::response(&correlation_id, &body),
+                    Err(e) => protocol::error(Some(&correlation_id), &e).to_string(),
                 };
                 conn.in_flight.fetch_sub(1, Relaxed);
-                conn.send(&frame);
+                conn.send_text(frame);
             });
             // Started here; kept only if it has to wait.
             let waker = futures_util::task::noop_waker_ref();

@@ -32,9 +32,10 @@ const INBOX_CAPACITY: usize = 64;
 impl Gateway {
     /// A client's request `name`, to whichever component serves
     /// `<prefix>.client.<name>`.
-    pub(super) async fn client_request(&self, node: &str, name: &str, args: &Value) -> Result<Value, SwarmError> {
+    /// Its answer is the handler's reply body, for [`super::protocol::response`].
+    pub(super) async fn client_request(&self, node: &str, name: &str, args: &Value) -> Result<Bytes, SwarmError> {
         let answer = self.call("client", node, name, args_bytes(args), None).await;
-        answer.map(|body| json_of(&body)).map_err(|e| self.failed(&e, name))
+        answer.map_err(|e| self.failed(&e, name))
     }
 
     /// Sends `args` to the component serving `<prefix>.<kind>.<name>`.
