@@ -1,7 +1,7 @@
-//! An HTTP client that hangs up while its routed request runs: the host
-//! counts the request as over (route and component in-flight back to
-//! zero), whether the call was finished or dropped with the connection,
-//! and serves the next client.
+//! An HTTP client that hangs up while its routed request runs: the call
+//! runs to its end all the same (a backend is never left half done by a
+//! client going away), nothing stays counted in flight, and the next
+//! client is served.
 
 use std::time::Duration;
 
@@ -41,10 +41,11 @@ async fn route_in_flight(base: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_hangs_up_mid_request_leaves_nothing_in_flight() {
+async fn a_client_that_hangs_up_mid_request_does_not_cut_the_call_short() {
     let t = start(MANIFEST).await.expect("host starts");
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
     let probe = || t.host.route("probe").expect("probe").stats.snapshot();
+    let before = probe();
 
     let address = base.trim_start_matches("http://");
     let mut client = tokio::net::TcpStream::connect(address).await.expect("connects");
@@ -67,6 +68,12 @@ async fn a_client_that_hangs_up_mid_request_leaves_nothing_in_flight() {
     settled
         .await
         .expect("the hung-up request is no longer counted in flight");
+    let after = probe();
+    assert_eq!(
+        (after.requests - before.requests, after.errors - before.errors),
+        (1, 0),
+        "the call ran to its end, not cut where the client left it"
+    );
     let answer = reqwest::Client::new()
         .post(format!("{base}/sleep"))
         .body("1")

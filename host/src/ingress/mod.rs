@@ -4,6 +4,7 @@
 //! requests through; below the control layer, whose HTTP listener serves
 //! the routes beside the host's own API.
 
+pub mod finish;
 pub mod gateway;
 pub mod http;
 pub mod listen;

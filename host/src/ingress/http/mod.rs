@@ -50,7 +50,10 @@ impl Routes {
         let table = self.table.load_full();
         let (parts, body) = request.into_parts();
         match table.lookup(&parts.method, parts.uri.path()) {
-            Lookup::Found(route, params) => route.serve(parts, body, params).await,
+            // Run to its end even if the client hangs up (`finish`).
+            Lookup::Found(route, params) => {
+                crate::ingress::finish::to_the_end(async move { route.serve(parts, body, params).await }).await
+            }
             Lookup::WrongMethod(allow) => forward::wrong_method(parts.method.as_str(), parts.uri.path(), &allow),
             Lookup::NotFound => forward::not_found(parts.method.as_str(), parts.uri.path()),
             Lookup::BadParameter(why) => forward::failure(&crate::core::error::CallError {
