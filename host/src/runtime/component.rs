@@ -194,7 +194,6 @@ impl WasmHandler {
         if body_len > self.env.max_message_bytes {
             return Err(self.too_large("message", body_len));
         }
-        let pooled = self.settings.mode == InstanceMode::Pooled;
         let work = async {
             let trace = match &call {
                 Call::Request(m) | Call::Event(m) => crate::core::trace::Context::child_of(&m.headers),
@@ -226,9 +225,7 @@ impl WasmHandler {
                     Err(self.wasm_error(&trap, panic))
                 }
                 Ok(outcome) => {
-                    if pooled {
-                        self.check_in(instance);
-                    }
+                    self.give_back(instance);
                     match outcome {
                         Ok(Some(reply)) if reply.body.len() > self.env.max_message_bytes => {
                             Err(self.too_large("reply", reply.body.len()))

@@ -15,7 +15,6 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use super::component::WasmHandler;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::headers::{TRACEPARENT, TRACESTATE};
-use crate::core::limits::InstanceMode;
 
 impl WasmHandler {
     /// Answers one HTTP request. The instance goes back to the pool only
@@ -68,9 +67,7 @@ impl WasmHandler {
                 let panic = instance.store.data().panic.take(&self.env.name);
                 return Err(self.wasm_error(&trap, panic));
             }
-            if self.settings.mode == InstanceMode::Pooled {
-                self.check_in(instance);
-            }
+            self.give_back(instance);
             response.map_err(|why| CallError::new(ErrorKind::Handler, format!("component `{}`: {why}", self.env.name)))
         };
         tokio::time::timeout(self.settings.timeout, work)

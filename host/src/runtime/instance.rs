@@ -148,6 +148,15 @@ impl WasmHandler {
         drop(self.warm.put(self.key, instance, bytes, self.settings.max_idle));
     }
 
+    /// Hands back an instance whose call returned normally: kept warm for
+    /// the next call in pooled mode, dropped in fresh mode. (An instance
+    /// whose call trapped or timed out is never handed back.)
+    pub(super) fn give_back(&self, instance: Instance) {
+        if self.settings.mode == InstanceMode::Pooled {
+            self.check_in(instance);
+        }
+    }
+
     /// A warm instance (pooled mode) or a fresh one, set up for a new call:
     /// its fuel, a fresh slice and no demotion, in the trace of its message.
     pub(super) async fn ready_instance(

@@ -73,13 +73,6 @@ impl WasmHandler {
             .unwrap_or_else(|_| Err(self.timeout_error("middleware call")))
     }
 
-    /// Keeps a pooled instance warm after a call that returned normally.
-    fn give_back(&self, instance: super::component::Instance) {
-        if self.settings.mode == crate::core::limits::InstanceMode::Pooled {
-            self.check_in(instance);
-        }
-    }
-
     /// A verdict held to the limits: an answer larger than a reply may be
     /// is refused.
     fn checked(&self, verdict: Result<Verdict, CallError>) -> Result<Verdict, CallError> {
