@@ -23,7 +23,12 @@
 //!   the plain route's, halved, is what one link costs;
 //! - **native axum, hello** and **berth wasi:http component**: a text
 //!   answer from an axum handler and from the `http-hello` guest (written
-//!   against `wasi:http` alone).
+//!   against `wasi:http` alone), each also reading the request's `x-user`
+//!   header and its body, as the guest does.
+//!
+//! `BERTH_BENCH_ONLY=routes` or `BERTH_BENCH_ONLY=component` runs one of
+//! the two tables alone; `BERTH_BENCH_SLOTS=4` sizes a server's instance
+//! pool for valgrind (see BENCHMARKS.md, "Instructions per request").
 
 #![allow(missing_docs, clippy::print_stdout, clippy::unwrap_used)] // a bench binary: its output is the table
 
@@ -62,16 +67,22 @@ async fn native_echo(
     (out, "")
 }
 
+/// What the `http-hello` guest answers: a line naming the method and
+/// path, the request's `x-user` as `x-seen-user`, its body's length.
+async fn native_hello(method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes) -> (HeaderMap, String) {
+    let mut out = HeaderMap::new();
+    out.insert("content-type", HeaderValue::from_static("text/plain"));
+    if let Some(user) = headers.get("x-user") {
+        out.insert("x-seen-user", user.clone());
+    }
+    out.insert("x-body-length", HeaderValue::from(body.len()));
+    (out, format!("hello from wasi:http: {method} {}", uri.path()))
+}
+
 async fn serve_native(port: u16) {
-    let app = axum::Router::new().route("/orders/{id}", get(native_echo)).route(
-        "/hello/{*rest}",
-        get(|method: Method, uri: Uri| async move {
-            (
-                [("content-type", "text/plain")],
-                format!("hello from wasi:http: {method} {}", uri.path()),
-            )
-        }),
-    );
+    let app = axum::Router::new()
+        .route("/orders/{id}", get(native_echo))
+        .route("/hello/{*rest}", get(native_hello));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     println!("ready");
     axum::serve(listener, app).await.unwrap();
@@ -132,6 +143,10 @@ async fn serve_berth(port: u16) {
     let data = tempfile::tempdir().unwrap();
     let mut manifest = berth::manifest::Manifest::parse(&text).unwrap();
     manifest.host.data_dir = data.path().to_path_buf();
+    // Under valgrind, which cannot reserve a full pool's address space.
+    if let Some(slots) = std::env::var("BERTH_BENCH_SLOTS").ok().and_then(|s| s.parse().ok()) {
+        manifest.host.instance_slots = Some(slots);
+    }
     manifest.validate().unwrap();
     let _running = berth::control::Running::start(&manifest).await.unwrap();
     println!("ready");
@@ -186,32 +201,39 @@ fn main() {
         let port = free();
         (format!("{kind}:{port}"), port)
     };
+    let only = std::env::var("BERTH_BENCH_ONLY").ok();
+    let runs = |table: &str| only.as_deref().is_none_or(|o| o == table);
     rt.block_on(async {
-        let (native, berth, chain) = (server("native"), server("berth"), server("berth"));
-        let routed = rpc::run_responders(
-            vec![
-                (
-                    "native axum, echo",
-                    native.0.as_str(),
-                    getter(client.clone(), url(native.1, "/orders/42")),
-                ),
-                (
-                    "berth route → wasm echo",
-                    berth.0.as_str(),
-                    getter(client.clone(), url(berth.1, "/orders/42")),
-                ),
-                (
-                    "berth route, two middleware links",
-                    chain.0.as_str(),
-                    getter(client.clone(), url(chain.1, "/chain/42")),
-                ),
-            ],
-            REQUESTS,
-            "no broker",
-        )
-        .await;
-        rpc::print(&routed);
-        println!();
+        if runs("routes") {
+            let (native, berth, chain) = (server("native"), server("berth"), server("berth"));
+            let routed = rpc::run_responders(
+                vec![
+                    (
+                        "native axum, echo",
+                        native.0.as_str(),
+                        getter(client.clone(), url(native.1, "/orders/42")),
+                    ),
+                    (
+                        "berth route → wasm echo",
+                        berth.0.as_str(),
+                        getter(client.clone(), url(berth.1, "/orders/42")),
+                    ),
+                    (
+                        "berth route, two middleware links",
+                        chain.0.as_str(),
+                        getter(client.clone(), url(chain.1, "/chain/42")),
+                    ),
+                ],
+                REQUESTS,
+                "no broker",
+            )
+            .await;
+            rpc::print(&routed);
+            println!();
+        }
+        if !runs("component") {
+            return;
+        }
         let (native, berth) = (server("native"), server("berth"));
         let component = rpc::run_responders(
             vec![
