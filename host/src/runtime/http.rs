@@ -77,9 +77,13 @@ impl WasmHandler {
 }
 
 /// A request's trace context headers (none, mostly), as message headers.
+/// Its few headers are looked through, not looked up: a lookup by name
+/// parses and hashes the name first.
 fn headers_of(request: &http::Request<Bytes>) -> Vec<(String, String)> {
-    [TRACEPARENT, TRACESTATE]
-        .into_iter()
-        .filter_map(|name| Some((name.to_owned(), request.headers().get(name)?.to_str().ok()?.to_owned())))
+    request
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name == TRACEPARENT || *name == TRACESTATE)
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
         .collect()
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -60,7 +60,7 @@ impl Compiled {
         };
         let declared = parts
             .headers
-            .get("content-length")
+            .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.max_body) {
             return too_large();
@@ -235,8 +235,12 @@ fn bare_request(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
 /// its connection (the listener sets its own).
 fn respond_http(response: http::Response<Bytes>) -> Response {
     let (mut parts, body) = response.into_parts();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(*name);
+    // Mostly none is there; a removal by name parses and hashes it, a
+    // look at the few headers a response has does not.
+    if parts.headers.keys().any(|name| HOP_BY_HOP.contains(&name.as_str())) {
+        for name in HOP_BY_HOP {
+            parts.headers.remove(*name);
+        }
     }
     Response::from_parts(parts, axum::body::Body::from(body))
 }
