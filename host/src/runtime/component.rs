@@ -86,8 +86,13 @@ pub struct WasmHandler {
     pub(super) declared: Vec<DeclaredRoute>,
 }
 
+/// A live instance, boxed: it moves from the warm shelf into each call's
+/// future and back, and a pointer moves where its store handle and every
+/// export's functions (about a kilobyte) would be copied at each move.
+pub(super) type Instance = Box<Live>;
+
 /// A live instance and its store.
-pub(super) struct Instance {
+pub(super) struct Live {
     pub(super) store: Store<CallState>,
     pub(super) handler: Option<handler::Guest>,
     pub(super) batch: Option<batch_handler::Guest>,

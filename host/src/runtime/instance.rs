@@ -9,7 +9,7 @@
 
 use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
-use super::component::{Instance, WasmHandler};
+use super::component::{Instance, Live, WasmHandler};
 use super::limiter::Limits;
 use super::link::BATCH_EXPORT;
 use super::state::CallState;
@@ -107,7 +107,7 @@ impl WasmHandler {
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),
             };
-            let instance = Instance {
+            let instance = Box::new(Live {
                 store,
                 handler,
                 batch,
@@ -118,7 +118,7 @@ impl WasmHandler {
                 http,
                 wasmcloud,
                 messaging,
-            };
+            });
             Ok::<_, MakeError>((instance, init))
         };
         match tokio::time::timeout(self.settings.timeout, work).await {
