@@ -9,9 +9,11 @@
 //!
 //! Generic over what is kept, so that this file knows nothing of stores.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
 
 /// The host's shelf of warm instances. Cheap to clone.
 pub(crate) struct Warm<T> {
@@ -29,8 +31,13 @@ impl<T> Clone for Warm<T> {
 }
 
 struct Shelf<T> {
-    /// Each component's warm instances (oldest first) and its last use.
-    slots: HashMap<u64, Slot<T>>,
+    /// Each component's warm instances (oldest first) and its last use. A
+    /// component whose last instance was taken keeps its (empty) slot: a
+    /// component serving one call at a time takes and puts back the same
+    /// instance every call, and its slot is then looked up, not removed and
+    /// made again. Keys are process-unique counters: no hash that resists
+    /// chosen keys is needed, and SipHash cost three times the lookup.
+    slots: FxHashMap<u64, Slot<T>>,
     /// Components holding instances, by last use: the first is evicted first.
     order: BTreeMap<u64, u64>,
     bytes: usize,
@@ -61,7 +68,7 @@ impl<T> Warm<T> {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             shelf: Arc::new(Mutex::new(Shelf {
-                slots: HashMap::new(),
+                slots: FxHashMap::default(),
                 order: BTreeMap::new(),
                 bytes: 0,
                 clock: 0,
@@ -88,7 +95,6 @@ impl<T> Warm<T> {
         let (instance, bytes) = slot.kept.pop_back()?;
         if slot.kept.is_empty() {
             let used = slot.used;
-            shelf.slots.remove(&key);
             shelf.order.remove(&used);
         }
         shelf.bytes -= bytes;
@@ -115,8 +121,11 @@ impl<T> Warm<T> {
             return vec![instance];
         }
         let before = std::mem::replace(&mut slot.used, now);
+        let was_kept = !slot.kept.is_empty();
         slot.kept.push_back((instance, bytes));
-        shelf.order.remove(&before);
+        if was_kept {
+            shelf.order.remove(&before);
+        }
         shelf.order.insert(now, key);
         shelf.bytes += bytes;
         let mut evicted = Vec::new();
@@ -144,7 +153,9 @@ impl<T> Warm<T> {
         let Some(slot) = shelf.slots.remove(&key) else {
             return Vec::new();
         };
-        shelf.order.remove(&slot.used);
+        if !slot.kept.is_empty() {
+            shelf.order.remove(&slot.used);
+        }
         shelf.bytes -= slot.kept.iter().map(|(_, b)| b).sum::<usize>();
         slot.kept.into_iter().map(|(i, _)| i).collect()
     }
@@ -168,7 +179,6 @@ impl<T> Shelf<T> {
         let slot = self.slots.get_mut(&key)?;
         let (instance, bytes) = slot.kept.pop_front()?;
         if slot.kept.is_empty() {
-            self.slots.remove(&key);
             self.order.remove(&used);
         }
         self.bytes -= bytes;
@@ -224,5 +234,21 @@ mod tests {
         assert_eq!(warm.evict(5), ["a1", "a2"]);
         assert!(warm.evict(1).is_empty());
         assert_eq!(warm.take(a), None);
+    }
+
+    #[test]
+    fn a_slot_emptied_by_a_take_is_reused_and_out_of_the_eviction_order() {
+        let warm = Warm::new(200);
+        let (a, b) = (Warm::<()>::key(), Warm::<()>::key());
+        assert!(warm.put(a, "a1", 100, 4).is_empty());
+        assert_eq!(warm.take(a), Some("a1"));
+        assert!(warm.put(b, "b1", 100, 4).is_empty());
+        assert_eq!(warm.evict(2), ["b1"], "a holds nothing to evict");
+        assert!(warm.put(a, "a1", 100, 4).is_empty());
+        assert!(warm.put(b, "b2", 100, 4).is_empty());
+        assert_eq!(warm.put(b, "b3", 100, 4), ["a1"], "a was used longest ago");
+        assert_eq!(warm.take(a), None);
+        let stats = warm.stats();
+        assert_eq!((stats.instances, stats.bytes), (2, 200));
     }
 }
