@@ -187,71 +187,51 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return;
     }
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
     let client = reqwest::Client::builder().pool_max_idle_per_host(512).build().unwrap();
-    let url = |port: u16, path: &str| format!("http://127.0.0.1:{port}{path}");
-    // Each server its own process and port (a Berth one serves every route).
-    let server = |kind: &str| {
-        let port = free();
-        (format!("{kind}:{port}"), port)
-    };
     let only = std::env::var("BERTH_BENCH_ONLY").ok();
     let runs = |table: &str| only.as_deref().is_none_or(|o| o == table);
     rt.block_on(async {
         if runs("routes") {
-            let (native, berth, chain) = (server("native"), server("berth"), server("berth"));
-            let routed = rpc::run_responders(
-                vec![
-                    (
-                        "native axum, echo",
-                        native.0.as_str(),
-                        getter(client.clone(), url(native.1, "/orders/42")),
-                    ),
-                    (
-                        "berth route → wasm echo",
-                        berth.0.as_str(),
-                        getter(client.clone(), url(berth.1, "/orders/42")),
-                    ),
-                    (
-                        "berth route, two middleware links",
-                        chain.0.as_str(),
-                        getter(client.clone(), url(chain.1, "/chain/42")),
-                    ),
-                ],
-                REQUESTS,
-                "no broker",
-            )
-            .await;
-            rpc::print(&routed);
+            let rows = [
+                ("native axum, echo", "native", "/orders/42"),
+                ("berth route → wasm echo", "berth", "/orders/42"),
+                ("berth route, two middleware links", "berth", "/chain/42"),
+            ];
+            table(&client, &rows).await;
             println!();
         }
-        if !runs("component") {
-            return;
+        if runs("component") {
+            let rows = [
+                ("native axum, hello", "native", "/hello/x"),
+                ("berth wasi:http component", "berth", "/hello/x"),
+            ];
+            table(&client, &rows).await;
         }
-        let (native, berth) = (server("native"), server("berth"));
-        let component = rpc::run_responders(
-            vec![
-                (
-                    "native axum, hello",
-                    native.0.as_str(),
-                    getter(client.clone(), url(native.1, "/hello/x")),
-                ),
-                (
-                    "berth wasi:http component",
-                    berth.0.as_str(),
-                    getter(client.clone(), url(berth.1, "/hello/x")),
-                ),
-            ],
-            REQUESTS,
-            "no broker",
-        )
-        .await;
-        rpc::print(&component);
     });
+}
+
+/// Runs and prints one table: each row's name, the kind of server that
+/// answers it (each its own process and port; a Berth one serves every
+/// route) and the path its GETs ask for.
+async fn table(client: &reqwest::Client, rows: &[(&'static str, &str, &str)]) {
+    let servers: Vec<(String, u16)> = rows
+        .iter()
+        .map(|(_, kind, _)| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            (format!("{kind}:{port}"), port)
+        })
+        .collect();
+    let responders = rows
+        .iter()
+        .zip(&servers)
+        .map(|((name, _, path), (server, port))| {
+            let url = format!("http://127.0.0.1:{port}{path}");
+            (*name, server.as_str(), getter(client.clone(), url))
+        })
+        .collect();
+    rpc::print(&rpc::run_responders(responders, REQUESTS, "no broker").await);
 }
