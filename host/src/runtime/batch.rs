@@ -108,14 +108,14 @@ impl WasmHandler {
     async fn one_call(&self, batch: Vec<u8>) -> Result<Vec<u8>, String> {
         let work = async {
             let mut instance = self.ready_instance(None).await.map_err(|e| e.to_string())?;
-            let Some(guest) = instance.batch.take() else {
+            let found = self.export(&self.exports().batch, &mut instance, |l| &mut l.batch);
+            let Some(guest) = found.map_err(|e| e.message)? else {
                 return Err("the instance has no batch export".to_owned());
             };
             let answer = guest
                 .call_handle_batch(&mut instance.store, &batch)
                 .await
                 .map_err(|trap| format!("{:#}", trap.root_cause()))?;
-            instance.batch = Some(guest);
             self.check_in(instance);
             Ok(answer)
         };

@@ -91,9 +91,11 @@ pub struct WasmHandler {
 /// export's functions (about a kilobyte) would be copied at each move.
 pub(super) type Instance = Box<Live>;
 
-/// A live instance and its store.
+/// A live instance and its store. Its optional exports are found when a
+/// call first needs them (`exports`): `None` until then.
 pub(super) struct Live {
     pub(super) store: Store<CallState>,
+    pub(super) handle: wasmtime::component::Instance,
     pub(super) handler: Option<handler::Guest>,
     pub(super) batch: Option<batch_handler::Guest>,
     pub(super) watcher: Option<watcher::Guest>,
@@ -168,6 +170,7 @@ impl WasmHandler {
             declared: Vec::new(),
         };
         let mut first = handler.instantiate().await.map_err(LoadError::Init)?;
+        handler.find_every_export(&mut first).map_err(LoadError::Init)?;
         handler.declared = handler.declared_routes(&mut first).await.map_err(LoadError::Init)?;
         if handler.settings.mode == InstanceMode::Pooled {
             handler.check_in(first);
@@ -205,7 +208,7 @@ impl WasmHandler {
             };
             let mut instance = self.ready_instance(trace).await?;
             let result = match (&call, &instance.handler) {
-                (Call::Event(m), _) if instance.watcher.is_some() && is_change(m) => {
+                (Call::Event(m), _) if self.exports().watcher.is_some() && is_change(m) => {
                     self.call_watcher(&mut instance, m).await.map(|r| r.map(|()| None))
                 }
                 (Call::Request(m), Some(handler)) => handler
@@ -218,7 +221,7 @@ impl WasmHandler {
                     .map(|r| r.map(|()| None).map_err(CallError::from)),
                 (Call::Request(m) | Call::Event(m), None) => {
                     let request = matches!(call, Call::Request(_));
-                    match instance.messaging.is_some() {
+                    match self.exports().messaging.is_some() {
                         true => self.call_wasi_messaging(&mut instance, m, request).await,
                         false => self.call_wasmcloud(&mut instance, m, request).await,
                     }

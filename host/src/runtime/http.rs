@@ -27,7 +27,7 @@ impl WasmHandler {
         let work = async {
             let trace = crate::core::trace::Context::child_of(&headers_of(&request));
             let mut instance = self.ready_instance(trace).await?;
-            let Some(proxy) = instance.http.clone() else {
+            let Some(proxy) = self.export(&self.exports().http, &mut instance, |l| &mut l.http)? else {
                 return Err(CallError::new(
                     ErrorKind::Unhandled,
                     format!("component `{}` exports no wasi:http/incoming-handler", self.env.name),

@@ -11,7 +11,6 @@ use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
 use super::component::{Instance, Live, WasmHandler};
 use super::limiter::Limits;
-use super::link::BATCH_EXPORT;
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::InstanceMode;
@@ -66,40 +65,16 @@ impl WasmHandler {
                 Err(e) if e.is::<PoolConcurrencyLimitError>() => return Err(MakeError::PoolFull),
                 Err(e) => return Err(self.wasm_error(&e, None).into()),
             };
-            // An optional export's functions, found in this instance.
-            macro_rules! load {
-                ($export:ident) => {
-                    match &self.linked.exports.$export {
-                        Some(indices) => Some(
-                            indices
-                                .load(&mut store, &instance)
-                                .map_err(|e| self.wasm_error(&e, None))?,
-                        ),
-                        None => None,
-                    }
-                };
-            }
-            let handler = load!(handler);
-            let watcher = load!(watcher);
-            // Its type is checked here, at the first instance (made at load).
-            let batch = match &self.linked.exports.batch {
-                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
-                    CallError::new(
-                        ErrorKind::Trap,
-                        format!(
-                            "component `{}`: its `{BATCH_EXPORT}` export does not match the berth:backend contract: {e:#}",
-                            self.env.name
-                        ),
-                    )
-                })?),
+            // Only the handler, which `init` needs: the other exports are
+            // found when a call first needs them (`exports`).
+            let handler = match &self.linked.exports.handler {
+                Some(indices) => Some(
+                    indices
+                        .load(&mut store, &instance)
+                        .map_err(|e| self.wasm_error(&e, None))?,
+                ),
                 None => None,
             };
-            let routes = load!(routes);
-            let middleware = load!(middleware);
-            let batch_middleware = load!(batch_middleware);
-            let http = load!(http);
-            let wasmcloud = load!(wasmcloud);
-            let messaging = load!(messaging);
             let init = match &handler {
                 Some(handler) => handler
                     .call_init(&mut store, &self.settings.config_json)
@@ -109,15 +84,16 @@ impl WasmHandler {
             };
             let instance = Box::new(Live {
                 store,
+                handle: instance,
                 handler,
-                batch,
-                watcher,
-                routes,
-                middleware,
-                batch_middleware,
-                http,
-                wasmcloud,
-                messaging,
+                batch: None,
+                watcher: None,
+                routes: None,
+                middleware: None,
+                batch_middleware: None,
+                http: None,
+                wasmcloud: None,
+                messaging: None,
             });
             Ok::<_, MakeError>((instance, init))
         };

@@ -31,7 +31,10 @@ impl WasmHandler {
         let work = async {
             let trace = crate::core::trace::Context::child_of(&message.headers);
             let mut instance = self.ready_instance(trace).await?;
-            if let Some(link) = instance.batch_middleware.clone() {
+            let frames = self.export(&self.exports().batch_middleware, &mut instance, |l| {
+                &mut l.batch_middleware
+            })?;
+            if let Some(link) = frames {
                 let batch = frame(std::iter::once(&message), 1, message.body.len());
                 let answer = match link.call_handle_batch(&mut instance.store, &batch).await {
                     Ok(answer) => answer,
@@ -52,7 +55,7 @@ impl WasmHandler {
                     ),
                 }
             }
-            let Some(link) = instance.middleware.clone() else {
+            let Some(link) = self.export(&self.exports().middleware, &mut instance, |l| &mut l.middleware)? else {
                 return Err(self.no_middleware());
             };
             let message = wit::Message::from(message);

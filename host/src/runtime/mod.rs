@@ -11,6 +11,7 @@ pub mod cache;
 pub mod component;
 pub mod counters;
 mod environment;
+mod exports;
 mod faults;
 mod gateway;
 pub mod grants;

@@ -16,7 +16,7 @@ impl WasmHandler {
 
     /// Asks an instance for its routes, once, at load.
     pub(super) async fn declared_routes(&self, instance: &mut Instance) -> Result<Vec<DeclaredRoute>, CallError> {
-        let Some(routes) = &instance.routes else {
+        let Some(routes) = self.export(&self.exports().routes, instance, |l| &mut l.routes)? else {
             return Ok(Vec::new());
         };
         let call = routes.call_routes(&mut instance.store);

@@ -70,7 +70,7 @@ impl WasmHandler {
         message: &wit::Message,
         request: bool,
     ) -> wasmtime::Result<Result<Option<wit::Reply>, CallError>> {
-        let Some(guest) = instance.messaging.clone() else {
+        let Some(guest) = self.export(&self.exports().messaging, instance, |l| &mut l.messaging)? else {
             return Ok(Err(self.watcher_only(&message.subject)));
         };
         let state = instance.store.data_mut();

@@ -27,7 +27,7 @@ impl WasmHandler {
         message: &wit::Message,
         request: bool,
     ) -> wasmtime::Result<Result<Option<wit::Reply>, CallError>> {
-        let Some(guest) = instance.wasmcloud.clone() else {
+        let Some(guest) = self.export(&self.exports().wasmcloud, instance, |l| &mut l.wasmcloud)? else {
             return Ok(Err(self.watcher_only(&message.subject)));
         };
         instance.store.data_mut().reply = ReplySlot::expecting(message.reply_to.clone().filter(|_| request));

@@ -47,7 +47,7 @@ impl WasmHandler {
                 change.bucket, self.env.name
             ))));
         };
-        let Some(watcher) = instance.watcher.clone() else {
+        let Some(watcher) = self.export(&self.exports().watcher, instance, |l| &mut l.watcher)? else {
             return Ok(Err(self.bad_change("the component does not export the watcher".into())));
         };
         let value = match (change.kind.as_str(), change.value, change.value_base64) {
