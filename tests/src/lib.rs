@@ -192,6 +192,16 @@ pub async fn nats_client() -> async_nats::Client {
     }
 }
 
+/// The text a host's `/metrics` serves at `base` (its HTTP address).
+pub async fn scrape_metrics(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("the metrics page")
+        .text()
+        .await
+        .expect("the metrics text")
+}
+
 /// Waits until something listens on 127.0.0.1:`port` (a private server a
 /// test started: it has no "ready" signal but its port); panics naming
 /// `what` after `within`.

@@ -41,12 +41,7 @@ async fn warm_instances_stay_within_the_budget_and_cold_components_still_answer(
     );
 
     let (url, _stop) = t.serve_http("127.0.0.1:0").await;
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = berth_tests::scrape_metrics(&url).await;
     assert!(
         metrics.contains(&format!("berth_warm_budget_bytes{{service=\"berth\"}} {}", 3 << 20)),
         "{metrics}"

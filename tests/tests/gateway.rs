@@ -173,12 +173,7 @@ async fn a_thousand_clients_at_once() {
         .await
         .expect("json");
     assert_eq!(health["gateway"]["connections"], 1000, "{health}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = berth_tests::scrape_metrics(&base).await;
     assert!(
         metrics.contains("berth_gateway_connections{service=\"swarm\"} 1000"),
         "{metrics}"

@@ -27,12 +27,7 @@ timeout_ms = 5000
 
 /// The `berth_http_requests_in_flight` sample of route `/sleep`.
 async fn route_in_flight(base: &str) -> String {
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = berth_tests::scrape_metrics(base).await;
     metrics
         .lines()
         .find(|l| l.starts_with("berth_http_requests_in_flight{") && l.contains(r#"route="/sleep""#))

@@ -87,12 +87,7 @@ async fn every_operation_on_the_embedded_backend() {
 
     // Every call is counted per bucket and operation.
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
-    let text = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = berth_tests::scrape_metrics(&base).await;
     let labels = r#"service="berth",bucket="b",backend="embedded""#;
     for (line, value) in [
         (format!(r#"berth_kv_calls_total{{{labels},op="increment"}}"#), "3"),

@@ -239,12 +239,7 @@ async fn a_component_that_does_not_load_is_reported_and_the_others_serve() {
     assert_eq!(state("echo")["state"], "serving", "{health}");
 
     let (url, _stop) = t.serve_http("127.0.0.1:0").await;
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = berth_tests::scrape_metrics(&url).await;
     assert!(
         metrics.contains(r#"berth_component_failed{service="tenants",component="bad"} 1"#),
         "{metrics}"

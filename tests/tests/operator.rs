@@ -358,12 +358,7 @@ async fn refused_operator_calls_are_counted_in_the_metrics() {
         }
         assert_eq!(call.send().await.expect("send").status(), 401);
     }
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
+    let metrics = berth_tests::scrape_metrics(&base).await;
     assert!(
         metrics.contains("berth_operator_refusals_total{service=\"counted\"} 2"),
         "{metrics}"
