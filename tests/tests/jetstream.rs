@@ -186,3 +186,48 @@ async fn the_ack_wait_follows_the_call_timeout_or_the_manifest_and_the_server_ne
         delete_stream(&nats, u).await;
     }
 }
+
+#[tokio::test]
+async fn a_call_longer_than_the_ack_wait_is_reported_in_progress_and_delivered_once() {
+    let nats = berth_tests::nats_client().await;
+    let js = async_nats::jetstream::new(nats.clone());
+    let u = berth_tests::unique("t");
+    let t = start(&format!(
+        r#"
+        [host]
+        transport = "nats"
+        [transports.nats]
+        url = "nats://{NATS}"
+
+        [[components]]
+        name = "probe"
+        wasm = "{{probe}}"
+        subscribe = [{{ subject = "probe.slow.{u}", stream = "{u}", durable = "d{u}", ack_wait_ms = 600 }}]
+        publish = ["probe.seen.>"]
+        timeout_ms = 10000
+        "#
+    ))
+    .await
+    .expect("host starts");
+    let mut seen = nats.subscribe(format!("probe.seen.{u}")).await.expect("subscribe");
+    nats.flush().await.expect("flush");
+    // Three ack waits long: without in-progress reports the server would
+    // deliver it again (to this host, which has room) twice meanwhile.
+    js.publish(format!("probe.slow.{u}"), "1800".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    assert_eq!(next(&mut seen).await.payload, "1800");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    berth_tests::jetstream::wait_all_acked(&js, &u, &format!("d{u}"), deadline).await;
+    let stream = js.get_stream(u.as_str()).await.expect("stream");
+    let consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(&format!("d{u}")).await.expect("consumer");
+    let info = consumer.get_info().await.expect("consumer info");
+    assert_eq!(info.delivered.consumer_sequence, 1, "delivered once: {info:?}");
+    assert_eq!(info.num_redelivered, 0, "{info:?}");
+    let stats = t.host.route("probe").expect("route").stats.snapshot();
+    assert_eq!(stats.events, 1, "one call: {stats:?}");
+    delete_stream(&nats, &u).await;
+}

@@ -15,7 +15,9 @@
 //! the connection drops, the pull is started again once the client has
 //! reconnected; messages that were in flight are redelivered by the server
 //! after their ack wait (the subscription's, from the manifest or the
-//! call timeout). The server's own `max_deliver` is off: it would drop a
+//! call timeout); while a message is held, queued or in its call, it is
+//! reported as in progress ([`super::progress`]), so a call longer than the
+//! ack wait is not redone beside itself. The server's own `max_deliver` is off: it would drop a
 //! message silently that was redelivered for waiting too long, where
 //! Berth dead-letters with a reason.
 
@@ -27,6 +29,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::convert::{header_value, to_nats_headers};
+use super::progress::{InProgress, Tracked};
 use super::{NatsTransport, from_nats};
 use crate::core::headers;
 use crate::core::message::Message;
@@ -88,12 +91,14 @@ pub(super) async fn subscribe(
     let mut messages = pull_stream(&consumer, capacity).await?;
     let (sender, receiver) = mpsc::channel(capacity);
     let (transport, stream, max_deliver) = (transport.clone(), stream.clone(), options.max_deliver.max(1));
+    let in_progress = InProgress::new(transport.client().clone());
     let task = tokio::spawn(async move {
+        let _keep_alive = AbortOnDrop(tokio::spawn(in_progress.clone().keep_alive(stream.ack_wait)));
         loop {
             while let Some(next) = messages.next().await {
                 match next {
                     Ok(m) => {
-                        let delivery = wrap(&transport, &stream, max_deliver, m);
+                        let delivery = wrap(&transport, &stream, max_deliver, &in_progress, m);
                         if sender.send(delivery).await.is_err() {
                             return; // unsubscribed
                         }
@@ -140,8 +145,15 @@ async fn pull_stream(
         .map_err(|e| broker("cannot start pulling messages", e))
 }
 
-fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: jetstream::Message) -> Delivery {
+fn wrap(
+    transport: &NatsTransport,
+    stream: &StreamOptions,
+    max_deliver: u32,
+    in_progress: &std::sync::Arc<InProgress>,
+    m: jetstream::Message,
+) -> Delivery {
     let delivered = m.info().map(|i| u32::try_from(i.delivered).unwrap_or(1)).unwrap_or(1);
+    let progress = m.message.reply.clone().map(|ack| in_progress.track(ack));
     let (message, acker) = m.split();
     let mut message = from_nats(message);
     // A JetStream message's reply subject is its ack address, not a
@@ -158,6 +170,7 @@ fn wrap(transport: &NatsTransport, stream: &StreamOptions, max_deliver: u32, m: 
             max_deliver,
             dead_letter: stream.dead_letter.clone(),
             message: message.clone(),
+            progress,
         }),
         message,
     }
@@ -171,6 +184,8 @@ struct JsAcker {
     dead_letter: String,
     /// Kept for dead-lettering; the body is shared, not copied.
     message: Message,
+    /// Reported as in progress until settled (or dropped unsettled).
+    progress: Option<Tracked>,
 }
 
 impl JsAcker {
@@ -214,7 +229,9 @@ impl Acker for JsAcker {
         Ok(()) // JetStream deliveries are events: nobody waits for a reply
     }
 
-    async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+    async fn settle(mut self: Box<Self>, settlement: Settlement) -> Result<(), TransportError> {
+        // Settled now: no in-progress report may follow the ack.
+        self.progress = None;
         match retry::next(settlement, self.delivered, self.max_deliver) {
             Next::Ack => self.ack(AckKind::Ack).await,
             Next::Release => self.ack(AckKind::Nak(None)).await,

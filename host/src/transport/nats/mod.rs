@@ -15,6 +15,7 @@
 mod acker;
 mod convert;
 pub mod jetstream;
+mod progress;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
