@@ -23,6 +23,9 @@ use std::time::Duration;
 use async_nats::Subject;
 use rustc_hash::FxHashMap;
 
+/// The shortest time between two rounds of reports.
+const MIN_PERIOD: Duration = Duration::from_millis(10);
+
 /// The payload of an in-progress ack (JetStream's `AckKind::Progress`).
 const IN_PROGRESS: &[u8] = b"+WPI";
 
@@ -92,7 +95,9 @@ impl InProgress {
     /// Reports the messages still held, every third of `ack_wait`, until
     /// dropped (with the subscription's task).
     pub(super) async fn keep_alive(self: Arc<Self>, ack_wait: Duration) {
-        let mut ticks = tokio::time::interval(ack_wait / 3);
+        // (An ack wait is at least 100 ms; the floor keeps the period
+        // from ever being zero, which `interval` refuses.)
+        let mut ticks = tokio::time::interval((ack_wait / 3).max(MIN_PERIOD));
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
