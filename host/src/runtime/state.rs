@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{berth::backend::host, wit};
@@ -27,7 +27,11 @@ use crate::core::message::Message;
 
 /// The data of one wasmtime `Store`.
 pub struct CallState {
-    wasi: WasiCtx,
+    /// Made on the instance's first WASI call: most calls of most backends
+    /// make none, and a WASI context (its random generators, streams and
+    /// environment) was a tenth of what a fresh instance cost to make and
+    /// drop.
+    wasi: Option<WasiCtx>,
     pub(super) table: ResourceTable,
     /// Memory and table limits; installed with `Store::limiter`.
     pub(crate) limits: Limits,
@@ -47,30 +51,29 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Locked-down WASI: no files, no sockets, no environment beyond the
-    /// grants; stdout and stderr become log lines.
+    /// State for a new instance of the component `env` describes. A data
+    /// folder is opened now, so that one that cannot be opened fails the
+    /// instance rather than a later call.
     pub fn new(env: Arc<Environment>, limits: Limits) -> Result<Self, CallError> {
-        let mut wasi = WasiCtx::builder();
         let panic = Panic::default();
-        wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))
-            .stderr(LogStream::new(env.name.clone(), Stream::Stderr).with_panics(panic.clone()))
-            .envs(&env.env)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        if let Some(dir) = &env.data_dir {
-            wasi.preopened_dir(dir, "/data", FsPerms::ReadWrite).map_err(|e| {
-                CallError::new(
-                    ErrorKind::Overloaded,
-                    format!("cannot open the data folder {} of `{}`: {e:#}", dir.display(), env.name),
-                )
-            })?;
-        }
+        let wasi = match &env.data_dir {
+            Some(dir) => {
+                let mut wasi = locked_down(&env, &panic);
+                wasi.preopened_dir(dir, "/data", FsPerms::ReadWrite).map_err(|e| {
+                    CallError::new(
+                        ErrorKind::Overloaded,
+                        format!("cannot open the data folder {} of `{}`: {e:#}", dir.display(), env.name),
+                    )
+                })?;
+                Some(wasi.build())
+            }
+            None => None,
+        };
         Ok(Self {
             http: WasiHttpCtx::new(),
             http_hooks: OutboundHttp::new(env.clone()),
             reply: ReplySlot::default(),
-            wasi: wasi.build(),
+            wasi,
             table: ResourceTable::new(),
             limits,
             clock: CallClock::default(),
@@ -107,11 +110,26 @@ impl CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (env, panic) = (&self.env, &self.panic);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| locked_down(env, panic).build()),
             table: &mut self.table,
         }
     }
+}
+
+/// Locked-down WASI: no files, no sockets, no environment beyond the
+/// grants; stdout and stderr become log lines, and a panic report on stderr
+/// is kept in `panic` for the trap's error.
+fn locked_down(env: &Environment, panic: &Panic) -> WasiCtxBuilder {
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(LogStream::new(env.name.clone(), Stream::Stdout))
+        .stderr(LogStream::new(env.name.clone(), Stream::Stderr).with_panics(panic.clone()))
+        .envs(&env.env)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    wasi
 }
 
 impl WasiHttpView for CallState {
