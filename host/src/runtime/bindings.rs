@@ -40,7 +40,7 @@ pub use self::berth::backend::keyvalue_cas;
 pub struct OpenBucket(pub Arc<dyn Bucket>);
 
 pub use self::berth::backend::types as wit;
-pub use self::exports::berth::backend::{batch_handler, batch_middleware, handler, middleware, routes};
+pub use self::exports::berth::backend::{batch_handler, batch_middleware, middleware, routes};
 pub use self::exports::wasi::keyvalue::watcher;
 pub use self::exports::wasi::messaging::incoming_handler as messaging_handler;
 pub use self::exports::wasmcloud::messaging::handler as wasmcloud_handler;

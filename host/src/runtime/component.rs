@@ -21,9 +21,10 @@ use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 
 use super::bindings::{
-    batch_handler, batch_middleware, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit,
+    batch_handler, batch_middleware, messaging_handler, middleware, routes, wasmcloud_handler, watcher, wit,
 };
 use super::cache::{CompileCache, Source, content_hash};
+use super::entry::HandlerFns;
 use super::environment::Environment;
 use super::link::{LoadError, link, refuse_sockets, sniff};
 use super::linked::{Linked, LinkedCache};
@@ -96,7 +97,7 @@ pub(super) type Instance = Box<Live>;
 pub(super) struct Live {
     pub(super) store: Store<CallState>,
     pub(super) handle: wasmtime::component::Instance,
-    pub(super) handler: Option<handler::Guest>,
+    pub(super) handler: Option<HandlerFns>,
     pub(super) batch: Option<batch_handler::Guest>,
     pub(super) watcher: Option<watcher::Guest>,
     pub(super) routes: Option<routes::Guest>,
@@ -212,11 +213,11 @@ impl WasmHandler {
                     self.call_watcher(&mut instance, m).await.map(|r| r.map(|()| None))
                 }
                 (Call::Request(m), Some(handler)) => handler
-                    .call_handle_request(&mut instance.store, m)
+                    .handle_request(&mut instance.store, m)
                     .await
                     .map(|r| r.map(Some).map_err(CallError::from)),
                 (Call::Event(m), Some(handler)) => handler
-                    .call_handle_event(&mut instance.store, m)
+                    .handle_event(&mut instance.store, m)
                     .await
                     .map(|r| r.map(|()| None).map_err(CallError::from)),
                 (Call::Request(m) | Call::Event(m), None) => {

@@ -77,7 +77,7 @@ impl WasmHandler {
             };
             let init = match &handler {
                 Some(handler) => handler
-                    .call_init(&mut store, &self.settings.config_json)
+                    .init(&mut store, &self.settings.config_json)
                     .await
                     .map_err(|e| self.wasm_error(&e, store.data().panic.take(&self.env.name)))?,
                 None => Ok(()),

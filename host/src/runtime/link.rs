@@ -5,8 +5,9 @@ use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::bindings::{
-    batch_handler, batch_middleware, handler, messaging_handler, middleware, routes, wasmcloud_handler, watcher,
+    batch_handler, batch_middleware, messaging_handler, middleware, routes, wasmcloud_handler, watcher,
 };
+use super::entry::HandlerIndices;
 use super::state::CallState;
 use crate::core::error::CallError;
 use wasmtime_wasi_http::p2::bindings::exports::wasi::http::incoming_handler;
@@ -39,7 +40,7 @@ pub enum LoadError {
 /// Where a component's exports are, found once at load.
 pub(super) struct Exports {
     /// `None` for a component that only watches buckets.
-    pub(super) handler: Option<handler::GuestIndices>,
+    pub(super) handler: Option<HandlerIndices>,
     /// `None` if it does not export `batch-handler`.
     pub(super) batch: Option<batch_handler::GuestIndices>,
     /// `None` if it does not export `wasi:keyvalue/watcher`.
@@ -136,10 +137,14 @@ pub(super) fn link(
     // A component that only watches buckets, only serves HTTP, or targets
     // another host's messaging world need not export Berth's handler.
     let others = watcher.is_some() || http.is_some() || wasmcloud.is_some() || messaging.is_some();
-    let handler = match (handler::GuestIndices::new(&pre), others) {
-        (Ok(handler), _) => Some(handler),
-        (Err(_), true) if component.get_export_index(None, HANDLER_EXPORT).is_none() => None,
-        (Err(e), _) => return Err(LoadError::Contract(e.into())),
+    let handler = match HandlerIndices::new(component, HANDLER_EXPORT).map_err(LoadError::Contract)? {
+        Some(handler) => Some(handler),
+        None if others => None,
+        None => {
+            return Err(LoadError::Contract(anyhow::anyhow!(
+                "it does not export `{HANDLER_EXPORT}` (nor another world's handler Berth runs)"
+            )));
+        }
     };
     let batch = match component.get_export_index(None, BATCH_EXPORT) {
         Some(_) => Some(batch_handler::GuestIndices::new(&pre).map_err(|e| LoadError::Contract(e.into()))?),

@@ -10,6 +10,7 @@ mod bindings;
 pub mod cache;
 pub mod component;
 pub mod counters;
+mod entry;
 mod environment;
 mod exports;
 mod faults;
