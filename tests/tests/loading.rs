@@ -93,6 +93,30 @@ async fn component_without_the_handler_export_does_not_fit() {
     );
 }
 
+/// The host checks the handler's types in a component's first instance
+/// and calls its later instances without checking again, so one whose
+/// functions have other types must be refused before any call.
+#[tokio::test]
+async fn a_handler_export_of_other_types_is_refused_at_load() {
+    let component = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (instance $h
+                (export "init" (func $f))
+                (export "handle-request" (func $f))
+                (export "handle-event" (func $f)))
+            (export "berth:backend/handler@0.1.0" (instance $h)))"#,
+    )
+    .expect("wat");
+    let text = start_error(&component).await;
+    assert!(
+        text.contains("its `berth:backend/handler@0.1.0` export does not match the berth:backend contract"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn component_importing_an_unknown_interface_names_the_import() {
     let component =

@@ -11,6 +11,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, StoreLimitsBuilder};
 
 use super::component::{Instance, Live, WasmHandler};
 use super::limiter::Limits;
+use super::link::HANDLER_EXPORT;
 use super::state::CallState;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::limits::InstanceMode;
@@ -68,11 +69,15 @@ impl WasmHandler {
             // Only the handler, which `init` needs: the other exports are
             // found when a call first needs them (`exports`).
             let handler = match &self.linked.exports.handler {
-                Some(indices) => Some(
-                    indices
-                        .load(&mut store, &instance)
-                        .map_err(|e| self.wasm_error(&e, None))?,
-                ),
+                Some(indices) => Some(indices.load(&mut store, &instance).map_err(|e| {
+                    CallError::new(
+                        ErrorKind::Trap,
+                        format!(
+                            "component `{}`: its `{HANDLER_EXPORT}` export does not match the berth:backend contract: {e:#}",
+                            self.env.name
+                        ),
+                    )
+                })?),
                 None => None,
             };
             let init = match &handler {

@@ -100,7 +100,7 @@ pub(super) const WASI_MESSAGING_EXPORT: &str = "wasi:messaging/incoming-handler@
 pub(super) const HTTP_EXPORT: &str = "wasi:http/incoming-handler";
 
 /// The export that handles messages; optional only beside [`WATCHER_EXPORT`].
-const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
+pub(super) const HANDLER_EXPORT: &str = "berth:backend/handler@0.1.0";
 
 /// The optional export told of changes to the component's buckets.
 pub(super) const WATCHER_EXPORT: &str = "wasi:keyvalue/watcher@0.2.0-draft";
