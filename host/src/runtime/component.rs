@@ -208,25 +208,21 @@ impl WasmHandler {
                 Call::Request(m) | Call::Event(m) => crate::core::trace::Context::child_of(&m.headers),
             };
             let mut instance = self.ready_instance(trace).await?;
-            let result = match (&call, &instance.handler) {
-                (Call::Event(m), _) if self.exports().watcher.is_some() && is_change(m) => {
-                    self.call_watcher(&mut instance, m).await.map(|r| r.map(|()| None))
+            let handler = instance.handler;
+            let result = match (call, handler) {
+                (Call::Event(m), _) if self.exports().watcher.is_some() && is_change(&m) => {
+                    self.call_watcher(&mut instance, &m).await.map(|r| r.map(|()| None))
                 }
                 (Call::Request(m), Some(handler)) => handler
-                    .handle_request(&mut instance.store, m)
+                    .handle_request(&mut instance.store, &m)
                     .await
                     .map(|r| r.map(Some).map_err(CallError::from)),
                 (Call::Event(m), Some(handler)) => handler
-                    .handle_event(&mut instance.store, m)
+                    .handle_event(&mut instance.store, &m)
                     .await
                     .map(|r| r.map(|()| None).map_err(CallError::from)),
-                (Call::Request(m) | Call::Event(m), None) => {
-                    let request = matches!(call, Call::Request(_));
-                    match self.exports().messaging.is_some() {
-                        true => self.call_wasi_messaging(&mut instance, m, request).await,
-                        false => self.call_wasmcloud(&mut instance, m, request).await,
-                    }
-                }
+                (Call::Request(m), None) => self.call_foreign(&mut instance, m, true).await,
+                (Call::Event(m), None) => self.call_foreign(&mut instance, m, false).await,
             };
             match result {
                 Err(trap) => {
@@ -248,6 +244,23 @@ impl WasmHandler {
         tokio::time::timeout(self.settings.timeout, work)
             .await
             .unwrap_or_else(|_| Err(self.timeout_error("call")))
+    }
+}
+
+impl WasmHandler {
+    /// A call into a component of another host's messaging world. The
+    /// message is the call's to keep, so its parts move into that world's
+    /// types uncopied.
+    async fn call_foreign(
+        &self,
+        instance: &mut Instance,
+        message: wit::Message,
+        request: bool,
+    ) -> wasmtime::Result<Result<Option<wit::Reply>, CallError>> {
+        match self.exports().messaging.is_some() {
+            true => self.call_wasi_messaging(instance, message, request).await,
+            false => self.call_wasmcloud(instance, message, request).await,
+        }
     }
 }
 

@@ -26,18 +26,17 @@ use super::messaging_resources::{Client, HostMessage, RequestOptions};
 
 impl HostMessage {
     /// A received message: its headers as metadata, `content-type` apart.
-    fn received(message: &wit::Message, request: bool) -> Self {
+    fn received(message: wit::Message, request: bool) -> Self {
         let (content_type, metadata): (Vec<_>, Vec<_>) = message
             .headers
-            .iter()
-            .cloned()
+            .into_iter()
             .partition(|(n, _)| n.eq_ignore_ascii_case(CONTENT_TYPE));
         Self {
-            topic: Some(message.subject.clone()),
-            data: message.body.clone(),
+            topic: Some(message.subject),
+            data: message.body,
             content_type: content_type.into_iter().next().map(|(_, v)| v),
             metadata,
-            reply_to: message.reply_to.clone().filter(|_| request),
+            reply_to: message.reply_to.filter(|_| request),
         }
     }
 
@@ -67,7 +66,7 @@ impl WasmHandler {
     pub(super) async fn call_wasi_messaging(
         &self,
         instance: &mut Instance,
-        message: &wit::Message,
+        message: wit::Message,
         request: bool,
     ) -> wasmtime::Result<Result<Option<wit::Reply>, CallError>> {
         let Some(guest) = self.export(&self.exports().messaging, instance, |l| &mut l.messaging)? else {
@@ -75,11 +74,12 @@ impl WasmHandler {
         };
         let state = instance.store.data_mut();
         state.reply = ReplySlot::expecting(message.reply_to.clone().filter(|_| request));
+        let subject = message.subject.clone();
         let handle = state.table.push(HostMessage::received(message, request))?;
         let outcome = guest.call_handle(&mut instance.store, handle).await?;
         let replied = instance.store.data_mut().reply.take();
         let handled = outcome.map_err(guest_error);
-        let about = (&*self.env.name, message.subject.as_str(), "a reply");
+        let about = (&*self.env.name, subject.as_str(), "a reply");
         Ok(reply_slot::outcome(handled, request, replied, about))
     }
 }
@@ -224,7 +224,7 @@ impl messaging_request_reply::Host for CallState {
             timeout.unwrap_or_else(|| u32::try_from(self.env.max_request_timeout.as_millis()).unwrap_or(u32::MAX));
         match BerthHost::request(self, outgoing, timeout_ms).await? {
             Ok(reply) => {
-                let reply = HostMessage::received(&reply, false);
+                let reply = HostMessage::received(reply, false);
                 Ok(Ok(vec![self.table.push(reply)?]))
             }
             Err(e) => Ok(Err(to_error(e))),

@@ -24,7 +24,7 @@ impl WasmHandler {
     pub(super) async fn call_wasmcloud(
         &self,
         instance: &mut Instance,
-        message: &wit::Message,
+        message: wit::Message,
         request: bool,
     ) -> wasmtime::Result<Result<Option<wit::Reply>, CallError>> {
         let Some(guest) = self.export(&self.exports().wasmcloud, instance, |l| &mut l.wasmcloud)? else {
@@ -32,16 +32,16 @@ impl WasmHandler {
         };
         instance.store.data_mut().reply = ReplySlot::expecting(message.reply_to.clone().filter(|_| request));
         let broker_message = wasmcloud_types::BrokerMessage {
-            subject: message.subject.clone(),
-            body: message.body.clone(),
-            reply_to: message.reply_to.clone(),
+            subject: message.subject,
+            body: message.body,
+            reply_to: message.reply_to,
         };
         let outcome = guest.call_handle_message(&mut instance.store, &broker_message).await?;
         let replied = instance.store.data_mut().reply.take();
         let handled = outcome.map_err(|text| CallError::new(ErrorKind::Handler, text));
         let about = (
             &*self.env.name,
-            message.subject.as_str(),
+            broker_message.subject.as_str(),
             "publishing a reply to its reply-to",
         );
         Ok(reply_slot::outcome(handled, request, replied, about))
