@@ -117,6 +117,21 @@ async fn components_are_told_when_nodes_open_and_close() {
     running.stop().await.expect("stops");
 }
 
+/// A node is open while any connection of it is: closing one of two
+/// tells components nothing (the node that opens after it is seen, and the
+/// first one still is).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_stays_open_while_any_of_its_connections_is() {
+    let (running, _dir, url) = run("").await;
+    let mut erin = connect(&format!("{url}/erin")).await;
+    let again = connect(&format!("{url}/erin")).await;
+    peers_become(&mut erin, json!(["erin"])).await;
+    drop(again);
+    let _frank = connect(&format!("{url}/frank")).await;
+    peers_become(&mut erin, json!(["erin", "frank"])).await;
+    running.stop().await.expect("stops");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_component_behind_the_gateway_swaps_without_a_failed_request() {
     let (running, _dir, url) = run("").await;

@@ -76,14 +76,18 @@ impl Registry {
     }
 
     /// Removes `conn`; the node goes (and its inbox with it) with its last
-    /// connection.
-    pub fn leave(&self, conn: &Conn) {
-        let Ok(mut nodes) = self.nodes.lock() else { return };
-        let Some(entry) = nodes.get_mut(&conn.node) else { return };
+    /// connection. Whether it went.
+    pub fn leave(&self, conn: &Conn) -> bool {
+        let Ok(mut nodes) = self.nodes.lock() else { return false };
+        let Some(entry) = nodes.get_mut(&conn.node) else {
+            return false;
+        };
         entry.conns.retain(|c| c.serial != conn.serial);
         if entry.conns.is_empty() {
             nodes.remove(&conn.node);
+            return true;
         }
+        false
     }
 
     /// The node's connections on this host.

@@ -84,10 +84,14 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
             reason: "the same node connected again".to_owned(),
         });
     }
+    // The node opens with its first connection on this host and closes
+    // with its last: a client that reconnects before its old socket is
+    // gone (amqp-swarm's does after a second without `init`) must not
+    // leave components believing it closed.
     if first {
         super::swarm::open_inbox(&gateway, &conn.node).await;
+        gateway.lifecycle("open", &conn).await;
     }
-    gateway.lifecycle("open", &conn).await;
     conn.send(&protocol::init());
     tracing::debug!(node = %conn.node, %remote, "gateway node open");
 
@@ -124,12 +128,14 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
     if !calls.is_empty() {
         tokio::spawn(async move { while calls.next().await.is_some() {} });
     }
-    gateway.nodes.leave(&conn);
+    let last = gateway.nodes.leave(&conn);
     let _ = writer.await;
     gateway.counters.closed();
     let ending = conn.ending().unwrap_or_else(conn::gone);
     tracing::debug!(node = %conn.node, %remote, reason = %ending.reason, "gateway node closed");
-    gateway.lifecycle("close", &conn).await;
+    if last {
+        gateway.lifecycle("close", &conn).await;
+    }
 }
 
 /// The WebSocket handshake: the path names the node (made up when
