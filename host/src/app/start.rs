@@ -124,7 +124,9 @@ impl Host {
             loader,
             wiring,
         });
-        tracing::info!(service = %app.name, components = app.routes.len(), transport = %kind, "host started");
+        // "host started" is the control layer's to say, once the host also
+        // answers health, the service API and admin on the broker.
+        tracing::debug!(service = %app.name, components = app.routes.len(), transport = %kind, "components serving");
         Ok(Self { app, tasks, stop })
     }
 }

@@ -58,6 +58,9 @@ async fn start_with(manifest: &Manifest, auth: &Auth) -> Result<Host> {
         stop.cancel();
         return Err(e);
     }
+    // Only now: whoever waits for this line may ask the host anything,
+    // admin commands on the broker included.
+    tracing::info!(service = %app.name, components = app.routes.len(), "host started");
     Ok(host)
 }
 
