@@ -34,6 +34,13 @@ type Sent = Box<
 >;
 
 impl WasiHttpHooks for OutboundHttp {
+    /// wasmtime-wasi-http's own set, looked through in place: the default
+    /// method makes its filter (a closure in a new `Arc`) again for every
+    /// header it checks, a dozen times for a plain request and response.
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(name)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

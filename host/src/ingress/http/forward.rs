@@ -82,7 +82,7 @@ impl Compiled {
         if let Target::Component(route) = &self.target
             && self.chain.is_empty()
         {
-            return self.ask_component(route, request_as_sent(&parts, body)).await;
+            return self.ask_component(route, request_as_sent(parts, body)).await;
         }
         let message = self.message(&parts, body, params);
         let message = match self.chain.run(message).await {
@@ -205,16 +205,27 @@ fn request_of(parts: &Parts, message: Message) -> http::Request<Bytes> {
 
 /// The request as the client sent it, for a `wasi:http` component with no
 /// middleware in front: its connection headers and any `berth-*` header
-/// left out (none may pose as marked by middleware), `Host` kept.
-fn request_as_sent(parts: &Parts, body: Bytes) -> http::Request<Bytes> {
-    let mut request = bare_request(parts, body);
-    let headers = request.headers_mut();
-    for (name, value) in &parts.headers {
-        if !HOP_BY_HOP.contains(&name.as_str()) && !is_reserved(name.as_str()) {
-            headers.append(name.clone(), value.clone());
+/// left out (none may pose as marked by middleware), `Host` kept. The
+/// client's request is handed on, not rebuilt: mostly nothing is left out,
+/// and copying every header into a new map cost more than the rest of
+/// Berth's path to the call.
+fn request_as_sent(mut parts: Parts, body: Bytes) -> http::Request<Bytes> {
+    let left_out = |name: &HeaderName| {
+        let name = name.as_str();
+        (name != "host" && HOP_BY_HOP.contains(&name)) || is_reserved(name)
+    };
+    if parts.headers.keys().any(left_out) {
+        let names: Vec<HeaderName> = parts.headers.keys().filter(|n| left_out(n)).cloned().collect();
+        for name in names {
+            parts.headers.remove(name);
         }
     }
-    request
+    if !parts.headers.contains_key(axum::http::header::HOST) {
+        parts
+            .headers
+            .insert(axum::http::header::HOST, HeaderValue::from_static("localhost"));
+    }
+    http::Request::from_parts(parts, body)
 }
 
 /// `body` with the request's method and URI, and its `Host` (wasi:http
@@ -309,4 +320,50 @@ pub fn wrong_method(method: &str, path: &str, allow: &str) -> Response {
         response.headers_mut().insert(ALLOW, v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(headers: &[(&str, &str)]) -> Parts {
+        let mut request = http::Request::builder().method("POST").uri("/hello/x?y=1");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).expect("a request").into_parts().0
+    }
+
+    #[test]
+    fn a_request_goes_on_as_sent_without_its_connection_and_berth_headers() {
+        let sent = parts(&[
+            ("host", "example.com"),
+            ("x-user", "ann"),
+            ("connection", "keep-alive"),
+            ("content-length", "2"),
+            ("berth-guard", "admin"),
+            ("x-user", "bob"),
+        ]);
+        let request = request_as_sent(sent, Bytes::from_static(b"hi"));
+        let headers = request.headers();
+        assert_eq!(request.method(), "POST");
+        assert_eq!(request.uri(), "/hello/x?y=1");
+        assert_eq!(headers.get("host").map(|v| v.as_bytes()), Some(&b"example.com"[..]));
+        let users: Vec<_> = headers.get_all("x-user").iter().map(|v| v.as_bytes()).collect();
+        assert_eq!(users, [&b"ann"[..], &b"bob"[..]]);
+        for gone in ["connection", "content-length", "berth-guard"] {
+            assert!(!headers.contains_key(gone), "{gone} was passed on");
+        }
+        assert_eq!(request.body().as_ref(), b"hi");
+    }
+
+    #[test]
+    fn a_request_without_host_gets_localhost() {
+        let request = request_as_sent(parts(&[("x-user", "ann")]), Bytes::new());
+        assert_eq!(
+            request.headers().get("host").map(|v| v.as_bytes()),
+            Some(&b"localhost"[..])
+        );
+        assert_eq!(request.headers().len(), 2);
+    }
 }
