@@ -29,6 +29,7 @@ use super::environment::Environment;
 use super::link::{LoadError, link, refuse_sockets, sniff};
 use super::linked::{Linked, LinkedCache};
 use super::state::CallState;
+use super::ticker::{Hold, Ticker};
 use super::warm::Warm;
 use crate::core::error::{CallError, ErrorKind};
 use crate::core::handler::{DeclaredRoute, Handler, Reply, Verdict, World};
@@ -72,6 +73,8 @@ pub struct Settings {
 /// A component ready to take calls.
 pub struct WasmHandler {
     pub(super) engine: Engine,
+    /// Keeps the epoch moving while this component's guest code may run.
+    pub(super) ticker: Ticker,
     /// Its code, shared with every component loaded from the same bytes.
     pub(super) linked: Arc<Linked>,
     pub(super) settings: Settings,
@@ -96,6 +99,9 @@ pub(super) type Instance = Box<Live>;
 /// call first needs them (`exports`): `None` until then.
 pub(super) struct Live {
     pub(super) store: Store<CallState>,
+    /// Keeps the epoch moving while guest code may run in it: started
+    /// from checkout until it is put back.
+    pub(super) hold: Hold,
     pub(super) handle: wasmtime::component::Instance,
     pub(super) handler: Option<HandlerFns>,
     pub(super) batch: Option<batch_handler::Guest>,
@@ -117,6 +123,7 @@ impl WasmHandler {
     #[allow(clippy::too_many_arguments)] // the runtime's parts, passed on from `Runtime::load`
     pub(super) async fn load(
         engine: &Engine,
+        ticker: &Ticker,
         metered: bool,
         linker: &Linker<CallState>,
         cache: &CompileCache,
@@ -161,6 +168,7 @@ impl WasmHandler {
         }
         let mut handler = Self {
             engine: engine.clone(),
+            ticker: ticker.clone(),
             linked,
             settings,
             env,

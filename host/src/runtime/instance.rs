@@ -48,6 +48,8 @@ impl WasmHandler {
             .tables(self.settings.max_tables as usize)
             .memories(self.settings.max_instances as usize)
             .build();
+        // Guest code runs from here (instantiation, `init`) on.
+        let hold = self.ticker.hold();
         let state = CallState::new(self.env.clone(), Limits::new(limits))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -89,6 +91,7 @@ impl WasmHandler {
             };
             let instance = Box::new(Live {
                 store,
+                hold,
                 handle: instance,
                 handler,
                 batch: None,
@@ -124,7 +127,8 @@ impl WasmHandler {
 
     /// Keeps an instance warm for the next call, if the host's budget has
     /// room; what the budget pushes out is dropped here, outside its lock.
-    pub(super) fn check_in(&self, instance: Instance) {
+    pub(super) fn check_in(&self, mut instance: Instance) {
+        instance.hold.stop();
         let bytes = instance.store.data().limits.memory_bytes();
         drop(self.warm.put(self.key, instance, bytes, self.settings.max_idle));
     }
@@ -149,7 +153,10 @@ impl WasmHandler {
             InstanceMode::Fresh => None,
         };
         let mut instance = match warm {
-            Some(i) => i,
+            Some(mut i) => {
+                i.hold.start();
+                i
+            }
             None => self.instantiate().await?,
         };
         self.refuel(&mut instance.store);

@@ -31,6 +31,7 @@ mod reply_slot;
 mod routes;
 mod state;
 mod throttle;
+mod ticker;
 mod warm;
 mod wasi_messaging;
 mod wasmcloud;
@@ -56,6 +57,7 @@ pub use wasmcloud::flatten as flatten_config;
 use component::Instance;
 use linked::LinkedCache;
 use state::CallState;
+use ticker::Ticker;
 use warm::Warm;
 
 /// How often the engine's epoch advances. A guest stuck in a loop yields
@@ -100,6 +102,8 @@ pub struct Runtime {
 
 struct Inner {
     engine: Engine,
+    /// Advances the engine's epoch while guest code may run.
+    ticker: Ticker,
     /// Whether the engine meters fuel (some component sets `fuel`).
     metered: bool,
     linker: Linker<CallState>,
@@ -170,10 +174,11 @@ impl Runtime {
             .map_err(anyhow::Error::from)
             .context("linking the berth host interface")?;
 
-        spawn_epoch_ticker(&engine).context("starting the epoch ticker")?;
+        let ticker = Ticker::start(&engine).context("starting the epoch ticker")?;
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
+                ticker,
                 metered: fuel,
                 linker,
                 cache,
@@ -220,6 +225,7 @@ impl Runtime {
     ) -> Result<(WasmHandler, Source), LoadError> {
         WasmHandler::load(
             &self.inner.engine,
+            &self.inner.ticker,
             self.inner.metered,
             &self.inner.linker,
             &self.inner.cache,
@@ -231,19 +237,4 @@ impl Runtime {
         )
         .await
     }
-}
-
-/// Advances the epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn spawn_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("berth-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .map(drop)
 }
