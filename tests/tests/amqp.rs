@@ -45,9 +45,14 @@ async fn rpc_from_a_plain_lapin_client_round_trips_bytes_and_headers() {
     let rabbit = Rabbit::new().await;
     let t = host(&rabbit, &rabbit.service()).await;
     let body: Vec<u8> = (0..=255u8).chain([0xff, 0xfe]).collect();
-    let reply = rabbit.call("echo.bin", &body, &[("x-trace", "abc")]).await;
+    let reply = rabbit
+        .call("echo.bin", &body, &[("x-trace", "abc"), ("berth-attempt", "7")])
+        .await;
     assert_eq!(reply.data, body, "binary body unchanged");
     assert_eq!(header(&reply, "x-trace").as_deref(), Some("abc"));
+    // The echo sends back the headers it saw: the host's count of this
+    // delivery, not the one its publisher put on it.
+    assert_eq!(header(&reply, "berth-attempt").as_deref(), Some("1"));
     assert_eq!(header(&reply, "Berth-Component").as_deref(), Some("echo"));
     // Empty bodies and invalid UTF-8 are bodies like any other.
     assert_eq!(rabbit.call("echo.empty", b"", &[]).await.data, b"");

@@ -38,6 +38,14 @@ impl Message {
         self
     }
 
+    /// Sets a header to one value, whatever it held before under any
+    /// spelling of its name: for facts the host states about a delivery,
+    /// which a sender's copy of them must not contradict.
+    pub fn set_header(&mut self, name: &str, value: String) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_owned(), value));
+    }
+
     /// The first value of a header, compared case-insensitively as HTTP and
     /// NATS tooling do.
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -83,6 +91,18 @@ mod tests {
             .with_header("content-type", "application/json");
         assert_eq!(m.header("CONTENT-TYPE"), Some("text/plain"));
         assert_eq!(m.header("missing"), None);
+    }
+
+    #[test]
+    fn set_header_replaces_every_spelling() {
+        let mut m = Message::new("a", "x")
+            .with_header("Berth-Attempt", "7")
+            .with_header("x-trace", "t")
+            .with_header("berth-attempt", "9");
+        m.set_header("berth-attempt", "1".to_owned());
+        assert_eq!(m.header("berth-attempt"), Some("1"));
+        assert_eq!(m.headers.len(), 2, "{:?}", m.headers);
+        assert_eq!(m.header("x-trace"), Some("t"));
     }
 
     #[test]

@@ -59,15 +59,7 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
     {
         message.subject = subject.to_owned();
     }
-    let attempt = match message.header(ATTEMPT).and_then(|a| a.parse().ok()) {
-        Some(n) => n,
-        None => {
-            // Every delivery says which it is, as on JetStream.
-            let n: u32 = if redelivered { 2 } else { 1 };
-            message.headers.push((ATTEMPT.to_owned(), n.to_string()));
-            n
-        }
-    };
+    let attempt = attempt(&mut message, exchange.as_str().is_empty(), redelivered);
     let acker = AmqpAcker {
         inner: inner.clone(),
         acks: origin.acks.clone(),
@@ -85,6 +77,23 @@ pub(super) fn wrap(inner: &Arc<Inner>, origin: Origin<'_>, d: lapin::message::De
         message,
         acker: Box::new(acker),
     }
+}
+
+/// Which delivery of its message this is, also stated in the message's
+/// `berth-attempt` header (every delivery says which it is, as on
+/// JetStream). Only the host's own retry copies, sent straight to the queue
+/// through the default exchange, count in that header; on a message
+/// published through the exchange it was its publisher's (a guest that
+/// passed on the headers of a delivery it handled, say) and is replaced:
+/// trusted, a copy taken from a third delivery would arrive as one and
+/// be dead-lettered early.
+fn attempt(message: &mut Message, retry_copy: bool, redelivered: bool) -> u32 {
+    if retry_copy && let Some(n) = message.header(ATTEMPT).and_then(|a| a.parse().ok()) {
+        return n;
+    }
+    let n: u32 = if redelivered { 2 } else { 1 };
+    message.set_header(ATTEMPT, n.to_string());
+    n
 }
 
 struct AmqpAcker {
@@ -213,5 +222,32 @@ impl Acker for AmqpAcker {
     /// A reply waits for its publisher confirm.
     fn waits_for_broker(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_publishers_attempt_header_is_replaced_by_the_brokers_count() {
+        let mut forwarded = Message::new("orders.enriched", "x").with_header("Berth-Attempt", "3");
+        assert_eq!(attempt(&mut forwarded, false, false), 1);
+        assert_eq!(forwarded.header(ATTEMPT), Some("1"));
+        assert_eq!(forwarded.headers.len(), 1, "{:?}", forwarded.headers);
+        let mut requeued = Message::new("orders.created", "x").with_header(ATTEMPT, "9");
+        assert_eq!(attempt(&mut requeued, false, true), 2);
+        assert_eq!(requeued.header(ATTEMPT), Some("2"));
+    }
+
+    #[test]
+    fn the_hosts_own_retry_copy_keeps_its_count() {
+        let mut copy = Message::new("orders.created", "x").with_header(ATTEMPT, "4");
+        assert_eq!(attempt(&mut copy, true, false), 4);
+        assert_eq!(copy.header(ATTEMPT), Some("4"));
+        // A copy whose count is unreadable is counted as the broker sees it.
+        let mut garbled = Message::new("orders.created", "x").with_header(ATTEMPT, "four");
+        assert_eq!(attempt(&mut garbled, true, true), 2);
+        assert_eq!(garbled.header(ATTEMPT), Some("2"));
     }
 }

@@ -159,9 +159,8 @@ fn wrap(
     // A JetStream message's reply subject is its ack address, not a
     // requester waiting: it is an event.
     message.reply_to = None;
-    message
-        .headers
-        .push((headers::ATTEMPT.to_owned(), delivered.to_string()));
+    // The server's count, not a copy its publisher passed on.
+    message.set_header(headers::ATTEMPT, delivered.to_string());
     Delivery {
         acker: Box::new(JsAcker {
             transport: transport.clone(),
