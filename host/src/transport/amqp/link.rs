@@ -15,6 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 use tokio::sync::Mutex;
@@ -35,8 +36,6 @@ pub(super) struct Live {
 struct State {
     generation: u64,
     connection: Option<Arc<Connection>>,
-    /// The channel for publishes and replies, in confirm mode.
-    publisher: Option<Channel>,
 }
 
 /// The shared connection of one AMQP transport.
@@ -45,6 +44,10 @@ pub(super) struct Link {
     /// The CA that signed an `amqps://` broker's certificate, as PEM.
     tls_ca: Option<String>,
     state: Mutex<State>,
+    /// The channel for publishes and replies, in confirm mode, read without
+    /// the lock: every reply takes it, and a clone of lapin's `Channel`
+    /// (and dropping it) cost more than the rest of the reply's own work.
+    publisher: ArcSwapOption<Channel>,
     /// The current connection, readable without the lock (for status).
     current: std::sync::Mutex<Option<Arc<Connection>>>,
     /// Connections made after the first, for metrics.
@@ -75,8 +78,8 @@ impl Link {
             state: Mutex::new(State {
                 generation: 1,
                 connection: Some(connection),
-                publisher: None,
             }),
+            publisher: ArcSwapOption::empty(),
         })
     }
 
@@ -86,14 +89,16 @@ impl Link {
         self.ensure(&mut state).await
     }
 
-    /// The confirm-mode channel for publishes and replies, with the
-    /// generation it belongs to.
-    pub async fn publisher(&self) -> Result<(u64, Channel), TransportError> {
+    /// The confirm-mode channel for publishes and replies; opened (on a
+    /// new connection if need be) when there is none or it died.
+    pub async fn publisher(&self) -> Result<Arc<Channel>, TransportError> {
+        if let Some(channel) = self.open_publisher() {
+            return Ok(channel);
+        }
         let mut state = self.state.lock().await;
-        if let Some(channel) = &state.publisher
-            && channel.status().connected()
-        {
-            return Ok((state.generation, channel.clone()));
+        // Another caller may have opened one while this one waited.
+        if let Some(channel) = self.open_publisher() {
+            return Ok(channel);
         }
         let live = self.ensure(&mut state).await?;
         let channel = live
@@ -105,8 +110,14 @@ impl Link {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(broker("enable publisher confirms"))?;
-        state.publisher = Some(channel.clone());
-        Ok((live.generation, channel))
+        let channel = Arc::new(channel);
+        self.publisher.store(Some(channel.clone()));
+        Ok(channel)
+    }
+
+    /// The publisher channel, if there is one and it is open.
+    fn open_publisher(&self) -> Option<Arc<Channel>> {
+        self.publisher.load_full().filter(|c| c.status().connected())
     }
 
     /// Whether the connection is up right now (for health).
@@ -129,7 +140,7 @@ impl Link {
         let connection = Arc::new(open(&self.url, self.tls_ca.as_deref()).await?);
         state.generation += 1;
         state.connection = Some(connection.clone());
-        state.publisher = None;
+        self.publisher.store(None);
         if let Ok(mut current) = self.current.lock() {
             *current = Some(connection.clone());
         }

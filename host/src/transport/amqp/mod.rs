@@ -249,7 +249,7 @@ impl Inner {
     ) -> Result<Option<Box<lapin::message::BasicReturnMessage>>, TransportError> {
         let exchange = short(exchange, "exchange name")?;
         let key = short(routing_key, "routing key")?;
-        let (_, channel) = self.link.publisher().await?;
+        let channel = self.link.publisher().await?;
         let options = BasicPublishOptions {
             mandatory,
             ..BasicPublishOptions::default()
