@@ -48,6 +48,8 @@ async fn echo_over_nats_round_trips_binary_bodies_and_headers() {
     let body: Vec<u8> = (0..=255u8).chain([0xff, 0xfe]).collect();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("x-trace", "abc");
+    // Core NATS delivers once: a publisher's delivery count means nothing.
+    headers.insert("berth-attempt", "7");
     let reply = nats
         .send_request(
             format!("{p}.echo.bin"),
@@ -61,6 +63,7 @@ async fn echo_over_nats_round_trips_binary_bodies_and_headers() {
     assert_eq!(reply.payload.as_ref(), body.as_slice());
     assert_eq!(header(&reply, "x-trace"), Some("abc"));
     assert_eq!(header(&reply, "Berth-Component"), Some("echo"));
+    assert_eq!(header(&reply, "berth-attempt"), None, "the echo saw no delivery count");
 }
 
 #[tokio::test]

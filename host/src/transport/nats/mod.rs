@@ -24,6 +24,7 @@ use std::time::Duration;
 use async_nats::{ConnectErrorKind, RequestErrorKind};
 use async_trait::async_trait;
 
+use crate::core::headers::ATTEMPT;
 use crate::core::message::{Headers, Message};
 
 pub use self::acker::NatsAcker;
@@ -295,6 +296,9 @@ impl futures_util::Stream for CoreDeliveries {
                 let inbox = message.reply.take();
                 let mut message = from_nats(message);
                 message.reply_to = inbox.as_ref().map(|r| r.as_str().to_owned());
+                // Core NATS delivers once and counts nothing: a
+                // `berth-attempt` here is one its publisher passed on.
+                message.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(ATTEMPT));
                 Delivery {
                     message,
                     acker: NatsAcker {
