@@ -176,10 +176,14 @@ async fn an_event_that_always_fails_is_dead_lettered_with_its_reason() {
     );
 
     // A rejected event (a 4xx) is dead-lettered at once, without a retry.
-    rabbit.publish("probe.reject.2", b"bad", &[]).await;
+    // It says which delivery failed, whatever count its publisher put on it.
+    rabbit
+        .publish("probe.reject.2", b"bad", &[("berth-attempt", "5")])
+        .await;
     let d = rabbit.next(&mut dead).await;
     assert_eq!(d.routing_key.as_str(), "probe.reject.2");
     assert!(header(&d, "berth-error").is_some_and(|r| r.contains("probe rejects this event")));
+    assert_eq!(header(&d, "berth-attempt").as_deref(), Some("1"));
     assert_eq!(t.host.route("probe").expect("route").stats.snapshot().events, 3);
     rabbit.cleanup_components(&["echo", "probe"]).await;
 }

@@ -163,6 +163,12 @@ impl AmqpAcker {
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
         let mut table = self.properties.headers().clone().unwrap_or_default();
+        // On which delivery it failed: the host's count, as the guest saw it.
+        let attempt = self.attempt.to_string();
+        table.insert(
+            ATTEMPT.into(),
+            AMQPValue::LongString(LongString::from(attempt.as_bytes())),
+        );
         table.insert(
             DEAD_LETTER_REASON.into(),
             AMQPValue::LongString(LongString::from(reason.as_bytes())),
