@@ -42,8 +42,13 @@ impl Message {
     /// spelling of its name: for facts the host states about a delivery,
     /// which a sender's copy of them must not contradict.
     pub fn set_header(&mut self, name: &str, value: String) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.remove_header(name);
         self.headers.push((name.to_owned(), value));
+    }
+
+    /// Removes every value of a header, under any spelling of its name.
+    pub fn remove_header(&mut self, name: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
 
     /// The first value of a header, compared case-insensitively as HTTP and

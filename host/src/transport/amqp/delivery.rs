@@ -145,11 +145,8 @@ impl AmqpAcker {
         }
         let mut table = self.properties.headers().clone().unwrap_or_default();
         let next = (self.attempt + 1).to_string();
-        table.insert(ATTEMPT.into(), AMQPValue::LongString(LongString::from(next.as_bytes())));
-        table.insert(
-            ORIGINAL_SUBJECT.into(),
-            AMQPValue::LongString(LongString::from(self.routing_key.as_bytes())),
-        );
+        put(&mut table, ATTEMPT, &next);
+        put(&mut table, ORIGINAL_SUBJECT, &self.routing_key);
         let properties = self.properties.clone().with_headers(table);
         // The default exchange routes by queue name: straight back to us.
         match self.inner.send("", &self.queue, &self.body, properties, false).await {
@@ -164,15 +161,8 @@ impl AmqpAcker {
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
         let mut table = self.properties.headers().clone().unwrap_or_default();
         // On which delivery it failed: the host's count, as the guest saw it.
-        let attempt = self.attempt.to_string();
-        table.insert(
-            ATTEMPT.into(),
-            AMQPValue::LongString(LongString::from(attempt.as_bytes())),
-        );
-        table.insert(
-            DEAD_LETTER_REASON.into(),
-            AMQPValue::LongString(LongString::from(reason.as_bytes())),
-        );
+        put(&mut table, ATTEMPT, &self.attempt.to_string());
+        put(&mut table, DEAD_LETTER_REASON, reason);
         let properties = self
             .properties
             .clone()
@@ -198,11 +188,13 @@ impl AmqpAcker {
 }
 
 fn with_origin(mut table: FieldTable, exchange: &str) -> FieldTable {
-    table.insert(
-        ORIGINAL_EXCHANGE.into(),
-        AMQPValue::LongString(LongString::from(exchange.as_bytes())),
-    );
+    put(&mut table, ORIGINAL_EXCHANGE, exchange);
     table
+}
+
+/// Sets one of the host's own headers in a header table, as text.
+fn put(table: &mut FieldTable, name: &str, value: &str) {
+    table.insert(name.into(), AMQPValue::LongString(LongString::from(value.as_bytes())));
 }
 
 #[async_trait]

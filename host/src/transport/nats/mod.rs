@@ -298,7 +298,7 @@ impl futures_util::Stream for CoreDeliveries {
                 message.reply_to = inbox.as_ref().map(|r| r.as_str().to_owned());
                 // Core NATS delivers once and counts nothing: a
                 // `berth-attempt` here is one its publisher passed on.
-                message.headers.retain(|(name, _)| !name.eq_ignore_ascii_case(ATTEMPT));
+                message.remove_header(ATTEMPT);
                 Delivery {
                     message,
                     acker: NatsAcker {
