@@ -392,6 +392,13 @@ pub type PublishMessage = crate::message::OutboundMessage;
 #[derive(Debug)]
 pub(crate) enum Command {
     Publish(OutboundMessage),
+    /// A publish written only if the client is still on connection number
+    /// `connection` (its `connects` count); `sent` says whether it was.
+    PublishOn {
+        connection: u64,
+        message: OutboundMessage,
+        sent: oneshot::Sender<bool>,
+    },
     Request {
         subject: Subject,
         payload: Bytes,
@@ -857,6 +864,39 @@ impl ConnectionHandler {
         }
     }
 
+    fn publish(&mut self, message: OutboundMessage) {
+        let OutboundMessage {
+            subject,
+            payload,
+            reply: respond,
+            headers,
+        } = message;
+        self.connector
+            .connect_stats
+            .out_messages
+            .add(1, Ordering::Relaxed);
+
+        let header_len = headers
+            .as_ref()
+            .map(|headers| headers.len())
+            .unwrap_or_default();
+
+        self.connector.connect_stats.out_bytes.add(
+            (payload.len()
+                + respond.as_ref().map_or_else(|| 0, |r| r.len())
+                + subject.len()
+                + header_len) as u64,
+            Ordering::Relaxed,
+        );
+
+        self.connection.enqueue_write_op(&ClientOp::Publish {
+            subject,
+            payload,
+            respond,
+            headers,
+        });
+    }
+
     fn handle_command(&mut self, command: Command) {
         match command {
             Command::Unsubscribe { sid, max } => {
@@ -978,36 +1018,18 @@ impl ConnectionHandler {
                 self.connection.enqueue_write_op(&pub_op);
             }
 
-            Command::Publish(OutboundMessage {
-                subject,
-                payload,
-                reply: respond,
-                headers,
-            }) => {
-                self.connector
-                    .connect_stats
-                    .out_messages
-                    .add(1, Ordering::Relaxed);
+            Command::Publish(message) => self.publish(message),
 
-                let header_len = headers
-                    .as_ref()
-                    .map(|headers| headers.len())
-                    .unwrap_or_default();
-
-                self.connector.connect_stats.out_bytes.add(
-                    (payload.len()
-                        + respond.as_ref().map_or_else(|| 0, |r| r.len())
-                        + subject.len()
-                        + header_len) as u64,
-                    Ordering::Relaxed,
-                );
-
-                self.connection.enqueue_write_op(&ClientOp::Publish {
-                    subject,
-                    payload,
-                    respond,
-                    headers,
-                });
+            Command::PublishOn {
+                connection,
+                message,
+                sent,
+            } => {
+                let on = self.connector.connect_stats.connects.load(Ordering::Relaxed) == connection;
+                if on {
+                    self.publish(message);
+                }
+                let _ = sent.send(on);
             }
 
             Command::Reconnect => {

@@ -5,7 +5,8 @@
 //! consumer's `max_ack_pending` is the component's `max_concurrency`, so
 //! the server hands out only what the component has room for; nothing is
 //! pulled into host memory beyond that. A message is acked only after its
-//! call succeeded; a failed one follows [`crate::transport::retry`]: a
+//! call succeeded, and only on the connection it arrived on (see
+//! [`JsAcker::conclude`]); a failed one follows [`crate::transport::retry`]: a
 //! redelivery is a nak with the policy's delay, a dead letter is the
 //! message republished with its reason (`berth-error` header) to the
 //! dead-letter subject and then terminated, so the server stops
@@ -21,6 +22,7 @@
 //! message silently that was redelivered for waiting too long, where
 //! Berth dead-letters with a reason.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -92,13 +94,16 @@ pub(super) async fn subscribe(
     let (sender, receiver) = mpsc::channel(capacity);
     let (transport, stream, max_deliver) = (transport.clone(), stream.clone(), options.max_deliver.max(1));
     let in_progress = InProgress::new(transport.client().clone());
+    let statistics = transport.client().statistics();
     let task = tokio::spawn(async move {
         let _keep_alive = AbortOnDrop(tokio::spawn(in_progress.clone().keep_alive(stream.ack_wait)));
         loop {
             while let Some(next) = messages.next().await {
                 match next {
                     Ok(m) => {
-                        let delivery = wrap(&transport, &stream, max_deliver, &in_progress, m);
+                        // Read before the call can publish anything.
+                        let connection = statistics.connects.load(Ordering::Relaxed);
+                        let delivery = wrap(&transport, &stream, max_deliver, &in_progress, connection, m);
                         if sender.send(delivery).await.is_err() {
                             return; // unsubscribed
                         }
@@ -150,11 +155,13 @@ fn wrap(
     stream: &StreamOptions,
     max_deliver: u32,
     in_progress: &std::sync::Arc<InProgress>,
+    connection: u64,
     m: jetstream::Message,
 ) -> Delivery {
     let delivered = m.info().map(|i| u32::try_from(i.delivered).unwrap_or(1)).unwrap_or(1);
     let progress = m.message.reply.clone().map(|ack| in_progress.track(ack));
-    let (message, acker) = m.split();
+    let jetstream::Message { mut message, .. } = m;
+    let ack_subject = message.reply.take();
     let mut message = from_nats(message);
     // A JetStream message's reply subject is its ack address, not a
     // requester waiting: it is an event.
@@ -164,7 +171,8 @@ fn wrap(
     Delivery {
         acker: Box::new(JsAcker {
             transport: transport.clone(),
-            acker,
+            ack_subject,
+            connection,
             delivered,
             max_deliver,
             dead_letter: stream.dead_letter.clone(),
@@ -177,7 +185,11 @@ fn wrap(
 
 struct JsAcker {
     transport: NatsTransport,
-    acker: jetstream::message::Acker,
+    /// Where the server takes this delivery's ack.
+    ack_subject: Option<async_nats::Subject>,
+    /// The client's connection number when the message was delivered:
+    /// everything the call published went out after it.
+    connection: u64,
     delivered: u32,
     max_deliver: u32,
     dead_letter: String,
@@ -188,11 +200,39 @@ struct JsAcker {
 }
 
 impl JsAcker {
-    async fn ack(&self, kind: AckKind) -> Result<(), TransportError> {
-        self.acker
-            .ack_with(kind)
+    fn ack_subject(&self) -> Result<async_nats::Subject, TransportError> {
+        self.ack_subject
+            .clone()
+            .ok_or_else(|| broker("cannot settle a message", "it has no ack subject"))
+    }
+
+    /// Sends a nak (or a nak with a delay): the message comes again
+    /// whatever went missing.
+    async fn nak(&self, delay: Option<Duration>) -> Result<(), TransportError> {
+        self.transport
+            .client()
+            .publish(self.ack_subject()?, AckKind::Nak(delay).into())
             .await
             .map_err(|e| broker("cannot settle a message", e))
+    }
+
+    /// Sends an ack or a term, which end the message for good, only on the
+    /// connection the message came on, behind everything the call (and a
+    /// dead letter) published: the server then has those first. After a
+    /// reconnect they may have died with the old connection, so the
+    /// message is nak'ed instead and handled again, at least once.
+    async fn conclude(&self, kind: AckKind) -> Result<(), TransportError> {
+        let sent = self
+            .transport
+            .client()
+            .publish_on_connection(self.connection, self.ack_subject()?, kind.into())
+            .await
+            .map_err(|e| broker("cannot settle a message", e))?;
+        if sent {
+            return Ok(());
+        }
+        tracing::warn!(subject = %self.message.subject, "NATS reconnected while the message was handled; redelivering it, as what it published may be lost");
+        self.nak(None).await
     }
 
     async fn dead_letter(&self, reason: &str) -> Result<(), TransportError> {
@@ -200,23 +240,19 @@ impl JsAcker {
         let mut map = to_nats_headers(&self.message.headers).unwrap_or_default();
         map.insert(headers::DEAD_LETTER_REASON, header_value(reason));
         map.insert(headers::ORIGINAL_SUBJECT, header_value(&self.message.subject));
-        let client = self.transport.client();
-        let sent = async {
-            client
-                .publish_with_headers(self.dead_letter.clone(), map, self.message.body.clone())
-                .await?;
-            client.flush().await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            anyhow::Ok(())
-        };
-        match sent.await {
+        let sent = self
+            .transport
+            .client()
+            .publish_with_headers(self.dead_letter.clone(), map, self.message.body.clone())
+            .await;
+        match sent {
             Ok(()) => {
                 tracing::warn!(subject = %self.message.subject, dead_letter = %self.dead_letter, %reason, "message dead-lettered");
-                self.ack(AckKind::Term).await
+                self.conclude(AckKind::Term).await
             }
             Err(e) => {
-                // Not lost: the server redelivers it after the ack wait.
                 tracing::error!(error = %e, "cannot dead-letter; leaving the message to be redelivered");
-                self.ack(AckKind::Nak(Some(MAX_BACKOFF))).await
+                self.nak(Some(MAX_BACKOFF)).await
             }
         }
     }
@@ -232,9 +268,9 @@ impl Acker for JsAcker {
         // Settled now: no in-progress report may follow the ack.
         self.progress = None;
         match retry::next(settlement, self.delivered, self.max_deliver) {
-            Next::Ack => self.ack(AckKind::Ack).await,
-            Next::Release => self.ack(AckKind::Nak(None)).await,
-            Next::Redeliver { delay } => self.ack(AckKind::Nak(Some(delay))).await,
+            Next::Ack => self.conclude(AckKind::Ack).await,
+            Next::Release => self.nak(None).await,
+            Next::Redeliver { delay } => self.nak(Some(delay)).await,
             Next::DeadLetter(reason) => self.dead_letter(&reason).await,
         }
     }
