@@ -20,6 +20,12 @@ pub trait Outbound: Send + Sync + 'static {
     /// Sends a message; nobody listening is not an error.
     async fn publish(&self, message: Message) -> Result<(), CallError>;
 
+    /// Sends a message and returns once the broker has it: for what must
+    /// not be lost once its sender was told it went out.
+    async fn publish_confirmed(&self, message: Message) -> Result<(), CallError> {
+        self.publish(message).await
+    }
+
     /// Sends a request and waits for its reply. The reply may carry an
     /// error (see [`CallError::from_reply`]); the caller interprets it.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, CallError>;

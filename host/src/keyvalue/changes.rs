@@ -79,7 +79,9 @@ impl Feed {
             reply_to: None,
             correlation_id: None,
         };
-        self.outbound.publish(message).await
+        // Confirmed: the write reports success only once its change is
+        // with the broker, so a feed may carry a change twice, never miss one.
+        self.outbound.publish_confirmed(message).await
     }
 }
 

@@ -185,6 +185,14 @@ pub trait Transport: Send + Sync + 'static {
     /// Sends a message; nobody listening is not an error.
     async fn publish(&self, message: Message) -> Result<(), TransportError>;
 
+    /// Sends a message and returns once the broker has it, or fails: for
+    /// what must not be lost after the caller was told it was sent (a
+    /// key-value change). Transports whose `publish` already waits for
+    /// the broker have nothing more to do.
+    async fn publish_confirmed(&self, message: Message) -> Result<(), TransportError> {
+        self.publish(message).await
+    }
+
     /// Sends a request and waits for its reply. The reply may carry an error
     /// (see [`CallError::from_reply`]); that is the caller's to interpret.
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError>;
@@ -216,6 +224,10 @@ pub struct Sender(pub std::sync::Arc<dyn Transport>);
 impl Outbound for Sender {
     async fn publish(&self, message: Message) -> Result<(), CallError> {
         self.0.publish(message).await.map_err(CallError::from)
+    }
+
+    async fn publish_confirmed(&self, message: Message) -> Result<(), CallError> {
+        self.0.publish_confirmed(message).await.map_err(CallError::from)
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, CallError> {

@@ -13,6 +13,7 @@
 //! finally drops messages as a slow consumer; that is logged, never hidden.
 
 mod acker;
+mod confirm;
 mod convert;
 pub mod jetstream;
 mod progress;
@@ -28,6 +29,7 @@ use crate::core::headers::ATTEMPT;
 use crate::core::message::{Headers, Message};
 
 pub use self::acker::NatsAcker;
+use self::confirm::{Confirmations, Waiting};
 pub(crate) use self::convert::from_nats;
 use self::convert::to_nats_headers;
 use crate::core::subject::{Pattern, validate_subject};
@@ -49,6 +51,7 @@ struct Shared {
     client: async_nats::Client,
     /// What the connection went through, counted from the client's events.
     events: Arc<Events>,
+    confirmations: Confirmations,
 }
 
 /// The client's connection events, counted for health and metrics.
@@ -64,6 +67,8 @@ struct Events {
     malformed: AtomicU64,
     /// Set between a disconnect and the next connect.
     lost: AtomicBool,
+    /// Confirmations on their way, which a disconnect fails.
+    waiting: Arc<Waiting>,
 }
 
 /// How the (patched) client reports a message it dropped unread.
@@ -81,6 +86,7 @@ impl Events {
             }
             async_nats::Event::Disconnected => {
                 self.lost.store(true, Ordering::Relaxed);
+                self.waiting.fail_all();
                 tracing::warn!("NATS disconnected; reconnecting")
             }
             async_nats::Event::Connected => {
@@ -160,37 +166,21 @@ impl NatsTransport {
             };
             TransportError::Broker(anyhow::anyhow!("cannot connect to NATS at {} ({why}): {e}", config.url))
         })?;
+        let confirmations = Confirmations::new(client.clone(), events.waiting.clone(), CONNECT_TIMEOUT);
         Ok(Self {
-            shared: Arc::new(Shared { client, events }),
+            shared: Arc::new(Shared {
+                client,
+                events,
+                confirmations,
+            }),
         })
     }
 
-    /// Returns once the server has processed every command this connection
-    /// sent before: a message to our own fresh inbox comes back only after
-    /// the server read everything ahead of it, in order. (`flush` only
-    /// empties the socket buffer.)
-    async fn barrier(&self) -> Result<(), TransportError> {
-        use futures_util::StreamExt;
-        let broker =
-            |what: &str, e: &dyn std::fmt::Display| TransportError::Broker(anyhow::anyhow!("NATS {what} failed: {e}"));
-        let inbox = self.shared.client.new_inbox();
-        let mut echo = self
-            .shared
-            .client
-            .subscribe(inbox.clone())
-            .await
-            .map_err(|e| broker("subscribe", &e))?;
-        self.shared
-            .client
-            .publish(inbox, bytes::Bytes::new())
-            .await
-            .map_err(|e| broker("publish", &e))?;
-        match tokio::time::timeout(CONNECT_TIMEOUT, echo.next()).await {
-            Ok(Some(_)) => Ok(()),
-            _ => Err(TransportError::Broker(anyhow::anyhow!(
-                "the NATS server did not confirm a subscription within {CONNECT_TIMEOUT:?}"
-            ))),
-        }
+    /// Returns once the server has read everything this client sent on
+    /// its current connection.
+    async fn confirm(&self) -> Result<(), TransportError> {
+        let confirmations = &self.shared.confirmations;
+        confirmations.confirm(confirmations.connection()).await
     }
 
     /// The client, for JetStream.
@@ -260,7 +250,7 @@ impl NatsTransport {
         // The SUB goes out asynchronously; make sure the server has the
         // interest before we say we are subscribed, so a request right
         // after start does not meet "no responders".
-        self.barrier().await?;
+        self.confirm().await?;
         // Read straight from the client, which buffers up to its
         // subscription capacity and reports a slow consumer past it (counted
         // above): no forwarding task, so a message costs one wake-up less.
@@ -326,9 +316,9 @@ impl Transport for NatsTransport {
     }
 
     /// Acks and replies are plain publishes the client buffers: the
-    /// server has them once it answered a message sent after them.
+    /// server has them once it echoed a message sent after them.
     async fn flush(&self) -> Result<(), TransportError> {
-        self.barrier().await
+        self.confirm().await
     }
 
     fn status(&self) -> crate::transport::TransportStatus {
@@ -356,6 +346,14 @@ impl Transport for NatsTransport {
             ..message
         })
         .await
+    }
+
+    /// A core publish the server confirmed on the connection it went out
+    /// on (see [`confirm`]).
+    async fn publish_confirmed(&self, message: Message) -> Result<(), TransportError> {
+        let since = self.shared.confirmations.connection();
+        self.publish(message).await?;
+        self.shared.confirmations.confirm(since).await
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError> {
