@@ -471,42 +471,43 @@ impl Client {
 
     /// Publishes `payload` to `subject` only if the client is still on
     /// connection number `connection` (what [`Statistics::connects`] was
-    /// when the caller read it) when the message is written; returns
-    /// whether it was.
+    /// when the caller read it) when the message is written, and
+    /// `otherwise` to the same subject instead, if given. Returns once the
+    /// message is queued, as [`Client::publish`] does.
     ///
     /// What one connection carries reaches the server in order, so a
     /// message written on the connection its predecessors went out on
     /// arrives only after them. After a reconnect those may have died in
     /// the old connection's buffers, while this one would have gone out
     /// on the new connection: a JetStream ack after the messages the
-    /// handling of a delivery published, for one.
+    /// handling of a delivery published, for one (whose `otherwise` is a
+    /// nak, so the message comes again).
     pub async fn publish_on_connection<S: ToSubject>(
         &self,
         connection: u64,
         subject: S,
         payload: Bytes,
-    ) -> Result<bool, PublishError> {
+        otherwise: Option<Bytes>,
+    ) -> Result<(), PublishError> {
         let subject = self
             .maybe_validate_publish_subject(subject)
             .map_err(|e| PublishError::with_source(PublishErrorKind::InvalidSubject, e))?;
         self.check_payload_size(None, payload.len())
             .map_err(max_payload_error)?;
-        let (sent, written) = oneshot::channel();
+        let message = |payload| OutboundMessage {
+            subject: subject.clone(),
+            payload,
+            reply: None,
+            headers: None,
+        };
         self.sender
             .send(Command::PublishOn {
                 connection,
-                message: OutboundMessage {
-                    subject,
-                    payload,
-                    reply: None,
-                    headers: None,
-                },
-                sent,
+                otherwise: otherwise.map(message),
+                message: message(payload),
             })
             .await?;
-        written
-            .await
-            .map_err(|e| PublishError::with_source(PublishErrorKind::Send, e))
+        Ok(())
     }
 
     /// Publish a [Message] with headers to a given subject.

@@ -392,12 +392,12 @@ pub type PublishMessage = crate::message::OutboundMessage;
 #[derive(Debug)]
 pub(crate) enum Command {
     Publish(OutboundMessage),
-    /// A publish written only if the client is still on connection number
-    /// `connection` (its `connects` count); `sent` says whether it was.
+    /// `message` if the client is still on connection number `connection`
+    /// (its `connects` count), else `otherwise` if there is one.
     PublishOn {
         connection: u64,
         message: OutboundMessage,
-        sent: oneshot::Sender<bool>,
+        otherwise: Option<OutboundMessage>,
     },
     Request {
         subject: Subject,
@@ -1023,13 +1023,13 @@ impl ConnectionHandler {
             Command::PublishOn {
                 connection,
                 message,
-                sent,
+                otherwise,
             } => {
-                let on = self.connector.connect_stats.connects.load(Ordering::Relaxed) == connection;
-                if on {
+                if self.connector.connect_stats.connects.load(Ordering::Relaxed) == connection {
                     self.publish(message);
+                } else if let Some(otherwise) = otherwise {
+                    self.publish(otherwise);
                 }
-                let _ = sent.send(on);
             }
 
             Command::Reconnect => {
