@@ -79,9 +79,11 @@ impl Confirmations {
         self.client.statistics().connects.load(Ordering::Relaxed)
     }
 
-    /// Returns once the server has read everything sent on connection
-    /// `since` before this call, if the client is still on it.
-    pub(super) async fn confirm(&self, since: u64) -> Result<(), TransportError> {
+    /// Returns once the server has read everything sent before this call
+    /// on connection `since`, if the client is still on it; with `None`,
+    /// on whichever connection the echo took (for what a reconnect sends
+    /// again by itself: a subscription).
+    pub(super) async fn confirm(&self, since: Option<u64>) -> Result<(), TransportError> {
         let inbox = self.inbox().await?;
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let (echoed, echo) = oneshot::channel();
@@ -93,7 +95,7 @@ impl Confirmations {
         let outcome = match sent {
             Err(e) => Err(format!("the confirmation could not be sent: {e}")),
             Ok(()) => match tokio::time::timeout(self.timeout, echo).await {
-                Ok(Ok(())) if self.connection() == since => Ok(()),
+                Ok(Ok(())) if since.is_none_or(|since| self.connection() == since) => Ok(()),
                 Ok(_) => Err("the connection was lost; what was sent on it may be too".to_owned()),
                 Err(_) => Err(format!("the server did not confirm within {:?}", self.timeout)),
             },

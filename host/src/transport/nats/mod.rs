@@ -180,7 +180,7 @@ impl NatsTransport {
     /// its current connection.
     async fn confirm(&self) -> Result<(), TransportError> {
         let confirmations = &self.shared.confirmations;
-        confirmations.confirm(confirmations.connection()).await
+        confirmations.confirm(Some(confirmations.connection())).await
     }
 
     /// The client, for JetStream.
@@ -249,8 +249,9 @@ impl NatsTransport {
         })?;
         // The SUB goes out asynchronously; make sure the server has the
         // interest before we say we are subscribed, so a request right
-        // after start does not meet "no responders".
-        self.confirm().await?;
+        // after start does not meet "no responders". A reconnect meanwhile
+        // subscribes again by itself: any echo will do.
+        self.shared.confirmations.confirm(None).await?;
         // Read straight from the client, which buffers up to its
         // subscription capacity and reports a slow consumer past it (counted
         // above): no forwarding task, so a message costs one wake-up less.
@@ -353,7 +354,7 @@ impl Transport for NatsTransport {
     async fn publish_confirmed(&self, message: Message) -> Result<(), TransportError> {
         let since = self.shared.confirmations.connection();
         self.publish(message).await?;
-        self.shared.confirmations.confirm(since).await
+        self.shared.confirmations.confirm(Some(since)).await
     }
 
     async fn request(&self, message: Message, timeout: Duration) -> Result<Message, TransportError> {
