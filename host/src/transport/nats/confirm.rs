@@ -54,6 +54,8 @@ impl Waiting {
 /// The confirmations of one client.
 pub(super) struct Confirmations {
     client: async_nats::Client,
+    /// The client's counters, whose count of connections numbers them.
+    statistics: Arc<async_nats::Statistics>,
     waiting: Arc<Waiting>,
     next: AtomicU64,
     /// The inbox echoes come back to, and the task reading it.
@@ -65,6 +67,7 @@ impl Confirmations {
     /// Confirmations over `client`; `waiting` is failed on its disconnects.
     pub(super) fn new(client: async_nats::Client, waiting: Arc<Waiting>, timeout: Duration) -> Self {
         Self {
+            statistics: client.statistics(),
             client,
             waiting,
             next: AtomicU64::new(0),
@@ -76,7 +79,7 @@ impl Confirmations {
     /// The number of the connection the client is on now; what is sent
     /// after reading it goes out on it or a later one.
     pub(super) fn connection(&self) -> u64 {
-        self.client.statistics().connects.load(Ordering::Relaxed)
+        self.statistics.connects.load(Ordering::Relaxed)
     }
 
     /// Returns once the server has read everything sent before this call

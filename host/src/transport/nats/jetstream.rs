@@ -22,7 +22,6 @@
 //! message silently that was redelivered for waiting too long, where
 //! Berth dead-letters with a reason.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
@@ -94,7 +93,6 @@ pub(super) async fn subscribe(
     let (sender, receiver) = mpsc::channel(capacity);
     let (transport, stream, max_deliver) = (transport.clone(), stream.clone(), options.max_deliver.max(1));
     let in_progress = InProgress::new(transport.client().clone());
-    let statistics = transport.client().statistics();
     let task = tokio::spawn(async move {
         let _keep_alive = AbortOnDrop(tokio::spawn(in_progress.clone().keep_alive(stream.ack_wait)));
         loop {
@@ -102,7 +100,7 @@ pub(super) async fn subscribe(
                 match next {
                     Ok(m) => {
                         // Read before the call can publish anything.
-                        let connection = statistics.connects.load(Ordering::Relaxed);
+                        let connection = transport.connection();
                         let delivery = wrap(&transport, &stream, max_deliver, &in_progress, connection, m);
                         if sender.send(delivery).await.is_err() {
                             return; // unsubscribed

@@ -179,8 +179,14 @@ impl NatsTransport {
     /// Returns once the server has read everything this client sent on
     /// its current connection.
     async fn confirm(&self) -> Result<(), TransportError> {
-        let confirmations = &self.shared.confirmations;
-        confirmations.confirm(Some(confirmations.connection())).await
+        self.shared.confirmations.confirm(Some(self.connection())).await
+    }
+
+    /// The number of the connection the client is on now (see
+    /// [`confirm`]): what is sent after reading it goes out on that
+    /// connection or a later one.
+    fn connection(&self) -> u64 {
+        self.shared.confirmations.connection()
     }
 
     /// The client, for JetStream.
@@ -352,7 +358,7 @@ impl Transport for NatsTransport {
     /// A core publish the server confirmed on the connection it went out
     /// on (see [`confirm`]).
     async fn publish_confirmed(&self, message: Message) -> Result<(), TransportError> {
-        let since = self.shared.confirmations.connection();
+        let since = self.connection();
         self.publish(message).await?;
         self.shared.confirmations.confirm(Some(since)).await
     }
