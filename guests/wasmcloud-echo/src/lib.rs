@@ -10,7 +10,8 @@
 //! - `forbidden`: a publish to `P.secret` (outside its grants), whose
 //!   refusal it returns;
 //! - `event`: the body to `P.out.event`;
-//! - `fail`: an error.
+//! - `fail`: an error;
+//! - `panic`: a panic (a trap, to the host).
 
 wit_bindgen::generate!({ world: "echo", path: "wit", generate_all });
 
@@ -50,6 +51,7 @@ impl exports::wasmcloud::messaging::handler::Guest for Echo {
                 log(Level::Warn, "echo", &format!("failing on purpose on {}", msg.subject));
                 return Err(format!("failing on purpose on {}", msg.subject));
             }
+            "panic" => panic!("panicking on purpose on {}", msg.subject),
             _ => return Err(format!("no route for {}", msg.subject)),
         };
         match msg.reply_to {

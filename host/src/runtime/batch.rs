@@ -1,5 +1,6 @@
 //! Several queued messages in one call into a component that exports
-//! `berth:backend/batch-handler`.
+//! `berth:backend/batch-handler`, or in one run of calls on one instance
+//! into a component that does not ([`super::run`]).
 //!
 //! A call into a guest has a fixed cost (entering the sandbox, the async
 //! fiber, the deadline, the instance's pool) that for a cheap handler is
@@ -8,11 +9,14 @@
 //! outcome, and if the batch call fails as a whole (a trap, the deadline,
 //! an answer of the wrong length) every message is run again in a call of
 //! its own, so a bad message fails alone and its batchmates are answered.
+//! Messages left over (from a failed batch, or a run that ended early) run
+//! side by side, each in a call of its own, as they would have unbatched.
 //!
 //! Not batched, so that what the guest does is tied to the right message:
 //! a message that carries a trace context (the guest's outbound calls are
 //! made in its trace) and any message in `fresh` mode (one instance per
-//! message is the point of it).
+//! message is the point of it). A run keeps each message's trace, so a
+//! traced message may join one.
 
 use berth_frames::{Outcome as Frame, Reader, Writer};
 use bytes::Bytes;
@@ -34,13 +38,13 @@ pub const MAX_BATCH_BYTES: usize = 64 << 10;
 pub type Outcome = Result<Option<Reply>, CallError>;
 
 impl WasmHandler {
-    /// Most messages this component takes in one call: 1 unless it exports
-    /// `batch-handler`, runs pooled and its manifest allows more. A
-    /// component that watches buckets is not batched: a change must reach
-    /// its watcher, not its batch handler.
+    /// Most queued messages this component takes at once, in one batch or
+    /// one run: 1 unless it runs pooled and its manifest allows more. A
+    /// component that watches buckets takes one at a time: a change must
+    /// reach its watcher, not its batch handler.
     pub fn batch_limit(&self) -> usize {
-        match (&self.exports().batch, &self.exports().watcher, self.mode()) {
-            (Some(_), None, InstanceMode::Pooled) => self.settings.max_batch.max(1),
+        match (&self.exports().watcher, self.mode()) {
+            (None, InstanceMode::Pooled) => self.settings.max_batch.max(1),
             _ => 1,
         }
     }
@@ -49,20 +53,23 @@ impl WasmHandler {
     /// message in their order.
     pub(super) async fn call_batch(&self, messages: &[Message]) -> Vec<Outcome> {
         let limit = self.batch_limit();
+        let framed = self.exports().batch.is_some();
         let mut outcomes: Vec<Option<Outcome>> = messages.iter().map(|_| None).collect();
-        // Which messages may share a call; the rest go one by one.
+        // Which messages may share a call (or a run); the rest go one by one.
         let mut members: Vec<usize> = Vec::new();
         let mut bytes = 0;
         for (i, m) in messages.iter().enumerate() {
             let alone = m.body.len() > self.env.max_message_bytes
-                || crate::core::trace::trace_id(&m.headers).is_some()
-                || bytes + m.body.len() > MAX_BATCH_BYTES;
+                || (framed
+                    && (crate::core::trace::trace_id(&m.headers).is_some() || bytes + m.body.len() > MAX_BATCH_BYTES));
             if !alone && members.len() < limit {
                 bytes += m.body.len();
                 members.push(i);
             }
         }
-        if members.len() > 1 {
+        if members.len() > 1 && !framed {
+            self.call_run(messages, &members, &mut outcomes).await;
+        } else if members.len() > 1 {
             let batch = frame(members.iter().map(|&i| &messages[i]), members.len(), bytes);
             match self
                 .one_call(batch)
@@ -86,20 +93,24 @@ impl WasmHandler {
                 }
             }
         }
-        let mut done = Vec::with_capacity(messages.len());
-        for (message, outcome) in messages.iter().zip(outcomes) {
-            done.push(match outcome {
-                Some(outcome) => outcome,
-                None => {
-                    let call = match message.reply_to {
-                        Some(_) => Call::Request(message.clone().into()),
-                        None => Call::Event(message.clone().into()),
-                    };
-                    self.call(call).await.map(|reply| reply.map(Reply::from))
-                }
-            });
+        let left: Vec<usize> = (0..messages.len()).filter(|&i| outcomes[i].is_none()).collect();
+        if !left.is_empty() {
+            for (&i, outcome) in left.iter().zip(self.call_each(messages, &left).await) {
+                outcomes[i] = Some(outcome);
+            }
         }
+        let mut done = Vec::with_capacity(outcomes.len());
+        done.extend(outcomes.into_iter().flatten());
         done
+    }
+
+    /// `messages[i]` for each `i` in `which`, each in a call of its own,
+    /// side by side, as they would have run unbatched.
+    pub(super) async fn call_each(&self, messages: &[Message], which: &[usize]) -> Vec<Outcome> {
+        let calls = which
+            .iter()
+            .map(|&i| async move { self.call(Call::of(&messages[i])).await.map(|r| r.map(Reply::from)) });
+        futures_util::future::join_all(calls).await
     }
 
     /// One `handle-batch` call on a warm instance, under the deadline of

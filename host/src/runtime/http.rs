@@ -64,8 +64,7 @@ impl WasmHandler {
             };
             let (called, response) = tokio::join!(call, response);
             if let Err(trap) = called {
-                let panic = instance.store.data().panic.take(&self.env.name);
-                return Err(self.wasm_error(&trap, panic));
+                return Err(self.trapped(&instance, &trap));
             }
             self.give_back(instance);
             response.map_err(|why| CallError::new(ErrorKind::Handler, format!("component `{}`: {why}", self.env.name)))

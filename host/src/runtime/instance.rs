@@ -142,29 +142,40 @@ impl WasmHandler {
         }
     }
 
-    /// A warm instance (pooled mode) or a fresh one, set up for a new call:
-    /// its fuel, a fresh slice and no demotion, in the trace of its message.
+    /// A warm instance (pooled mode) or a fresh one, set up for a new call
+    /// in the trace of its message.
     pub(super) async fn ready_instance(
         &self,
         trace: Option<crate::core::trace::Context>,
     ) -> Result<Instance, CallError> {
+        let mut instance = self.taken_instance().await?;
+        self.prepare(&mut instance, trace);
+        Ok(instance)
+    }
+
+    /// A warm instance (pooled mode) or a fresh one, its epoch moving.
+    pub(super) async fn taken_instance(&self) -> Result<Instance, CallError> {
         let warm = match self.settings.mode {
             InstanceMode::Pooled => self.check_out(),
             InstanceMode::Fresh => None,
         };
-        let mut instance = match warm {
+        match warm {
             Some(mut i) => {
                 i.hold.start();
-                i
+                Ok(i)
             }
-            None => self.instantiate().await?,
-        };
+            None => self.instantiate().await,
+        }
+    }
+
+    /// Sets `instance` up for a new call: its fuel, a fresh slice and no
+    /// demotion, in the trace of its message.
+    pub(super) fn prepare(&self, instance: &mut Instance, trace: Option<crate::core::trace::Context>) {
         self.refuel(&mut instance.store);
         let state = instance.store.data_mut();
         state.clock.restart();
         state.trace = trace;
         instance.store.set_epoch_deadline(1);
-        Ok(instance)
     }
 }
 

@@ -38,10 +38,7 @@ impl WasmHandler {
                 let batch = frame(std::iter::once(&message), 1, message.body.len());
                 let answer = match link.call_handle_batch(&mut instance.store, &batch).await {
                     Ok(answer) => answer,
-                    Err(trap) => {
-                        let panic = instance.store.data().panic.take(&self.env.name);
-                        return Err(self.wasm_error(&trap, panic));
-                    }
+                    Err(trap) => return Err(self.trapped(&instance, &trap)),
                 };
                 match read(answer) {
                     Ok(verdict) => {
@@ -60,10 +57,7 @@ impl WasmHandler {
             };
             let message = wit::Message::from(message);
             match link.call_handle(&mut instance.store, &message).await {
-                Err(trap) => {
-                    let panic = instance.store.data().panic.take(&self.env.name);
-                    Err(self.wasm_error(&trap, panic))
-                }
+                Err(trap) => Err(self.trapped(&instance, &trap)),
                 Ok(outcome) => {
                     self.give_back(instance);
                     let verdict = outcome.map(Verdict::from).map_err(CallError::from);

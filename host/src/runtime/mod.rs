@@ -29,6 +29,7 @@ mod middleware;
 mod outbound_http;
 mod reply_slot;
 mod routes;
+mod run;
 mod state;
 mod throttle;
 mod ticker;

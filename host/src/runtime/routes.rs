@@ -22,7 +22,7 @@ impl WasmHandler {
         let call = routes.call_routes(&mut instance.store);
         let declared = match tokio::time::timeout(self.settings.timeout, call).await {
             Err(_) => return Err(self.timeout_error("routes")),
-            Ok(Err(e)) => return Err(self.wasm_error(&e, instance.store.data().panic.take(&self.env.name))),
+            Ok(Err(e)) => return Err(self.trapped(instance, &e)),
             Ok(Ok(declared)) => declared,
         };
         Ok(declared

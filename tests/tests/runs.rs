@@ -1,0 +1,170 @@
+//! Runs: queued messages for a component without `batch-handler` (here
+//! wasmCloud's echo, written against wasmCloud's WIT alone) are handed to
+//! one instance one call after another, each with its own outcome, and a
+//! call that waits does not make the rest wait behind it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth::core::handler::{Handler, Reply};
+use berth::runtime::counters::Counters;
+use berth::runtime::{CompileCache, InstanceMode, Runtime, WasmHandler};
+use berth::transport::SubscribeOptions;
+use berth::transport::memory::MemoryTransport;
+use berth::{CallError, ErrorKind, Message};
+use berth_tests::bench::{environment, settings};
+use berth_tests::{WASMCLOUD_ECHO, start};
+use tempfile::TempDir;
+
+/// The wasmCloud echo, loaded on its own with `max_batch`; its counters.
+async fn wasmcloud_echo(max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
+    let env = environment(&MemoryTransport::default());
+    let stats = env.counters.clone();
+    let mut settings = settings(InstanceMode::Pooled, false);
+    settings.max_batch = max_batch;
+    let bytes = std::fs::read(WASMCLOUD_ECHO).expect("guest");
+    let (handler, _) = runtime.load(&bytes, settings, env).await.expect("load");
+    (handler, stats, dir)
+}
+
+fn request(subject: &str, body: &str) -> Message {
+    let mut m = Message::new(subject, body.to_owned());
+    m.reply_to = Some(format!("reply.{subject}"));
+    m
+}
+
+fn text(outcome: &Result<Option<Reply>, CallError>) -> String {
+    match outcome {
+        Ok(Some(reply)) => String::from_utf8_lossy(&reply.body).into_owned(),
+        other => panic!("expected a reply, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn queued_messages_run_on_one_instance_each_with_its_own_outcome() {
+    let (wc, stats, _dir) = wasmcloud_echo(8).await;
+    assert_eq!(Handler::batch_limit(&wc), 8, "no batch-handler, but it takes runs");
+    let outcomes = wc
+        .handle_batch(&[
+            request("r.in.echo", "a"),
+            request("r.in.fail", ""),
+            Message::new("r.in.echo", "an event"),
+            request("r.in.echo", "b"),
+        ])
+        .await;
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(text(&outcomes[0]), "a");
+    let error = outcomes[1].as_ref().expect_err("fail fails");
+    assert_eq!(error.kind, ErrorKind::Handler, "{error}");
+    assert!(matches!(outcomes[2], Ok(None)), "an event: {:?}", outcomes[2]);
+    assert_eq!(text(&outcomes[3]), "b");
+    let s = stats.snapshot();
+    assert_eq!((s.batches, s.batched, s.batch_failures), (1, 4, 0), "one run of four");
+
+    let (single, stats, _dir) = wasmcloud_echo(1).await;
+    assert_eq!(Handler::batch_limit(&single), 1, "max_batch = 1 turns runs off");
+    let outcomes = single
+        .handle_batch(&[request("r.in.echo", "a"), request("r.in.echo", "b")])
+        .await;
+    assert_eq!((text(&outcomes[0]), text(&outcomes[1])), ("a".into(), "b".into()));
+    assert_eq!(stats.snapshot().batches, 0);
+}
+
+#[tokio::test]
+async fn a_trap_ends_the_run_at_its_message_and_the_rest_are_answered() {
+    let (wc, _stats, _dir) = wasmcloud_echo(8).await;
+    let outcomes = wc
+        .handle_batch(&[
+            request("r.in.echo", "a"),
+            request("r.in.panic", ""),
+            request("r.in.echo", "b"),
+            request("r.in.echo", "c"),
+        ])
+        .await;
+    assert_eq!(text(&outcomes[0]), "a");
+    let trap = outcomes[1].as_ref().expect_err("panic traps");
+    assert_eq!(trap.kind, ErrorKind::Trap, "{trap}");
+    assert!(trap.message.contains("panicking on purpose"), "{trap}");
+    assert_eq!(text(&outcomes[2]), "b", "after the trap, in a call of its own");
+    assert_eq!(text(&outcomes[3]), "c");
+}
+
+#[tokio::test]
+async fn calls_that_wait_run_side_by_side_not_in_turn() {
+    let t = start(
+        r#"
+        [[components]]
+        name = "wc"
+        wasm = "{wasmcloud_echo}"
+        subscribe = ["runs.in.>"]
+        request = ["runs.upstream"]
+        max_concurrency = 16
+        max_batch = 8
+        "#,
+    )
+    .await
+    .expect("start");
+    let bus = t.host.transport();
+    let watch = |pattern: &str| {
+        bus.subscribe(SubscribeOptions {
+            pattern: pattern.into(),
+            capacity: 64,
+            ..SubscribeOptions::default()
+        })
+    };
+    let mut upstream = watch("runs.upstream").await.expect("subscribe");
+    let mut replies = watch("replies.>").await.expect("subscribe");
+    // Eight requests queued while the component takes nothing, so that the
+    // router hands them over together.
+    let route = t.host.route("wc").expect("route").clone();
+    route.breaker.suspend("filling the queue");
+    for i in 0..8 {
+        let mut m = Message::new("runs.in.call", format!("{i}"));
+        m.reply_to = Some(format!("replies.{i}"));
+        bus.publish(m).await.expect("queued");
+    }
+    route.breaker.resume();
+    // The guest asks upstream with a 1 s timeout: had its calls run in
+    // turn, a second request would come only once the first was answered
+    // or timed out.
+    let wait = |ms: u64| Duration::from_millis(ms);
+    let first = tokio::time::timeout(wait(5000), upstream.next())
+        .await
+        .expect("a request upstream")
+        .expect("open");
+    let second = tokio::time::timeout(wait(700), upstream.next())
+        .await
+        .expect("a second request upstream while the first waits: the calls waited in turn")
+        .expect("open");
+    let mut held = vec![first, second];
+    for _ in 2..8 {
+        let asked = tokio::time::timeout(wait(5000), upstream.next()).await;
+        held.push(asked.expect("every request upstream").expect("open"));
+    }
+    for mut asked in held {
+        let answer = asked
+            .message
+            .reply(asked.message.body.clone(), Vec::new())
+            .expect("a request");
+        asked.acker.reply(answer).await.expect("answer");
+    }
+    let mut answered = Vec::new();
+    for _ in 0..8 {
+        let reply = tokio::time::timeout(Duration::from_secs(5), replies.next())
+            .await
+            .expect("a reply within 5 s")
+            .expect("open");
+        let i = reply
+            .message
+            .subject
+            .strip_prefix("replies.")
+            .expect("reply subject")
+            .to_owned();
+        assert_eq!(reply.message.body, i.as_bytes(), "the answer to {i}");
+        answered.push(i);
+    }
+    answered.sort();
+    assert_eq!(answered, (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
+}
