@@ -16,6 +16,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 pub mod bench;
 pub mod certs;
+pub mod direct;
 pub mod jetstream;
 pub mod keyvalue;
 pub mod nats_server;

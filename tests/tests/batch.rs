@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::core::handler::{Handler, Reply};
+use berth::core::handler::Handler;
 use berth::runtime::counters::Counters;
 use berth::runtime::{CompileCache, InstanceMode, Runtime, WasmHandler};
 use berth::transport::SubscribeOptions;
 use berth::transport::memory::MemoryTransport;
-use berth::{CallError, ErrorKind, Message};
+use berth::{ErrorKind, Message};
 use berth_tests::bench::{environment, settings};
+use berth_tests::direct::{self, kind, request, text};
 use berth_tests::{ECHO, PROBE, start};
 use tempfile::TempDir;
 
@@ -22,36 +23,7 @@ async fn probe(max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
 }
 
 async fn load(wasm: &str, max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
-    let env = environment(&MemoryTransport::default());
-    let stats = env.counters.clone();
-    let mut settings = settings(InstanceMode::Pooled, false);
-    settings.max_batch = max_batch;
-    settings.timeout = Duration::from_millis(500);
-    let bytes = std::fs::read(wasm).expect("guest");
-    let (handler, _) = runtime.load(&bytes, settings, env).await.expect("load");
-    (handler, stats, dir)
-}
-
-fn request(subject: &str, body: &str) -> Message {
-    let mut m = Message::new(subject, body.to_owned());
-    m.reply_to = Some(format!("reply.{subject}"));
-    m
-}
-
-fn text(outcome: &Result<Option<Reply>, CallError>) -> String {
-    match outcome {
-        Ok(Some(reply)) => String::from_utf8_lossy(&reply.body).into_owned(),
-        other => panic!("expected a reply, got {other:?}"),
-    }
-}
-
-fn kind(outcome: &Result<Option<Reply>, CallError>) -> ErrorKind {
-    match outcome {
-        Err(e) => e.kind,
-        other => panic!("expected an error, got {other:?}"),
-    }
+    direct::load(wasm, max_batch, Duration::from_millis(500)).await
 }
 
 #[tokio::test]

@@ -6,40 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth::core::handler::{Handler, Reply};
+use berth::core::handler::Handler;
+use berth::runtime::WasmHandler;
 use berth::runtime::counters::Counters;
-use berth::runtime::{CompileCache, InstanceMode, Runtime, WasmHandler};
 use berth::transport::SubscribeOptions;
-use berth::transport::memory::MemoryTransport;
-use berth::{CallError, ErrorKind, Message};
-use berth_tests::bench::{environment, settings};
+use berth::{ErrorKind, Message};
+use berth_tests::direct::{self, request, text};
 use berth_tests::{WASMCLOUD_ECHO, start};
 use tempfile::TempDir;
 
 /// The wasmCloud echo, loaded on its own with `max_batch`; its counters.
 async fn wasmcloud_echo(max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(CompileCache::new(dir.path()), false).expect("runtime");
-    let env = environment(&MemoryTransport::default());
-    let stats = env.counters.clone();
-    let mut settings = settings(InstanceMode::Pooled, false);
-    settings.max_batch = max_batch;
-    let bytes = std::fs::read(WASMCLOUD_ECHO).expect("guest");
-    let (handler, _) = runtime.load(&bytes, settings, env).await.expect("load");
-    (handler, stats, dir)
-}
-
-fn request(subject: &str, body: &str) -> Message {
-    let mut m = Message::new(subject, body.to_owned());
-    m.reply_to = Some(format!("reply.{subject}"));
-    m
-}
-
-fn text(outcome: &Result<Option<Reply>, CallError>) -> String {
-    match outcome {
-        Ok(Some(reply)) => String::from_utf8_lossy(&reply.body).into_owned(),
-        other => panic!("expected a reply, got {other:?}"),
-    }
+    direct::load(WASMCLOUD_ECHO, max_batch, Duration::from_secs(5)).await
 }
 
 #[tokio::test]
