@@ -146,3 +146,56 @@ async fn calls_that_wait_run_side_by_side_not_in_turn() {
     answered.sort();
     assert_eq!(answered, (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn each_call_of_a_run_publishes_in_its_own_messages_trace() {
+    let t = start(
+        r#"
+        [[components]]
+        name = "wc"
+        wasm = "{wasmcloud_echo}"
+        subscribe = ["traced.in.>"]
+        publish = ["traced.out.>"]
+        max_batch = 8
+        "#,
+    )
+    .await
+    .expect("start");
+    let bus = t.host.transport();
+    let mut out = bus
+        .subscribe(SubscribeOptions {
+            pattern: "traced.out.>".into(),
+            capacity: 64,
+            ..SubscribeOptions::default()
+        })
+        .await
+        .expect("subscribe");
+    let route = t.host.route("wc").expect("route").clone();
+    route.breaker.suspend("filling the queue");
+    // Events (`publish` answers nothing), each in a trace of its own: the
+    // trace id is the body's digit sixteen times over, twice.
+    for i in 1..=6 {
+        let trace = format!("00-{}-00f067aa0ba902b7-01", i.to_string().repeat(32));
+        bus.publish(Message::new("traced.in.publish", format!("{i}")).with_header("traceparent", trace))
+            .await
+            .expect("queued");
+    }
+    route.breaker.resume();
+    for _ in 1..=6 {
+        let published = tokio::time::timeout(Duration::from_secs(5), out.next())
+            .await
+            .expect("a publish within 5 s")
+            .expect("open")
+            .message;
+        let i = String::from_utf8(published.body.to_vec()).expect("text");
+        let trace = published.header("traceparent").expect("a traceparent");
+        assert!(
+            trace.starts_with(&format!("00-{}-", i.repeat(32))),
+            "the publish for {i} is in its message's trace: {trace}"
+        );
+    }
+    // Its first pull is on the loop (no call has cost anything yet), so
+    // what was queued behind it went in a run.
+    let s = route.stats.snapshot();
+    assert!(s.batched >= 2, "the events shared a run (counted as batches): {s:?}");
+}
