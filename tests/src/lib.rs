@@ -95,6 +95,20 @@ pub async fn start_manifest(mut manifest: Manifest) -> Result<TestHost> {
 }
 
 impl TestHost {
+    /// A fan-out subscription to `pattern` on the host's transport, to see
+    /// what goes by.
+    pub async fn watch(&self, pattern: &str) -> berth::transport::Subscription {
+        self.host
+            .transport()
+            .subscribe(berth::transport::SubscribeOptions {
+                pattern: pattern.into(),
+                capacity: 1024,
+                ..berth::transport::SubscribeOptions::default()
+            })
+            .await
+            .expect("subscribe")
+    }
+
     /// Serves the host's HTTP API on `addr` (a free port if it names port
     /// 0) until the returned guard is dropped; returns its base URL, on
     /// 127.0.0.1 whatever the address it listens on.

@@ -9,7 +9,6 @@ use std::time::Duration;
 use berth::core::handler::Handler;
 use berth::runtime::WasmHandler;
 use berth::runtime::counters::Counters;
-use berth::transport::SubscribeOptions;
 use berth::{ErrorKind, Message};
 use berth_tests::direct::{self, request, text};
 use berth_tests::{WASMCLOUD_ECHO, start};
@@ -85,15 +84,8 @@ async fn calls_that_wait_run_side_by_side_not_in_turn() {
     .await
     .expect("start");
     let bus = t.host.transport();
-    let watch = |pattern: &str| {
-        bus.subscribe(SubscribeOptions {
-            pattern: pattern.into(),
-            capacity: 64,
-            ..SubscribeOptions::default()
-        })
-    };
-    let mut upstream = watch("runs.upstream").await.expect("subscribe");
-    let mut replies = watch("replies.>").await.expect("subscribe");
+    let mut upstream = t.watch("runs.upstream").await;
+    let mut replies = t.watch("replies.>").await;
     // Eight requests queued while the component takes nothing, so that the
     // router hands them over together.
     let route = t.host.route("wc").expect("route").clone();
@@ -162,14 +154,7 @@ async fn each_call_of_a_run_publishes_in_its_own_messages_trace() {
     .await
     .expect("start");
     let bus = t.host.transport();
-    let mut out = bus
-        .subscribe(SubscribeOptions {
-            pattern: "traced.out.>".into(),
-            capacity: 64,
-            ..SubscribeOptions::default()
-        })
-        .await
-        .expect("subscribe");
+    let mut out = t.watch("traced.out.>").await;
     let route = t.host.route("wc").expect("route").clone();
     route.breaker.suspend("filling the queue");
     // Events (`publish` answers nothing), each in a trace of its own: the
