@@ -88,12 +88,24 @@ pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTls
 /// Connects to `url` (`ws://host:port/NODE`) and reads the `init` frame.
 pub async fn connect(url: &str) -> Socket {
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("connects");
-    assert_eq!(next(&mut socket).await, serde_json::json!({ "type": "init" }));
+    assert_eq!(frame(&mut socket).await, serde_json::json!({ "type": "init" }));
     socket
 }
 
-/// The next protocol frame (pings are answered on the way), within 10 s.
+/// The next protocol frame (pings are answered, and an `init` sent again
+/// to a client that was slow to speak is skipped, on the way), within
+/// 10 s.
 pub async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let value = frame(socket).await;
+        if value["type"] != "init" {
+            return value;
+        }
+    }
+}
+
+/// The next protocol frame, pings answered on the way, within 10 s.
+pub async fn frame(socket: &mut Socket) -> Value {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message as Ws;
     loop {

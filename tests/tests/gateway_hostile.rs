@@ -3,12 +3,13 @@
 //! requests in flight, a client that never reads, one that never answers
 //! a ping, too many connections and bad node ids. Each gets an `error`
 //! frame or its own connection closed with a reason; the host and every
-//! other connection go on.
+//! other connection go on. And a client slow to speak after the handshake
+//! (the npm client that lost its `init`) is sent `init` again.
 
 use std::time::Duration;
 
 use berth::control::Running;
-use berth_tests::swarm::{self, Socket, closed, next};
+use berth_tests::swarm::{self, Socket, closed, frame, next};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Ws;
@@ -178,6 +179,25 @@ async fn a_client_that_never_reads_is_closed_and_the_host_goes_on() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     echo_works(&mut bystander, "unharmed").await;
+    running.stop().await.expect("stops");
+}
+
+/// amqp-swarm's npm client loses an `init` that comes in the same read as
+/// the handshake's response, and reconnects after a second without one.
+#[tokio::test(flavor = "multi_thread")]
+async fn init_is_sent_again_until_the_client_speaks() {
+    let (running, _dir) = run("").await;
+    let mut socket = connect(&running, "slow").await;
+    // Silent after the first `init`: it comes again, within a second.
+    let again = tokio::time::timeout(Duration::from_secs(1), frame(&mut socket))
+        .await
+        .expect("init again within a second");
+    assert_eq!(again, json!({ "type": "init" }));
+    // Once the client speaks, no more: the next frame is its answer, then
+    // nothing for longer than the repeats would take.
+    echo_works(&mut socket, "spoke").await;
+    let quiet = tokio::time::timeout(Duration::from_millis(1000), frame(&mut socket)).await;
+    assert!(quiet.is_err(), "a frame after the client spoke: {quiet:?}");
     running.stop().await.expect("stops");
 }
 

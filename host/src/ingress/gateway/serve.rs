@@ -36,6 +36,17 @@ const READ_BUFFER: usize = 8 * 1024;
 /// How long a client has to finish the WebSocket handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the gateway waits for a client's first frame before it sends
+/// `init` again, and how many times it does. amqp-swarm's npm client
+/// starts listening for messages only once its socket's `open` event has
+/// resolved a promise; an `init` that arrives in the same read as the
+/// handshake's response is emitted before that and lost, and the client
+/// waits a second, gives up and reconnects, as often as it happens again.
+/// Its first frame (it pings as soon as it has `init`) says it has one;
+/// a client that gets `init` twice takes the second as nothing.
+const INIT_AGAIN_AFTER: Duration = Duration::from_millis(200);
+const INIT_REPEATS: u32 = 4;
+
 /// Takes connections until the gateway stops.
 pub(super) async fn accept(gateway: Arc<Gateway>, listener: TcpListener) {
     loop {
@@ -99,28 +110,42 @@ async fn connection(gateway: Arc<Gateway>, stream: TcpStream, remote: SocketAddr
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     pings.tick().await;
     let mut calls = Calls::new();
+    let init_again = tokio::time::sleep(INIT_AGAIN_AFTER);
+    tokio::pin!(init_again);
+    // `init`s sent again so far; none once the client has sent a frame.
+    let mut repeats = Some(0);
     loop {
         tokio::select! {
             () = conn.closed.cancelled() => break,
+            () = &mut init_again, if repeats.is_some_and(|n| n < INIT_REPEATS) => {
+                conn.send(&protocol::init());
+                repeats = repeats.map(|n| n + 1);
+                init_again.as_mut().reset(tokio::time::Instant::now() + INIT_AGAIN_AFTER);
+            }
             () = gateway.stop.cancelled() => {
                 conn.end(Ending { final_: false, code: CloseCode::Away, reason: "the host is shutting down".to_owned() });
                 break;
             }
             Some(()) = calls.next(), if !calls.is_empty() => {}
             _ = pings.tick() => ping(&gateway, &conn),
-            frame = frames.next() => match frame {
-                Some(Ok(WsMessage::Text(text))) => take(&gateway, &conn, text.as_bytes(), &mut calls),
-                Some(Ok(WsMessage::Binary(bytes))) => take(&gateway, &conn, &bytes, &mut calls),
-                Some(Ok(WsMessage::Close(_))) | None => {
-                    conn.end(conn::gone());
-                    break;
+            frame = frames.next() => {
+                // A client that speaks is listening (the npm client sends
+                // nothing before it has `init`).
+                repeats = None;
+                match frame {
+                    Some(Ok(WsMessage::Text(text))) => take(&gateway, &conn, text.as_bytes(), &mut calls),
+                    Some(Ok(WsMessage::Binary(bytes))) => take(&gateway, &conn, &bytes, &mut calls),
+                    Some(Ok(WsMessage::Close(_))) | None => {
+                        conn.end(conn::gone());
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        conn.end(read_failed(&gateway, &e));
+                        break;
+                    }
                 }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    conn.end(read_failed(&gateway, &e));
-                    break;
-                }
-            },
+            }
         }
     }
     // Requests the client made before it went still finish (their side
