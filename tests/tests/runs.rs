@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth::core::handler::Handler;
+use berth::router::Route;
 use berth::runtime::WasmHandler;
 use berth::runtime::counters::Counters;
+use berth::transport::Transport;
 use berth::{ErrorKind, Message};
 use berth_tests::direct::{self, request, text};
 use berth_tests::{WASMCLOUD_ECHO, start};
@@ -20,6 +22,17 @@ use tempfile::TempDir;
 /// messages share one is up to the clock. Each round asserts every outcome;
 /// a run must form in at least one.
 const ROUNDS: usize = 20;
+
+/// Publishes `messages` while `route`'s component takes nothing, then lets
+/// it take them: the router finds them all queued and hands them over
+/// together.
+async fn queue_together(route: &Route, bus: &dyn Transport, messages: impl IntoIterator<Item = Message>) {
+    route.breaker.suspend("filling the queue");
+    for m in messages {
+        bus.publish(m).await.expect("queued");
+    }
+    route.breaker.resume();
+}
 
 /// The wasmCloud echo, loaded on its own with `max_batch`; its counters.
 async fn wasmcloud_echo(max_batch: usize) -> (WasmHandler, Arc<Counters>, TempDir) {
@@ -106,16 +119,13 @@ async fn calls_that_wait_run_side_by_side_not_in_turn() {
     let bus = t.host.transport();
     let mut upstream = t.watch("runs.upstream").await;
     let mut replies = t.watch("replies.>").await;
-    // Eight requests queued while the component takes nothing, so that the
-    // router hands them over together.
     let route = t.host.route("wc").expect("route").clone();
-    route.breaker.suspend("filling the queue");
-    for i in 0..8 {
+    let requests = (0..8).map(|i| {
         let mut m = Message::new("runs.in.call", format!("{i}"));
         m.reply_to = Some(format!("replies.{i}"));
-        bus.publish(m).await.expect("queued");
-    }
-    route.breaker.resume();
+        m
+    });
+    queue_together(&route, &*bus, requests).await;
     // The guest asks upstream with a 1 s timeout: had its calls run in
     // turn, a second request would come only once the first was answered
     // or timed out.
@@ -181,14 +191,11 @@ async fn each_call_of_a_run_publishes_in_its_own_messages_trace() {
     let mut ran_together = false;
     for _ in 0..ROUNDS {
         let before = route.stats.snapshot();
-        route.breaker.suspend("filling the queue");
-        for i in 1..=6 {
+        let events = (1..=6).map(|i| {
             let trace = format!("00-{}-00f067aa0ba902b7-01", i.to_string().repeat(32));
-            bus.publish(Message::new("traced.in.publish", format!("{i}")).with_header("traceparent", trace))
-                .await
-                .expect("queued");
-        }
-        route.breaker.resume();
+            Message::new("traced.in.publish", format!("{i}")).with_header("traceparent", trace)
+        });
+        queue_together(&route, &*bus, events).await;
         for _ in 1..=6 {
             let published = tokio::time::timeout(Duration::from_secs(5), out.next())
                 .await

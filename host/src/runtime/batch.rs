@@ -99,9 +99,7 @@ impl WasmHandler {
                 outcomes[i] = Some(outcome);
             }
         }
-        let mut done = Vec::with_capacity(outcomes.len());
-        done.extend(outcomes.into_iter().flatten());
-        done
+        outcomes.into_iter().flatten().collect()
     }
 
     /// `messages[i]` for each `i` in `which`, each in a call of its own,
