@@ -81,16 +81,18 @@ pub async fn run(path: &Path, shutdown: impl std::future::Future<Output = ()>) -
 async fn follow(running: &Running, path: &Path, mut manifest: Manifest) -> Manifest {
     let app = &running.app();
     let mut manifest_file = Settled::new(stamp(path));
+    let skip = not_sources(&manifest, path);
+    let sources_stamp = |dir: &Path| tree_stamp(dir, &skip);
     let mut sources: Vec<Settled<u64>> = manifest
         .components
         .iter()
-        .map(|c| Settled::new(c.source.as_deref().map_or(0, tree_stamp)))
+        .map(|c| Settled::new(c.source.as_deref().map_or(0, sources_stamp)))
         .collect();
     loop {
         tokio::time::sleep(POLL).await;
         for (component, source) in manifest.components.iter().zip(&mut sources) {
             let Some(dir) = &component.source else { continue };
-            if !source.changed(tree_stamp(dir)) {
+            if !source.changed(sources_stamp(dir)) {
                 continue;
             }
             let built = tokio::task::spawn_blocking({
@@ -220,11 +222,23 @@ async fn tail(app: &Arc<App>, manifest: &Manifest) -> Vec<tokio::task::JoinHandl
     tasks
 }
 
+/// What a source folder may hold that is not its sources, beyond build
+/// output: the host's data folder, whose compile cache and key-value file
+/// change as the host serves (a project's own `./data`, by default), and
+/// the manifest, whose changes are followed on their own. Both as
+/// canonical paths, to be met by a walk from a canonical folder.
+fn not_sources(manifest: &Manifest, path: &Path) -> Vec<PathBuf> {
+    [manifest.host.data_dir.as_path(), path]
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect()
+}
+
 /// Every source file's path, size and modification time, hashed; build
-/// output (`*.wasm`, [`SKIPPED`] folders) left out.
-fn tree_stamp(dir: &Path) -> u64 {
+/// output (`*.wasm`, [`SKIPPED`] folders) and `skip` left out.
+fn tree_stamp(dir: &Path, skip: &[PathBuf]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    let mut pending: Vec<PathBuf> = vec![dir.to_path_buf()];
+    let mut pending: Vec<PathBuf> = vec![dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())];
     let mut seen = 0;
     while let Some(dir) = pending.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
@@ -235,6 +249,9 @@ fn tree_stamp(dir: &Path) -> u64 {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            if skip.contains(&path) {
+                continue;
+            }
             if path.is_dir() {
                 if !SKIPPED.contains(&name.as_str()) {
                     pending.push(path);
@@ -259,12 +276,37 @@ mod tests {
     fn build_output_is_not_a_source_change() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("app.c"), "int x;").expect("write");
-        let before = tree_stamp(dir.path());
+        let before = tree_stamp(dir.path(), &[]);
         std::fs::write(dir.path().join("app.wasm"), "built").expect("write");
         std::fs::create_dir_all(dir.path().join("target/x")).expect("mkdir");
         std::fs::write(dir.path().join("target/x/y.o"), "o").expect("write");
-        assert_eq!(tree_stamp(dir.path()), before);
+        assert_eq!(tree_stamp(dir.path(), &[]), before);
         std::fs::write(dir.path().join("app.c"), "int xy;").expect("write");
-        assert_ne!(tree_stamp(dir.path()), before);
+        assert_ne!(tree_stamp(dir.path(), &[]), before);
+    }
+
+    /// A project whose sources are its own folder (`source = "."`, as
+    /// `berth new` writes it) holds the host's data folder and the
+    /// manifest too: the host writing its compile cache or key-value file
+    /// is no source change, nor is an edit of the manifest.
+    #[test]
+    fn the_hosts_data_and_the_manifest_are_not_sources() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("berth.toml");
+        let text = "[[components]]\nname = \"app\"\nwasm = \"app.wasm\"\nsource = \".\"\nsubscribe = [\"a.>\"]\n";
+        std::fs::write(&file, text).expect("write");
+        std::fs::write(dir.path().join("app.c"), "int x;").expect("write");
+        std::fs::create_dir_all(dir.path().join("data/cache")).expect("mkdir");
+        let manifest = Manifest::read(&file).expect("manifest");
+        let source = manifest.components[0].source.clone().expect("a source");
+        let skip = not_sources(&manifest, &file);
+        assert_eq!(skip.len(), 2, "{skip:?}");
+        let before = tree_stamp(&source, &skip);
+        std::fs::write(dir.path().join("data/cache/x.cwasm"), "compiled").expect("write");
+        std::fs::write(dir.path().join("data/keyvalue.redb"), "kv").expect("write");
+        std::fs::write(&file, format!("{text}# edited\n")).expect("write");
+        assert_eq!(tree_stamp(&source, &skip), before);
+        std::fs::write(dir.path().join("app.c"), "int xy;").expect("write");
+        assert_ne!(tree_stamp(&source, &skip), before);
     }
 }

@@ -55,7 +55,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
         Lang::Rust => vec![
             ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
             ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
-            (".gitignore", "/target\n*.wasm\n"),
+            (".gitignore", "/target\n/data\n*.wasm\n"),
         ],
         Lang::Python => vec![
             ("app.py", include_str!("../../templates/python/app.py")),
@@ -65,7 +65,7 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
                 "berth_batch.py",
                 include_str!("../../../guest-sdk/python/berth_batch.py"),
             ),
-            (".gitignore", "__pycache__/\n*.wasm\n"),
+            (".gitignore", "__pycache__/\n/data\n*.wasm\n"),
         ],
         Lang::Js => vec![
             ("app.js", include_str!("../../templates/javascript/app.js")),
@@ -76,11 +76,11 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
                 "berth-batch.js",
                 include_str!("../../../guest-sdk/javascript/berth-batch.js"),
             ),
-            (".gitignore", "node_modules/\n*.wasm\n"),
+            (".gitignore", "node_modules/\n/data\n*.wasm\n"),
         ],
         Lang::C => vec![
             ("app.c", include_str!("../../templates/c/app.c")),
-            (".gitignore", "*.wasm\n"),
+            (".gitignore", "/data\n*.wasm\n"),
         ],
     };
     if lang != Lang::Rust {
