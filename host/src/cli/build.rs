@@ -133,8 +133,10 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
             let cli = source.join("node_modules/.bin/componentize-js");
             ensure!(
                 cli.is_file(),
-                "componentize-js is not installed for {}: run `npm install` there",
-                source.display()
+                "componentize-js is not installed in {}: run `npm install` there (its package.json names it)",
+                std::path::absolute(source)
+                    .unwrap_or_else(|_| source.to_path_buf())
+                    .display()
             );
             // wasi:http is not linked by the host: leave it out.
             run(

@@ -247,8 +247,14 @@ impl Cli {
             }
             Command::New { name, lang, dir, sdk } => {
                 let dir = new::create(&name, lang, dir, sdk)?;
+                // A JavaScript project's toolchain is its own npm package.
+                let install = if lang == crate::manifest::Lang::Js {
+                    "npm install && "
+                } else {
+                    ""
+                };
                 say(format_args!(
-                    "made {}: a {lang} component `{name}`; next: cd {} && berth build && berth run",
+                    "made {}: a {lang} component `{name}`; next: cd {} && {install}berth build && berth run",
                     dir.display(),
                     dir.display()
                 ));
