@@ -182,11 +182,14 @@ fn build_and_run_say_what_to_do_when_something_is_missing() {
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(err.contains("does not exist yet: build it with `berth build`"), "{err}");
     // A toolchain that is missing: one line saying how to get it.
-    ok(&berth(work.path(), &["new", "nodeps", "--lang", "js"]), "berth new");
+    let made = ok(&berth(work.path(), &["new", "nodeps", "--lang", "js"]), "berth new");
+    assert!(made.contains("&& npm install && berth build"), "{made}");
     let build = berth(&work.path().join("nodeps"), &["build"]);
     let err = String::from_utf8_lossy(&build.stderr);
+    let folder = work.path().join("nodeps");
     assert!(
-        err.contains("componentize-js is not installed for") && err.contains("run `npm install` there"),
+        err.contains(&format!("componentize-js is not installed in {}", folder.display()))
+            && err.contains("run `npm install` there"),
         "{err}"
     );
     assert_eq!(err.lines().filter(|l| l.starts_with("berth: ")).count(), 1, "{err}");
