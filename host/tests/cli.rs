@@ -274,6 +274,26 @@ fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
         out.contains("FAIL  event: handled, publishes: nothing published"),
         "{out}"
     );
+
+    // A backend whose routes take none of the contract's subjects is not
+    // checked check by check (each would fail as `unhandled`): one error
+    // says what the checks are for.
+    let refused = Command::new(berth)
+        .args(["conformance", berth_tests::GREETER, "--data-dir"])
+        .arg(data_dir.path())
+        .output()
+        .expect("run berth conformance");
+    let (out, err) = (
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr),
+    );
+    assert_eq!(refused.status.code(), Some(2), "the checks could not run: {out}{err}");
+    assert!(!out.contains("FAIL  "), "{out}");
+    assert!(
+        err.contains("routes request greet.>, and none of them takes the contract's subjects")
+            && err.contains("docs/conformance.md"),
+        "{err}"
+    );
 }
 
 #[test]

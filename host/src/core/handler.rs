@@ -117,6 +117,12 @@ pub trait Handler: Send + Sync + 'static {
         outcomes
     }
 
+    /// The routes it declares (`berth:backend/routes`); none if it
+    /// declares none, or is no component.
+    fn routes(&self) -> &[DeclaredRoute] {
+        &[]
+    }
+
     /// Whether it answers HTTP requests itself (a `wasi:http` component).
     fn serves_http(&self) -> bool {
         false

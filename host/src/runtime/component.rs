@@ -353,6 +353,10 @@ impl Handler for WasmHandler {
         self.exports().http.is_some()
     }
 
+    fn routes(&self) -> &[DeclaredRoute] {
+        WasmHandler::routes(self)
+    }
+
     fn world(&self) -> World {
         match self.exports() {
             e if e.http.is_some() => World::WasiHttp,

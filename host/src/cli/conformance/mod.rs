@@ -70,18 +70,13 @@ pub async fn run(options: &Options) -> Result<Vec<Outcome>> {
     let upstream = subscribe(&*transport, &format!("{prefix}.upstream")).await?;
     let responder = tokio::spawn(answer_upstream(upstream));
 
-    let world = match host.route("conformance") {
-        Some(route) => route.versions.active().handler.world(),
-        None => World::Berth,
+    let world = match setup::world(&host, options, &prefix) {
+        Ok(world) => world,
+        Err(refused) => {
+            host.shutdown(Duration::from_secs(2)).await;
+            return Err(refused);
+        }
     };
-    if world == World::WasiHttp {
-        host.shutdown(Duration::from_secs(2)).await;
-        anyhow::bail!(
-            "{} is a wasi:http component: the conformance checks are for messaging components; \
-             serve it on an [[http.routes]] route (docs/http.md)",
-            options.wasm.display()
-        );
-    }
     let c = Checks {
         world,
         transport,

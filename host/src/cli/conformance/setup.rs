@@ -9,6 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use super::Options;
+use crate::Host;
+use crate::core::handler::World;
+use crate::core::subject::Pattern;
 use crate::manifest::Manifest;
 use crate::transport::{Settlement, SubscribeOptions, Subscription, Transport};
 
@@ -79,4 +82,35 @@ pub(super) fn manifest(options: &Options, prefix: &str, greeting: &str) -> Resul
     let manifest = Manifest::parse(&text)?;
     manifest.validate()?;
     Ok(manifest)
+}
+
+/// The world of the component under test, or why the checks are not for
+/// it: a wasi:http component, or one whose declared routes take none of
+/// the contract's subjects (an application's own backend, most often,
+/// where every check would fail as `unhandled`).
+pub(super) fn world(host: &Host, options: &Options, prefix: &str) -> Result<World> {
+    let Some(route) = host.route("conformance") else {
+        return Ok(World::Berth);
+    };
+    let handler = &route.versions.active().handler;
+    let world = handler.world();
+    let wasm = options.wasm.display();
+    if world == World::WasiHttp {
+        anyhow::bail!(
+            "{wasm} is a wasi:http component: the conformance checks are for messaging components; \
+             serve it on an [[http.routes]] route (docs/http.md)"
+        );
+    }
+    let echo = format!("{prefix}.in.echo");
+    let routes = handler.routes();
+    let takes_echo = |pattern: &str| Pattern::parse(pattern).is_ok_and(|p| p.matches(&echo));
+    if !routes.is_empty() && !routes.iter().any(|r| takes_echo(&r.pattern)) {
+        let list = routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        anyhow::bail!(
+            "{wasm} routes {list}, and none of them takes the contract's subjects (`<prefix>.in.echo` and the \
+             rest): the conformance checks are for a language's toolchain or helper layer, through a guest \
+             written to the contract (docs/conformance.md), not for a backend's own routes"
+        );
+    }
+    Ok(world)
 }
