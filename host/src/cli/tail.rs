@@ -55,10 +55,18 @@ fn human(line: &str) -> String {
     }
 }
 
-/// A body as one line of at most 200 characters.
+/// A body as one line of at most 200 characters: control characters
+/// escaped (`\n`, `\u{1b}`), the rest as it is, so that a JSON body reads
+/// as JSON.
 pub fn preview(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut line: String = text.chars().take(200).collect::<String>().escape_debug().collect();
+    let mut line = String::with_capacity(text.len().min(256));
+    for c in text.chars().take(200) {
+        match c.is_control() {
+            true => line.extend(c.escape_debug()),
+            false => line.push(c),
+        }
+    }
     if text.chars().count() > 200 {
         line.push('…');
     }
@@ -80,5 +88,9 @@ mod tests {
             "a.b: (2 bytes, not text)"
         );
         assert!(human(r#"{"dropped":3}"#).starts_with("… 3 message(s) dropped"));
+        assert_eq!(
+            human(r#"{"subject":"a.b","body":"{\"name\":\"Bo\"}\t\u001b","size":16}"#),
+            r#"a.b: {"name":"Bo"}\t\u{1b}"#
+        );
     }
 }
