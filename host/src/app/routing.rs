@@ -23,7 +23,7 @@ pub(super) fn mistakes(config: &ComponentConfig, routes: &[DeclaredRoute]) -> Ve
     let name = &config.name;
     let mut found = Vec::new();
     if !declared.is_empty() {
-        let list = || routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = || DeclaredRoute::list(routes);
         for (subject, pattern) in &subscriptions {
             if !declared.iter().any(|(_, r)| r.overlaps(pattern)) {
                 found.push(format!(

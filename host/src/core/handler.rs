@@ -186,3 +186,11 @@ impl std::fmt::Display for DeclaredRoute {
         write!(f, "{kind} {}", self.pattern)
     }
 }
+
+impl DeclaredRoute {
+    /// Routes as one line for people (`request orders.get, event audit.*`),
+    /// as warnings and errors name them.
+    pub fn list(routes: &[DeclaredRoute]) -> String {
+        routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    }
+}

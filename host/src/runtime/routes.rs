@@ -37,12 +37,11 @@ impl WasmHandler {
     /// An `unhandled` error that names what the component does handle.
     pub(super) fn with_routes(&self, mut e: CallError) -> CallError {
         if !self.declared.is_empty() {
-            let routes: Vec<String> = self.declared.iter().map(ToString::to_string).collect();
             e.message = format!(
                 "{}; component `{}` handles: {}",
                 e.message,
                 self.env.name,
-                routes.join(", ")
+                DeclaredRoute::list(&self.declared)
             );
         }
         e

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use super::Options;
 use crate::Host;
-use crate::core::handler::World;
+use crate::core::handler::{DeclaredRoute, World};
 use crate::core::subject::Pattern;
 use crate::manifest::Manifest;
 use crate::transport::{Settlement, SubscribeOptions, Subscription, Transport};
@@ -105,7 +105,7 @@ pub(super) fn world(host: &Host, options: &Options, prefix: &str) -> Result<Worl
     let routes = handler.routes();
     let takes_echo = |pattern: &str| Pattern::parse(pattern).is_ok_and(|p| p.matches(&echo));
     if !routes.is_empty() && !routes.iter().any(|r| takes_echo(&r.pattern)) {
-        let list = routes.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = DeclaredRoute::list(routes);
         anyhow::bail!(
             "{wasm} routes {list}, and none of them takes the contract's subjects (`<prefix>.in.echo` and the \
              rest): the conformance checks are for a language's toolchain or helper layer, through a guest \
