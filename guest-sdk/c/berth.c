@@ -159,6 +159,36 @@ void berth_copy_headers(berth_headers_t *to, const berth_headers_t *from) {
         push_header(to, from->ptr[i].f0.ptr, from->ptr[i].f0.len, from->ptr[i].f1.ptr, from->ptr[i].f1.len);
 }
 
+/* Whether `len` bytes at `a` and the text `b` are equal, ASCII letters in either case. */
+static bool same_ignoring_case(const uint8_t *a, const char *b, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        uint8_t x = a[i], y = (uint8_t)b[i];
+        if (x >= 'A' && x <= 'Z') x += 32;
+        if (y >= 'A' && y <= 'Z') y += 32;
+        if (x != y) return false;
+    }
+    return true;
+}
+
+/* The first header named `prefix` then `name`. */
+static const berth_string_t *find_header(const berth_message_t *msg, const char *prefix, const char *name) {
+    size_t p = strlen(prefix), n = strlen(name);
+    for (size_t i = 0; i < msg->headers.len; i++) {
+        const berth_string_t *k = &msg->headers.ptr[i].f0;
+        if (k->len == p + n && same_ignoring_case(k->ptr, prefix, p) && same_ignoring_case(k->ptr + p, name, n))
+            return &msg->headers.ptr[i].f1;
+    }
+    return NULL;
+}
+
+const berth_string_t *berth_header(const berth_message_t *msg, const char *name) {
+    return find_header(msg, "", name);
+}
+
+const berth_string_t *berth_param(const berth_message_t *msg, const char *name) {
+    return find_header(msg, "berth-http-param-", name);
+}
+
 /* Host calls: the bindings borrow the message, so it can point at the caller's memory. */
 
 static berth_message_t outgoing(const char *subject, const uint8_t *body, size_t len, const berth_headers_t *headers) {

@@ -33,6 +33,7 @@ typedef berth_backend_types_message_t berth_message_t;
 typedef berth_backend_types_reply_t berth_reply_t;
 typedef berth_backend_types_error_t berth_error_t;
 typedef berth_backend_types_headers_t berth_headers_t;
+typedef stateful_batched_backend_string_t berth_string_t;
 
 /* A request handler: fill `reply` and return true, or fill `err` (berth_fail) and return false. */
 typedef bool (*berth_request_fn)(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err);
@@ -50,6 +51,13 @@ bool berth_dispatch_event(const berth_message_t *msg, berth_error_t *err);
 void berth_on_request(const char *pattern, berth_request_fn handler);
 void berth_on_event(const char *pattern, berth_event_fn handler);
 bool berth_matches(const char *pattern, const uint8_t *subject, size_t len);
+
+/* Headers of a message: the first value of `name`, compared ignoring ASCII case, or NULL. The
+ * value is the message's own (`->ptr`, `->len`; not NUL-terminated), valid while the message is. */
+const berth_string_t *berth_header(const berth_message_t *msg, const char *name);
+/* A path parameter of the HTTP route the request came by (`id` of `/orders/{id}`), percent-decoded,
+ * or NULL: the host sends it as the header `berth-http-param-<name>` (docs/http.md). */
+const berth_string_t *berth_param(const berth_message_t *msg, const char *name);
 
 /* Replies. */
 void berth_reply_bytes(berth_reply_t *reply, const uint8_t *body, size_t len);

@@ -79,6 +79,22 @@ export function jsonBody(msg) {
   }
 }
 
+/** The first value of a header, its name compared ignoring ASCII case. */
+export function header(msg, name) {
+  const want = asciiLower(name);
+  return msg.headers.find(([n]) => asciiLower(n) === want)?.[1];
+}
+
+/**
+ * A path parameter of the HTTP route the request came by (`id` of
+ * `/orders/{id}`), percent-decoded: the host sends it as the header
+ * `berth-http-param-<name>` (docs/http.md).
+ */
+export const param = (msg, name) => header(msg, `berth-http-param-${name}`);
+
+// toLowerCase() also folds non-ASCII letters, which header names compare as they are.
+const asciiLower = (text) => text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+
 export const reply = (body, headers = []) => ({ body: bytes(body), headers });
 export const replyJson = (value) => reply(JSON.stringify(value), [["content-type", "application/json"]]);
 

@@ -93,6 +93,27 @@ def json_body(msg: Message) -> Any:
         raise Error.bad_request(f"body is not valid JSON: {e}")
 
 
+def header(msg: Message, name: str) -> Optional[str]:
+    """The first value of a header, its name compared ignoring ASCII case."""
+    name = _ascii_lower(name)
+    return next((v for k, v in msg.headers if _ascii_lower(k) == name), None)
+
+
+def param(msg: Message, name: str) -> Optional[str]:
+    """A path parameter of the HTTP route the request came by (``id`` of
+    ``/orders/{id}``), percent-decoded: the host sends it as the header
+    ``berth-http-param-<name>`` (docs/http.md)."""
+    return header(msg, "berth-http-param-" + name)
+
+
+def _ascii_lower(text: str) -> str:
+    # str.lower() also folds non-ASCII letters, which header names compare as they are.
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
 def reply(body: bytes = b"", headers: Optional[Headers] = None) -> Reply:
     return Reply(bytes(body), list(headers or []))
 

@@ -36,12 +36,32 @@ impl Message {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A path parameter of the HTTP route the request came by (`id` of
+    /// `/orders/{id}`), percent-decoded. The host sends each one as the
+    /// header `berth-http-param-<name>` (docs/http.md); a header of that
+    /// name is all this reads, so a message from elsewhere can carry one too.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        let prefix = HTTP_PARAM_PREFIX.as_bytes();
+        self.headers
+            .iter()
+            .find(|(n, _)| {
+                let n = n.as_bytes();
+                n.len() == prefix.len() + name.len()
+                    && n[..prefix.len()].eq_ignore_ascii_case(prefix)
+                    && n[prefix.len()..].eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Adds a header.
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
     }
 }
+
+/// What the host puts before a route parameter's name to make its header.
+const HTTP_PARAM_PREFIX: &str = "berth-http-param-";
 
 impl Reply {
     /// A reply with raw bytes.
@@ -85,6 +105,20 @@ mod tests {
         let m = Message::new("a", "{not json");
         let e = m.json::<serde_json::Value>().expect_err("invalid");
         assert_eq!(e.code, 400);
+    }
+
+    #[test]
+    fn headers_and_params_are_read_by_name_ignoring_case() {
+        let m = Message::new("a", "")
+            .with_header("X-Repeat", "first")
+            .with_header("x-repeat", "second")
+            .with_header("berth-http-param-orderId", "42")
+            .with_header("berth-http-param-\u{e9}", "accent");
+        assert_eq!(m.header("x-REPEAT"), Some("first"));
+        assert_eq!(m.header("x-absent"), None);
+        assert_eq!(m.param("orderid"), Some("42"));
+        assert_eq!(m.param("order"), None);
+        assert_eq!(m.param("\u{e9}"), Some("accent"));
     }
 
     #[test]

@@ -253,8 +253,8 @@ fn the_command_prints_a_line_per_check_and_fails_on_any_failure() {
         .expect("run berth conformance");
     let out = String::from_utf8_lossy(&pass.stdout);
     assert!(pass.status.success(), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("PASS  ")).count(), 22, "{out}");
-    assert!(out.contains("22 passed, 0 failed (memory transport)"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("PASS  ")).count(), 24, "{out}");
+    assert!(out.contains("24 passed, 0 failed (memory transport)"), "{out}");
 
     // The echo guest answers everything with an echo: the error, JSON,
     // config, publish and event checks must fail, and say why.

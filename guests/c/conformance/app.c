@@ -93,6 +93,25 @@ static char *body_text(const berth_message_t *msg) {
     return text;
 }
 
+/* `P.in.header` and `P.in.param`: the value named by the body, or 404. */
+static bool named(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err,
+                  const berth_string_t *(*find)(const berth_message_t *, const char *)) {
+    char *name = body_text(msg);
+    const berth_string_t *value = find(msg, name);
+    free(name);
+    if (!value) return berth_fail(err, 404, "Not Found", "no such header or parameter", NULL);
+    berth_reply_bytes(reply, value->ptr, value->len);
+    return true;
+}
+
+static bool header(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    return named(msg, reply, err, berth_header);
+}
+
+static bool param(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err) {
+    return named(msg, reply, err, berth_param);
+}
+
 static bool state(berth_bucket_t *bucket, berth_error_t *err) {
     return berth_kv_open("state", bucket, err);
 }
@@ -245,6 +264,8 @@ bool berth_setup(const char *json, size_t len, berth_error_t *err) {
     berth_on_request("*.in.call", call);
     berth_on_request("*.in.forbidden", forbidden);
     berth_on_event("*.in.event", event);
+    berth_on_request("*.in.header", header);
+    berth_on_request("*.in.param", param);
     berth_on_request("*.in.kv-set", kv_set);
     berth_on_request("*.in.kv-get", kv_get);
     berth_on_request("*.in.kv-delete", kv_delete);

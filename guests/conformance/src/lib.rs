@@ -66,6 +66,14 @@ fn routes(config: &Config) -> Router {
             Ok(Reply::new(Vec::new()))
         })
         .event("*.in.event", |msg| publish(&format!("{}.out.event", prefix(msg)), msg.body.clone()))
+        .request("*.in.header", |msg| match msg.header(msg.text()?) {
+            Some(value) => Ok(Reply::new(value.to_owned())),
+            None => Err(Error::not_found(format!("no header `{}`", msg.text()?))),
+        })
+        .request("*.in.param", |msg| match msg.param(msg.text()?) {
+            Some(value) => Ok(Reply::new(value.to_owned())),
+            None => Err(Error::not_found(format!("no parameter `{}`", msg.text()?))),
+        })
         .request("*.in.kv-set", |msg| {
             let Entry { key, value, .. } = msg.json()?;
             state()?.set(&key, value)?;

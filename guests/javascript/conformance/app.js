@@ -1,6 +1,6 @@
 // The conformance contract (docs/conformance.md) in JavaScript.
 
-import { BerthError, Router, jsonBody, publish, reply, replyJson, request, text } from "../../../guest-sdk/javascript/berth.js";
+import { BerthError, Router, header, jsonBody, param, publish, reply, replyJson, request, text } from "../../../guest-sdk/javascript/berth.js";
 import { openBucket } from "../../../guest-sdk/javascript/berth-kv.js";
 
 /** `P` of `P.in.<name>`: every subject this guest sends to is under it. */
@@ -28,6 +28,16 @@ const router = new Router()
     return reply();
   })
   .event("*.in.event", (msg) => publish(`${prefix(msg)}.out.event`, msg.body))
+  .request("*.in.header", (msg) => {
+    const value = header(msg, text(msg));
+    if (value === undefined) throw BerthError.notFound(`no header \`${text(msg)}\``);
+    return reply(value);
+  })
+  .request("*.in.param", (msg) => {
+    const value = param(msg, text(msg));
+    if (value === undefined) throw BerthError.notFound(`no parameter \`${text(msg)}\``);
+    return reply(value);
+  })
   .request("*.in.kv-set", (msg) => {
     const { key, value } = jsonBody(msg);
     openBucket("state").set(key, value);

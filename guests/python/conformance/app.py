@@ -60,6 +60,22 @@ def event(msg):
     berth.publish(f"{prefix(msg)}.out.event", msg.body)
 
 
+@router.request("*.in.header")
+def header(msg):
+    value = berth.header(msg, berth.text(msg))
+    if value is None:
+        raise berth.Error.not_found(f"no header `{berth.text(msg)}`")
+    return berth.reply(value.encode())
+
+
+@router.request("*.in.param")
+def param(msg):
+    value = berth.param(msg, berth.text(msg))
+    if value is None:
+        raise berth.Error.not_found(f"no parameter `{berth.text(msg)}`")
+    return berth.reply(value.encode())
+
+
 @router.request("*.in.kv-set")
 def kv_set(msg):
     entry = berth.json_body(msg)

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use crate::manifest::{KvBackend, TransportKind};
 
+mod headers;
 mod keyvalue;
 mod setup;
 use crate::core::handler::World;
@@ -110,7 +111,7 @@ const CONFIGURED: &[World] = &[World::Berth, World::WasmCloud];
 const BERTH: &[World] = &[World::Berth];
 
 /// The checks, in the order they run and print.
-const CHECKS: [(&str, &[World], Check); 22] = [
+const CHECKS: [(&str, &[World], Check); 24] = [
     ("echo: text body", MESSAGING, |c| {
         Box::pin(c.echo(Bytes::from_static(b"hello, berth")))
     }),
@@ -129,6 +130,12 @@ const CHECKS: [(&str, &[World], Check); 22] = [
     ("echo: headers, a repeated name's values in order", HEADERS, |c| {
         Box::pin(c.echo_headers())
     }),
+    (
+        "headers: read by name, any case, the first of a repeated one",
+        BERTH,
+        |c| Box::pin(c.header_by_name()),
+    ),
+    ("route parameters: read by name", BERTH, |c| Box::pin(c.route_param())),
     ("json: parses a request and answers JSON", BERTH, |c| {
         Box::pin(c.json_sum())
     }),
@@ -207,35 +214,6 @@ impl Checks {
     async fn echo(&self, body: Bytes) -> Result<(), String> {
         let reply = self.ok(Message::new(self.subject("echo"), body.clone())).await?;
         same_body(&body, &reply.body)
-    }
-
-    async fn echo_headers(&self) -> Result<(), String> {
-        let sent = [
-            ("x-conformance", "one"),
-            ("x-repeat", "first"),
-            ("x-repeat", "second"),
-            ("x-text", "caf\u{e9} 1"),
-        ];
-        let mut message = Message::new(self.subject("echo"), "h");
-        for (k, v) in sent {
-            message = message.with_header(k, v);
-        }
-        let reply = self.ok(message).await?;
-        // NATS headers are a map: the order across names is not kept, the
-        // order of one name's values is.
-        for name in ["x-conformance", "x-repeat", "x-text"] {
-            let want: Vec<&str> = sent.iter().filter(|(k, _)| *k == name).map(|(_, v)| *v).collect();
-            let got: Vec<&str> = reply
-                .headers
-                .iter()
-                .filter(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            if got != want {
-                return Err(format!("header {name}: sent {want:?}, reply carries {got:?}"));
-            }
-        }
-        Ok(())
     }
 
     async fn json_sum(&self) -> Result<(), String> {
