@@ -208,6 +208,42 @@ fn run_serves_and_drains_on_sigterm() {
     assert_eq!(status.code(), Some(0), "SIGTERM ends with exit 0");
 }
 
+/// `berth status` and `berth request` run in a project's folder talk to
+/// that project's host, on whatever port its manifest gives it.
+#[test]
+fn client_commands_in_a_project_folder_talk_to_its_own_host() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = process::free_port();
+    let manifest = dir.path().join("berth.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[host]\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.>\"]\n",
+            berth_tests::PROBE
+        ),
+    )
+    .expect("write");
+    let host = Host::run_with(&manifest, &[]);
+    host.wait_for("host started");
+    let in_project = |args: &[&str]| {
+        let out = Command::new(BERTH)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BERTH_URL")
+            .output()
+            .expect("berth");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(in_project(&["request", "probe.count"]), "1\n");
+    let table = in_project(&["status"]);
+    assert!(table.lines().any(|l| l.starts_with("probe ")), "{table}");
+}
+
 #[test]
 fn strict_env_names_the_missing_variables_and_json_logs_are_json() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -16,6 +16,7 @@ pub mod conformance;
 mod dev;
 pub mod discovery;
 mod home;
+mod host_url;
 pub mod new;
 mod output;
 mod tail;
@@ -102,9 +103,10 @@ pub enum Command {
         /// A new config for its `init`, as a JSON object.
         #[arg(long)]
         config: Option<String>,
-        /// The host's HTTP address.
-        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The host's HTTP address [default: the `[host] http` of
+        /// ./berth.toml, else http://127.0.0.1:8080].
+        #[arg(long, env = "BERTH_URL")]
+        url: Option<String>,
         /// The host's admin token, if it has one.
         #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -150,9 +152,10 @@ pub enum Command {
     Tail {
         /// The subject pattern (`*` one token, `>` the rest).
         pattern: String,
-        /// The host's HTTP address.
-        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The host's HTTP address [default: the `[host] http` of
+        /// ./berth.toml, else http://127.0.0.1:8080].
+        #[arg(long, env = "BERTH_URL")]
+        url: Option<String>,
         /// The host's admin token, if it has one.
         #[arg(long, env = "BERTH_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -162,9 +165,10 @@ pub enum Command {
     },
     /// Show a running host's components: version, state, counters.
     Status {
-        /// The host's HTTP address.
-        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The host's HTTP address [default: the `[host] http` of
+        /// ./berth.toml, else http://127.0.0.1:8080].
+        #[arg(long, env = "BERTH_URL")]
+        url: Option<String>,
         /// Print what the host said, as JSON.
         #[arg(long)]
         json: bool,
@@ -206,9 +210,10 @@ pub enum Command {
         subject: String,
         /// Request body; `-` reads standard input; absent means empty.
         body: Option<String>,
-        /// The host's HTTP address.
-        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The host's HTTP address [default: the `[host] http` of
+        /// ./berth.toml, else http://127.0.0.1:8080].
+        #[arg(long, env = "BERTH_URL")]
+        url: Option<String>,
         /// How long to wait for the reply.
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
@@ -219,9 +224,10 @@ pub enum Command {
         subject: String,
         /// Message body; `-` reads standard input; absent means empty.
         body: Option<String>,
-        /// The host's HTTP address.
-        #[arg(long, env = "BERTH_URL", default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The host's HTTP address [default: the `[host] http` of
+        /// ./berth.toml, else http://127.0.0.1:8080].
+        #[arg(long, env = "BERTH_URL")]
+        url: Option<String>,
     },
 }
 
@@ -280,14 +286,14 @@ impl Cli {
                 config,
                 url,
                 token,
-            } => swap(&url, &name, &wasm, label, config, token).await,
-            Command::Status { url, json } => status(&url, json).await,
+            } => swap(&host_url::resolve(url), &name, &wasm, label, config, token).await,
+            Command::Status { url, json } => status(&host_url::resolve(url), json).await,
             Command::Tail {
                 pattern,
                 url,
                 token,
                 json,
-            } => tail::tail(&url, &pattern, token.as_deref(), json).await,
+            } => tail::tail(&host_url::resolve(url), &pattern, token.as_deref(), json).await,
             Command::Admin {
                 service,
                 command,
@@ -344,12 +350,12 @@ impl Cli {
             } => {
                 let url = format!(
                     "{}/v1/request/{subject}?timeout_ms={timeout_ms}",
-                    url.trim_end_matches('/')
+                    host_url::resolve(url).trim_end_matches('/')
                 );
                 send(reqwest::Client::new().post(&url).body(read_body(body)?), &url).await
             }
             Command::Publish { subject, body, url } => {
-                let url = format!("{}/v1/publish/{subject}", url.trim_end_matches('/'));
+                let url = format!("{}/v1/publish/{subject}", host_url::resolve(url).trim_end_matches('/'));
                 send(reqwest::Client::new().post(&url).body(read_body(body)?), &url).await
             }
         }

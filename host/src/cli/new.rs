@@ -104,7 +104,7 @@ fn toolchain(lang: Lang) -> &'static str {
 pub fn render(name: &str, lang: Lang, sdk: &Path) -> Vec<(String, String)> {
     let extra = match lang {
         // componentize-py's runtime imports wasi:sockets, unused.
-        Lang::Python => "link_unused_sockets = true   # Python's runtime imports sockets it never opens\n",
+        Lang::Python => "# Python's runtime imports sockets it never opens.\nlink_unused_sockets = true\n",
         _ => "",
     };
     let fill = |text: &str| {
