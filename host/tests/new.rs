@@ -166,6 +166,34 @@ fn new_refuses_a_bad_name_and_a_folder_in_use() {
     );
 }
 
+/// componentize-js says only "failed to parse JS source"; the build says
+/// where and what.
+#[test]
+fn a_javascript_syntax_error_is_reported_with_its_line() {
+    let work = tempfile::tempdir().expect("tempdir");
+    ok(&berth(work.path(), &["new", "typo", "--lang", "js"]), "berth new");
+    let project = work.path().join("typo");
+    std::os::unix::fs::symlink(
+        root().join("guests/javascript/node_modules"),
+        project.join("node_modules"),
+    )
+    .expect("link the toolchain");
+    let app = project.join("app.js");
+    let mut text = std::fs::read_to_string(&app).expect("read app.js");
+    let line = text.lines().count() + 1;
+    text.push_str("const broken = (;\n");
+    std::fs::write(&app, text).expect("write app.js");
+    let build = berth(&project, &["build"]);
+    let err = String::from_utf8_lossy(&build.stderr);
+    assert!(!build.status.success(), "{err}");
+    assert!(
+        err.contains("app.js is not valid JavaScript")
+            && err.contains(&format!("app.js:{line}"))
+            && err.contains("SyntaxError"),
+        "{err}"
+    );
+}
+
 #[test]
 fn build_and_run_say_what_to_do_when_something_is_missing() {
     let work = tempfile::tempdir().expect("tempdir");

@@ -138,18 +138,25 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                     .unwrap_or_else(|_| source.to_path_buf())
                     .display()
             );
+            let app = source.join("app.js");
             // wasi:http is not linked by the host: leave it out.
-            run(
+            let built = run(
                 Command::new(cli)
-                    .arg(source.join("app.js"))
+                    .arg(&app)
                     .arg("--wit")
                     .arg(wit(source)?)
                     .arg("--world-name")
-                    .arg(world(&source.join("app.js"), "batchHandler"))
+                    .arg(world(&app, "batchHandler"))
                     .args(["-d", "http", "-d", "fetch-event", "-o"])
                     .arg(wasm),
                 "npm install",
-            )?
+            );
+            if let Err(failed) = built {
+                match js_syntax_error(&app) {
+                    Some(why) => bail!("{} is not valid JavaScript:\n{why}", app.display()),
+                    None => return Err(failed),
+                }
+            }
         }
         Lang::C => {
             let mut sources: Vec<PathBuf> = std::fs::read_dir(source)
@@ -227,6 +234,24 @@ fn rust(source: &Path, wasm: &Path) -> Result<()> {
             .with_context(|| format!("copying {} to {}", artifact.display(), wasm.display()))?;
     }
     Ok(())
+}
+
+/// What is wrong with the syntax of `app`, as `node --check` says it (file,
+/// line, a caret, the error), or `None` if node finds nothing.
+/// componentize-js reports a syntax error as "failed to parse JS source,
+/// encountered [1] errors", without saying where or what.
+fn js_syntax_error(app: &Path) -> Option<String> {
+    let out = Command::new("node").arg("--check").arg(app).output().ok()?;
+    if out.status.success() {
+        return None;
+    }
+    // node's own stack frame and version line say nothing about the app.
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("at ") && !l.starts_with("Node.js v"))
+        .collect();
+    Some(lines.join("\n").trim().to_owned())
 }
 
 /// Runs a toolchain; its output is shown only if it fails.
