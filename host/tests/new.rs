@@ -128,6 +128,61 @@ async fn a_python_app_without_a_batch_handler_still_builds_and_serves() {
     serves(&project, "hello-python").await;
 }
 
+/// An app that exports a middleware is built for world
+/// `middleware-backend` and stands in front of a route.
+async fn middleware_builds_and_guards_a_route(lang: &str, app: &str, text: &str, answer: &str) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let project = tokio::task::block_in_place(|| {
+        make(lang, work.path(), |project| {
+            std::fs::write(project.join(app), text).expect("write the app");
+        })
+    });
+    let wasm = project.join(format!("hello-{lang}.wasm"));
+    let manifest = format!(
+        "[host]\nhttp = \"127.0.0.1:0\"\n\n[[http.routes]]\npath = \"/x\"\nsubject = \"x.get\"\nmiddleware = [\"mw\"]\n\n\
+         [[components]]\nname = \"echo\"\nwasm = \"{{echo}}\"\nsubscribe = [\"x.get\"]\n\n\
+         [[components]]\nname = \"mw\"\nwasm = \"{}\"\nmiddleware = true\nlink_unused_sockets = true\n",
+        wasm.display()
+    );
+    let t = berth_tests::start(&manifest).await.expect("start");
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/x"))
+        .header("x-answer", "42")
+        .send()
+        .await
+        .expect("GET /x");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.expect("body"), answer);
+}
+
+/// A JavaScript middleware that answers every message itself. (The Python
+/// one is the one the typed-middleware tests run.)
+const JS_MIDDLEWARE: &str = r#"
+export const handler = {
+  init(_config) {},
+  handleRequest(_msg) { throw { kind: "unhandled", code: 404, name: "Not Found", message: "a middleware handles nothing", disposition: "reject" }; },
+  handleEvent(_msg) {},
+};
+export const middleware = {
+  handle(msg) {
+    const answer = msg.headers.find(([name]) => name === "x-answer")?.[1] ?? "none";
+    return { tag: "respond", val: { body: new TextEncoder().encode(`answered by javascript: ${answer}`), headers: [] } };
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_middleware_builds_and_guards_a_route() {
+    let app = include_str!("../../guests/python/middleware/app.py");
+    middleware_builds_and_guards_a_route("python", "app.py", app, "answered by the python middleware: 42").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_middleware_builds_and_guards_a_route() {
+    middleware_builds_and_guards_a_route("js", "app.js", JS_MIDDLEWARE, "answered by javascript: 42").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rust_project_builds_and_serves() {
     first_hour("rust").await;

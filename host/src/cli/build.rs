@@ -19,21 +19,29 @@ pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
 /// is one call. (`berth-cc` builds C for the same world.)
 pub const BATCHED_WORLD: &str = "stateful-batched-backend";
 
-/// The world an app is built for: the batched one if it exports the batch
-/// handler (`export`, as the helper layer names it; `berth new` writes it),
-/// else the one without, so that an app written before batches builds
-/// unchanged, one message per call.
-fn world(app: &Path, export: &str) -> &'static str {
-    match std::fs::read_to_string(app) {
-        Ok(text) if !text.contains(export) => {
-            tracing::info!(
-                app = %app.display(),
-                "no `{export}` export: built for world stateful-backend, one message per call"
-            );
-            "stateful-backend"
-        }
-        _ => BATCHED_WORLD,
+/// The world an app is built for, from what its text exports: a link of
+/// middleware (`middleware`, the export's definition as the language
+/// writes it) is built for `middleware-backend`, which the host calls
+/// before handlers (docs/http.md); an app with the batch handler (`batch`,
+/// as the helper layer names it; `berth new` writes it) for the batched
+/// world; one without for the world without, so that an app written
+/// before batches builds unchanged, one message per call.
+fn world(app: &Path, batch: &str, middleware: &str) -> &'static str {
+    let Ok(text) = std::fs::read_to_string(app) else {
+        return BATCHED_WORLD;
+    };
+    if text.contains(middleware) {
+        tracing::info!(app = %app.display(), "exports a middleware: built for world middleware-backend");
+        return "middleware-backend";
     }
+    if !text.contains(batch) {
+        tracing::info!(
+            app = %app.display(),
+            "no `{batch}` export: built for world stateful-backend, one message per call"
+        );
+        return "stateful-backend";
+    }
+    BATCHED_WORLD
 }
 
 /// A component that was built.
@@ -122,7 +130,7 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                 .arg("-d")
                 .arg(wit(source)?)
                 .arg("-w")
-                .arg(world(&source.join("app.py"), "BatchHandler"))
+                .arg(world(&source.join("app.py"), "BatchHandler", "class Middleware("))
                 .args(["componentize", "-p"])
                 .arg(source)
                 .args(["app", "-o"])
@@ -146,7 +154,7 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                     .arg("--wit")
                     .arg(wit(source)?)
                     .arg("--world-name")
-                    .arg(world(&app, "batchHandler"))
+                    .arg(world(&app, "batchHandler", "export const middleware "))
                     .args(["-d", "http", "-d", "fetch-event", "-o"])
                     .arg(wasm),
                 "npm install",
