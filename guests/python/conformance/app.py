@@ -60,20 +60,21 @@ def event(msg):
     berth.publish(f"{prefix(msg)}.out.event", msg.body)
 
 
+def named(value, what, msg):
+    """A header or parameter's value as the reply, or 404 naming it."""
+    if value is None:
+        raise berth.Error.not_found(f"no {what} `{berth.text(msg)}`")
+    return berth.reply(value.encode())
+
+
 @router.request("*.in.header")
 def header(msg):
-    value = berth.header(msg, berth.text(msg))
-    if value is None:
-        raise berth.Error.not_found(f"no header `{berth.text(msg)}`")
-    return berth.reply(value.encode())
+    return named(berth.header(msg, berth.text(msg)), "header", msg)
 
 
 @router.request("*.in.param")
 def param(msg):
-    value = berth.param(msg, berth.text(msg))
-    if value is None:
-        raise berth.Error.not_found(f"no parameter `{berth.text(msg)}`")
-    return berth.reply(value.encode())
+    return named(berth.param(msg, berth.text(msg)), "parameter", msg)
 
 
 @router.request("*.in.kv-set")

@@ -40,13 +40,15 @@ const WIT: [(&str, &str); 6] = [
 ];
 
 /// The SDK files a project gets a copy of.
-const SDK_FILES: [&str; 6] = [
+const SDK_FILES: [&str; 8] = [
     "berth.py",
     "berth_kv.py",
     "berth_batch.py",
+    "berth_gateway.py",
     "berth.js",
     "berth-kv.js",
     "berth-batch.js",
+    "berth-gateway.js",
 ];
 
 /// A language's own files: (path in the project, template).
@@ -65,6 +67,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
                 "berth_batch.py",
                 include_str!("../../../guest-sdk/python/berth_batch.py"),
             ),
+            (
+                "berth_gateway.py",
+                include_str!("../../../guest-sdk/python/berth_gateway.py"),
+            ),
             (".gitignore", "__pycache__/\n/data\n*.wasm\n"),
         ],
         Lang::Js => vec![
@@ -75,6 +81,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
             (
                 "berth-batch.js",
                 include_str!("../../../guest-sdk/javascript/berth-batch.js"),
+            ),
+            (
+                "berth-gateway.js",
+                include_str!("../../../guest-sdk/javascript/berth-gateway.js"),
             ),
             (".gitignore", "node_modules/\n/data\n*.wasm\n"),
         ],
