@@ -112,4 +112,16 @@ int berth_kv_revision(berth_bucket_t *bucket, const char *key, uint64_t *revisio
 int berth_kv_set_if(berth_bucket_t *bucket, const char *key, const uint8_t *value, size_t len, uint64_t revision,
                     uint64_t *new_revision, berth_error_t *err);
 
+/* The gateway's nodes (docs/gateway.md), for a component the manifest grants `gateway = true`: sends
+ * request `name` with `args` (a JSON array, NUL-terminated) to `node`'s client (BERTH_TO_CLIENT), to the
+ * components of the host holding it (BERTH_TO_SERVER) or to its client through its `remote` handlers
+ * (BERTH_TO_REMOTE_CLIENT), on behalf of `sender` (may be NULL). `*result` is the answer's JSON,
+ * NUL-terminated, to free(); on failure `err` holds the host's error (its kind says who failed). */
+typedef berth_backend_gateway_target_t berth_gateway_target_t;
+#define BERTH_TO_CLIENT BERTH_BACKEND_GATEWAY_TARGET_CLIENT
+#define BERTH_TO_SERVER BERTH_BACKEND_GATEWAY_TARGET_SERVER
+#define BERTH_TO_REMOTE_CLIENT BERTH_BACKEND_GATEWAY_TARGET_REMOTE_CLIENT
+bool berth_gateway_send(berth_gateway_target_t to, const char *node, const char *name, const char *args,
+                        const char *sender, char **result, berth_error_t *err);
+
 #endif

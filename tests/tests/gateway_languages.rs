@@ -1,5 +1,5 @@
-//! The gateway from the Python and JavaScript helper layers
-//! (`berth_gateway.py`, `berth-gateway.js`): a component asks the client
+//! The gateway from the Python, JavaScript and C helper layers
+//! (`berth_gateway.py`, `berth-gateway.js`, `berth_gateway_send`): a component asks the client
 //! that sent it a request and answers with the client's answer, and a
 //! request to a node nobody holds comes back as an error, through a raw
 //! WebSocket client.
@@ -84,4 +84,9 @@ async fn a_python_component_asks_its_client_back() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_javascript_component_asks_its_client_back() {
     asks_its_client_back(Language::JavaScript).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_c_component_asks_its_client_back() {
+    asks_its_client_back(Language::C).await;
 }

@@ -119,6 +119,7 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .arg(sdk.join("json.c"))
         .arg(sdk.join("kv.c"))
         .arg(sdk.join("batch.c"))
+        .arg(sdk.join("gateway.c"))
         .args(&args.sources)
         .arg("-o")
         .arg(core)
