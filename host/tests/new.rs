@@ -128,9 +128,11 @@ async fn a_python_app_without_a_batch_handler_still_builds_and_serves() {
     serves(&project, "hello-python").await;
 }
 
-/// An app that exports a middleware is built for world
-/// `middleware-backend` and stands in front of a route.
-async fn middleware_builds_and_guards_a_route(lang: &str, app: &str, text: &str, answer: &str) {
+/// An app that exports a middleware is built for its world and stands in
+/// front of a route: it answers a request with `x-answer` itself, refuses
+/// one without a known token (401) and passes one with `t-ann` on, with
+/// `x-user` set (the echo behind it shows the headers it got).
+async fn middleware_builds_and_guards_a_route(lang: &str, app: &str, text: &str, answered: &str) {
     let work = tempfile::tempdir().expect("tempdir");
     let project = tokio::task::block_in_place(|| {
         make(lang, work.path(), |project| {
@@ -146,41 +148,85 @@ async fn middleware_builds_and_guards_a_route(lang: &str, app: &str, text: &str,
     );
     let t = berth_tests::start(&manifest).await.expect("start");
     let (base, _stop) = t.serve_http("127.0.0.1:0").await;
-    let r = reqwest::Client::new()
-        .get(format!("{base}/x"))
-        .header("x-answer", "42")
-        .send()
-        .await
-        .expect("GET /x");
+    let get = |headers: &[(&str, &str)]| {
+        let request = headers
+            .iter()
+            .fold(reqwest::Client::new().get(format!("{base}/x")), |r, (k, v)| {
+                r.header(*k, *v)
+            });
+        async move { request.send().await.expect("GET /x") }
+    };
+    let r = get(&[("x-answer", "42")]).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.expect("body"), answer);
+    assert_eq!(r.text().await.expect("body"), answered);
+    assert_eq!(get(&[]).await.status(), 401, "no token");
+    let passed = get(&[("authorization", "Bearer t-ann")]).await;
+    assert_eq!(passed.status(), 200);
+    assert_eq!(
+        passed.headers().get("x-user").and_then(|v| v.to_str().ok()),
+        Some("ann")
+    );
 }
 
-/// A JavaScript middleware that answers every message itself. (The Python
-/// one is the one the typed-middleware tests run.)
+/// The link the helper-layer tests build, in Python.
+const PY_MIDDLEWARE: &str = r#"
+import berth
+import berth_middleware
+
+USERS = {"t-ann": "ann"}
+router = berth.Router()
+
+
+def gate(msg):
+    answer = berth.header(msg, "x-answer")
+    if answer is not None:
+        return berth_middleware.respond(berth.reply(f"answered by python: {answer}".encode()))
+    token = (berth.header(msg, "authorization") or "").removeprefix("Bearer ")
+    if token not in USERS:
+        raise berth.Error(401, "Unauthorized", "a known bearer token is required")
+    return berth_middleware.pass_on([("x-user", USERS[token])], mark=berth_middleware.SESSION)
+
+
+Handler = router.handler()
+Routes = router.routes()
+Middleware = berth_middleware.link(gate)
+"#;
+
+/// The same link in JavaScript.
 const JS_MIDDLEWARE: &str = r#"
-export const handler = {
-  init(_config) {},
-  handleRequest(_msg) { throw { kind: "unhandled", code: 404, name: "Not Found", message: "a middleware handles nothing", disposition: "reject" }; },
-  handleEvent(_msg) {},
-};
-export const middleware = {
-  handle(msg) {
-    const answer = msg.headers.find(([name]) => name === "x-answer")?.[1] ?? "none";
-    return { tag: "respond", val: { body: new TextEncoder().encode(`answered by javascript: ${answer}`), headers: [] } };
-  },
-};
+import { BerthError, Router, header, reply } from "./berth.js";
+import { link, passOn, respond } from "./berth-middleware.js";
+
+const USERS = { "t-ann": "ann" };
+const router = new Router();
+
+export const handler = router.handler();
+export const routes = router.routes();
+export const middleware = link((msg) => {
+  const answer = header(msg, "x-answer");
+  if (answer !== undefined) return respond(reply(`answered by javascript: ${answer}`));
+  const token = (header(msg, "authorization") ?? "").replace(/^Bearer /, "");
+  if (!(token in USERS)) throw new BerthError(401, "Unauthorized", "a known bearer token is required");
+  return passOn([["x-user", USERS[token]]], "session");
+});
 "#;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_middleware_builds_and_guards_a_route() {
-    let app = include_str!("../../guests/python/middleware/app.py");
-    middleware_builds_and_guards_a_route("python", "app.py", app, "answered by the python middleware: 42").await;
+    middleware_builds_and_guards_a_route("python", "app.py", PY_MIDDLEWARE, "answered by python: 42").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_javascript_middleware_builds_and_guards_a_route() {
     middleware_builds_and_guards_a_route("js", "app.js", JS_MIDDLEWARE, "answered by javascript: 42").await;
+}
+
+/// A link written against the bindings alone (no helper layer) builds for
+/// `middleware-backend`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_middleware_written_against_the_bindings_builds_too() {
+    let app = include_str!("../../guests/python/middleware/app.py");
+    middleware_builds_and_guards_a_route("python", "app.py", app, "answered by the python middleware: 42").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

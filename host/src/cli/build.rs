@@ -19,20 +19,26 @@ pub const PYTHON_INSTALL: &str = "pip install componentize-py==0.25.1";
 /// is one call. (`berth-cc` builds C for the same world.)
 pub const BATCHED_WORLD: &str = "stateful-batched-backend";
 
-/// The world an app is built for, from what its text exports: a link of
-/// middleware (`middleware`, the export's definition as the language
-/// writes it) is built for `middleware-backend`, which the host calls
-/// before handlers (docs/http.md); an app with the batch handler (`batch`,
-/// as the helper layer names it; `berth new` writes it) for the batched
-/// world; one without for the world without, so that an app written
-/// before batches builds unchanged, one message per call.
-fn world(app: &Path, batch: &str, middleware: &str) -> &'static str {
+/// The world an app is built for, from what its text exports (each
+/// marker as the language writes it):
+/// - a link of middleware (`middleware`) with the helper layer's router
+///   (`router.routes()`): `stateful-middleware-backend`; without it (an
+///   app written against the bindings alone): `middleware-backend`;
+/// - the batch handler (`batch`, as the helper layer names it; `berth new`
+///   writes it): the batched world;
+/// - neither: the world without batches, so that an app written before
+///   them builds unchanged, one message per call.
+fn world(app: &Path, batch: &str, middleware: &[&str]) -> &'static str {
     let Ok(text) = std::fs::read_to_string(app) else {
         return BATCHED_WORLD;
     };
-    if text.contains(middleware) {
-        tracing::info!(app = %app.display(), "exports a middleware: built for world middleware-backend");
-        return "middleware-backend";
+    if middleware.iter().any(|m| text.contains(m)) {
+        let world = match text.contains("router.routes()") {
+            true => "stateful-middleware-backend",
+            false => "middleware-backend",
+        };
+        tracing::info!(app = %app.display(), "exports a middleware: built for world {world}");
+        return world;
     }
     if !text.contains(batch) {
         tracing::info!(
@@ -130,7 +136,11 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                 .arg("-d")
                 .arg(wit(source)?)
                 .arg("-w")
-                .arg(world(&source.join("app.py"), "BatchHandler", "class Middleware("))
+                .arg(world(
+                    &source.join("app.py"),
+                    "BatchHandler",
+                    &["class Middleware(", "Middleware = "],
+                ))
                 .args(["componentize", "-p"])
                 .arg(source)
                 .args(["app", "-o"])
@@ -154,7 +164,7 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                     .arg("--wit")
                     .arg(wit(source)?)
                     .arg("--world-name")
-                    .arg(world(&app, "batchHandler", "export const middleware "))
+                    .arg(world(&app, "batchHandler", &["export const middleware "]))
                     .args(["-d", "http", "-d", "fetch-event", "-o"])
                     .arg(wasm),
                 "npm install",

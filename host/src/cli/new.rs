@@ -40,15 +40,17 @@ const WIT: [(&str, &str); 6] = [
 ];
 
 /// The SDK files a project gets a copy of.
-const SDK_FILES: [&str; 8] = [
+const SDK_FILES: [&str; 10] = [
     "berth.py",
     "berth_kv.py",
     "berth_batch.py",
     "berth_gateway.py",
+    "berth_middleware.py",
     "berth.js",
     "berth-kv.js",
     "berth-batch.js",
     "berth-gateway.js",
+    "berth-middleware.js",
 ];
 
 /// A language's own files: (path in the project, template).
@@ -71,6 +73,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
                 "berth_gateway.py",
                 include_str!("../../../guest-sdk/python/berth_gateway.py"),
             ),
+            (
+                "berth_middleware.py",
+                include_str!("../../../guest-sdk/python/berth_middleware.py"),
+            ),
             (".gitignore", "__pycache__/\n/data\n*.wasm\n"),
         ],
         Lang::Js => vec![
@@ -85,6 +91,10 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
             (
                 "berth-gateway.js",
                 include_str!("../../../guest-sdk/javascript/berth-gateway.js"),
+            ),
+            (
+                "berth-middleware.js",
+                include_str!("../../../guest-sdk/javascript/berth-middleware.js"),
             ),
             (".gitignore", "node_modules/\n/data\n*.wasm\n"),
         ],
