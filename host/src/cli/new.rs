@@ -109,6 +109,16 @@ fn files(lang: Lang) -> Vec<(&'static str, &'static str)> {
     files
 }
 
+/// Where Berth's repository tells of the language, for the project's README.
+fn guide(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "`README.md`, \"Writing a guest (Rust)\"",
+        Lang::Python => "`docs/python.md`",
+        Lang::Js => "`docs/javascript.md`",
+        Lang::C => "`docs/c.md`",
+    }
+}
+
 /// What a project needs besides `berth`, for its README.
 fn toolchain(lang: Lang) -> &'static str {
     match lang {
@@ -131,6 +141,7 @@ pub fn render(name: &str, lang: Lang, sdk: &Path) -> Vec<(String, String)> {
         text.replace("{{name}}", name)
             .replace("{{lang}}", lang_title(lang))
             .replace("{{toolchain}}", toolchain(lang))
+            .replace("{{guide}}", guide(lang))
             .replace("{{extra}}", extra)
             .replace("{{sdk}}", &sdk.display().to_string())
     };
