@@ -293,6 +293,15 @@ fn a_javascript_syntax_error_is_reported_with_its_line() {
             && err.contains("SyntaxError"),
         "{err}"
     );
+    // The same in a module of the project's that the app imports.
+    std::fs::write(&app, "import { two } from \"./lib.js\";\nexport const handler = two;\n").expect("write app.js");
+    std::fs::write(project.join("lib.js"), "export const two = 1 +;\n").expect("write lib.js");
+    let build = berth(&project, &["build"]);
+    let err = String::from_utf8_lossy(&build.stderr);
+    assert!(
+        err.contains("lib.js is not valid JavaScript") && err.contains("lib.js:1") && err.contains("SyntaxError"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -170,8 +170,8 @@ pub fn build(component: &ComponentConfig) -> Result<Built> {
                 "npm install",
             );
             if let Err(failed) = built {
-                match js_syntax_error(&app) {
-                    Some(why) => bail!("{} is not valid JavaScript:\n{why}", app.display()),
+                match js_syntax_error(source) {
+                    Some((file, why)) => bail!("{} is not valid JavaScript:\n{why}", file.display()),
                     None => return Err(failed),
                 }
             }
@@ -254,22 +254,31 @@ fn rust(source: &Path, wasm: &Path) -> Result<()> {
     Ok(())
 }
 
-/// What is wrong with the syntax of `app`, as `node --check` says it (file,
-/// line, a caret, the error), or `None` if node finds nothing.
+/// The first of the project's own JavaScript files (`*.js` in `source`,
+/// by name) whose syntax is wrong, and what `node --check` says of it
+/// (file, line, a caret, the error); `None` if node finds nothing.
 /// componentize-js reports a syntax error as "failed to parse JS source,
 /// encountered [1] errors", without saying where or what.
-fn js_syntax_error(app: &Path) -> Option<String> {
-    let out = Command::new("node").arg("--check").arg(app).output().ok()?;
-    if out.status.success() {
-        return None;
-    }
-    // node's own stack frame and version line say nothing about the app.
-    let text = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("at ") && !l.starts_with("Node.js v"))
+fn js_syntax_error(source: &Path) -> Option<(PathBuf, String)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(source)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "js"))
         .collect();
-    Some(lines.join("\n").trim().to_owned())
+    files.sort();
+    files.into_iter().find_map(|file| {
+        let out = Command::new("node").arg("--check").arg(&file).output().ok()?;
+        if out.status.success() {
+            return None;
+        }
+        // node's own stack frame and version line say nothing about the app.
+        let text = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("at ") && !l.starts_with("Node.js v"))
+            .collect();
+        Some((file, lines.join("\n").trim().to_owned()))
+    })
 }
 
 /// Runs a toolchain; its output is shown only if it fails.
