@@ -7,6 +7,8 @@ use super::{Checks, expect, same_body};
 use crate::{ErrorKind, Message};
 
 impl Checks {
+    /// `P.in.echo` hands every header back, a repeated name's values in
+    /// order.
     pub(super) async fn echo_headers(&self) -> Result<(), String> {
         let sent = [
             ("x-conformance", "one"),
@@ -14,11 +16,7 @@ impl Checks {
             ("x-repeat", "second"),
             ("x-text", "caf\u{e9} 1"),
         ];
-        let mut message = Message::new(self.subject("echo"), "h");
-        for (k, v) in sent {
-            message = message.with_header(k, v);
-        }
-        let reply = self.ok(message).await?;
+        let reply = self.ok(self.with_headers("echo", "h", &sent)).await?;
         // NATS headers are a map: the order across names is not kept, the
         // order of one name's values is.
         for name in ["x-conformance", "x-repeat", "x-text"] {
@@ -63,6 +61,7 @@ impl Checks {
         expect(&e, ErrorKind::Handler, 404).map_err(|why| format!("a parameter the route lacks: {why}"))
     }
 
+    /// A message to `P.in.<name>` with `body` and `headers`.
     fn with_headers(&self, name: &str, body: &str, headers: &[(&str, &str)]) -> Message {
         headers
             .iter()
