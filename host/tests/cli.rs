@@ -218,7 +218,7 @@ fn client_commands_in_a_project_folder_talk_to_its_own_host() {
     std::fs::write(
         &manifest,
         format!(
-            "[host]\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.>\"]\n",
+            "[host]\nname = \"mine\"\nhttp = \"127.0.0.1:{port}\"\n[[components]]\nname = \"probe\"\nwasm = \"{}\"\nsubscribe = [\"probe.>\"]\n",
             berth_tests::PROBE
         ),
     )
@@ -241,6 +241,10 @@ fn client_commands_in_a_project_folder_talk_to_its_own_host() {
     };
     assert_eq!(in_project(&["request", "probe.count"]), "1\n");
     let table = in_project(&["status"]);
+    assert!(
+        table.starts_with(&format!("host mine at http://127.0.0.1:{port}\n")),
+        "{table}"
+    );
     assert!(table.lines().any(|l| l.starts_with("probe ")), "{table}");
 }
 

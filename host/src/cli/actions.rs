@@ -223,6 +223,10 @@ pub(super) async fn status(url: &str, json: bool) -> Result<ExitCode> {
         writeln!(out, "{list}")?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Which host answered: a command run without `--url` asks the one its
+    // folder's manifest names, or 8080's, which may be another project's.
+    let base = url.trim_end_matches("/v1/components");
+    writeln!(out, "host {} at {base}", list["name"].as_str().unwrap_or("?"))?;
     writeln!(
         out,
         "{:<20} {:<14} {:<12} {:<12} {:>6} {:>10} {:>8}",

@@ -193,7 +193,11 @@ async fn gateway(State(api): State<Api>) -> Response {
 }
 
 async fn components(State(api): State<Api>) -> Json<serde_json::Value> {
-    Json(json!({ "components": api.app.components(), "transports": api.app.transport_status() }))
+    Json(json!({
+        "name": api.app.name,
+        "components": api.app.components(),
+        "transports": api.app.transport_status(),
+    }))
 }
 
 /// A JSON error body `{"message": ...}` with `status`.
