@@ -211,7 +211,8 @@ pub(super) async fn swap(
 /// Prints one line per component of a running host, or what the host
 /// said as JSON.
 pub(super) async fn status(url: &str, json: bool) -> Result<ExitCode> {
-    let url = format!("{}/v1/components", url.trim_end_matches('/'));
+    let base = url.trim_end_matches('/');
+    let url = format!("{base}/v1/components");
     let list: serde_json::Value = reqwest::get(&url)
         .await
         .with_context(|| format!("cannot reach the host at {url}; is `berth run` running with [host] http set?"))?
@@ -225,7 +226,6 @@ pub(super) async fn status(url: &str, json: bool) -> Result<ExitCode> {
     }
     // Which host answered: a command run without `--url` asks the one its
     // folder's manifest names, or 8080's, which may be another project's.
-    let base = url.trim_end_matches("/v1/components");
     writeln!(out, "host {} at {base}", list["name"].as_str().unwrap_or("?"))?;
     writeln!(
         out,
