@@ -41,7 +41,7 @@ static const uint8_t *slice(reader_t *r, size_t *n) {
     return s;
 }
 
-static void string(reader_t *r, stateful_batched_backend_string_t *s) {
+static void string(reader_t *r, c_backend_string_t *s) {
     size_t n;
     s->ptr = (uint8_t *)slice(r, &n);
     s->len = n;
@@ -75,7 +75,7 @@ static void put_bytes(writer_t *w, const uint8_t *bytes, size_t n) {
     put(w, bytes, n);
 }
 
-static void no_outcomes(stateful_batched_backend_list_u8_t *ret) {
+static void no_outcomes(c_backend_list_u8_t *ret) {
     static const uint8_t none[] = {'O', 1, 0, 0, 0, 0};
     ret->ptr = malloc(sizeof none);
     if (!ret->ptr) abort();
@@ -122,8 +122,8 @@ static void put_error(writer_t *w, const berth_error_t *err) {
     put_u8(w, err->disposition == BERTH_BACKEND_TYPES_DISPOSITION_RETRY);
 }
 
-void exports_berth_backend_batch_handler_handle_batch(stateful_batched_backend_list_u8_t *batch,
-                                                      stateful_batched_backend_list_u8_t *ret) {
+void exports_berth_backend_batch_handler_handle_batch(c_backend_list_u8_t *batch,
+                                                      c_backend_list_u8_t *ret) {
     reader_t r = {batch->ptr, batch->len, 0, true};
     uint32_t count = 0;
     if (batch->len < 6 || batch->ptr[0] != 'B' || batch->ptr[1] != 1) r.ok = false;
@@ -169,5 +169,5 @@ void exports_berth_backend_batch_handler_handle_batch(stateful_batched_backend_l
         ret->ptr = w.p;
         ret->len = w.len;
     }
-    stateful_batched_backend_list_u8_free(batch);
+    c_backend_list_u8_free(batch);
 }

@@ -44,8 +44,8 @@ static void fail_n(berth_error_t *err, berth_backend_types_error_kind_t kind, ui
                    const char *message, size_t message_len, const char *data) {
     err->kind = kind;
     err->code = code;
-    stateful_batched_backend_string_dup(&err->name, name);
-    stateful_batched_backend_string_dup_n(&err->message, message, message_len);
+    c_backend_string_dup(&err->name, name);
+    c_backend_string_dup_n(&err->message, message, message_len);
     err->data.is_some = data != NULL;
     if (data) {
         size_t n = strlen(data);
@@ -74,7 +74,7 @@ static bool unhandled(const berth_message_t *msg, berth_error_t *err, bool retry
     return false;
 }
 
-/* The exports wit-bindgen declares in stateful_batched_backend.h. */
+/* The exports wit-bindgen declares in c_backend.h. */
 
 /* The routes berth_setup registered, requests first: what the host checks the manifest against. */
 void exports_berth_backend_routes_routes(exports_berth_backend_routes_list_route_t *ret) {
@@ -86,15 +86,15 @@ void exports_berth_backend_routes_routes(exports_berth_backend_routes_list_route
             bool request = routes[i].request != NULL;
             if (request != (pass == 0)) continue;
             exports_berth_backend_routes_route_t *r = &ret->ptr[ret->len++];
-            stateful_batched_backend_string_dup(&r->pattern, routes[i].pattern);
+            c_backend_string_dup(&r->pattern, routes[i].pattern);
             r->kind = request ? EXPORTS_BERTH_BACKEND_ROUTES_ROUTE_KIND_REQUEST : EXPORTS_BERTH_BACKEND_ROUTES_ROUTE_KIND_EVENT;
         }
     }
 }
 
-bool exports_berth_backend_handler_init(stateful_batched_backend_string_t *config, berth_error_t *err) {
+bool exports_berth_backend_handler_init(c_backend_string_t *config, berth_error_t *err) {
     bool ok = berth_setup((const char *)config->ptr, config->len, err);
-    stateful_batched_backend_string_free(config);
+    c_backend_string_free(config);
     return ok;
 }
 
@@ -145,9 +145,9 @@ void berth_reply_text(berth_reply_t *reply, const char *text) {
 static void push_header(berth_headers_t *headers, const uint8_t *name, size_t name_len, const uint8_t *value,
                         size_t value_len) {
     headers->ptr = realloc(headers->ptr, (headers->len + 1) * sizeof *headers->ptr);
-    stateful_batched_backend_tuple2_string_string_t *h = &headers->ptr[headers->len++];
-    stateful_batched_backend_string_dup_n(&h->f0, (const char *)name, name_len);
-    stateful_batched_backend_string_dup_n(&h->f1, (const char *)value, value_len);
+    c_backend_tuple2_string_string_t *h = &headers->ptr[headers->len++];
+    c_backend_string_dup_n(&h->f0, (const char *)name, name_len);
+    c_backend_string_dup_n(&h->f1, (const char *)value, value_len);
 }
 
 void berth_add_header(berth_headers_t *headers, const char *name, const char *value) {

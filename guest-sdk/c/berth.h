@@ -1,7 +1,7 @@
 /*
  * Berth for C guests: routing by subject, replies, errors with codes, and
  * a small JSON reader, over the bindings wit-bindgen generates from
- * Berth's WIT (stateful_batched_backend.h: world `stateful-batched-backend`). Build with
+ * Berth's WIT (c_backend.h: world `c-backend`). Build with
  * `berth-cc` (docs/c.md).
  *
  * An app defines berth_setup(), registers routes there, and writes
@@ -27,13 +27,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "stateful_batched_backend.h"
+#include "c_backend.h"
 
 typedef berth_backend_types_message_t berth_message_t;
 typedef berth_backend_types_reply_t berth_reply_t;
 typedef berth_backend_types_error_t berth_error_t;
 typedef berth_backend_types_headers_t berth_headers_t;
-typedef stateful_batched_backend_string_t berth_string_t;
+typedef c_backend_string_t berth_string_t;
 
 /* A request handler: fill `reply` and return true, or fill `err` (berth_fail) and return false. */
 typedef bool (*berth_request_fn)(const berth_message_t *msg, berth_reply_t *reply, berth_error_t *err);
@@ -123,5 +123,26 @@ typedef berth_backend_gateway_target_t berth_gateway_target_t;
 #define BERTH_TO_REMOTE_CLIENT BERTH_BACKEND_GATEWAY_TARGET_REMOTE_CLIENT
 bool berth_gateway_send(berth_gateway_target_t to, const char *node, const char *name, const char *args,
                         const char *sender, char **result, berth_error_t *err);
+
+/* Middleware (docs/http.md, "Middleware"): a component the manifest marks `middleware = true`
+ * registers its link in berth_setup. The host calls the link before the handler of every route
+ * and subscription that lists the component. The verdict comes in as a pass with nothing set:
+ * return true to pass the message on (with the headers and mark the link set), fill the reply
+ * berth_respond gives to answer it here, or return berth_fail(...) to stop the chain with that
+ * error (a request gets it as its answer). */
+typedef exports_berth_backend_middleware_verdict_t berth_verdict_t;
+typedef exports_berth_backend_middleware_guard_t berth_guard_t;
+#define BERTH_SESSION EXPORTS_BERTH_BACKEND_MIDDLEWARE_GUARD_SESSION
+#define BERTH_ADMIN EXPORTS_BERTH_BACKEND_MIDDLEWARE_GUARD_ADMIN
+typedef bool (*berth_link_fn)(const berth_message_t *msg, berth_verdict_t *verdict, berth_error_t *err);
+void berth_on_link(berth_link_fn link);
+/* Sets a header on the message passed on, replacing every header of its name; no effect once the
+ * verdict is a response. */
+void berth_pass_header(berth_verdict_t *verdict, const char *name, const char *value);
+/* Marks the caller as signed in (BERTH_SESSION, routes with guard = "session") or as an
+ * administrator (BERTH_ADMIN, guard = "admin"); no effect once the verdict is a response. */
+void berth_pass_mark(berth_verdict_t *verdict, berth_guard_t mark);
+/* Turns the verdict into an answer and returns its reply to fill; the handler is never called. */
+berth_reply_t *berth_respond(berth_verdict_t *verdict);
 
 #endif

@@ -4,19 +4,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static stateful_batched_backend_string_t text(const char *s) {
-    return (stateful_batched_backend_string_t){(uint8_t *)s, strlen(s)};
+static c_backend_string_t text(const char *s) {
+    return (c_backend_string_t){(uint8_t *)s, strlen(s)};
 }
 
 bool berth_gateway_send(berth_gateway_target_t to, const char *node, const char *name, const char *args,
                         const char *sender, char **result, berth_error_t *err) {
-    stateful_batched_backend_string_t n = text(node), m = text(name), from = text(sender ? sender : "");
-    stateful_batched_backend_list_u8_t a = {(uint8_t *)args, strlen(args)}, answer;
+    c_backend_string_t n = text(node), m = text(name), from = text(sender ? sender : "");
+    c_backend_list_u8_t a = {(uint8_t *)args, strlen(args)}, answer;
     if (!berth_backend_gateway_request(to, &n, &m, &a, sender ? &from : NULL, &answer, err)) return false;
     /* The answer is JSON text: handed back NUL-terminated, as the JSON reader takes it. */
     *result = malloc(answer.len + 1);
     memcpy(*result, answer.ptr, answer.len);
     (*result)[answer.len] = 0;
-    stateful_batched_backend_list_u8_free(&answer);
+    c_backend_list_u8_free(&answer);
     return true;
 }

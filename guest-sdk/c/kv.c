@@ -1,6 +1,6 @@
 /*
  * State for C guests: thin wrappers over the wasi:keyvalue and keyvalue-cas
- * bindings (stateful_batched_backend.h) that turn their errors into Berth errors
+ * bindings (c_backend.h) that turn their errors into Berth errors
  * and their borrowed strings into C strings. See berth.h.
  */
 #include <stdio.h>
@@ -9,8 +9,8 @@
 
 #include "berth.h"
 
-static stateful_batched_backend_string_t str(const char *s) {
-    return (stateful_batched_backend_string_t){(uint8_t *)s, strlen(s)};
+static c_backend_string_t str(const char *s) {
+    return (c_backend_string_t){(uint8_t *)s, strlen(s)};
 }
 
 static wasi_keyvalue_store_borrow_bucket_t borrow(berth_bucket_t *bucket) {
@@ -47,7 +47,7 @@ static bool refused(const berth_bucket_t *bucket, const char *name, wasi_keyvalu
 }
 
 bool berth_kv_open(const char *name, berth_bucket_t *bucket, berth_error_t *err) {
-    stateful_batched_backend_string_t id = str(name);
+    c_backend_string_t id = str(name);
     wasi_keyvalue_store_error_t e;
     if (!wasi_keyvalue_store_open(&id, &bucket->handle, &e))
         return refused(NULL, name, &e, err);
@@ -61,8 +61,8 @@ void berth_kv_close(berth_bucket_t *bucket) {
 }
 
 int berth_kv_get(berth_bucket_t *bucket, const char *key, uint8_t **value, size_t *len, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
-    stateful_batched_backend_option_list_u8_t found;
+    c_backend_string_t k = str(key);
+    c_backend_option_list_u8_t found;
     wasi_keyvalue_store_error_t e;
     if (!wasi_keyvalue_store_method_bucket_get(borrow(bucket), &k, &found, &e))
         return refused(bucket, NULL, &e, err) ? 0 : -1;
@@ -75,20 +75,20 @@ int berth_kv_get(berth_bucket_t *bucket, const char *key, uint8_t **value, size_
 }
 
 bool berth_kv_set(berth_bucket_t *bucket, const char *key, const uint8_t *value, size_t len, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
-    stateful_batched_backend_list_u8_t v = {(uint8_t *)value, len};
+    c_backend_string_t k = str(key);
+    c_backend_list_u8_t v = {(uint8_t *)value, len};
     wasi_keyvalue_store_error_t e;
     return wasi_keyvalue_store_method_bucket_set(borrow(bucket), &k, &v, &e) || refused(bucket, NULL, &e, err);
 }
 
 bool berth_kv_delete(berth_bucket_t *bucket, const char *key, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
+    c_backend_string_t k = str(key);
     wasi_keyvalue_store_error_t e;
     return wasi_keyvalue_store_method_bucket_delete(borrow(bucket), &k, &e) || refused(bucket, NULL, &e, err);
 }
 
 int berth_kv_exists(berth_bucket_t *bucket, const char *key, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
+    c_backend_string_t k = str(key);
     bool set;
     wasi_keyvalue_store_error_t e;
     if (!wasi_keyvalue_store_method_bucket_exists(borrow(bucket), &k, &set, &e))
@@ -97,7 +97,7 @@ int berth_kv_exists(berth_bucket_t *bucket, const char *key, berth_error_t *err)
 }
 
 bool berth_kv_increment(berth_bucket_t *bucket, const char *key, uint64_t delta, uint64_t *sum, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
+    c_backend_string_t k = str(key);
     wasi_keyvalue_store_error_t e;
     return wasi_keyvalue_atomics_increment(borrow(bucket), &k, delta, sum, &e) || refused(bucket, NULL, &e, err);
 }
@@ -122,7 +122,7 @@ bool berth_kv_keys(berth_bucket_t *bucket, void (*each)(const uint8_t *key, size
 }
 
 int berth_kv_revision(berth_bucket_t *bucket, const char *key, uint64_t *revision, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
+    c_backend_string_t k = str(key);
     berth_backend_keyvalue_cas_option_versioned_t found;
     wasi_keyvalue_store_error_t e;
     if (!berth_backend_keyvalue_cas_get(borrow(bucket), &k, &found, &e))
@@ -136,9 +136,9 @@ int berth_kv_revision(berth_bucket_t *bucket, const char *key, uint64_t *revisio
 
 int berth_kv_set_if(berth_bucket_t *bucket, const char *key, const uint8_t *value, size_t len, uint64_t revision,
                     uint64_t *new_revision, berth_error_t *err) {
-    stateful_batched_backend_string_t k = str(key);
-    stateful_batched_backend_list_u8_t v = {(uint8_t *)value, len};
-    stateful_batched_backend_option_u64_t set;
+    c_backend_string_t k = str(key);
+    c_backend_list_u8_t v = {(uint8_t *)value, len};
+    c_backend_option_u64_t set;
     wasi_keyvalue_store_error_t e;
     if (!berth_backend_keyvalue_cas_set_if(borrow(bucket), &k, &v, revision, &set, &e))
         return refused(bucket, NULL, &e, err) ? 0 : -1;

@@ -229,6 +229,14 @@ async fn a_python_middleware_written_against_the_bindings_builds_too() {
     middleware_builds_and_guards_a_route("python", "app.py", app, "answered by the python middleware: 42").await;
 }
 
+/// In C every component exports the middleware (`c-backend`); a link is
+/// the one `berth_setup` registers.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_c_middleware_builds_and_guards_a_route() {
+    let app = include_str!("../../guests/c/middleware/app.c");
+    middleware_builds_and_guards_a_route("c", "app.c", app, "answered by the c middleware: 42").await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rust_project_builds_and_serves() {
     first_hour("rust").await;

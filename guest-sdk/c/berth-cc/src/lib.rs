@@ -62,7 +62,7 @@ pub fn build(args: &Build) -> Result<()> {
     let module = std::fs::read(&core).with_context(|| format!("reading {}", core.display()))?;
     let component = wit_component::ComponentEncoder::default()
         .module(&module)
-        .context("the compiled module carries no Berth component type (was stateful_batched_backend_component_type.o linked?)")?
+        .context("the compiled module carries no Berth component type (was c_backend_component_type.o linked?)")?
         .adapter(
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
@@ -74,18 +74,23 @@ pub fn build(args: &Build) -> Result<()> {
     std::fs::write(&args.output, component).with_context(|| format!("writing {}", args.output.display()))
 }
 
-/// The world C guests are built for: `backend`, the key-value imports and
-/// `batch-handler`.
-const WORLD: &str = "stateful-batched-backend";
+/// The world C guests are built for: `stateful-batched-backend` (state,
+/// the gateway, batches) and the middleware export.
+const WORLD: &str = "c-backend";
 
-/// Writes `stateful_batched_backend.h`, `stateful_batched_backend.c` and
-/// `stateful_batched_backend_component_type.o` for [`WORLD`] into `out`.
+/// Writes `c_backend.h`, `c_backend.c` and `c_backend_component_type.o`
+/// for [`WORLD`] into `out`.
 pub fn bindings(wit: &Path, out: &Path) -> Result<()> {
     let mut resolve = wit_parser::Resolve::default();
     let (package, _) = resolve
         .push_path(wit)
         .with_context(|| format!("reading the WIT in {}", wit.display()))?;
-    let world = resolve.select_world(&[package], Some(WORLD))?;
+    let world = resolve.select_world(&[package], Some(WORLD)).with_context(|| {
+        format!(
+            "the WIT in {} has no world `{WORLD}`: it is older than this berth-cc; copy wit/ from this repository (or a new `berth new` project)",
+            wit.display()
+        )
+    })?;
     let mut files = wit_bindgen_core::Files::default();
     wit_bindgen_c::Opts::default()
         .build()
@@ -113,13 +118,14 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .arg("-I")
         .arg(&sdk)
         .args(&args.flags)
-        .arg(bindings.join("stateful_batched_backend.c"))
-        .arg(bindings.join("stateful_batched_backend_component_type.o"))
+        .arg(bindings.join("c_backend.c"))
+        .arg(bindings.join("c_backend_component_type.o"))
         .arg(sdk.join("berth.c"))
         .arg(sdk.join("json.c"))
         .arg(sdk.join("kv.c"))
         .arg(sdk.join("batch.c"))
         .arg(sdk.join("gateway.c"))
+        .arg(sdk.join("middleware.c"))
         .args(&args.sources)
         .arg("-o")
         .arg(core)
