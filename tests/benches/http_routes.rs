@@ -138,6 +138,7 @@ async fn serve_berth(port: u16) {
         name = "hello"
         wasm = "{{http_hello}}"
         max_concurrency = 256
+        instance_mode = "pooled"
         "#
     ));
     let data = tempfile::tempdir().unwrap();

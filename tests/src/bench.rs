@@ -13,7 +13,7 @@ pub fn settings(mode: InstanceMode, link_unused_sockets: bool) -> Settings {
     Settings {
         memory_bytes: 64 << 20,
         timeout: Duration::from_secs(5),
-        mode,
+        mode: Some(mode),
         max_idle: 4,
         config_json: "{}".into(),
         max_hostcall_bytes: 4 << 20,

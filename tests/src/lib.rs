@@ -217,6 +217,16 @@ pub async fn scrape_metrics(base: &str) -> String {
         .expect("the metrics text")
 }
 
+/// A plain HTTP server on 127.0.0.1 that answers `GET /` with `pong`, for
+/// components' outbound requests; its address.
+pub async fn pong_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "pong" }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr.to_string()
+}
+
 /// Waits until something listens on 127.0.0.1:`port` (a private server a
 /// test started: it has no "ready" signal but its port); panics naming
 /// `what` after `within`.

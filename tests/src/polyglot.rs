@@ -36,6 +36,21 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
 /// As [`build`], for the world `world` of the WIT in `wit` (a folder
 /// under the repository root): a component of another host's world.
 pub fn build_for(language: Language, name: &str, wit: &str, world: &str) -> Result<PathBuf> {
+    // wasi:http is not linked by the host for these worlds: leave it out.
+    build_with(language, name, wit, world, &["http", "fetch-event"])
+}
+
+/// Builds `guests/<language>/<name>`, written against wasi:http alone, for
+/// the `proxy` world of `guests/wasi-http/wit` (see its README), with
+/// componentize-js's `fetch` and `fetch` event left in.
+pub fn build_wasi_http(language: Language, name: &str) -> Result<PathBuf> {
+    if language == Language::C {
+        bail!("no C guest is written against wasi:http");
+    }
+    build_with(language, name, "guests/wasi-http/wit", "proxy", &[])
+}
+
+fn build_with(language: Language, name: &str, wit: &str, world: &str, js_left_out: &[&str]) -> Result<PathBuf> {
     let root = root();
     let out_dir = root.join("target/guests").join(format!("{language:?}").to_lowercase());
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
@@ -59,18 +74,9 @@ pub fn build_for(language: Language, name: &str, wit: &str, world: &str) -> Resu
                 Command::new(cli)
                     .current_dir(&root)
                     .arg(format!("guests/javascript/{name}/app.js"))
-                    // wasi:http is not linked by the host: leave it out.
-                    .args([
-                        "--wit",
-                        wit,
-                        "--world-name",
-                        world,
-                        "-d",
-                        "http",
-                        "-d",
-                        "fetch-event",
-                        "-o",
-                    ])
+                    .args(["--wit", wit, "--world-name", world])
+                    .args(js_left_out.iter().flat_map(|feature| ["-d", feature]))
+                    .arg("-o")
                     .arg(&out),
                 JAVASCRIPT_INSTALL,
             )?

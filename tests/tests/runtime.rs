@@ -157,7 +157,7 @@ async fn compile_cache_makes_the_second_load_skip_compiling() {
     let settings = Settings {
         memory_bytes: 64 << 20,
         timeout: Duration::from_secs(1),
-        mode: InstanceMode::Pooled,
+        mode: Some(InstanceMode::Pooled),
         max_idle: 1,
         config_json: "{}".into(),
         max_hostcall_bytes: 4 << 20,

@@ -1,25 +1,16 @@
 //! A `wasi:http` component (the `http-hello` guest, written against
 //! `wasip2` alone) serving `[[http.routes]]`: directly and behind
 //! middleware and a guard, its body bound by `max_message_kb`, its
-//! outbound HTTP refused without a grant and sent with one, and swapped
-//! behind its route.
+//! outbound HTTP refused without a grant and sent with one, swapped
+//! behind its route, and fresh per request unless its manifest pools it.
 
 use berth::app::SwapRequest;
-use berth_tests::start;
+use berth::runtime::InstanceMode;
+use berth_tests::{pong_server, start};
 use reqwest::{Client, Response};
 
 fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// A plain HTTP server on 127.0.0.1 that answers `pong`, for outbound
-/// requests; its address.
-async fn pong_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().route("/", axum::routing::get(|| async { "pong" }));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr.to_string()
 }
 
 #[tokio::test]
@@ -49,6 +40,7 @@ async fn a_wasi_http_component_serves_routes_behind_middleware_and_reaches_out_o
         wasm = "{{http_hello}}"
         http_outbound = ["{pong}"]
         max_message_kb = 1
+        instance_mode = "pooled"
 
         [[components]]
         name = "auth"
@@ -131,4 +123,11 @@ async fn a_wasi_http_component_serves_routes_behind_middleware_and_reaches_out_o
     assert_eq!(r.text().await.expect("body"), "hello from wasi:http: GET /hello/again");
     let active = t.host.route("hello").expect("hello").versions.active();
     assert_eq!(active.label.as_deref(), Some("v2"));
+
+    // Without `instance_mode` a new instance serves each request, as on
+    // the hosts wasi:http components are written for; the manifest can
+    // pool them.
+    assert_eq!(active.mode, InstanceMode::Fresh);
+    let granted = t.host.route("granted").expect("granted").versions.active();
+    assert_eq!(granted.mode, InstanceMode::Pooled);
 }

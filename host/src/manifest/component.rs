@@ -70,9 +70,11 @@ pub struct ComponentConfig {
         deserialize_with = "within::<_, _, 1, MAX_MEMORY_MB_U64>"
     )]
     pub memory_mb: u32,
-    /// Reuse instances (`pooled`) or make one per message (`fresh`).
+    /// Reuse instances (`pooled`) or make one per message (`fresh`);
+    /// unset, `fresh` for a component that exports `wasi:http` and
+    /// `pooled` for any other (see `runtime::component::default_mode`).
     #[serde(default)]
-    pub instance_mode: InstanceMode,
+    pub instance_mode: Option<InstanceMode>,
     /// Largest message body into or out of the component, in KiB.
     #[serde(
         default = "default_max_message_kb",

@@ -45,8 +45,9 @@ pub struct Settings {
     pub memory_bytes: usize,
     /// Wall time for one call, instantiation and `init` included.
     pub timeout: Duration,
-    /// Reuse instances or not.
-    pub mode: InstanceMode,
+    /// Reuse instances or not; `None`: what its exports call for
+    /// ([`default_mode`]).
+    pub mode: Option<InstanceMode>,
     /// Most warm instances kept idle (pooled mode), within the host's
     /// warm budget.
     pub max_idle: usize,
@@ -78,6 +79,8 @@ pub struct WasmHandler {
     /// Its code, shared with every component loaded from the same bytes.
     pub(super) linked: Arc<Linked>,
     pub(super) settings: Settings,
+    /// `settings.mode`, or the default for its exports.
+    mode: InstanceMode,
     pub(super) env: Arc<Environment>,
     version: String,
     /// Whether the engine meters fuel, so every store needs some.
@@ -159,6 +162,21 @@ impl Call {
     }
 }
 
+/// How a component's instances are used when its manifest entry does not
+/// say. A `wasi:http` component gets a new instance per request: the hosts
+/// it is written for (`wasmtime serve`, Spin) make one for every request,
+/// and components may rely on it; componentize-js's `fetch` event, for one,
+/// answers only the first request of an instance and leaves the next
+/// hanging (StarlingMonkey issue 247). Anything else is pooled: Berth's
+/// contract says instances are reused, and they cost ~3.5x less per
+/// message (BENCHMARKS.md).
+pub(super) fn default_mode(exports: &super::link::Exports) -> InstanceMode {
+    match exports.http {
+        Some(_) => InstanceMode::Fresh,
+        None => InstanceMode::Pooled,
+    }
+}
+
 impl WasmHandler {
     #[allow(clippy::too_many_arguments)] // the runtime's parts, passed on from `Runtime::load`
     pub(super) async fn load(
@@ -206,11 +224,13 @@ impl WasmHandler {
         if !settings.link_unused_sockets {
             refuse_sockets(engine, &linked.component)?;
         }
+        let mode = settings.mode.unwrap_or_else(|| default_mode(&linked.exports));
         let mut handler = Self {
             engine: engine.clone(),
             ticker: ticker.clone(),
             linked,
             settings,
+            mode,
             env,
             version,
             metered,
@@ -221,7 +241,7 @@ impl WasmHandler {
         let mut first = handler.instantiate().await.map_err(LoadError::Init)?;
         handler.find_every_export(&mut first).map_err(LoadError::Init)?;
         handler.declared = handler.declared_routes(&mut first).await.map_err(LoadError::Init)?;
-        if handler.settings.mode == InstanceMode::Pooled {
+        if handler.mode == InstanceMode::Pooled {
             handler.check_in(first);
         }
         Ok((handler, source))
@@ -239,7 +259,7 @@ impl WasmHandler {
 
     /// How instances are used.
     pub fn mode(&self) -> InstanceMode {
-        self.settings.mode
+        self.mode
     }
 
     /// Runs one call on a warm or fresh instance under the deadline. The

@@ -137,7 +137,7 @@ impl WasmHandler {
     /// the next call in pooled mode, dropped in fresh mode. (An instance
     /// whose call trapped or timed out is never handed back.)
     pub(super) fn give_back(&self, instance: Instance) {
-        if self.settings.mode == InstanceMode::Pooled {
+        if self.mode() == InstanceMode::Pooled {
             self.check_in(instance);
         }
     }
@@ -155,7 +155,7 @@ impl WasmHandler {
 
     /// A warm instance (pooled mode) or a fresh one, its epoch moving.
     pub(super) async fn taken_instance(&self) -> Result<Instance, CallError> {
-        let warm = match self.settings.mode {
+        let warm = match self.mode() {
             InstanceMode::Pooled => self.check_out(),
             InstanceMode::Fresh => None,
         };
