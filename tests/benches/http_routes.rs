@@ -24,7 +24,8 @@
 //! - **native axum, hello** and **berth wasi:http component**: a text
 //!   answer from an axum handler and from the `http-hello` guest (written
 //!   against `wasi:http` alone), each also reading the request's `x-user`
-//!   header and its body, as the guest does.
+//!   header and its body, as the guest does; the component pooled, and
+//!   with a new instance per request, a wasi:http component's default.
 //!
 //! `BERTH_BENCH_ONLY=routes` or `BERTH_BENCH_ONLY=component` runs one of
 //! the two tables alone; `BERTH_BENCH_SLOTS=4` sizes a server's instance
@@ -112,6 +113,10 @@ async fn serve_berth(port: u16) {
         path = "/hello/{{*rest}}"
         component = "hello"
 
+        [[http.routes]]
+        path = "/fresh/{{*rest}}"
+        component = "hello-fresh"
+
         [[components]]
         name = "echo"
         wasm = "{{echo}}"
@@ -139,6 +144,11 @@ async fn serve_berth(port: u16) {
         wasm = "{{http_hello}}"
         max_concurrency = 256
         instance_mode = "pooled"
+
+        [[components]]
+        name = "hello-fresh"
+        wasm = "{{http_hello}}"
+        max_concurrency = 256
         "#
     ));
     let data = tempfile::tempdir().unwrap();
@@ -205,6 +215,7 @@ fn main() {
             let rows = [
                 ("native axum, hello", "native", "/hello/x"),
                 ("berth wasi:http component", "berth", "/hello/x"),
+                ("berth wasi:http component, fresh (default)", "berth", "/fresh/x"),
             ];
             table(&client, &rows).await;
         }
