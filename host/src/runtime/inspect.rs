@@ -31,7 +31,8 @@ impl Report {
         let exports = |prefix: &str| self.exports.iter().any(|e| e.starts_with(prefix));
         let imports = |prefix: &str| self.imports.iter().any(|e| e.starts_with(prefix));
         if exports(super::link::HTTP_EXPORT) {
-            return "wasi:http/proxy: it answers the [[http.routes]] that name it as `component`; \
+            return "wasi:http/proxy: it answers the [[http.routes]] that name it as `component`, \
+                    on a new instance per request unless its `instance_mode` is `pooled`; \
                     its outbound requests go only where `http_outbound` grants"
                 .to_owned();
         }
