@@ -102,8 +102,34 @@ pub fn bindings(wit: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The C helper layer, carried in the binary: `berth-cc` (and `berth
+/// build`) compile C wherever they are installed, not only beside this
+/// repository.
+const HELPER_LAYER: [(&str, &str); 7] = [
+    ("berth.h", include_str!("../../berth.h")),
+    ("berth.c", include_str!("../../berth.c")),
+    ("json.c", include_str!("../../json.c")),
+    ("kv.c", include_str!("../../kv.c")),
+    ("batch.c", include_str!("../../batch.c")),
+    ("gateway.c", include_str!("../../gateway.c")),
+    ("middleware.c", include_str!("../../middleware.c")),
+];
+
+/// Writes the helper layer into `dir` (beside the bindings it includes).
+fn helper_layer(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut sources = Vec::new();
+    for (name, text) in HELPER_LAYER {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        if name.ends_with(".c") {
+            sources.push(path);
+        }
+    }
+    Ok(sources)
+}
+
 fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let helpers = helper_layer(bindings)?;
     let status = Command::new(&args.cc)
         .args([
             "--target=wasm32-wasi",
@@ -115,17 +141,10 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
         .arg(format!("--sysroot={}", args.sysroot.display()))
         .arg("-I")
         .arg(bindings)
-        .arg("-I")
-        .arg(&sdk)
         .args(&args.flags)
         .arg(bindings.join("c_backend.c"))
         .arg(bindings.join("c_backend_component_type.o"))
-        .arg(sdk.join("berth.c"))
-        .arg(sdk.join("json.c"))
-        .arg(sdk.join("kv.c"))
-        .arg(sdk.join("batch.c"))
-        .arg(sdk.join("gateway.c"))
-        .arg(sdk.join("middleware.c"))
+        .args(&helpers)
         .args(&args.sources)
         .arg("-o")
         .arg(core)
@@ -137,5 +156,26 @@ fn compile(args: &Build, bindings: &Path, core: &Path) -> Result<()> {
             args.cc
         ),
         Err(e) => bail!("cannot run {}: {e}; install it with: {INSTALL}", args.cc),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file added to `guest-sdk/c` is carried too, or its functions
+    /// would be missing from every build.
+    #[test]
+    fn the_helper_layer_is_every_file_of_guest_sdk_c() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("guest-sdk/c")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".c") || n.ends_with(".h"))
+            .collect();
+        let mut carried: Vec<String> = HELPER_LAYER.iter().map(|(n, _)| (*n).to_owned()).collect();
+        on_disk.sort();
+        carried.sort();
+        assert_eq!(carried, on_disk);
     }
 }
