@@ -164,12 +164,13 @@ impl Call {
 
 /// How a component's instances are used when its manifest entry does not
 /// say. A `wasi:http` component gets a new instance per request: the hosts
-/// it is written for (`wasmtime serve`, Spin) make one for every request,
-/// and components may rely on it; componentize-js's `fetch` event, for one,
-/// answers only the first request of an instance and leaves the next
-/// hanging (StarlingMonkey issue 247). Anything else is pooled: Berth's
-/// contract says instances are reused, and they cost ~3.5x less per
-/// message (BENCHMARKS.md).
+/// it is written for (`wasmtime serve` for wasi:http 0.2, Spin, wasmCloud)
+/// make one for every request, and components may rely on it;
+/// componentize-js's `fetch` event, for one, answers only the first
+/// request of an instance and leaves the next hanging (StarlingMonkey
+/// issue 247). Anything else is pooled: Berth's contract says instances
+/// are reused, they cost ~3.5x less per message (BENCHMARKS.md), and no
+/// messaging guest Berth runs has been seen to need otherwise.
 pub(super) fn default_mode(exports: &super::link::Exports) -> InstanceMode {
     match exports.http {
         Some(_) => InstanceMode::Fresh,
