@@ -40,14 +40,14 @@ pub fn build_for(language: Language, name: &str, wit: &str, world: &str) -> Resu
     build_with(language, name, wit, world, &["http", "fetch-event"])
 }
 
-/// Builds `guests/<language>/<name>`, written against wasi:http alone, for
-/// the `proxy` world of `guests/wasi-http/wit` (see its README), with
-/// componentize-js's `fetch` and `fetch` event left in.
-pub fn build_wasi_http(language: Language, name: &str) -> Result<PathBuf> {
+/// Builds `guests/<language>/<name>`, written against the standard WIT
+/// alone, for `world` (`proxy`, `counter`) of `guests/wasi-http/wit` (see
+/// its README), with componentize-js's `fetch` and `fetch` event left in.
+pub fn build_wasi_http(language: Language, name: &str, world: &str) -> Result<PathBuf> {
     if language == Language::C {
         bail!("no C guest is written against wasi:http");
     }
-    build_with(language, name, "guests/wasi-http/wit", "proxy", &[])
+    build_with(language, name, "guests/wasi-http/wit", world, &[])
 }
 
 fn build_with(language: Language, name: &str, wit: &str, world: &str, js_left_out: &[&str]) -> Result<PathBuf> {

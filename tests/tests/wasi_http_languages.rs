@@ -21,7 +21,7 @@ fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
 /// A host serving `language`'s `http-hello` on `/hello/…`, and on
 /// `/granted/…` with outbound HTTP granted to `pong`; its HTTP address.
 async fn serve(language: Language, pong: &str) -> (berth_tests::TestHost, String, tokio_util::sync::DropGuard) {
-    let wasm = tokio::task::spawn_blocking(move || polyglot::build_wasi_http(language, "http-hello"))
+    let wasm = tokio::task::spawn_blocking(move || polyglot::build_wasi_http(language, "http-hello", "proxy"))
         .await
         .expect("build task")
         .unwrap_or_else(|e| panic!("building the {language:?} wasi:http guest: {e:#}"));
@@ -110,4 +110,46 @@ async fn a_python_wasi_http_component_serves_a_route() {
     let pong = pong_server().await;
     let (t, base, _stop) = serve(Language::Python, &pong).await;
     greets(&t, &base).await;
+}
+
+/// wasmCloud's HTTP key-value counter in Python: fresh instances, one per
+/// request, count in one bucket through `wasi:keyvalue` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_wasi_http_component_counts_in_a_key_value_bucket() {
+    let wasm = tokio::task::spawn_blocking(|| polyglot::build_wasi_http(Language::Python, "http-counter", "counter"))
+        .await
+        .expect("build task")
+        .unwrap_or_else(|e| panic!("building the Python counter: {e:#}"));
+    let t = start(&format!(
+        r#"
+        [host]
+        http = "127.0.0.1:0"
+
+        [keyvalue.counts]
+
+        [[http.routes]]
+        path = "/count/{{*rest}}"
+        component = "counter"
+
+        [[components]]
+        name = "counter"
+        wasm = "{}"
+        link_unused_sockets = true
+        keyvalue = ["counts"]
+        "#,
+        wasm.display()
+    ))
+    .await
+    .expect("host starts");
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
+    let get = |path: &'static str| {
+        let url = format!("{base}{path}");
+        async move { reqwest::get(url).await.expect("GET").text().await.expect("body") }
+    };
+    for n in 1..=3 {
+        assert_eq!(get("/count/a").await, format!("count: {n}"));
+    }
+    assert_eq!(get("/count/b").await, "count: 1", "each path counts on its own");
+    let counter = t.host.route("counter").expect("counter");
+    assert_eq!(counter.versions.active().mode, InstanceMode::Fresh);
 }
