@@ -36,7 +36,8 @@ pub fn build(language: Language, name: &str) -> Result<PathBuf> {
 /// As [`build`], for the world `world` of the WIT in `wit` (a folder
 /// under the repository root): a component of another host's world.
 pub fn build_for(language: Language, name: &str, wit: &str, world: &str) -> Result<PathBuf> {
-    // wasi:http is not linked by the host for these worlds: leave it out.
+    // These worlds have no wasi:http: leave componentize-js's `fetch` and
+    // `fetch` event out.
     build_with(language, name, wit, world, &["http", "fetch-event"])
 }
 

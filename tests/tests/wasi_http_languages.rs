@@ -18,13 +18,18 @@ fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `guests/<language>/<name>` built for `world` of `guests/wasi-http`.
+async fn build(language: Language, name: &'static str, world: &'static str) -> std::path::PathBuf {
+    tokio::task::spawn_blocking(move || polyglot::build_wasi_http(language, name, world))
+        .await
+        .expect("build task")
+        .unwrap_or_else(|e| panic!("building {name} in {language:?}: {e:#}"))
+}
+
 /// A host serving `language`'s `http-hello` on `/hello/…`, and on
 /// `/granted/…` with outbound HTTP granted to `pong`; its HTTP address.
 async fn serve(language: Language, pong: &str) -> (berth_tests::TestHost, String, tokio_util::sync::DropGuard) {
-    let wasm = tokio::task::spawn_blocking(move || polyglot::build_wasi_http(language, "http-hello", "proxy"))
-        .await
-        .expect("build task")
-        .unwrap_or_else(|e| panic!("building the {language:?} wasi:http guest: {e:#}"));
+    let wasm = build(language, "http-hello", "proxy").await;
     let t = start(&format!(
         r#"
         [host]
@@ -116,10 +121,7 @@ async fn a_python_wasi_http_component_serves_a_route() {
 /// request, count in one bucket through `wasi:keyvalue` alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_wasi_http_component_counts_in_a_key_value_bucket() {
-    let wasm = tokio::task::spawn_blocking(|| polyglot::build_wasi_http(Language::Python, "http-counter", "counter"))
-        .await
-        .expect("build task")
-        .unwrap_or_else(|e| panic!("building the Python counter: {e:#}"));
+    let wasm = build(Language::Python, "http-counter", "counter").await;
     let t = start(&format!(
         r#"
         [host]
