@@ -28,8 +28,16 @@ async fn build(language: Language, name: &'static str, world: &'static str) -> s
 
 /// A host serving `language`'s `http-hello` on `/hello/…`, and on
 /// `/granted/…` with outbound HTTP granted to `pong`; its HTTP address.
+/// Whether Berth sees the component as componentize-js's, which it warns
+/// against pooling, is checked on the way.
 async fn serve(language: Language, pong: &str) -> (berth_tests::TestHost, String, tokio_util::sync::DropGuard) {
     let wasm = build(language, "http-hello", "proxy").await;
+    let bytes = std::fs::read(&wasm).expect("read the component");
+    assert_eq!(
+        berth::runtime::inspect::built_by_componentize_js(&bytes),
+        language == Language::JavaScript,
+        "{language:?}"
+    );
     let t = start(&format!(
         r#"
         [host]

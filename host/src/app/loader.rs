@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::core::gateway::GatewayLink;
+use crate::core::handler::Handler as _;
 use crate::core::keyvalue::Bucket;
-use crate::core::limits::MAX_GUEST_REQUEST_TIMEOUT;
+use crate::core::limits::{InstanceMode, MAX_GUEST_REQUEST_TIMEOUT};
 use crate::core::outbound::Outbound;
 use crate::keyvalue::Buckets;
 use crate::manifest::{ComponentConfig, Manifest};
@@ -175,6 +176,16 @@ impl Loader {
             "it is marked `middleware = true` but exports no berth:backend/middleware \
              (the Rust SDK exports it for a router with `.middleware(...)`; other languages target world `middleware-backend`)"
         );
+        if handler.mode() == InstanceMode::Pooled
+            && handler.serves_http()
+            && crate::runtime::inspect::built_by_componentize_js(bytes)
+        {
+            tracing::warn!(
+                component = %config.name,
+                "`instance_mode = \"pooled\"`, but it is {}",
+                crate::runtime::inspect::ONE_REQUEST_PER_INSTANCE
+            );
+        }
         tracing::info!(
             component = %config.name,
             version = &handler.version()[..12],

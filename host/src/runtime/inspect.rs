@@ -18,6 +18,8 @@ pub struct Report {
     pub exports: Vec<String>,
     /// Why it cannot run here; empty when it fits.
     pub problems: Vec<String>,
+    /// What to know before running it, though it fits.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -88,6 +90,9 @@ impl fmt::Display for Report {
             let names: Vec<&str> = other.iter().map(|e| e.as_str()).collect();
             writeln!(f, "  (and {}, which Berth does not call)", names.join(", "))?;
         }
+        for n in &self.notes {
+            writeln!(f, "note: {n}")?;
+        }
         if self.fits() {
             write!(f, "ok: {}", self.world())
         } else {
@@ -119,7 +124,11 @@ pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8],
         imports: ty.imports(engine).map(|(name, _)| name.to_owned()).collect(),
         exports: ty.exports(engine).map(|(name, _)| name.to_owned()).collect(),
         problems: Vec::new(),
+        notes: Vec::new(),
     };
+    if built_by_componentize_js(bytes) && report.exports.iter().any(|e| e.starts_with(super::link::HTTP_EXPORT)) {
+        report.notes.push(ONE_REQUEST_PER_INSTANCE.to_owned());
+    }
     if !link_unused_sockets && let Err(e) = super::link::refuse_sockets(engine, &component) {
         report.problems.push(format!(
             "{e} (berth check --link-unused-sockets checks it as a component with link_unused_sockets = true)"
@@ -129,4 +138,22 @@ pub(super) fn inspect(engine: &Engine, linker: &Linker<CallState>, bytes: &[u8],
         report.problems.push(e.to_string());
     }
     report
+}
+
+/// Why a componentize-js wasi:http component must not be pooled.
+pub const ONE_REQUEST_PER_INSTANCE: &str = "built by ComponentizeJS, whose `fetch` event answers only the first \
+     request of an instance (StarlingMonkey issue 247): leave its `instance_mode` unset (a new instance per \
+     request), or a pooled instance's second request times out";
+
+/// Whether componentize-js built the component, by the producers section
+/// it writes on the outer component. Its `fetch` event answers one request
+/// per instance, so such a component cannot be pooled; nothing in its
+/// imports or exports says so.
+pub fn built_by_componentize_js(bytes: &[u8]) -> bool {
+    match wasm_metadata::Producers::from_wasm(bytes) {
+        Ok(Some(producers)) => producers
+            .get("processed-by")
+            .is_some_and(|tools| tools.get("ComponentizeJS").is_some()),
+        _ => false,
+    }
 }
