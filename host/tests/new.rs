@@ -81,6 +81,21 @@ async fn serves(project: &Path, name: &str) {
     let e = CallError::from_reply(&bad).expect("an error");
     assert_eq!((e.kind, e.code), (ErrorKind::Handler, 400), "{e}");
 
+    // The same request over the manifest's HTTP route.
+    let (base, _stop) = t.serve_http("127.0.0.1:0").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{base}/hello"))
+        .body(r#"{"name":"Ada"}"#)
+        .send()
+        .await
+        .expect("POST /hello");
+    assert_eq!(r.status(), 200);
+    let hello: serde_json::Value = serde_json::from_str(&r.text().await.expect("body")).expect("JSON");
+    assert_eq!(hello, serde_json::json!({ "message": "Hello, Ada!" }));
+    let r = http.get(format!("{base}/hello")).send().await.expect("GET /hello");
+    assert_eq!(r.status(), 405, "the route takes POST only");
+
     let transport = t.host.transport();
     let mut audit = transport
         .subscribe(SubscribeOptions {

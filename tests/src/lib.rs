@@ -80,11 +80,15 @@ pub async fn start(text: &str) -> Result<TestHost> {
 }
 
 /// Starts a host from a loaded manifest, with the data folder in a fresh
-/// temp dir and no HTTP listener: a project's own `berth.toml`, say.
+/// temp dir: a project's own `berth.toml`, say. Its `[host] http` address
+/// is not bound (`serve_http` listens where a test says), and is moved to
+/// any free port on loopback so that the manifest stays valid.
 pub async fn start_manifest(mut manifest: Manifest) -> Result<TestHost> {
     let data_dir = tempfile::tempdir()?;
     manifest.host.data_dir = data_dir.path().to_path_buf();
-    manifest.host.http = None;
+    if manifest.host.http.is_some() {
+        manifest.host.http = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
     manifest.validate()?;
     let host = berth::control::start(&manifest).await?;
     Ok(TestHost {
