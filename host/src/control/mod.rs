@@ -96,6 +96,8 @@ pub struct Running {
     http: Option<tokio::task::JoinHandle<Result<()>>>,
     watching: Option<tokio::task::JoinHandle<()>>,
     http_stop: CancellationToken,
+    /// Where the HTTP listener is bound, as a URL (`http://127.0.0.1:8080`).
+    base: Option<String>,
 }
 
 impl Running {
@@ -105,6 +107,7 @@ impl Running {
         let auth = Auth::new(manifest.host.admin_token.clone());
         let http_stop = CancellationToken::new();
         // HTTP answers first, `starting`, while components compile.
+        let mut base = None;
         let early = match manifest.host.http {
             Some(addr) => {
                 let listener = crate::ingress::listen::listen(addr, manifest.host.http_max_connections)
@@ -112,6 +115,7 @@ impl Running {
                 // The bound address, not the asked one: `:0` picks a free port.
                 let bound = listener.local_addr().unwrap_or(addr);
                 tracing::info!(addr = %bound, "HTTP admin and ingress listening");
+                base = Some(format!("http://{bound}"));
                 let options = http::Options::new(&manifest.host, auth.clone());
                 Some(http::Starting::serve(
                     listener,
@@ -146,6 +150,7 @@ impl Running {
                 return Err(e);
             }
         };
+        log_routes(manifest, base.as_deref());
         let http = early.map(|(starting, task)| {
             starting.ready(app.clone(), ingress.clone());
             task
@@ -161,13 +166,16 @@ impl Running {
             http,
             watching,
             http_stop,
+            base,
         })
     }
 
     /// Serves `manifest`'s `[[http.routes]]` from now on (`berth dev`, when
     /// they change); on an error the old ones keep serving.
     pub fn set_routes(&self, manifest: &Manifest) -> Result<()> {
-        self.ingress.routes.replace(manifest, &self.host.app())
+        self.ingress.routes.replace(manifest, &self.host.app())?;
+        log_routes(manifest, self.base.as_deref());
+        Ok(())
     }
 
     /// The gateway, if the manifest has one.
@@ -193,5 +201,14 @@ impl Running {
             http.await.context("HTTP server task failed")??;
         }
         Ok(())
+    }
+}
+
+/// Says where each `[[http.routes]]` entry is served, one line each.
+fn log_routes(manifest: &Manifest, base: Option<&str>) {
+    if let Some(base) = base {
+        for line in crate::ingress::http::describe::describe(&manifest.http.routes, base) {
+            tracing::info!("route {line}");
+        }
     }
 }

@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::manifest::Manifest;
 
 pub mod counters;
+pub mod describe;
 pub mod forward;
 pub mod table;
 
