@@ -16,7 +16,8 @@
 //! of `ROUNDS` (`BERTH_BENCH_ROUNDS=N` to change).
 //!
 //! `BERTH_BENCH_ONLY_BERTH=1` leaves the native rounds out (to profile
-//! Berth's side alone).
+//! Berth's side alone); `BERTH_BENCH_ONLY=redis` (or `nats`, `embedded`)
+//! runs one backend.
 //!
 //! Embedded has no native twin: its figures are Berth's ops/s and the p99
 //! of single-operation requests at 64 in flight, with `set` durable before
@@ -243,10 +244,20 @@ async fn main() {
     berth_tests::require_redis();
     println!("| backend | op | Berth + wasm ops/s | native ops/s | ratio | Berth CPU µs/op | native CPU µs/op |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
-    redis().await;
-    nats().await;
+    // `BERTH_BENCH_ONLY=redis` (or `nats`, `embedded`, comma-separated)
+    // runs those backends alone, to profile one.
+    let only = std::env::var("BERTH_BENCH_ONLY").ok();
+    let runs = |backend: &str| only.as_deref().is_none_or(|o| o.split(',').any(|b| b == backend));
+    if runs("redis") {
+        redis().await;
+    }
+    if runs("nats") {
+        nats().await;
+    }
     println!();
     println!("| backend | op | Berth + wasm ops/s | latency |");
     println!("| --- | --- | --- | --- |");
-    embedded().await;
+    if runs("embedded") {
+        embedded().await;
+    }
 }
