@@ -99,7 +99,9 @@ fn dev_builds_serves_and_follows_sources_and_manifest() {
     let mut text = std::fs::read_to_string(&manifest).expect("read");
     text.push_str("\n[[http.routes]]\npath = \"/hi\"\nmethods = [\"POST\"]\nsubject = \"devc.hello\"\n");
     std::fs::write(&manifest, text).expect("write");
-    dev.wait_for("routes changed: 1 route(s) serve");
+    // The host says where the new route is, then dev that the routes changed.
+    dev.wait_for(&format!("route POST {url}/hi → devc.hello"));
+    dev.wait_for("routes changed: 2 route(s) serve");
     assert_eq!(routed(), r#"{"message":"Hi, Cy!!"}"#);
 
     edit(&manifest, "name = \"devc\"\nhttp", "name = \"devc2\"\nhttp");

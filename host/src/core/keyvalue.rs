@@ -91,7 +91,14 @@ pub trait Bucket: Send + Sync + 'static {
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, KvError>;
 
     /// Sets `key`; returns its new revision.
-    async fn set(&self, key: &str, value: Bytes) -> Result<u64, KvError>;
+    async fn set_versioned(&self, key: &str, value: Bytes) -> Result<u64, KvError>;
+
+    /// Sets `key`, when no one asks for its revision (`wasi:keyvalue`'s
+    /// `set`): a backend that must compute a revision (Redis keeps none)
+    /// skips it.
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), KvError> {
+        self.set_versioned(key, value).await.map(drop)
+    }
 
     /// Sets `key` only if its revision is still `revision` (0: only if it
     /// is not set). Returns the new revision, or `None` if another write

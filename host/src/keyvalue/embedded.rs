@@ -197,7 +197,7 @@ impl Bucket for EmbeddedBucket {
         Ok(self.read(&[key])?.pop().flatten())
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
+    async fn set_versioned(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
         match self.write(WriteOp::Set(vec![(key.to_owned(), value)])).await? {
             Written::Revisions(r) => r.first().copied().ok_or_else(|| failed("no revision")),
             _ => Err(failed("unexpected answer to a set")),

@@ -213,12 +213,24 @@ impl Bucket for Guarded {
         .await
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
+    async fn set_versioned(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
         self.counted(Op::Set, async {
             self.value(key, &value)?;
-            let revision = self.inner.set(key, value.clone()).await?;
+            let revision = self.inner.set_versioned(key, value.clone()).await?;
             self.announce(key, Change::Set, revision, Some(&value)).await?;
             Ok(revision)
+        })
+        .await
+    }
+
+    /// A change feed says the revision; without one, none is asked for.
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), KvError> {
+        if self.feed.is_some() {
+            return self.set_versioned(key, value).await.map(drop);
+        }
+        self.counted(Op::Set, async {
+            self.value(key, &value)?;
+            self.inner.set(key, value).await
         })
         .await
     }

@@ -97,7 +97,7 @@ impl Bucket for NatsBucket {
         }))
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
+    async fn set_versioned(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
         self.store.put(key, value).await.map_err(failed)
     }
 

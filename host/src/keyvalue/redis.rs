@@ -125,10 +125,15 @@ impl Bucket for RedisBucket {
         }))
     }
 
-    async fn set(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
+    async fn set_versioned(&self, key: &str, value: Bytes) -> Result<u64, KvError> {
         let revision = revision(&value);
-        let () = self.run(redis::cmd("SET").arg(self.key(key)).arg(&value[..])).await?;
+        self.set(key, value).await?;
         Ok(revision)
+    }
+
+    /// Without the SHA-1 of the value, which only a revision needs.
+    async fn set(&self, key: &str, value: Bytes) -> Result<(), KvError> {
+        self.run(redis::cmd("SET").arg(self.key(key)).arg(&value[..])).await
     }
 
     async fn set_if(&self, key: &str, value: Bytes, expected: u64) -> Result<Option<u64>, KvError> {

@@ -69,7 +69,6 @@ impl store::HostBucket for CallState {
             .clock
             .wait(bucket.set(&key, Bytes::from(value)))
             .await
-            .map(drop)
             .map_err(other))
     }
 
